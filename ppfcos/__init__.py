@@ -1,0 +1,10 @@
+"""ppfcos: FCOS object detection in PaddlePaddle, compatible with PaddleDetection's FCOS zoo.
+
+    cfg = ppfcos.load_config("configs/fcos_r50_fpn_1x_coco.yml", ["num_classes=20"])
+    model = ppfcos.build_model(cfg)
+"""
+from .core import ConfigError, create, load_config
+from .modeling import build_model
+
+__version__ = "0.1.0"
+__all__ = ["ConfigError", "build_model", "create", "load_config"]

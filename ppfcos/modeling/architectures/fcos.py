@@ -1,0 +1,67 @@
+"""FCOS: backbone -> FPN -> FCOS head, with the loss in training and decoding + NMS in eval."""
+import paddle
+import paddle.nn as nn
+
+from ...core.registry import register
+from ..post_process import FCOSBox, FCOSPostProcess
+
+
+def _check_image(image):
+    if not isinstance(image, paddle.Tensor) or image.ndim != 4 or image.shape[1] != 3:
+        shape = list(image.shape) if hasattr(image, "shape") else type(image).__name__
+        raise ValueError(f"inputs['image'] must be a float tensor [N, 3, H, W], got {shape}")
+
+
+@register
+class FCOS(nn.Layer):
+    """The FCOS detector.
+
+    ``forward(inputs)``:
+      - training (``model.train()``): ``inputs`` holds ``image`` [N, 3, H, W] and the
+        per-level targets ``labels{l}``, ``reg_target{l}``, ``centerness{l}``;
+        returns ``loss_cls``, ``loss_box``, ``loss_quality`` and their sum ``loss``.
+      - eval (``model.eval()``): ``inputs`` holds ``image``, ``im_shape`` [N, 2] and
+        ``scale_factor`` [N, 2] (resized / original, y then x; ones if absent);
+        returns ``bbox`` [K, 6] (class, score, x1, y1, x2, y2 in original-image
+        pixels) and ``bbox_num`` [N].
+
+    Args:
+        backbone, neck, fcos_head: the parts (built with shapes flowing between them).
+        fcos_post_process: decoding + NMS; by default built from the head's
+            ``nms`` and ``sqrt_score`` (PaddleDetection's current layout), or given as
+            ``FCOSPostProcess`` (its 2021 layout).
+    """
+    __inject__ = ["backbone", "neck", "fcos_head", "fcos_post_process"]
+
+    def __init__(self, backbone="ResNet", neck="FPN", fcos_head="FCOSHead",
+                 fcos_post_process=None):
+        super().__init__()
+        self.backbone = backbone
+        self.neck = neck
+        self.fcos_head = fcos_head
+        self.post_process = fcos_post_process or FCOSPostProcess(
+            FCOSBox(num_classes=fcos_head.num_classes, sqrt_score=fcos_head.sqrt_score),
+            fcos_head.nms)
+
+    @classmethod
+    def from_config(cls, values, build):
+        backbone = build("backbone")
+        neck = build("neck", input_shape=backbone.out_shape)
+        fcos_head = build("fcos_head", input_shape=neck.out_shape)
+        return {"backbone": backbone, "neck": neck, "fcos_head": fcos_head}
+
+    def forward(self, inputs):
+        _check_image(inputs["image"])
+        feats = self.neck(self.backbone(inputs["image"]))
+        outputs = self.fcos_head(feats)
+        if self.training:
+            losses = self.fcos_head.fcos_loss(outputs, inputs)
+            losses["loss"] = paddle.add_n(list(losses.values()))
+            return losses
+        scale_factor = inputs.get("scale_factor")
+        if scale_factor is None:
+            scale_factor = paddle.ones([paddle.shape(inputs["image"])[0], 2], dtype="float32")
+        bbox, bbox_num = self.post_process(
+            self.fcos_head.points(feats), outputs,
+            self.fcos_head.distances_in_pixels(outputs.bbox_reg), scale_factor)
+        return {"bbox": bbox, "bbox_num": bbox_num}

@@ -1,0 +1,102 @@
+"""Turn head outputs into detections: decode boxes, rescale to the original image, NMS.
+
+Everything here is tensor ops plus Paddle's ``multiclass_nms3`` kernel, so the
+same code runs in dygraph and in an exported static graph.
+"""
+import paddle
+import paddle.nn.functional as F
+from paddle import _C_ops
+
+from ..core.registry import register
+
+
+@register
+class FCOSBox:
+    """Decode per-level FCOS outputs into boxes and scores for the whole image.
+
+    Args:
+        num_classes: accepted for PaddleDetection's config layout; when given, the
+            class-logit channels are checked against it.
+        sqrt_score: score = sqrt(class prob * quality prob).
+    """
+    __shared__ = ["num_classes"]
+
+    def __init__(self, num_classes=None, sqrt_score=False):
+        self.num_classes = num_classes
+        self.sqrt_score = sqrt_score
+
+    def __call__(self, points, cls_logits, distances, quality, scale_factor):
+        """
+        Args:
+            points: per level [H_l*W_l, 2] (x, y) in input pixels.
+            cls_logits: per level [N, C, H_l, W_l].
+            distances: per level [N, 4, H_l, W_l] (l, t, r, b) in input pixels.
+            quality: per level [N, 1, H_l, W_l] logits.
+            scale_factor: [N, 2] (scale_y, scale_x) from original to input image.
+        Returns:
+            boxes [N, M, 4] (x1, y1, x2, y2) in original-image pixels and scores
+            [N, C, M], M = sum of H_l*W_l.
+        """
+        if self.num_classes is not None and cls_logits[0].shape[1] not in (-1, self.num_classes):
+            raise ValueError(f"FCOSBox expects {self.num_classes} classes, the head gives "
+                             f"{cls_logits[0].shape[1]}")
+        boxes, scores = [], []
+        sign = paddle.to_tensor([-1.0, -1.0, 1.0, 1.0]).reshape([1, 4, 1])
+        for pts, cls, dist, qual in zip(points, cls_logits, distances, quality):
+            score = F.sigmoid(cls.flatten(2)) * F.sigmoid(qual.flatten(2))    # [N, C, HW]
+            scores.append(paddle.sqrt(score) if self.sqrt_score else score)
+            corners = pts.transpose([1, 0]).tile([2, 1]).unsqueeze(0)          # [1, 4, HW]
+            boxes.append(corners + sign * dist.flatten(2))                     # [N, 4, HW]
+        boxes = paddle.concat(boxes, axis=2).transpose([0, 2, 1])              # [N, M, 4]
+        scale_y, scale_x = paddle.split(scale_factor, 2, axis=-1)
+        scale = paddle.concat([scale_x, scale_y, scale_x, scale_y], axis=-1).unsqueeze(1)
+        return boxes / scale, paddle.concat(scores, axis=2)
+
+
+@register
+class MultiClassNMS:
+    """Per-class greedy NMS, then the ``keep_top_k`` best over all classes.
+
+    Args:
+        score_threshold: drop scores at or below this before NMS.
+        nms_top_k: candidates per class entering NMS (-1: all).
+        keep_top_k: detections kept per image (-1: all).
+        nms_threshold: IoU above which a lower-scored box is suppressed.
+        normalized: IoU without the +1 pixel convention (PaddleDetection's default).
+        nms_eta: adaptive NMS threshold decay (1.0: off).
+        background_label: class index to skip (-1: none).
+    """
+
+    def __init__(self, score_threshold=0.05, nms_top_k=-1, keep_top_k=100, nms_threshold=0.5,
+                 normalized=True, nms_eta=1.0, background_label=-1):
+        self.score_threshold = score_threshold
+        self.nms_top_k = nms_top_k
+        self.keep_top_k = keep_top_k
+        self.nms_threshold = nms_threshold
+        self.normalized = normalized
+        self.nms_eta = nms_eta
+        self.background_label = background_label
+
+    def __call__(self, boxes, scores):
+        """boxes [N, M, 4], scores [N, C, M] -> (bbox [K, 6] as (class, score, x1, y1, x2, y2),
+        bbox_num [N] int32). Within an image, rows are grouped by class, best score first."""
+        bbox, _, bbox_num = _C_ops.multiclass_nms3(
+            boxes, scores, None, self.score_threshold, self.nms_top_k, self.keep_top_k,
+            self.nms_threshold, self.normalized, self.nms_eta, self.background_label)
+        return bbox, bbox_num
+
+
+@register
+class FCOSPostProcess:
+    """Decoding followed by NMS (PaddleDetection's 2021 config layout names it)."""
+    __inject__ = ["decode", "nms"]
+
+    def __init__(self, decode="FCOSBox", nms="MultiClassNMS"):
+        self.decode = decode
+        self.nms = nms
+
+    def __call__(self, points, outputs, distances, scale_factor):
+        """points/distances per level (see FCOSBox), outputs: FCOSOutputs -> (bbox, bbox_num)."""
+        boxes, scores = self.decode(points, outputs.cls_logits, distances, outputs.quality,
+                                    scale_factor)
+        return self.nms(boxes, scores)

@@ -1,0 +1,62 @@
+"""Install ppfcos.
+
+Paddle comes in several distributions (paddlepaddle, paddlepaddle-gpu, ...) that
+all provide the ``paddle`` module. If one is already installed it is left
+alone; only a machine with none gets ``paddlepaddle`` (the CPU build), so
+installing ppfcos never replaces a user's GPU build.
+"""
+import json
+import os
+import subprocess
+import sys
+
+from setuptools import find_packages, setup
+
+PADDLE_FALLBACK = "paddlepaddle>=3.0"
+
+# pip builds packages in an isolated environment whose sys.path hides the
+# target environment's site-packages; a fresh interpreter without pip's
+# isolation variables sees what is really installed.
+_PROBE = (
+    "import importlib.metadata as m, importlib.util as u, json;"
+    "names = sorted({(d.metadata['Name'] or '').lower() for d in m.distributions()});"
+    "print(json.dumps({'dists': [n for n in names if n.startswith('paddlepaddle')],"
+    " 'module': u.find_spec('paddle') is not None}))"
+)
+_ISOLATION_VARS = ("PYTHONPATH", "PYTHONNOUSERSITE", "PYTHONHOME")
+
+
+def installed_paddle():
+    """Paddle distributions installed for this interpreter, e.g. ['paddlepaddle-gpu'].
+
+    A ``paddle`` module without distribution metadata counts as ['paddle'].
+    """
+    env = {k: v for k, v in os.environ.items() if k not in _ISOLATION_VARS}
+    try:
+        out = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True,
+                             text=True, timeout=120, check=True).stdout
+        found = json.loads(out.strip().splitlines()[-1])
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return []
+    return found["dists"] or (["paddle"] if found["module"] else [])
+
+
+def paddle_requirements(installed):
+    """Require the CPU build only when no Paddle distribution is installed."""
+    return [] if installed else [PADDLE_FALLBACK]
+
+
+if __name__ == "__main__":
+    setup(
+        name="ppfcos",
+        version="0.1.0",
+        description="FCOS object detection in PaddlePaddle, compatible with PaddleDetection's "
+                    "FCOS configs and weights",
+        long_description=open("README.md", encoding="utf-8").read(),
+        long_description_content_type="text/markdown",
+        python_requires=">=3.9",
+        packages=find_packages(include=["ppfcos", "ppfcos.*"]),
+        install_requires=["numpy", "opencv-python", "pyyaml", "pycocotools", "visualdl"]
+        + paddle_requirements(installed_paddle()),
+        extras_require={"test": ["pytest"]},
+    )
