@@ -86,8 +86,21 @@ class Config(dict):
         return self.path
 
     def dump(self):
-        """The resolved config as YAML text (section order kept)."""
-        return yaml.safe_dump(dict(self), sort_keys=False, default_flow_style=None)
+        """The resolved config as YAML text (section order kept, short lists inline)."""
+        return yaml.dump(dict(self), Dumper=_ReadableDumper, sort_keys=False,
+                         default_flow_style=False, width=100)
+
+
+class _ReadableDumper(yaml.SafeDumper):
+    """Writes lists of scalars inline ([64, 128]) and everything else in block style."""
+
+
+def _represent_list(dumper, items):
+    flow = all(not isinstance(i, (dict, list)) for i in items)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", items, flow_style=flow)
+
+
+_ReadableDumper.add_representer(list, _represent_list)
 
 
 class _TagLoader(yaml.SafeLoader):
@@ -223,7 +236,7 @@ def load_config(path, overrides=None):
 
 def unknown_key_message(cfg, section_path, key, accepted):
     """The error text for a key that ``section_path`` does not accept."""
-    close = difflib.get_close_matches(str(key), accepted, n=1)
+    close = difflib.get_close_matches(str(key), accepted, n=1, cutoff=0.5)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     where = ".".join(map(str, section_path)) or "top level"
     return (f"{cfg.origin(*section_path, key)}: section {where}: unknown key {key!r}.{hint} "
