@@ -4,6 +4,7 @@ Parameter attributes (initializers, learning-rate multipliers, regularizers)
 follow PaddleDetection so that its released weights load by name and its
 training recipes behave the same.
 """
+import math
 from collections import namedtuple
 
 import paddle
@@ -30,7 +31,9 @@ def build_norm(norm_type, channels, lr=1.0, decay=0.0, frozen=False, groups=32):
 
     ``sync_bn`` builds plain BatchNorm2D: the trainer converts it to
     SyncBatchNorm for multi-GPU runs. ``frozen`` freezes the affine parameters
-    and, for batch norm, uses the running statistics in training too.
+    and, for batch norm, uses the running statistics in training too. Group
+    norm uses ``groups`` groups, or gcd(channels, groups) for narrow layers
+    whose channels it does not divide (e.g. 16 groups for 48 channels).
     """
     check_norm_type(norm_type)
     if norm_type is None:
@@ -39,7 +42,7 @@ def build_norm(norm_type, channels, lr=1.0, decay=0.0, frozen=False, groups=32):
                 regularizer=L2Decay(decay) if decay is not None else None,
                 trainable=not frozen)
     if norm_type == "gn":
-        norm = nn.GroupNorm(groups, channels, weight_attr=ParamAttr(**attr),
+        norm = nn.GroupNorm(math.gcd(channels, groups), channels, weight_attr=ParamAttr(**attr),
                             bias_attr=ParamAttr(**attr))
     else:
         norm = nn.BatchNorm2D(channels, weight_attr=ParamAttr(**attr), bias_attr=ParamAttr(**attr),

@@ -1,0 +1,58 @@
+"""Decoding and NMS."""
+import numpy as np
+import paddle
+
+from ppfcos.modeling.heads.fcos_head import FCOSOutputs
+from ppfcos.modeling.post_process import FCOSBox, FCOSPostProcess, MultiClassNMS
+
+
+def _tensor(array):
+    return paddle.to_tensor(np.asarray(array, dtype="float32"))
+
+
+def test_decode_boxes_scores_and_rescale():
+    points = [_tensor([[4, 4], [12, 4]])]                     # one level, 1x2 cells
+    cls = _tensor(np.zeros([1, 2, 1, 2]))                     # sigmoid -> 0.5
+    quality = _tensor(np.full([1, 1, 1, 2], np.log(3.0)))     # sigmoid -> 0.75
+    dist = _tensor([[[[1, 2]], [[1, 2]], [[3, 4]], [[3, 4]]]])  # l,t,r,b per cell
+    boxes, scores = FCOSBox()(points, [cls], [dist], [quality], _tensor([[2.0, 4.0]]))
+    # cell 0: (4-1, 4-1, 4+3, 4+3) / (sx=4, sy=2, 4, 2)
+    np.testing.assert_allclose(boxes.numpy()[0], [[3 / 4, 3 / 2, 7 / 4, 7 / 2],
+                                                  [10 / 4, 2 / 2, 16 / 4, 8 / 2]], rtol=1e-6)
+    np.testing.assert_allclose(scores.numpy(), np.full([1, 2, 2], 0.375), rtol=1e-6)
+    sqrt_scores = FCOSBox(sqrt_score=True)(points, [cls], [dist], [quality],
+                                           _tensor([[1.0, 1.0]]))[1]
+    np.testing.assert_allclose(sqrt_scores.numpy(), np.sqrt(0.375), rtol=1e-6)
+
+
+def test_nms_suppresses_overlaps_per_class_and_keeps_top_k():
+    boxes = _tensor([[[0, 0, 10, 10], [1, 1, 10, 10], [50, 50, 60, 60]]])
+    scores = _tensor([[[0.9, 0.8, 0.7], [0.1, 0.95, 0.02]]])
+    bbox, num = MultiClassNMS(score_threshold=0.05, nms_threshold=0.5, keep_top_k=100)(
+        boxes, scores)
+    rows = bbox.numpy()
+    # boxes 0 and 1 overlap (IoU 0.81): class 0 keeps box 0, class 1 keeps box 1, and
+    # class 1's box 2 (0.02) is under the score threshold
+    assert num.numpy().tolist() == [3]
+    assert rows[:, 0].tolist() == [0, 0, 1]
+    np.testing.assert_allclose(rows[:, 1], [0.9, 0.7, 0.95], rtol=1e-6)
+    bbox, num = MultiClassNMS(score_threshold=0.05, nms_threshold=0.5, keep_top_k=2)(
+        boxes, scores)
+    assert num.numpy().tolist() == [2]
+    np.testing.assert_allclose(sorted(bbox.numpy()[:, 1]), [0.9, 0.95], rtol=1e-6)
+
+
+def test_nms_with_nothing_above_threshold():
+    bbox, num = MultiClassNMS(score_threshold=0.5)(_tensor(np.ones([2, 3, 4])),
+                                                   _tensor(np.zeros([2, 2, 3])))
+    assert list(bbox.shape) == [0, 6] and num.numpy().tolist() == [0, 0]
+
+
+def test_post_process_chains_decode_and_nms():
+    post = FCOSPostProcess(FCOSBox(num_classes=2), MultiClassNMS(score_threshold=0.3))
+    outputs = FCOSOutputs([_tensor(np.zeros([1, 2, 1, 2]))], None,
+                          [_tensor(np.full([1, 1, 1, 2], np.log(3.0)))])
+    bbox, num = post([_tensor([[4, 4], [40, 4]])], outputs,
+                     [_tensor(np.ones([1, 4, 1, 2]))], _tensor([[1.0, 1.0]]))
+    assert num.numpy().tolist() == [4]          # 2 classes x 2 disjoint boxes
+    np.testing.assert_allclose(sorted(bbox.numpy()[:, 2]), [3, 3, 39, 39])

@@ -1,0 +1,30 @@
+"""Packaging: the Paddle requirement never replaces an installed build; CI runs the README's
+test command."""
+import os
+import runpy
+
+from conftest import REPO
+
+SETUP = runpy.run_path(os.path.join(REPO, "setup.py"), run_name="setup_under_test")
+
+
+def test_cpu_paddle_required_only_when_no_paddle_is_installed():
+    assert SETUP["paddle_requirements"]([]) == ["paddlepaddle>=3.0"]
+    assert SETUP["paddle_requirements"](["paddlepaddle-gpu"]) == []
+    assert SETUP["paddle_requirements"](["paddle"]) == []
+
+
+def test_probe_sees_the_installed_paddle_even_under_build_isolation(monkeypatch):
+    # pip's isolated builds set these; the probe must look past them
+    monkeypatch.setenv("PYTHONNOUSERSITE", "1")
+    monkeypatch.setenv("PYTHONPATH", "/nonexistent/isolated-build-env")
+    found = SETUP["installed_paddle"]()
+    assert found and all(name.startswith("paddle") for name in found)
+
+
+def test_ci_runs_the_readme_test_command():
+    with open(os.path.join(REPO, ".ci", "run")) as f:
+        ci_command = [line for line in f.read().splitlines() if "pytest" in line]
+    with open(os.path.join(REPO, "README.md")) as f:
+        readme = f.read()
+    assert len(ci_command) == 1 and ci_command[0] in readme
