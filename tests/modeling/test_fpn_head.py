@@ -155,3 +155,20 @@ FCOSHead: {fcos_feat: {name: FCOSFeat, num_convs: 1, norm_type: gn, feat_out: 16
 def test_head_levels_must_share_channels():
     with pytest.raises(ValueError, match="same channels"):
         FCOSHead.from_config({}, None, input_shape=[ShapeSpec(8, 8), ShapeSpec(16, 16)])
+
+
+def test_head_parameter_attributes_follow_paddledetection():
+    feat = FCOSFeat(feat_in=32, feat_out=32, num_convs=1, norm_type="gn", use_dcn=True)
+    params = dict(FCOSHead(num_classes=3, fcos_feat=feat, fpn_stride=[8],
+                           fcos_loss=FCOSLoss(), nms=MultiClassNMS()).named_parameters())
+    tower = "fcos_feat.fcos_head_cls_tower_conv_0"
+    assert params[f"{tower}.conv.conv_dcn.bias"].optimize_attr["learning_rate"] == 2.0
+    assert params[f"{tower}.conv.conv_dcn.bias"].regularizer._coeff == 0.0
+    assert params[f"{tower}.conv.conv_offset.bias"].optimize_attr["learning_rate"] == 2.0
+    assert not params[f"{tower}.conv.conv_offset.weight"].numpy().any()
+    assert params[f"{tower}.norm.weight"].regularizer._coeff == 0.0
+    assert params["fcos_head_cls.weight"].regularizer is None     # global L2 applies
+    assert abs(float(params["fcos_head_cls.weight"].numpy().std()) - 0.01) < 0.002
+    plain = FCOSFeat(feat_in=32, feat_out=32, num_convs=1, norm_type="gn")
+    bias = dict(plain.named_parameters())["fcos_head_reg_tower_conv_0.conv.bias"]
+    assert bias.optimize_attr["learning_rate"] == 2.0 and bias.regularizer is None

@@ -7,9 +7,11 @@ from ..post_process import FCOSBox, FCOSPostProcess
 
 
 def _check_image(image):
-    if not isinstance(image, paddle.Tensor) or image.ndim != 4 or image.shape[1] != 3:
-        shape = list(image.shape) if hasattr(image, "shape") else type(image).__name__
-        raise ValueError(f"inputs['image'] must be a float tensor [N, 3, H, W], got {shape}")
+    """Dygraph tensors and static-graph values alike must be [N, 3, H, W]."""
+    shape = getattr(image, "shape", None)
+    if shape is None or len(shape) != 4 or shape[1] not in (3, -1):
+        got = list(shape) if shape is not None else type(image).__name__
+        raise ValueError(f"inputs['image'] must be a float tensor [N, 3, H, W], got {got}")
 
 
 @register
