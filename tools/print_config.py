@@ -9,7 +9,7 @@ import sys
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
 from ppfcos.core.config import ConfigError, load_config  # noqa: E402
-import ppfcos.modeling  # noqa: E402,F401  (registers components so sections are validated)
+import ppfcos  # noqa: E402,F401  (registers components so sections are validated)
 
 
 def main(argv=None):

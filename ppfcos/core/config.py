@@ -60,6 +60,9 @@ GLOBAL_KEYS = {
 }
 
 
+DATASET_KEYS = ("TrainDataset", "EvalDataset", "TestDataset")
+
+
 class ConfigError(ValueError):
     """A config that cannot be loaded or built; the message says what to fix."""
 
@@ -254,6 +257,11 @@ def validate(cfg):
                 raise ConfigError(f"{cfg.origin(key)}: section {key} must be a mapping of "
                                   f"arguments, got {value!r}")
             validate_section(cfg, (key,), registry.lookup(key), value or {})
+        elif key in DATASET_KEYS and value is not None:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{cfg.origin(key)}: {key} must be a dataset spec such as "
+                                  f"{{name: COCODataSet, ...}} or !COCODataSet, got {value!r}")
+            validate_spec(cfg, (key,), value)
         elif key not in GLOBAL_KEYS:
             accepted = list(GLOBAL_KEYS) + registry.registered_names()
             raise ConfigError(unknown_key_message(cfg, (), key, accepted))
@@ -263,8 +271,6 @@ def validate_section(cfg, section_path, cls, values):
     """Check that ``values`` only sets arguments of ``cls`` (recursing into inline specs)."""
     accepted = registry.arguments(cls)
     for key, value in values.items():
-        if key == "name" and len(section_path) > 1:
-            continue
         if key not in accepted:
             raise ConfigError(unknown_key_message(cfg, section_path, key, accepted))
         if key in registry.inject_keys(cls) and isinstance(value, dict):
@@ -272,7 +278,7 @@ def validate_section(cfg, section_path, cls, values):
 
 
 def validate_spec(cfg, path, spec):
-    """Check an inline ``{name: Component, ...}`` spec."""
+    """Check an inline ``{name: Component, ...}`` spec; return the component's class."""
     name = spec.get("name")
     if name is None:
         raise ConfigError(f"{cfg.origin(*path)}: {'.'.join(path)} is a mapping without 'name:' "
@@ -281,4 +287,5 @@ def validate_spec(cfg, path, spec):
         cls = registry.lookup(name)
     except KeyError as e:
         raise ConfigError(f"{cfg.origin(*path, 'name')}: {'.'.join(path)}: {e.args[0]}") from None
-    validate_section(cfg, path, cls, spec)
+    validate_section(cfg, path, cls, {k: v for k, v in spec.items() if k != "name"})
+    return cls

@@ -1,0 +1,9 @@
+"""Data: datasets (COCO, VOC, image folders), transforms and FCOS targets, the reader
+(DataLoader wiring) and the synthetic dataset generator.
+
+Importing this package registers the datasets and transforms with the registry.
+"""
+from . import datasets, transforms  # noqa: F401
+from .reader import create_reader
+
+__all__ = ["create_reader"]

@@ -1,0 +1,160 @@
+"""What every detection dataset shares: records, transforms, bad-image skipping, box cleaning.
+
+A dataset parses its annotations once into *records* (plain dicts with
+PaddleDetection's keys: ``im_file``, ``im_id``, ``h``, ``w``, ``gt_bbox``,
+``gt_class``, ``is_crowd``, ``difficult``). ``dataset[i]`` deep-copies record
+``i`` and runs it through the transform set with :meth:`DetDataset.set_transform`.
+
+An image that cannot be read (missing file, corrupt bytes) does not raise:
+``dataset[i]`` returns a *skipped marker* ``{SKIPPED_KEY: "<file>: <reason>"}``
+instead, which the reader's collate carries to the main process, where it is
+logged and counted (see ``ppfcos.data.reader``). This works the same in worker
+processes, whose exceptions would otherwise end the epoch.
+"""
+import copy
+import logging
+import os
+
+import numpy as np
+
+from ppfcos.core.config import ConfigError
+from ppfcos.data.transforms.operators import ImageDecodeError
+
+logger = logging.getLogger(__name__)
+
+SKIPPED_KEY = "skipped"
+
+# Variable-length ground-truth fields a record may carry; ``data_fields``
+# selects which ones it keeps, and the reader batches them as per-image lists.
+GT_FIELDS = ("gt_bbox", "gt_class", "is_crowd", "difficult")
+
+
+class DatasetError(ConfigError):
+    """Bad dataset files. ``key`` is the dataset argument to fix (``anno_path``, ...).
+
+    The reader re-raises it prefixed with the config file and section
+    (``TrainDataset.anno_path``), so users know which line to change.
+    """
+
+    def __init__(self, key, detail):
+        super().__init__(f"{key}: {detail}")
+        self.key, self.detail = key, detail
+
+
+def resolve_path(dataset_dir, relative, key, what, isdir=False):
+    """Absolute ``dataset_dir/relative``; DatasetError naming ``key`` if it does not exist."""
+    if relative is None:
+        raise DatasetError(key, f"{what} is not set")
+    path = os.path.abspath(os.path.join(dataset_dir or "", relative))
+    exists = os.path.isdir(path) if isdir else os.path.isfile(path)
+    if not exists:
+        raise DatasetError(key, f"{what} not found: {path}")
+    return path
+
+
+def clip_boxes(boxes, max_x, max_y):
+    """Clip ``[n,4]`` x1,y1,x2,y2 boxes to ``[0,max_x]x[0,max_y]``.
+
+    Returns (clipped boxes, mask of boxes with positive area, mask of boxes that
+    were changed by clipping).
+    """
+    boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+    clipped = boxes.copy()
+    clipped[:, 0::2] = np.clip(clipped[:, 0::2], 0, max_x)
+    clipped[:, 1::2] = np.clip(clipped[:, 1::2], 0, max_y)
+    eps = 1e-5
+    valid = ((clipped[:, 2] - clipped[:, 0]) > eps) & ((clipped[:, 3] - clipped[:, 1]) > eps)
+    changed = np.any(clipped != boxes, axis=1)
+    return clipped, valid, changed
+
+
+class DetDataset:
+    """Base of COCODataSet, VOCDataSet and ImageFolder.
+
+    Subclasses implement ``_parse()`` returning the list of records. Parsing is
+    lazy (first ``len``/indexing/``parse_dataset()``), so building a dataset from
+    a config is cheap; the reader parses it before starting worker processes.
+    """
+
+    def __init__(self, dataset_dir=None, image_dir=None, anno_path=None,
+                 data_fields=("image",), sample_num=-1):
+        self.dataset_dir = dataset_dir
+        self.image_dir = image_dir
+        self.anno_path = anno_path
+        self.data_fields = list(data_fields)
+        self.sample_num = sample_num
+        self.transform = None
+        self.num_clipped_boxes = 0
+        self.num_dropped_boxes = 0
+        self._records = None
+
+    def _parse(self):
+        raise NotImplementedError
+
+    def parse_dataset(self):
+        """Parse the annotations now (errors surface here); returns self."""
+        if self._records is None:
+            self._records = self._parse()
+        return self
+
+    @property
+    def records(self):
+        return self.parse_dataset()._records
+
+    def set_transform(self, transform):
+        """Set the callable ``sample -> sample`` applied by ``__getitem__``."""
+        self.transform = transform
+
+    def __len__(self):
+        return len(self.records)
+
+    def __getitem__(self, idx):
+        sample = copy.deepcopy(self.records[idx])
+        if self.transform is None:
+            return sample
+        try:
+            return self.transform(sample)
+        except (ImageDecodeError, OSError) as e:  # unreadable image: skip, never crash
+            name, reason = str(sample.get("im_file")), str(e)
+            return {SKIPPED_KEY: reason if name in reason else f"{name}: {reason}"}
+
+    def _gt_record(self, record, gt):
+        """Add the ``gt`` fields that ``data_fields`` asks for to ``record``.
+
+        ``is_crowd`` is always kept when a crowd box is present, so crowd boxes
+        can never pass as ordinary objects.
+        """
+        for key, value in gt.items():
+            if key in self.data_fields or (key == "is_crowd" and value.any()):
+                record[key] = value
+        return record
+
+    def _clean(self, boxes, max_x, max_y):
+        """Clip boxes and drop degenerate ones, updating the counters; returns (boxes, keep)."""
+        clipped, valid, changed = clip_boxes(boxes, max_x, max_y)
+        self.num_clipped_boxes += int(np.sum(changed & valid))
+        self.num_dropped_boxes += int(np.sum(~valid))
+        return clipped[valid], valid
+
+    def _warn_dropped(self, source):
+        if self.num_dropped_boxes or self.num_clipped_boxes:
+            logger.warning("%s %s: dropped %d boxes with zero or negative area after clipping "
+                           "to the image; clipped %d boxes that extended outside the image",
+                           type(self).__name__, source, self.num_dropped_boxes,
+                           self.num_clipped_boxes)
+
+    def _select(self, records, empty_records, empty_ratio, source):
+        """Join images with boxes and the images without (collected only if ``allow_empty``).
+
+        With ``0 <= empty_ratio < 1`` the empty images are sampled (fixed seed)
+        so that they make up at most that fraction of the result; any other
+        ratio keeps all of them (PaddleDetection's semantics).
+        """
+        if 0.0 <= empty_ratio < 1.0:
+            keep = min(int(len(records) * empty_ratio / (1.0 - empty_ratio)), len(empty_records))
+            picks = np.random.default_rng(0).choice(len(empty_records), keep, replace=False)
+            empty_records = [empty_records[i] for i in sorted(picks)]
+        if not records + empty_records:
+            raise DatasetError("anno_path", f"no usable images in {source} (images without "
+                               f"boxes are dropped unless allow_empty: true)")
+        return records + empty_records

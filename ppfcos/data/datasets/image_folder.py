@@ -1,0 +1,100 @@
+"""Images without annotations, for inference."""
+import json
+import logging
+import os
+
+import numpy as np
+
+from ppfcos.core.registry import register
+
+from .base import DatasetError, DetDataset
+from .voc import read_label_list
+
+logger = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+def find_images(path):
+    """``path`` itself if it is a file, else the images under the directory (sorted, recursive)."""
+    if os.path.isfile(path):
+        return [path]
+    found = []
+    for root, dirs, files in os.walk(path):
+        dirs.sort()
+        found += [os.path.join(root, f) for f in sorted(files)
+                  if f.lower().endswith(IMAGE_EXTENSIONS)]
+    return found
+
+
+@register
+class ImageFolder(DetDataset):
+    """Images to run a detector on.
+
+    Args (PaddleDetection's names):
+        dataset_dir: joined in front of ``image_dir`` and ``anno_path`` when set.
+        image_dir: an image file, a directory (``.jpg/.jpeg/.png/.bmp`` files,
+            searched recursively) or a list of them; :meth:`set_images` replaces it.
+        anno_path: where the class names come from: a COCO json (its
+            ``categories``) or a text file with one name per line.
+        sample_num: use only the first N images (-1: all).
+
+    After parsing: ``class_names``, ``cname2cid``, ``catid2clsid`` and
+    ``clsid2catid`` (None when ``anno_path`` is unset or missing, with a warning
+    for the latter).
+    """
+
+    def __init__(self, dataset_dir=None, image_dir=None, anno_path=None, sample_num=-1):
+        super().__init__(dataset_dir, image_dir, anno_path, ["image"], sample_num)
+        self._explicit_images = None
+        self.class_names = self.cname2cid = self.catid2clsid = self.clsid2catid = None
+
+    def set_images(self, images):
+        """Use these image files/directories (one path or a list), as given (no dataset_dir)."""
+        self._explicit_images = [images] if isinstance(images, str) else list(images)
+        self._records = None
+
+    def _image_paths(self):
+        if self._explicit_images is not None:
+            return self._explicit_images, "set_images"
+        if self.image_dir is None:
+            return [], "image_dir"
+        paths = [self.image_dir] if isinstance(self.image_dir, str) else list(self.image_dir)
+        return [os.path.join(self.dataset_dir or "", p) for p in paths], "image_dir"
+
+    def _parse(self):
+        self._load_categories()
+        paths, key = self._image_paths()
+        images = []
+        for path in paths:
+            if not os.path.exists(path):
+                raise DatasetError(key, f"image file or directory not found: "
+                                   f"{os.path.abspath(path)}")
+            images += find_images(path)
+        if self.sample_num > 0:
+            images = images[:self.sample_num]
+        return [{"im_file": os.path.abspath(f), "im_id": np.array([i])}
+                for i, f in enumerate(images)]
+
+    def _load_categories(self):
+        if self.anno_path is None:
+            return
+        path = os.path.abspath(os.path.join(self.dataset_dir or "", self.anno_path))
+        if not os.path.isfile(path):
+            logger.warning("ImageFolder: anno_path %s not found; detections will show class "
+                           "ids instead of names", path)
+            return
+        if path.endswith(".json"):
+            try:
+                with open(path, encoding="utf-8") as f:
+                    cats = json.load(f).get("categories", [])
+            except (ValueError, AttributeError) as e:
+                raise DatasetError("anno_path", f"not a COCO json: {path} ({e})") from e
+            ids = [c["id"] for c in cats]
+            self.class_names = [c.get("name", str(c["id"])) for c in cats]
+        else:
+            self.class_names = read_label_list(path)
+            ids = list(range(len(self.class_names)))
+        self.catid2clsid = {cat: i for i, cat in enumerate(ids)}
+        self.clsid2catid = dict(enumerate(ids))
+        self.cname2cid = {name: i for i, name in enumerate(self.class_names)}

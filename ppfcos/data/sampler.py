@@ -1,0 +1,74 @@
+"""Batch sampler that shards a dataset across distributed ranks."""
+import math
+
+import numpy as np
+
+
+class DistributedBatchSampler:
+    """Yields lists of dataset indices: this rank's batches for one epoch.
+
+    Every epoch the index list is shuffled (if ``shuffle``) with
+    ``seed + epoch``, the same on every rank, then padded by repeating its start
+    so that its length divides by ``num_replicas`` (as torch's
+    DistributedSampler does), and rank ``r`` takes every ``num_replicas``-th
+    index from position ``r``. So each rank gets a disjoint shard of the same
+    size (only the padding repeats indices) and the same number of batches.
+
+    Call :meth:`set_epoch` before each epoch for a resumable order; without it
+    the epoch number advances by one on each iteration over the sampler.
+
+    Args:
+        num_samples: dataset length.
+        batch_size: indices per batch.
+        shuffle: reshuffle every epoch.
+        drop_last: drop this rank's last batch if it is smaller than batch_size.
+        num_replicas: number of ranks (default: ``paddle.distributed.get_world_size()``).
+        rank: this rank (default: ``paddle.distributed.get_rank()``).
+        seed: base of the per-epoch shuffle seed.
+    """
+
+    def __init__(self, num_samples, batch_size, shuffle=False, drop_last=False,
+                 num_replicas=None, rank=None, seed=0):
+        if num_replicas is None or rank is None:
+            import paddle.distributed as dist
+            num_replicas = dist.get_world_size() if num_replicas is None else num_replicas
+            rank = dist.get_rank() if rank is None else rank
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank {rank} is outside [0, num_replicas={num_replicas})")
+        self.num_samples = num_samples
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.num_replicas = num_replicas
+        self.rank = rank
+        self.seed = seed
+        self.epoch = 0
+        self.per_rank = math.ceil(num_samples / num_replicas) if num_samples else 0
+
+    def set_epoch(self, epoch):
+        """Use the shuffle order of ``epoch`` for the next iteration."""
+        self.epoch = epoch
+
+    def indices(self):
+        """This rank's indices for the current epoch (before batching)."""
+        order = np.arange(self.num_samples)
+        if self.shuffle:
+            order = np.random.default_rng(self.seed + self.epoch).permutation(self.num_samples)
+        total = self.per_rank * self.num_replicas
+        if total > len(order):
+            order = np.resize(order, total)  # repeats from the start
+        return order[self.rank:total:self.num_replicas].tolist()
+
+    def __iter__(self):
+        shard = self.indices()
+        self.epoch += 1
+        stop = len(self) * self.batch_size
+        for start in range(0, min(stop, len(shard)), self.batch_size):
+            yield shard[start:start + self.batch_size]
+
+    def __len__(self):
+        if self.drop_last:
+            return self.per_rank // self.batch_size
+        return math.ceil(self.per_rank / self.batch_size)
