@@ -143,6 +143,17 @@ class DetDataset:
                            type(self).__name__, source, self.num_dropped_boxes,
                            self.num_clipped_boxes)
 
+    def _file_record(self, record, has_boxes, records, empty_records):
+        """Append ``record`` to ``records`` (has boxes) or ``empty_records`` (when
+        allow_empty, else drop it); True once ``sample_num`` images are collected."""
+        if has_boxes:
+            records.append(record)
+        elif self.allow_empty:
+            empty_records.append(record)
+        else:
+            return False
+        return 0 < self.sample_num <= len(records) + len(empty_records)
+
     def _select(self, records, empty_records, empty_ratio, source):
         """Join images with boxes and the images without (collected only if ``allow_empty``).
 

@@ -75,13 +75,7 @@ class COCODataSet(DetDataset):
                       "im_id": np.array([img_id]), "h": h, "w": w}
             gt = self._boxes(coco.imgToAnns[img_id], img, w, h)
             record = self._gt_record(record, gt)
-            if len(gt["gt_bbox"]):
-                records.append(record)
-            elif self.allow_empty:
-                empty_records.append(record)
-            else:
-                continue
-            if 0 < self.sample_num <= len(records) + len(empty_records):
+            if self._file_record(record, len(gt["gt_bbox"]) > 0, records, empty_records):
                 break
         if bad_size:
             logger.warning("COCODataSet %s: skipped %d images without a positive width/height",

@@ -73,13 +73,7 @@ class VOCDataSet(DetDataset):
                 bad_size += 1
                 continue
             record["im_file"] = im_file
-            if num_boxes:
-                records.append(record)
-            elif self.allow_empty:
-                empty_records.append(record)
-            else:
-                continue
-            if 0 < self.sample_num <= len(records) + len(empty_records):
+            if self._file_record(record, num_boxes > 0, records, empty_records):
                 break
         if bad_size:
             logger.warning("VOCDataSet %s: skipped %d images without a positive width/height "
