@@ -57,7 +57,7 @@ def _create(cfg, name, path, inline, context, referenced_from=None):
         if key not in defaults:
             raise ConfigError(unknown_key_message(cfg, path, key, defaults))
 
-    values = {k: v for k, v in defaults.items()}
+    values = dict(defaults)
     for key in registry.shared_keys(cls):
         if key not in given and key in cfg:
             values[key] = cfg[key]

@@ -29,10 +29,11 @@ def _flatten_levels(maps, channels_first):
     return paddle.concat(rows, axis=0)
 
 
-def _level_targets(targets, name, num_levels):
-    """``targets['{name}0']`` ... as tensors (the reader gives numpy arrays)."""
-    return [t if isinstance(t, paddle.Tensor) else paddle.to_tensor(t)
-            for t in (targets[f"{name}{l}"] for l in range(num_levels))]
+def _flat_targets(targets, name, num_levels):
+    """``targets['{name}0']``, ... (numpy or tensors, [N, H_l, W_l, C]) -> [M, C] tensor."""
+    levels = [targets[f"{name}{l}"] for l in range(num_levels)]
+    return _flatten_levels([t if isinstance(t, paddle.Tensor) else paddle.to_tensor(t)
+                            for t in levels], False)
 
 
 def iou_terms(pred, target):
@@ -124,11 +125,9 @@ class FCOSLoss(nn.Layer):
         cls_logits = _flatten_levels(outputs.cls_logits, True)     # [M, C]
         bbox_reg = _flatten_levels(outputs.bbox_reg, True)         # [M, 4]
         quality = _flatten_levels(outputs.quality, True)           # [M, 1]
-        labels = _flatten_levels(_level_targets(targets, "labels", num_levels), False).reshape([-1])
-        reg_target = _flatten_levels(_level_targets(targets, "reg_target", num_levels),
-                                     False)
-        centerness = _flatten_levels(_level_targets(targets, "centerness", num_levels),
-                                     False).reshape([-1])
+        labels = _flat_targets(targets, "labels", num_levels).reshape([-1])          # [M]
+        reg_target = _flat_targets(targets, "reg_target", num_levels)                # [M, 4]
+        centerness = _flat_targets(targets, "centerness", num_levels).reshape([-1])  # [M]
 
         num_classes = cls_logits.shape[-1]
         one_hot = F.one_hot(labels.astype("int64"), num_classes + 1)[:, 1:]
