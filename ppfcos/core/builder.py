@@ -103,3 +103,8 @@ def create(cfg, name, **context):
     ``context`` is passed to the component's ``from_config`` (e.g. ``input_shape``).
     """
     return _create(cfg, name, (name,), {}, context)
+
+
+def create_spec(cfg, spec, path):
+    """Build an inline ``{name: Component, ...}`` spec found at ``path`` (a tuple of keys)."""
+    return _build_spec(cfg, spec, tuple(path), {})

@@ -137,8 +137,9 @@ class DetLoader:
         self.skipped = []
 
     def set_epoch(self, epoch):
-        """Shuffle the next epoch with ``seed + epoch`` (call before iterating)."""
+        """Shuffle and augment the next epoch as ``epoch`` (call before iterating)."""
         self.batch_sampler.set_epoch(epoch)
+        self.dataset.set_epoch(epoch, self.batch_sampler.seed)
 
     def __len__(self):
         return len(self.batch_sampler)

@@ -39,7 +39,13 @@ class LoadReport:
 
 
 def resolve_weights_path(path):
-    """``output/x/model_final`` or ``.../model_final.pdparams`` -> the existing file."""
+    """``output/x/model_final`` or ``.../model_final.pdparams`` -> the existing file.
+
+    A URL is downloaded into the weights cache (see ppfcos.engine.download).
+    """
+    from ppfcos.engine import download  # imported here: download imports WeightsError from us
+    if download.is_url(path):
+        return download.fetch(path if path.endswith(".pdparams") else path + ".pdparams")
     candidates = [path] if path.endswith(".pdparams") else [path + ".pdparams", path]
     for candidate in candidates:
         if os.path.isfile(candidate):

@@ -29,8 +29,8 @@ def check_norm_type(norm_type):
 def build_norm(norm_type, channels, lr=1.0, decay=0.0, frozen=False, groups=32):
     """A norm layer for ``channels`` features (None for ``norm_type=None``).
 
-    ``sync_bn`` builds plain BatchNorm2D: the trainer converts it to
-    SyncBatchNorm for multi-GPU runs. ``frozen`` freezes the affine parameters
+    ``sync_bn`` builds plain BatchNorm2D marked ``sync_bn=True``: the trainer
+    converts it to SyncBatchNorm for multi-GPU runs. ``frozen`` freezes the affine parameters
     and, for batch norm, uses the running statistics in training too. Group
     norm uses ``groups`` groups, or gcd(channels, groups) for narrow layers
     whose channels it does not divide (e.g. 16 groups for 48 channels).
@@ -47,6 +47,7 @@ def build_norm(norm_type, channels, lr=1.0, decay=0.0, frozen=False, groups=32):
     else:
         norm = nn.BatchNorm2D(channels, weight_attr=ParamAttr(**attr), bias_attr=ParamAttr(**attr),
                               use_global_stats=True if frozen else None)
+        norm.sync_bn = norm_type == "sync_bn"
     if frozen:
         for p in norm.parameters():
             p.stop_gradient = True

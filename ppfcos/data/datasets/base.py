@@ -74,6 +74,11 @@ class DetDataset:
     Subclasses implement ``_parse()`` returning the list of records. Parsing is
     lazy (first ``len``/indexing/``parse_dataset()``), so building a dataset from
     a config is cheap; the reader parses it before starting worker processes.
+
+    Random transforms draw from ``np.random``, which ``__getitem__`` seeds from
+    ``(seed, epoch, index)`` (see :meth:`set_epoch`): an image gets the same
+    augmentation in the same epoch whichever worker loads it, so a resumed run
+    sees exactly the data an uninterrupted one would.
     """
 
     def __init__(self, dataset_dir=None, image_dir=None, anno_path=None,
@@ -87,6 +92,7 @@ class DetDataset:
         self.num_clipped_boxes = 0
         self.num_dropped_boxes = 0
         self._records = None
+        self.seed, self.epoch = 0, 0
 
     def _parse(self):
         raise NotImplementedError
@@ -105,6 +111,14 @@ class DetDataset:
         """Set the callable ``sample -> sample`` applied by ``__getitem__``."""
         self.transform = transform
 
+    def set_epoch(self, epoch, seed=0):
+        """Draw the random augmentations of ``epoch`` (from ``seed``) from now on."""
+        self.epoch, self.seed = int(epoch), int(seed)
+
+    def get_anno(self):
+        """Absolute path of the annotation file (``dataset_dir/anno_path``)."""
+        return os.path.abspath(os.path.join(self.dataset_dir or "", self.anno_path))
+
     def __len__(self):
         return len(self.records)
 
@@ -112,6 +126,7 @@ class DetDataset:
         sample = copy.deepcopy(self.records[idx])
         if self.transform is None:
             return sample
+        np.random.seed([self.seed, self.epoch, int(idx)])
         try:
             return self.transform(sample)
         except (ImageDecodeError, OSError) as e:  # unreadable image: skip, never crash

@@ -20,7 +20,6 @@ from ..layers import ShapeSpec, build_norm, check_norm_type, offset_conv, split_
 
 BLOCKS_PER_STAGE = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3],
                     101: [3, 4, 23, 3], 152: [3, 8, 36, 3]}
-STAGE_WIDTHS = [64, 128, 256, 512]
 
 
 class ConvNorm(nn.Layer):
@@ -120,6 +119,9 @@ class ResNet(nn.Layer):
     Args:
         depth: 18, 34, 50, 101 or 152.
         variant: 'a' (caffe), 'b', 'c' or 'd' (see the module docstring).
+        ch_in: stem output channels.
+        base_channels: width of res2; each later stage doubles it (64 is the standard
+            ResNet; smaller values give the light backbones used on CPU, e.g. the demo).
         groups, base_width: ResNeXt cardinality and width per group (X-101-64x4d: 64, 4).
         norm_type: 'bn', 'sync_bn' (BN converted by the trainer) or 'gn'.
         freeze_norm: freeze norm parameters and, for BN, use running statistics.
@@ -134,7 +136,7 @@ class ResNet(nn.Layer):
     def __init__(self, depth=50, ch_in=64, variant="b", lr_mult_list=(1.0, 1.0, 1.0, 1.0),
                  groups=1, base_width=64, norm_type="bn", norm_decay=0.0, freeze_norm=True,
                  freeze_at=0, return_idx=(0, 1, 2, 3), dcn_v2_stages=(-1,), num_stages=4,
-                 freeze_stem_only=False):
+                 freeze_stem_only=False, base_channels=64):
         super().__init__()
         if depth not in BLOCKS_PER_STAGE:
             raise ValueError(f"depth must be one of {sorted(BLOCKS_PER_STAGE)}, got {depth}")
@@ -150,6 +152,8 @@ class ResNet(nn.Layer):
         if any(i >= num_stages or i < 0 for i in return_idx):
             raise ValueError(f"return_idx {list(return_idx)} must be stages below num_stages "
                              f"({num_stages})")
+        if base_channels < 1:
+            raise ValueError(f"base_channels must be positive, got {base_channels}")
         block = BasicBlock if depth < 50 else BottleNeck
         self.return_idx = list(return_idx)
         norm_args = dict(norm_type=norm_type, norm_decay=norm_decay, freeze_norm=freeze_norm)
@@ -171,11 +175,11 @@ class ResNet(nn.Layer):
             stage_layer = nn.Sequential()
             for i in range(count):
                 stage_layer.add_sublayer(_block_name(stage + 2, count, i), block(
-                    channels, STAGE_WIDTHS[stage], stride=2 if i == 0 and stage > 0 else 1,
+                    channels, base_channels * 2 ** stage, stride=2 if i == 0 and stage > 0 else 1,
                     shortcut=i > 0, variant=variant, groups=groups, base_width=base_width,
                     dcn=stage in dcn_v2_stages,
                     norm_args=dict(norm_args, lr=lr_mult_list[stage])))
-                channels = STAGE_WIDTHS[stage] * block.expansion
+                channels = base_channels * 2 ** stage * block.expansion
             self.res_layers.append(self.add_sublayer(f"res{stage + 2}", stage_layer))
             self._out_channels.append(channels)
 

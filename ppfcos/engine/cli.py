@@ -1,0 +1,36 @@
+"""Shared command-line plumbing of the tools: -c/-o arguments and user-facing errors."""
+import argparse
+import sys
+
+from ..core.config import ConfigError, load_config
+from ..data.datasets.base import DatasetError
+from .checkpoint import WeightsError
+from .trainer import TrainingDiverged
+
+# Errors whose message tells the user what to fix: printed without a traceback.
+USER_ERRORS = (ConfigError, DatasetError, WeightsError, TrainingDiverged, FileNotFoundError,
+               ValueError)
+
+
+def config_parser(description):
+    """An ArgumentParser with ``-c CONFIG`` and ``-o key=value ...`` (repeatable)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("-c", "--config", required=True, help="config file (YAML)")
+    parser.add_argument("-o", "--opt", nargs="*", action="extend", default=[],
+                        help="override config values: -o key=value a.b=value ...")
+    return parser
+
+
+def run(main, args):
+    """Load ``args.config`` with the overrides and call ``main(cfg, args)``.
+
+    Returns the process exit code: 0, or 1 with a one-paragraph ``error:`` message
+    on stderr for errors the user can fix (bad config, data, weights, diverged).
+    """
+    try:
+        cfg = load_config(args.config, args.opt)
+        main(cfg, args)
+    except USER_ERRORS as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,80 @@
+"""Run a detector over a loader and score it: per-image detections, gathered across ranks.
+
+Detections travel as one dict per image, ``{"im_id": int, "bbox": float32
+[K, 6]}`` with rows ``(class, score, x1, y1, x2, y2)`` in original-image pixels
+(what FCOS's eval forward returns, split per image).
+"""
+import numpy as np
+import paddle
+import paddle.distributed as dist
+
+from ..metrics import COCOMetric, VOCMetric
+from .progress import progress
+
+
+def split_per_image(outputs, im_ids):
+    """Eval outputs ``bbox`` [sum K, 6] and ``bbox_num`` [N] -> N detection dicts."""
+    boxes = outputs["bbox"].numpy().astype(np.float32)
+    counts = outputs["bbox_num"].numpy().astype(np.int64)
+    ends = np.cumsum(counts)
+    return [{"im_id": int(im_id), "bbox": boxes[end - count:end]}
+            for im_id, count, end in zip(im_ids, counts, ends)]
+
+
+def predict(model, loader, desc="eval"):
+    """Yield ``(batch, detections)`` for each batch of ``loader`` (model in eval mode)."""
+    model.eval()
+    with paddle.no_grad():
+        for batch in progress(loader, len(loader), desc):
+            outputs = model(batch)
+            yield batch, split_per_image(outputs, batch["im_id"].numpy().reshape(-1))
+
+
+def gather(detections):
+    """Every rank's detections, each image once (the sampler pads shards with repeats)."""
+    if dist.get_world_size() > 1:
+        parts = []
+        dist.all_gather_object(parts, detections)
+        detections = [d for part in parts for d in part]
+    seen, unique = set(), []
+    for det in detections:
+        if det["im_id"] not in seen:
+            seen.add(det["im_id"])
+            unique.append(det)
+    return unique
+
+
+def build_metric(metric_name, dataset, output_dir=None, classwise=False, map_type="11point"):
+    """The metric a config's ``metric`` names, set up for ``dataset``."""
+    if metric_name == "COCO":
+        if getattr(dataset, "clsid2catid", None) is None:
+            raise ValueError(f"metric COCO needs a COCO-format EvalDataset (COCODataSet); got "
+                             f"{type(dataset).__name__}")
+        return COCOMetric(dataset.get_anno(), dataset.clsid2catid, dataset.class_names,
+                          output_dir=output_dir, classwise=classwise)
+    if metric_name == "VOC":
+        return VOCGroundTruthMetric(dataset, map_type=map_type, classwise=classwise)
+    raise ValueError(f"metric must be COCO or VOC, got {metric_name!r}")
+
+
+class VOCGroundTruthMetric(VOCMetric):
+    """VOCMetric that looks up each image's ground truth in the dataset's records."""
+
+    def __init__(self, dataset, **options):
+        super().__init__(dataset.class_names, **options)
+        self.records = {int(r["im_id"][0]): r for r in dataset.records}
+
+    def update(self, detections):
+        truths = [self.records[d["im_id"]] for d in detections]
+        super().update(detections, [{"im_id": d["im_id"], "gt_bbox": r.get("gt_bbox"),
+                                     "gt_class": r.get("gt_class"),
+                                     "difficult": r.get("difficult")}
+                                    for d, r in zip(detections, truths)])
+
+
+def evaluate(model, loader, metric):
+    """Score ``model`` on ``loader``: every rank predicts its shard, all ranks get the results."""
+    metric.reset()
+    detections = [det for _, dets in predict(model, loader) for det in dets]
+    metric.update(gather(detections))
+    return metric.accumulate()

@@ -1,0 +1,125 @@
+"""Trainer hooks: logging, checkpoints, evaluation with best-model tracking, VisualDL.
+
+Hooks that write (logs, checkpoints, VisualDL) are registered on rank 0 only;
+the evaluation hook runs on every rank, since each evaluates its shard.
+"""
+import datetime
+import os
+import time
+
+from .env import logger
+from .snapshot import save_snapshot
+from .trainer import HookBase
+
+
+def snapshot_due(trainer, period):
+    """True after every ``period``-th epoch and after the last one."""
+    done = trainer.epoch + 1
+    return done % period == 0 or done == trainer.epochs
+
+
+class LoggerHook(HookBase):
+    """Every ``log_iter`` iterations: epoch/iter, ETA, lr, each loss, batch_cost, data_cost, ips.
+
+    Costs are averages over the window since the last line (seconds per step).
+    """
+
+    def __init__(self, log_iter=20):
+        self.log_iter = max(int(log_iter), 1)
+        self._window = []
+
+    def before_train(self):
+        self._train_start = time.perf_counter()
+        self._start_iter = self.trainer.iter
+
+    def after_step(self):
+        t = self.trainer
+        self._window.append((t.batch_cost, t.data_cost, t.batch_size))
+        step = t.iter - t.epoch * t.steps_per_epoch
+        if t.iter % self.log_iter and step != t.steps_per_epoch:
+            return
+        steps = len(self._window)
+        batch_time = sum(w[0] for w in self._window)
+        data_cost = sum(w[1] for w in self._window) / steps
+        images = sum(w[2] for w in self._window)
+        self._window = []
+        elapsed = time.perf_counter() - self._train_start
+        eta = elapsed / max(t.iter - self._start_iter, 1) * (t.max_iters - t.iter)
+        losses = ", ".join(f"{name}: {value:.6f}" for name, value in t.losses.items())
+        logger.info("Epoch: [%d] [%*d/%d] eta: %s lr: %.6f %s batch_cost: %.4f s data_cost: "
+                    "%.4f s ips: %.2f images/s", t.epoch, len(str(t.steps_per_epoch)), step,
+                    t.steps_per_epoch, datetime.timedelta(seconds=int(eta)), t.lr, losses,
+                    batch_time / steps, data_cost, images / max(batch_time, 1e-9))
+
+
+class CheckpointHook(HookBase):
+    """Save ``save_dir/epoch_N`` every ``period`` epochs and ``model_final`` after the last."""
+
+    def __init__(self, save_dir, period=1):
+        self.save_dir = save_dir
+        self.period = max(int(period), 1)
+
+    def after_epoch(self):
+        t = self.trainer
+        if not snapshot_due(t, self.period):
+            return
+        name = "model_final" if t.epoch + 1 == t.epochs else f"epoch_{t.epoch + 1}"
+        prefix = os.path.join(self.save_dir, name)
+        save_snapshot(prefix, t.network, t.optimizer, t.epoch + 1, t.iter)
+        logger.info("saved checkpoint %s.pdparams (+ .pdopt)", prefix)
+
+
+class EvalHook(HookBase):
+    """Evaluate after each snapshot epoch; rank 0 keeps ``save_dir/best_model`` by mAP.
+
+    ``evaluate()`` returns the metric's results dict (``mAP`` on every rank).
+    ``trainer.eval_results`` holds ``(epoch, results)`` of the last evaluation.
+    """
+
+    def __init__(self, evaluate, period, save_dir=None):
+        self.evaluate = evaluate
+        self.period = max(int(period), 1)
+        self.save_dir = save_dir
+        self.best = None
+
+    def after_epoch(self):
+        t = self.trainer
+        if not snapshot_due(t, self.period):
+            return
+        results = self.evaluate()
+        t.eval_results = (t.epoch, results)
+        if self.best is None or results["mAP"] > self.best:
+            self.best = results["mAP"]
+            if self.save_dir is not None:
+                prefix = os.path.join(self.save_dir, "best_model")
+                save_snapshot(prefix, t.network, t.optimizer, t.epoch + 1, t.iter)
+                logger.info("best mAP so far %.4f at epoch %d: saved %s.pdparams", self.best,
+                            t.epoch + 1, prefix)
+
+
+class VisualDLHook(HookBase):
+    """VisualDL scalars: each loss and the lr every ``log_iter`` steps, mAP after evaluations."""
+
+    def __init__(self, log_dir, log_iter=20):
+        try:
+            from visualdl import LogWriter
+        except ImportError as e:
+            raise RuntimeError("--use_vdl needs VisualDL: pip install visualdl") from e
+        self.writer = LogWriter(log_dir)
+        self.log_iter = max(int(log_iter), 1)
+
+    def after_step(self):
+        t = self.trainer
+        if t.iter % self.log_iter:
+            return
+        for name, value in t.losses.items():
+            self.writer.add_scalar(f"train/{name}", value, t.iter)
+        self.writer.add_scalar("train/lr", t.lr, t.iter)
+
+    def after_epoch(self):
+        epoch, results = getattr(self.trainer, "eval_results", (None, None))
+        if epoch == self.trainer.epoch:
+            self.writer.add_scalar("eval/mAP", results["mAP"], epoch + 1)
+
+    def after_train(self):
+        self.writer.close()

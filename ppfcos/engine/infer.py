@@ -1,0 +1,53 @@
+"""Detect objects in image files: annotated copies and (optionally) a JSON of detections."""
+import json
+import os
+
+import cv2
+
+from .env import logger
+from .evaluator import predict
+from .visualize import detections_to_json, draw_detections
+
+
+def output_name(im_file, used):
+    """The file's base name, made unique among ``used`` (images from several folders)."""
+    stem, ext = os.path.splitext(os.path.basename(im_file))
+    name, k = stem + ext, 1
+    while name in used:
+        name, k = f"{stem}_{k}{ext}", k + 1
+    used.add(name)
+    return name
+
+
+def write_json_atomic(obj, path):
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=1)
+    os.replace(tmp, path)
+
+
+def infer_images(model, loader, class_names, output_dir, draw_threshold=0.5, save_results=False):
+    """Run ``model`` over ``loader``'s images; draw detections >= ``draw_threshold``.
+
+    Writes ``output_dir/<image name>`` per image and, with ``save_results``,
+    ``output_dir/bbox.json`` (detections >= draw_threshold, boxes as [x, y, w, h]).
+    Returns the list of written image paths.
+    """
+    os.makedirs(output_dir, exist_ok=True)
+    written, results, used = [], [], set()
+    for batch, detections in predict(model, loader, desc="infer"):
+        for im_file, det in zip(batch["im_file"], detections):
+            image = cv2.imread(im_file, cv2.IMREAD_COLOR)
+            drawn = draw_detections(image, det["bbox"], class_names, draw_threshold)
+            path = os.path.join(output_dir, output_name(im_file, used))
+            if not cv2.imwrite(path, drawn):
+                raise OSError(f"cannot write {path}")
+            written.append(path)
+            results += detections_to_json(im_file, det["im_id"], det["bbox"], class_names,
+                                          draw_threshold)
+            logger.info("%s: %d detections >= %.2f -> %s", im_file,
+                        int((det["bbox"][:, 1] >= draw_threshold).sum()), draw_threshold, path)
+    if save_results:
+        write_json_atomic(results, os.path.join(output_dir, "bbox.json"))
+        logger.info("detections saved to %s", os.path.join(output_dir, "bbox.json"))
+    return written

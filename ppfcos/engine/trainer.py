@@ -1,0 +1,136 @@
+"""The training loop: epochs of (forward, backward, update) steps; everything else is a hook.
+
+Hooks (:mod:`ppfcos.engine.hooks`) see the trainer and its state at fixed
+points: ``before_train``, ``before_epoch``, ``after_step``, ``after_epoch``,
+``after_train``. Logging, checkpoints, evaluation and VisualDL live there.
+"""
+import math
+import time
+
+import paddle
+import paddle.distributed as dist
+
+
+class TrainingDiverged(FloatingPointError):
+    """A loss became NaN or Inf; training stopped before the update that would spread it."""
+
+
+class HookBase:
+    """A hook does nothing by default; ``self.trainer`` is set when it is registered."""
+    trainer = None
+
+    def before_train(self):
+        pass
+
+    def before_epoch(self):
+        pass
+
+    def after_step(self):
+        pass
+
+    def after_epoch(self):
+        pass
+
+    def after_train(self):
+        pass
+
+
+class Trainer:
+    """Runs ``epochs`` epochs over ``loader``.
+
+    Args:
+        model: in train mode, ``model(batch)`` returns a dict of scalar losses with
+            the total under ``loss``.
+        optimizer: a Paddle optimizer whose learning rate is ``schedule``.
+        schedule: the LR scheduler, stepped once per iteration.
+        loader: a DetLoader (``set_epoch``, ``len``, iteration yields batch dicts).
+        epochs: the schedule's length.
+        hooks: HookBase instances, called in order.
+        start_epoch, start_iter: progress already made (resume).
+        amp: run the forward pass under float16 autocast with a loss scaler (GPU).
+
+    State read by hooks: ``network`` (the model without its DataParallel
+    wrapper, for saving and evaluation), ``epoch`` (0-based, current), ``iter`` (iterations
+    completed), ``steps_per_epoch``, ``max_iters``, ``losses`` (floats of the
+    last step), ``batch_size``, ``batch_cost``, ``data_cost`` (seconds of the
+    last step), ``lr`` (of the last step).
+    """
+
+    def __init__(self, model, optimizer, schedule, loader, epochs, hooks=(), start_epoch=0,
+                 start_iter=0, amp=False):
+        self.model = model
+        self.network = model._layers if isinstance(model, paddle.DataParallel) else model
+        self.optimizer = optimizer
+        self.schedule = schedule
+        self.loader = loader
+        self.epochs = epochs
+        self.epoch = start_epoch
+        self.start_epoch = start_epoch
+        self.iter = start_iter
+        self.steps_per_epoch = len(loader)
+        self.max_iters = epochs * self.steps_per_epoch
+        self.scaler = paddle.amp.GradScaler(init_loss_scaling=1024) if amp else None
+        self.losses, self.lr = {}, 0.0
+        self.batch_size, self.batch_cost, self.data_cost = 0, 0.0, 0.0
+        self.hooks = []
+        for hook in hooks:
+            hook.trainer = self
+            self.hooks.append(hook)
+
+    def _call(self, stage):
+        for hook in self.hooks:
+            getattr(hook, stage)()
+
+    def train(self):
+        self.model.train()
+        self._call("before_train")
+        for self.epoch in range(self.start_epoch, self.epochs):
+            self.loader.set_epoch(self.epoch)
+            self._call("before_epoch")
+            self.model.train()
+            start = time.perf_counter()
+            for batch in self.loader:
+                self.data_cost = time.perf_counter() - start
+                self.run_step(batch)
+                self.batch_cost = time.perf_counter() - start
+                self._call("after_step")
+                start = time.perf_counter()
+            self._call("after_epoch")
+        self._call("after_train")
+
+    def run_step(self, batch):
+        """One update; raises TrainingDiverged (before any update) on a non-finite loss."""
+        self.lr = self.optimizer.get_lr()
+        self.batch_size = int(batch["image"].shape[0])
+        if self.scaler is not None:
+            with paddle.amp.auto_cast(level="O1"):
+                outputs = self.model(batch)
+        else:
+            outputs = self.model(batch)
+        self.losses = {name: float(value) for name, value in outputs.items()}
+        check_finite(self.losses, self.iter)
+        loss = outputs["loss"]
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.minimize(self.optimizer, loss)
+        else:
+            loss.backward()
+            self.optimizer.step()
+        self.optimizer.clear_grad()
+        self.schedule.step()
+        self.iter += 1
+
+
+def check_finite(losses, iteration):
+    """Raise TrainingDiverged when any loss (on any rank) is NaN or Inf."""
+    bad = not all(math.isfinite(v) for v in losses.values())
+    if dist.get_world_size() > 1:
+        flag = paddle.to_tensor([int(bad)], dtype="int32")
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        bad = bool(flag.item())
+    if bad:
+        shown = ", ".join(f"{name} {value:.6g}" for name, value in losses.items())
+        raise TrainingDiverged(
+            f"non-finite loss at iteration {iteration + 1} ({shown} on this rank); training "
+            f"stopped before the update, so the last checkpoint is intact. Lower "
+            f"LearningRate.base_lr, lengthen the warmup or check the data")
