@@ -266,6 +266,14 @@ def use_shared_memory(requested, num_workers):
     return False
 
 
+def same_size_groups(dataset):
+    """Per-record (h, w) keys, so evaluation batches only images of one size (see sampler)."""
+    records = dataset.records
+    if not all("h" in r and "w" in r for r in records):
+        return None
+    return [(r["h"], r["w"]) for r in records]
+
+
 def create_reader(cfg, mode, dataset=None, num_replicas=None, rank=None, seed=0,
                   worker_num=None):
     """Build the data loader of ``mode`` ('train', 'eval' or 'test') from ``cfg``.
@@ -293,7 +301,8 @@ def create_reader(cfg, mode, dataset=None, num_replicas=None, rank=None, seed=0,
     collate = BatchCollator(build_ops(cfg, reader_section, "batch_transforms"))
 
     sampler = DistributedBatchSampler(len(dataset), options["batch_size"], options["shuffle"],
-                                      options["drop_last"], num_replicas, rank, seed)
+                                      options["drop_last"], num_replicas, rank, seed,
+                                      same_size_groups(dataset) if mode == "eval" else None)
     workers = cfg.get("worker_num", 0) if worker_num is None else worker_num
     if not isinstance(workers, int) or workers < 0:
         raise _config_error(cfg, ("worker_num",), f"must be an integer >= 0, got {workers!r}")

@@ -14,6 +14,12 @@ class DistributedBatchSampler:
     index from position ``r``. So each rank gets a disjoint shard of the same
     size (only the padding repeats indices) and the same number of batches.
 
+    With ``group_keys`` (one hashable key per dataset index), a batch only
+    holds images of the same key, e.g. the same original size for evaluation,
+    so no image is padded more than it would be alone and batched evaluation
+    gives exactly the detections of one image at a time. Groups are batched in
+    the order their first image appears in the shard.
+
     Call :meth:`set_epoch` before each epoch for a resumable order; without it
     the epoch number advances by one on each iteration over the sampler.
 
@@ -25,10 +31,11 @@ class DistributedBatchSampler:
         num_replicas: number of ranks (default: ``paddle.distributed.get_world_size()``).
         rank: this rank (default: ``paddle.distributed.get_rank()``).
         seed: base of the per-epoch shuffle seed.
+        group_keys: optional per-index keys; batches never mix keys.
     """
 
     def __init__(self, num_samples, batch_size, shuffle=False, drop_last=False,
-                 num_replicas=None, rank=None, seed=0):
+                 num_replicas=None, rank=None, seed=0, group_keys=None):
         if num_replicas is None or rank is None:
             import paddle.distributed as dist
             num_replicas = dist.get_world_size() if num_replicas is None else num_replicas
@@ -44,6 +51,7 @@ class DistributedBatchSampler:
         self.num_replicas = num_replicas
         self.rank = rank
         self.seed = seed
+        self.group_keys = group_keys
         self.epoch = 0
         self.per_rank = math.ceil(num_samples / num_replicas) if num_samples else 0
 
@@ -61,14 +69,28 @@ class DistributedBatchSampler:
             order = np.resize(order, total)  # repeats from the start
         return order[self.rank:total:self.num_replicas].tolist()
 
+    def _batches(self, shard):
+        if self.group_keys is None:
+            groups = [shard]
+        else:
+            by_key = {}
+            for i in shard:
+                by_key.setdefault(self.group_keys[i], []).append(i)
+            groups = list(by_key.values())
+        for group in groups:
+            for start in range(0, len(group), self.batch_size):
+                batch = group[start:start + self.batch_size]
+                if len(batch) == self.batch_size or not self.drop_last:
+                    yield batch
+
     def __iter__(self):
         shard = self.indices()
         self.epoch += 1
-        stop = len(self) * self.batch_size
-        for start in range(0, min(stop, len(shard)), self.batch_size):
-            yield shard[start:start + self.batch_size]
+        yield from self._batches(shard)
 
     def __len__(self):
+        if self.group_keys is not None:
+            return sum(1 for _ in self._batches(self.indices()))
         if self.drop_last:
             return self.per_rank // self.batch_size
         return math.ceil(self.per_rank / self.batch_size)

@@ -119,7 +119,7 @@ def build_schedule(cfg, steps_per_epoch):
     for key in section:
         if key not in LEARNING_RATE_KEYS:
             raise ConfigError(unknown_key_message(cfg, ("LearningRate",), key, LEARNING_RATE_KEYS))
-    if "base_lr" not in section:
+    if section.get("base_lr") is None:
         raise ConfigError(f"{cfg.origin('LearningRate')}: LearningRate must set base_lr")
     decay = warmup = None
     for i, spec in enumerate(section.get("schedulers") or []):

@@ -1,0 +1,139 @@
+"""Trainer loop, NaN guard, and snapshots (atomic writes, portable optimizer state)."""
+import glob
+import os
+
+import numpy as np
+import paddle
+import pytest
+
+from ppfcos.engine import snapshot
+from ppfcos.engine.hooks import CheckpointHook
+from ppfcos.engine.optimizer import Schedule, build_optimizer
+from ppfcos.engine.snapshot import resume_snapshot, save_snapshot
+from ppfcos.engine.trainer import HookBase, Trainer, TrainingDiverged
+
+
+class TinyDetector(paddle.nn.Layer):
+    """Stands in for FCOS: batch dict -> losses; the loss is NaN from ``nan_at`` on."""
+
+    def __init__(self, nan_at=None):
+        super().__init__()
+        self.fc = paddle.nn.Linear(2, 1)
+        self.calls = 0
+        self.nan_at = nan_at
+
+    def forward(self, batch):
+        self.calls += 1
+        loss = (self.fc(batch["image"]) ** 2).mean()
+        if self.nan_at is not None and self.calls >= self.nan_at:
+            loss = loss * float("nan")
+        return {"loss_cls": loss, "loss": loss}
+
+
+class ListLoader:
+    """Two batches per epoch; records the epochs it was set to."""
+
+    def __init__(self):
+        self.epochs = []
+
+    def set_epoch(self, epoch):
+        self.epochs.append(epoch)
+
+    def __len__(self):
+        return 2
+
+    def __iter__(self):
+        for i in range(2):
+            yield {"image": paddle.full([2, 2], float(i + 1))}
+
+
+def make_trainer(model, epochs, hooks=(), start_epoch=0, start_iter=0):
+    schedule = Schedule(0.1, None, None, 2)
+    optimizer = build_optimizer({"optimizer": {"type": "Momentum", "momentum": 0.9}}, schedule,
+                                model.parameters())
+    return Trainer(model, optimizer, schedule, ListLoader(), epochs, hooks, start_epoch,
+                   start_iter)
+
+
+def weights(model):
+    return {k: v.numpy().copy() for k, v in model.state_dict().items()}
+
+
+def test_loop_counts_epochs_and_iterations():
+    trainer = make_trainer(TinyDetector(), epochs=3)
+    trainer.train()
+    assert trainer.iter == 6 and trainer.loader.epochs == [0, 1, 2]
+    assert set(trainer.losses) == {"loss_cls", "loss"}
+
+
+def test_nan_loss_stops_before_the_update_and_keeps_the_checkpoint(tmp_path):
+    model = TinyDetector(nan_at=4)  # epoch 0 = calls 1-2 (saved), epoch 1 = calls 3-4
+    trainer = make_trainer(model, epochs=3, hooks=[CheckpointHook(str(tmp_path), 1)])
+    before_nan = {}
+
+    class Spy(HookBase):
+        def after_step(self):
+            before_nan.update(weights(model))
+
+    trainer.hooks.append(Spy())
+    with pytest.raises(TrainingDiverged, match=r"iteration 4 \(loss_cls nan, loss nan"):
+        trainer.train()
+    assert trainer.iter == 3
+    for name, value in weights(model).items():  # the NaN step changed nothing
+        np.testing.assert_array_equal(value, before_nan[name])
+    saved = paddle.load(str(tmp_path / "epoch_1.pdparams"))
+    assert all(np.isfinite(v.numpy()).all() for v in saved.values())
+    assert not os.path.exists(tmp_path / "epoch_2.pdparams")
+
+
+def test_crash_during_save_leaves_the_previous_snapshot_whole(tmp_path, monkeypatch):
+    model = TinyDetector()
+    trainer = make_trainer(model, epochs=1)
+    trainer.train()
+    prefix = str(tmp_path / "model_final")
+    save_snapshot(prefix, model, trainer.optimizer, 1, 2)
+    good = weights(model)
+    model.fc.weight.set_value(np.full((2, 1), 7.0, "float32"))
+
+    def crash(obj, path):
+        with open(path, "wb") as f:
+            f.write(b"half a file")
+        raise KeyboardInterrupt("killed mid-save")
+
+    monkeypatch.setattr(snapshot.paddle, "save", crash)
+    with pytest.raises(KeyboardInterrupt):
+        save_snapshot(prefix, model, trainer.optimizer, 2, 4)
+    monkeypatch.undo()
+    assert glob.glob(str(tmp_path / "*tmp*")) == []
+    fresh = TinyDetector()
+    epoch, it = resume_snapshot(prefix, fresh, make_trainer(fresh, 1).optimizer)
+    assert (epoch, it) == (1, 2)
+    for name, value in weights(fresh).items():
+        np.testing.assert_array_equal(value, good[name])
+
+
+def test_optimizer_state_survives_different_tensor_names(tmp_path):
+    first = TinyDetector()
+    trainer = make_trainer(first, epochs=1)
+    trainer.train()
+    save_snapshot(str(tmp_path / "s"), first, trainer.optimizer, 1, 2)
+    paddle.nn.Linear(3, 3)  # shifts Paddle's global tensor-name counters
+    second = TinyDetector()
+    assert second.fc.weight.name != first.fc.weight.name
+    resumed = make_trainer(second, epochs=2)
+    epoch, it = resume_snapshot(str(tmp_path / "s"), second, resumed.optimizer)
+    resumed.start_epoch, resumed.epoch, resumed.iter = epoch, epoch, it
+    mine = {k.split("_velocity")[0]: v for k, v in resumed.optimizer.state_dict().items()
+            if "velocity" in k}
+    theirs = {k.split("_velocity")[0]: v for k, v in trainer.optimizer.state_dict().items()
+              if "velocity" in k}
+    np.testing.assert_array_equal(mine[second.fc.weight.name].numpy(),
+                                  theirs[first.fc.weight.name].numpy())
+    assert resumed.schedule.last_epoch == trainer.schedule.last_epoch
+
+
+def test_resume_without_pdopt_says_what_to_do(tmp_path):
+    model = TinyDetector()
+    paddle.save(model.state_dict(), str(tmp_path / "w.pdparams"))
+    with pytest.raises(Exception, match="pretrain_weights"):
+        resume_snapshot(str(tmp_path / "w"), model, make_trainer(model, 1).optimizer)

@@ -1,0 +1,18 @@
+"""Train as tools/train.py does, then save this rank's parameters as
+``save_dir/<config>/rank<R>.pdparams`` (to compare ranks of a distributed run)."""
+import os
+import sys
+
+import paddle
+
+from ppfcos.engine import cli, tasks
+
+
+def dump_after_training(cfg, args):
+    model = tasks.train(cfg)
+    rank = paddle.distributed.get_rank()
+    paddle.save(model.state_dict(), os.path.join(tasks.save_dir_of(cfg), f"rank{rank}.pdparams"))
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(dump_after_training, cli.config_parser(__doc__).parse_args()))

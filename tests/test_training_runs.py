@@ -1,0 +1,163 @@
+"""Short real runs of the tools on synthetic data: train -> checkpoint -> resume -> eval -> infer,
+batched evaluation, and two-process distributed training (paddle.distributed.launch, gloo)."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import paddle
+import pytest
+
+from conftest import CONFIGS, REPO
+from ppfcos.data.synthetic import make_synthetic_coco
+
+DEMO = os.path.join(CONFIGS, "demo", "fcos_r18_lite_synthetic.yml")
+# The demo network shrunk to seconds per run; the code paths are the demo's.
+TINY = ["ResNet.base_channels=8", "ResNet.ch_in=8", "FPN.out_channel=16",
+        "FCOSHead.fcos_feat.feat_out=16", "LearningRate.total_batch_size=4",
+        "LearningRate.schedulers=[{name: CosineDecay, max_epochs: 2}, "
+        "{name: LinearWarmup, steps: 2, start_factor: 0.1}]", "TrainReader.batch_size=4",
+        "log_iter=2"]
+DUMP_SCRIPT = os.path.join(REPO, "tests", "helpers", "train_and_dump.py")
+
+
+def data_overrides(root):
+    return [f"{section}.dataset_dir={root}"
+            for section in ("TrainDataset", "EvalDataset", "TestDataset")]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """16 train / 6 val images of mixed sizes."""
+    root = tmp_path_factory.mktemp("synthetic")
+    make_synthetic_coco(str(root), num_train=16, num_val=6, image_size=(64, 96))
+    return str(root)
+
+
+def run_tool(tool, args, cwd, launch=False):
+    """Run tools/<tool>.py or a script path (optionally under paddle.distributed.launch
+    with 2 processes); returns the finished process."""
+    command = [sys.executable]
+    if launch:
+        command += ["-m", "paddle.distributed.launch", "--nproc_per_node", "2",
+                    "--log_dir", os.path.join(cwd, "launch_logs")]
+    script = tool if os.path.isfile(tool) else os.path.join(REPO, "tools", f"{tool}.py")
+    command += [script] + args
+    env = dict(os.environ, PYTHONPATH=REPO)
+    env.pop("OMP_NUM_THREADS", None)
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=600)
+
+
+def train(data, cwd, *extra, launch=False, script="train"):
+    os.makedirs(cwd, exist_ok=True)
+    args = ["-c", DEMO, "-o", *TINY, *data_overrides(data), f"save_dir={cwd}/output", "epoch=2",
+            "snapshot_epoch=1", *extra]
+    result = run_tool(script, args, str(cwd), launch)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def load(path):
+    return {k: v.numpy() for k, v in paddle.load(path).items()}
+
+
+def test_train_eval_infer_round_trip(data, tmp_path):
+    result = train(data, tmp_path, "--eval", "--use_vdl")
+    out = tmp_path / "output" / "fcos_r18_lite_synthetic"
+    for name in ("epoch_1", "model_final", "best_model"):
+        assert (out / f"{name}.pdparams").is_file() and (out / f"{name}.pdopt").is_file()
+    assert not (out / "epoch_2.pdparams").exists()
+    log = result.stdout
+    for field in ("Epoch: [1] [4/4]", "eta:", "lr:", "loss_cls:", "loss_box:", "loss_quality:",
+                  "batch_cost:", "data_cost:", "ips:", "Average Precision  (AP) @[ IoU=0.50:0.95"):
+        assert field in log, field
+    assert "running on CPU" in log and "threads" in log
+    assert any(name.startswith("vdlrecords") for name in os.listdir(out / "vdl"))
+    assert json.loads((out / "bbox.json").read_text()) is not None
+
+    weights = str(out / "model_final")
+    evaluation = run_tool("eval", ["-c", DEMO, "-o", *TINY, *data_overrides(data),
+                                   f"weights={weights}", "--classwise", "--output_eval",
+                                   str(tmp_path / "eval")], str(tmp_path))
+    assert evaluation.returncode == 0, evaluation.stderr[-3000:]
+    assert evaluation.stdout.count("Average Recall") == 6
+    for name in ("circle", "rectangle", "triangle", "star", "ring", "cross"):
+        assert name in evaluation.stdout
+    assert isinstance(json.loads((tmp_path / "eval" / "bbox.json").read_text()), list)
+
+    val_dir = os.path.join(data, "val")
+    inference = run_tool("infer", ["-c", DEMO, "-o", *TINY, *data_overrides(data),
+                                   f"weights={weights}", "--infer_dir", val_dir,
+                                   "--draw_threshold", "0.0", "--output_dir",
+                                   str(tmp_path / "drawn"), "--save_results"], str(tmp_path))
+    assert inference.returncode == 0, inference.stderr[-3000:]
+    drawn = sorted(os.listdir(tmp_path / "drawn"))
+    assert drawn == sorted(os.listdir(val_dir) + ["bbox.json"])
+    detections = json.loads((tmp_path / "drawn" / "bbox.json").read_text())
+    assert detections and set(detections[0]) >= {"image", "category", "score", "bbox"}
+
+
+def test_resume_ends_with_the_weights_of_an_uninterrupted_run(data, tmp_path):
+    workers = "worker_num=2"  # augmentation drawn in worker processes must replay too
+    train(data, tmp_path / "straight", workers)
+    train(data, tmp_path / "stopped", workers, "epoch=1")
+    stopped = tmp_path / "stopped" / "output" / "fcos_r18_lite_synthetic"
+    os.replace(stopped / "model_final.pdparams", stopped / "epoch_1.pdparams")
+    os.replace(stopped / "model_final.pdopt", stopped / "epoch_1.pdopt")
+    result = train(data, tmp_path / "stopped", workers, "-r", str(stopped / "epoch_1"))
+    assert "resumed from" in result.stdout and "1 epochs, 4 iterations done" in result.stdout
+    straight = load(str(tmp_path / "straight/output/fcos_r18_lite_synthetic/model_final.pdparams"))
+    resumed = load(str(stopped / "model_final.pdparams"))
+    for name, value in straight.items():
+        np.testing.assert_array_equal(resumed[name], value, err_msg=name)
+
+
+def test_batched_evaluation_gives_the_detections_of_single_images(data, tmp_path):
+    train(data, tmp_path, "epoch=1")
+    weights = str(tmp_path / "output" / "fcos_r18_lite_synthetic" / "model_final")
+    results = {}
+    for batch_size in (1, 4):
+        out = tmp_path / f"eval_bs{batch_size}"
+        run = run_tool("eval", ["-c", DEMO, "-o", *TINY, *data_overrides(data),
+                                f"weights={weights}", f"EvalReader.batch_size={batch_size}",
+                                "FCOSHead.nms.score_threshold=0.0",  # an untrained model
+                                "--output_eval", str(out)], str(tmp_path))
+        assert run.returncode == 0, run.stderr[-3000:]
+        results[batch_size] = (sorted(json.loads((out / "bbox.json").read_text()),
+                                      key=lambda d: (d["image_id"], -d["score"])),
+                               [line.split("INFO:")[1] for line in run.stdout.splitlines()
+                                if "Average" in line])
+    single, batched = results[1], results[4]
+    assert single[1] == batched[1]  # all 12 stats printed identically
+    assert len(single[0]) == len(batched[0]) > 0
+    for a, b in zip(*(single[0], batched[0])):
+        assert a["image_id"] == b["image_id"] and a["category_id"] == b["category_id"]
+        np.testing.assert_allclose(a["bbox"] + [a["score"]], b["bbox"] + [b["score"]],
+                                   rtol=1e-4, atol=1e-3)
+
+
+def test_two_processes_train_like_one_process_on_the_total_batch(tmp_path):
+    """Frozen BN + GN head and same-size images: the two runs see the same math, so
+    they end equal once the loss normalizers are averaged across ranks."""
+    data = str(tmp_path / "data")
+    make_synthetic_coco(data, num_train=16, num_val=2, image_size=(64, 64))
+    frozen_bn = "ResNet.freeze_norm=true"
+    two = train(data, tmp_path / "two", frozen_bn, "TrainReader.batch_size=4", launch=True,
+                script=DUMP_SCRIPT)
+    one = train(data, tmp_path / "one", frozen_bn, "TrainReader.batch_size=8",
+                script=DUMP_SCRIPT)
+    assert "Pod completed" in two.stdout + two.stderr
+    logs = sorted(os.listdir(tmp_path / "two" / "launch_logs"))
+    worker_logs = [open(tmp_path / "two" / "launch_logs" / name).read() for name in logs
+                   if name.startswith("workerlog")]
+    assert len(worker_logs) == 2
+    assert "saved checkpoint" in worker_logs[0] and "saved checkpoint" not in worker_logs[1]
+    ranks = [load(str(tmp_path / "two" / "output" / "fcos_r18_lite_synthetic" /
+                      f"rank{r}.pdparams")) for r in (0, 1)]
+    single = load(str(tmp_path / "one" / "output" / "fcos_r18_lite_synthetic" /
+                      "rank0.pdparams"))
+    for name, value in single.items():
+        np.testing.assert_array_equal(ranks[0][name], ranks[1][name], err_msg=name)
+        np.testing.assert_allclose(ranks[0][name], value, rtol=1e-4, atol=1e-5, err_msg=name)
