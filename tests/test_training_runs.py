@@ -35,6 +35,30 @@ def data(tmp_path_factory):
     return str(root)
 
 
+def write_voc_copy(coco_root, out):
+    """The val split as a VOC dataset (XML per image, list file, label list) under ``out``."""
+    coco = json.load(open(os.path.join(coco_root, "annotations", "instances_val.json")))
+    names = {c["id"]: c["name"] for c in coco["categories"]}
+    os.makedirs(os.path.join(out, "Annotations"))
+    lines = []
+    for image in coco["images"]:
+        objects = "".join(
+            f"<object><name>{names[a['category_id']]}</name><difficult>0</difficult><bndbox>"
+            f"<xmin>{a['bbox'][0]}</xmin><ymin>{a['bbox'][1]}</ymin>"
+            f"<xmax>{a['bbox'][0] + a['bbox'][2] - 1}</xmax>"
+            f"<ymax>{a['bbox'][1] + a['bbox'][3] - 1}</ymax></bndbox></object>"
+            for a in coco["annotations"] if a["image_id"] == image["id"])
+        xml = os.path.join("Annotations", f"{image['id']}.xml")
+        with open(os.path.join(out, xml), "w") as f:
+            f.write(f"<annotation><size><width>{image['width']}</width><height>"
+                    f"{image['height']}</height></size>{objects}</annotation>")
+        lines.append(f"{os.path.join(coco_root, 'val', image['file_name'])} {xml}")
+    with open(os.path.join(out, "val.txt"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    with open(os.path.join(out, "label_list.txt"), "w") as f:
+        f.write("\n".join(c["name"] for c in coco["categories"]) + "\n")
+
+
 def run_tool(tool, args, cwd, launch=False):
     """Run tools/<tool>.py or a script path (optionally under paddle.distributed.launch
     with 2 processes); returns the finished process."""
@@ -86,6 +110,16 @@ def test_train_eval_infer_round_trip(data, tmp_path):
     for name in ("circle", "rectangle", "triangle", "star", "ring", "cross"):
         assert name in evaluation.stdout
     assert isinstance(json.loads((tmp_path / "eval" / "bbox.json").read_text()), list)
+
+    voc_root = str(tmp_path / "voc")
+    write_voc_copy(data, voc_root)
+    voc_eval = run_tool("eval", ["-c", DEMO, "-o", *TINY, f"weights={weights}", "metric=VOC",
+                                 "map_type=area", "EvalDataset={name: VOCDataSet, dataset_dir: "
+                                 f"{voc_root}, anno_path: val.txt, label_list: label_list.txt, "
+                                 "allow_empty: true, data_fields: [image, gt_bbox, gt_class, "
+                                 "difficult]}", "--classwise"], str(tmp_path))
+    assert voc_eval.returncode == 0, voc_eval.stderr[-3000:]
+    assert "mAP(0.50, area)" in voc_eval.stdout and "triangle" in voc_eval.stdout
 
     val_dir = os.path.join(data, "val")
     inference = run_tool("infer", ["-c", DEMO, "-o", *TINY, *data_overrides(data),

@@ -146,13 +146,17 @@ def _record(origins, path, value, source):
             _record(origins, path + (k,), v, source)
 
 
+def _same_kind(old, value):
+    """Both dicts, and not two components of different ``name`` (merge them key by key)."""
+    return (isinstance(old, dict) and isinstance(value, dict)
+            and old.get("name", value.get("name")) == value.get("name", old.get("name")))
+
+
 def _merge(base, override, origins, source, path=()):
     """Merge ``override`` into ``base`` in place, recording origins."""
     for key, value in override.items():
         old = base.get(key)
-        same_kind = (isinstance(old, dict) and isinstance(value, dict)
-                     and old.get("name", value.get("name")) == value.get("name", old.get("name")))
-        if same_kind:
+        if _same_kind(old, value):
             _merge(old, value, origins, source, path + (key,))
             continue
         for stale in [p for p in origins if p[:len(path) + 1] == path + (key,)]:
@@ -210,7 +214,7 @@ def _apply_overrides(data, origins, overrides):
                     and target[key] is not None:
                 raise ConfigError(f"override {'.'.join(here)}: {'.'.join(here)} is "
                                   f"{target[key]!r} in the config, not a section")
-            if isinstance(value, dict) and isinstance(target.get(key), dict):
+            if _same_kind(target.get(key), value):
                 walk(target[key], value, here)
             else:
                 target[key] = value

@@ -128,12 +128,18 @@ class DetLoader:
 
     Attributes: ``dataset``, ``batch_sampler``, ``dataloader`` and ``skipped``
     (the "file: reason" strings of the images skipped in the current or last epoch).
+
+    A batch whose images are all unreadable is dropped, except in distributed
+    training (``lockstep``): there every rank must run the same number of steps,
+    so it is an error that names the files, instead of a hang in the next
+    gradient all-reduce.
     """
 
-    def __init__(self, dataloader, batch_sampler, dataset):
+    def __init__(self, dataloader, batch_sampler, dataset, lockstep=False):
         self.dataloader = dataloader
         self.batch_sampler = batch_sampler
         self.dataset = dataset
+        self.lockstep = lockstep
         self.skipped = []
 
     def set_epoch(self, epoch):
@@ -152,6 +158,11 @@ class DetLoader:
                 self.skipped.append(item)
             if EMPTY_KEY not in batch:
                 yield _restore_empty(batch)
+            elif self.lockstep:
+                raise RuntimeError(
+                    f"every image of a training batch was unreadable ({'; '.join(self.skipped)}"
+                    f"); with several ranks this rank would fall out of step. Fix or remove "
+                    f"these files from the dataset")
         if self.skipped:
             shown = "; ".join(self.skipped[:5]) + ("; ..." if len(self.skipped) > 5 else "")
             logger.warning("epoch done: %d unreadable image(s) skipped: %s", len(self.skipped),
@@ -310,4 +321,5 @@ def create_reader(cfg, mode, dataset=None, num_replicas=None, rank=None, seed=0,
         dataset, batch_sampler=sampler, collate_fn=collate, num_workers=workers,
         use_shared_memory=use_shared_memory(options["use_shared_memory"], workers),
         return_list=True)
-    return DetLoader(loader, sampler, dataset)
+    return DetLoader(loader, sampler, dataset,
+                     lockstep=mode == "train" and sampler.num_replicas > 1)

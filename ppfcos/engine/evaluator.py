@@ -61,15 +61,19 @@ class VOCGroundTruthMetric(VOCMetric):
     """VOCMetric that looks up each image's ground truth in the dataset's records."""
 
     def __init__(self, dataset, **options):
+        missing = [f for f in ("gt_bbox", "gt_class") if f not in dataset.data_fields]
+        if missing:
+            raise ValueError(f"metric VOC reads the ground truth from the EvalDataset: add "
+                             f"{', '.join(missing)} (and difficult) to EvalDataset.data_fields")
         super().__init__(dataset.class_names, **options)
         self.records = {int(r["im_id"][0]): r for r in dataset.records}
 
     def update(self, detections):
         truths = [self.records[d["im_id"]] for d in detections]
-        super().update(detections, [{"im_id": d["im_id"], "gt_bbox": r.get("gt_bbox"),
-                                     "gt_class": r.get("gt_class"),
-                                     "difficult": r.get("difficult")}
-                                    for d, r in zip(detections, truths)])
+        super().update(detections, [
+            {"im_id": d["im_id"], "gt_bbox": r.get("gt_bbox", np.zeros((0, 4), np.float32)),
+             "gt_class": r.get("gt_class", np.zeros((0,), np.int32)),
+             "difficult": r.get("difficult")} for d, r in zip(detections, truths)])
 
 
 def evaluate(model, loader, metric):

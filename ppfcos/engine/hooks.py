@@ -7,6 +7,8 @@ import datetime
 import os
 import time
 
+import paddle.distributed as dist
+
 from .env import logger
 from .snapshot import save_snapshot
 from .trainer import HookBase
@@ -21,7 +23,8 @@ def snapshot_due(trainer, period):
 class LoggerHook(HookBase):
     """Every ``log_iter`` iterations: epoch/iter, ETA, lr, each loss, batch_cost, data_cost, ips.
 
-    Costs are averages over the window since the last line (seconds per step).
+    Costs are averages over the window since the last line (seconds per step);
+    ips counts the images of all ranks.
     """
 
     def __init__(self, log_iter=20):
@@ -41,7 +44,7 @@ class LoggerHook(HookBase):
         steps = len(self._window)
         batch_time = sum(w[0] for w in self._window)
         data_cost = sum(w[1] for w in self._window) / steps
-        images = sum(w[2] for w in self._window)
+        images = sum(w[2] for w in self._window) * dist.get_world_size()
         self._window = []
         elapsed = time.perf_counter() - self._train_start
         eta = elapsed / max(t.iter - self._start_iter, 1) * (t.max_iters - t.iter)

@@ -101,6 +101,16 @@ def test_unreadable_images_are_skipped_logged_and_counted(tmp_path, caplog, work
     assert len(list(loader)) == 3 and len(loader.skipped) == 3
 
 
+def test_unreadable_batch_in_distributed_training_is_an_error_not_a_hang(tmp_path):
+    make_coco(tmp_path, num_images=4)
+    os.remove(tmp_path / "images" / "1.jpg")
+    cfg = make_cfg(tmp_path, worker_num=0)
+    cfg["TrainReader"].update(batch_size=1, shuffle=False)
+    loader = create_reader(cfg, "train", num_replicas=2, rank=0)  # rank 0 gets images 1 and 3
+    with pytest.raises(RuntimeError, match="1.jpg.*fall out of step"):
+        list(loader)
+
+
 def test_image_without_boxes_passes_through_workers_as_empty_tensor(tmp_path):
     make_coco(tmp_path, num_images=2, empty=(1,))
     cfg = make_cfg(tmp_path, worker_num=2, use_shared_memory=True)
