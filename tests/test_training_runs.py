@@ -176,10 +176,10 @@ def test_two_processes_train_like_one_process_on_the_total_batch(tmp_path):
     """Frozen BN + GN head and same-size images: the two runs see the same math, so
     they end equal once the loss normalizers are averaged across ranks."""
     data = str(tmp_path / "data")
-    make_synthetic_coco(data, num_train=16, num_val=2, image_size=(64, 64))
+    make_synthetic_coco(data, num_train=16, num_val=3, image_size=(64, 64))
     frozen_bn = "ResNet.freeze_norm=true"
-    two = train(data, tmp_path / "two", frozen_bn, "TrainReader.batch_size=4", launch=True,
-                script=DUMP_SCRIPT)
+    two = train(data, tmp_path / "two", frozen_bn, "TrainReader.batch_size=4",
+                "FCOSHead.nms.score_threshold=0.0", "--eval", launch=True, script=DUMP_SCRIPT)
     one = train(data, tmp_path / "one", frozen_bn, "TrainReader.batch_size=8",
                 script=DUMP_SCRIPT)
     assert "Pod completed" in two.stdout + two.stderr
@@ -188,6 +188,10 @@ def test_two_processes_train_like_one_process_on_the_total_batch(tmp_path):
                    if name.startswith("workerlog")]
     assert len(worker_logs) == 2
     assert "saved checkpoint" in worker_logs[0] and "saved checkpoint" not in worker_logs[1]
+    assert "Average Precision" in worker_logs[0] and "Average Precision" not in worker_logs[1]
+    detections = json.loads((tmp_path / "two" / "output" / "fcos_r18_lite_synthetic" /
+                             "bbox.json").read_text())
+    assert {d["image_id"] for d in detections} == {1, 2, 3}  # both ranks' shards gathered
     ranks = [load(str(tmp_path / "two" / "output" / "fcos_r18_lite_synthetic" /
                       f"rank{r}.pdparams")) for r in (0, 1)]
     single = load(str(tmp_path / "one" / "output" / "fcos_r18_lite_synthetic" /

@@ -9,10 +9,12 @@ from ppfcos.engine import cli, tasks
 
 
 def dump_after_training(cfg, args):
-    model = tasks.train(cfg)
+    model = tasks.train(cfg, eval_snapshots=args.eval)
     rank = paddle.distributed.get_rank()
     paddle.save(model.state_dict(), os.path.join(tasks.save_dir_of(cfg), f"rank{rank}.pdparams"))
 
 
 if __name__ == "__main__":
-    sys.exit(cli.run(dump_after_training, cli.config_parser(__doc__).parse_args()))
+    parser = cli.config_parser(__doc__)
+    parser.add_argument("--eval", action="store_true")
+    sys.exit(cli.run(dump_after_training, parser.parse_args()))

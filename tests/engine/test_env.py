@@ -1,0 +1,38 @@
+"""Run setup: device choice on a CPU-only machine, threads, sync_bn on CPU."""
+import logging
+
+import paddle
+
+from ppfcos.engine import env
+from ppfcos.modeling.layers import build_norm
+
+
+def test_use_gpu_true_runs_on_cpu_with_all_cores(monkeypatch, caplog):
+    monkeypatch.setattr(env, "gpu_available", lambda: False)
+    monkeypatch.setattr(env, "USER_OMP_NUM_THREADS", None)
+    seen = []
+    monkeypatch.setattr(paddle.base.core, "set_num_threads", seen.append)
+    with caplog.at_level(logging.INFO, logger="ppfcos"):
+        assert env.setup_device(use_gpu=True) == "cpu"
+    assert seen == [env.cpu_threads_per_process()]
+    message = caplog.records[-1].getMessage()
+    assert "running on CPU" in message and f"{seen[0]} threads" in message
+
+
+def test_user_thread_count_is_kept(monkeypatch, caplog):
+    monkeypatch.setattr(env, "USER_OMP_NUM_THREADS", "1")
+    monkeypatch.setattr(paddle.base.core, "set_num_threads",
+                        lambda n: (_ for _ in ()).throw(AssertionError("must not override")))
+    with caplog.at_level(logging.INFO, logger="ppfcos"):
+        env.setup_device(use_gpu=False)
+    assert "1 threads (OMP_NUM_THREADS)" in caplog.records[-1].getMessage()
+
+
+def test_sync_bn_stays_plain_bn_on_cpu_with_a_notice(caplog):
+    model = paddle.nn.Sequential(paddle.nn.Conv2D(3, 4, 3), build_norm("sync_bn", 4))
+    with caplog.at_level(logging.INFO, logger="ppfcos"):
+        converted = env.use_sync_bn(model, "cpu")
+    assert converted is model and isinstance(model[1], paddle.nn.BatchNorm2D)
+    assert "sync_bn" in caplog.records[-1].getMessage()
+    plain = paddle.nn.Sequential(build_norm("bn", 4))
+    assert env.use_sync_bn(plain, "gpu") is plain
