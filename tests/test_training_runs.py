@@ -199,3 +199,19 @@ def test_two_processes_train_like_one_process_on_the_total_batch(tmp_path):
     for name, value in single.items():
         np.testing.assert_array_equal(ranks[0][name], ranks[1][name], err_msg=name)
         np.testing.assert_allclose(ranks[0][name], value, rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+def test_tools_report_bad_input_in_one_line(data, tmp_path):
+    no_weights = run_tool("eval", ["-c", DEMO, "-o", *data_overrides(data), "weights="],
+                          str(tmp_path))
+    assert no_weights.returncode == 1 and "error: set the weights" in no_weights.stderr
+    assert "Traceback" not in no_weights.stderr
+    (tmp_path / "empty").mkdir()
+    nothing = run_tool("infer", ["-c", DEMO, "-o", *data_overrides(data),
+                                 f"weights={tmp_path}/missing", "--infer_dir",
+                                 str(tmp_path / "empty")], str(tmp_path))
+    assert nothing.returncode == 1 and "error:" in nothing.stderr
+    assert "missing" in nothing.stderr and "Traceback" not in nothing.stderr
+    typo = run_tool("train", ["-c", DEMO, "-o", *data_overrides(data), "LearningRate.base_lrr=0.1"],
+                    str(tmp_path))
+    assert typo.returncode == 1 and "Did you mean 'base_lr'" in typo.stderr

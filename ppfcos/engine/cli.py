@@ -8,8 +8,7 @@ from .checkpoint import WeightsError
 from .trainer import TrainingDiverged
 
 # Errors whose message tells the user what to fix: printed without a traceback.
-USER_ERRORS = (ConfigError, DatasetError, WeightsError, TrainingDiverged, FileNotFoundError,
-               ValueError)
+USER_ERRORS = (ConfigError, DatasetError, WeightsError, TrainingDiverged, FileNotFoundError)
 
 
 def config_parser(description):

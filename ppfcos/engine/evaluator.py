@@ -8,6 +8,7 @@ import numpy as np
 import paddle
 import paddle.distributed as dist
 
+from ..core.config import ConfigError
 from ..metrics import COCOMetric, VOCMetric
 from .progress import progress
 
@@ -48,13 +49,13 @@ def build_metric(metric_name, dataset, output_dir=None, classwise=False, map_typ
     """The metric a config's ``metric`` names, set up for ``dataset``."""
     if metric_name == "COCO":
         if getattr(dataset, "clsid2catid", None) is None:
-            raise ValueError(f"metric COCO needs a COCO-format EvalDataset (COCODataSet); got "
+            raise ConfigError(f"metric COCO needs a COCO-format EvalDataset (COCODataSet); got "
                              f"{type(dataset).__name__}")
         return COCOMetric(dataset.get_anno(), dataset.clsid2catid, dataset.class_names,
                           output_dir=output_dir, classwise=classwise)
     if metric_name == "VOC":
         return VOCGroundTruthMetric(dataset, map_type=map_type, classwise=classwise)
-    raise ValueError(f"metric must be COCO or VOC, got {metric_name!r}")
+    raise ConfigError(f"metric must be COCO or VOC, got {metric_name!r}")
 
 
 class VOCGroundTruthMetric(VOCMetric):
@@ -63,7 +64,7 @@ class VOCGroundTruthMetric(VOCMetric):
     def __init__(self, dataset, **options):
         missing = [f for f in ("gt_bbox", "gt_class") if f not in dataset.data_fields]
         if missing:
-            raise ValueError(f"metric VOC reads the ground truth from the EvalDataset: add "
+            raise ConfigError(f"metric VOC reads the ground truth from the EvalDataset: add "
                              f"{', '.join(missing)} (and difficult) to EvalDataset.data_fields")
         super().__init__(dataset.class_names, **options)
         self.records = {int(r["im_id"][0]): r for r in dataset.records}

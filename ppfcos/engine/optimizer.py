@@ -148,7 +148,7 @@ def _regularizer(spec):
     kinds = {"L2": paddle.regularizer.L2Decay, "L1": paddle.regularizer.L1Decay}
     kind = spec.get("type", "L2")
     if kind not in kinds:
-        raise ValueError(f"OptimizerBuilder.regularizer.type must be L1 or L2, got {kind!r}")
+        raise ConfigError(f"OptimizerBuilder.regularizer.type must be L1 or L2, got {kind!r}")
     return kinds[kind](spec["factor"])
 
 
@@ -162,7 +162,7 @@ def build_optimizer(section, schedule, parameters):
     kind = options.pop("type", "Momentum")
     types = ("Momentum", "SGD", "Adam", "AdamW")
     if kind not in types:
-        raise ValueError(f"OptimizerBuilder.optimizer.type must be one of {', '.join(types)}, "
+        raise ConfigError(f"OptimizerBuilder.optimizer.type must be one of {', '.join(types)}, "
                          f"got {kind!r}")
     if kind != "AdamW":  # AdamW decays by its own weight_decay option
         options["weight_decay"] = _regularizer(section.get("regularizer"))

@@ -7,6 +7,7 @@ import os
 
 import paddle
 
+from ..core.config import ConfigError
 from ..data import create_reader
 from ..data.reader import build_dataset
 from ..modeling import build_model
@@ -36,7 +37,7 @@ def save_dir_of(cfg):
 def model_with_weights(cfg, key="weights"):
     """Build the model and load ``cfg[key]`` strictly (evaluation, inference)."""
     if not cfg.get(key):
-        raise ValueError(f"set the weights to use: -o {key}=PATH_OR_URL")
+        raise ConfigError(f"set the weights to use: -o {key}=PATH_OR_URL")
     model = build_model(cfg)
     load_weights(model, cfg[key], strict=True)
     logger.info("loaded weights %s", cfg[key])
