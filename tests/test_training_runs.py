@@ -180,8 +180,8 @@ def test_two_processes_train_like_one_process_on_the_total_batch(tmp_path):
     frozen_bn = "ResNet.freeze_norm=true"
     two = train(data, tmp_path / "two", frozen_bn, "TrainReader.batch_size=4",
                 "FCOSHead.nms.score_threshold=0.0", "--eval", launch=True, script=DUMP_SCRIPT)
-    one = train(data, tmp_path / "one", frozen_bn, "TrainReader.batch_size=8",
-                script=DUMP_SCRIPT)
+    train(data, tmp_path / "one", frozen_bn, "TrainReader.batch_size=8",
+          script=DUMP_SCRIPT)
     assert "Pod completed" in two.stdout + two.stderr
     logs = sorted(os.listdir(tmp_path / "two" / "launch_logs"))
     worker_logs = [open(tmp_path / "two" / "launch_logs" / name).read() for name in logs

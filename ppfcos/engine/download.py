@@ -13,6 +13,7 @@ import urllib.parse
 import urllib.request
 
 from ppfcos.engine.checkpoint import WeightsError
+from ppfcos.engine.files import atomic_path
 
 CHUNK_BYTES = 1 << 20
 
@@ -47,18 +48,13 @@ def fetch(url, cache_dir=None, timeout=60):
     path = cache_path(url, cache_dir)
     if os.path.isfile(path):
         return path
-    part = f"{path}.part-{os.getpid()}"
     try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
         print(f"downloading {url} -> {path}", flush=True)
-        _download(url, part, timeout)
-        os.replace(part, path)
+        with atomic_path(path, suffix="part") as part:
+            _download(url, part, timeout)
     except (OSError, ValueError, http.client.HTTPException) as e:  # ValueError: WeightsError
         raise WeightsError(f"cannot download weights {url}: {type(e).__name__}: {e}\n"
                            f"on an offline machine, put the file by hand at {path}") from e
-    finally:
-        if os.path.exists(part):
-            os.remove(part)
     return path
 
 

@@ -32,17 +32,13 @@ def predict(model, loader, desc="eval"):
 
 
 def gather(detections):
-    """Every rank's detections, each image once (the sampler pads shards with repeats)."""
-    if dist.get_world_size() > 1:
-        parts = []
-        dist.all_gather_object(parts, detections)
-        detections = [d for part in parts for d in part]
-    seen, unique = set(), []
-    for det in detections:
-        if det["im_id"] not in seen:
-            seen.add(det["im_id"])
-            unique.append(det)
-    return unique
+    """Every rank's detections. The sampler pads shards with repeated images; the
+    metrics count each ``im_id`` once."""
+    if dist.get_world_size() <= 1:
+        return detections
+    parts = []
+    dist.all_gather_object(parts, detections)
+    return [d for part in parts for d in part]
 
 
 def build_metric(metric_name, dataset, output_dir=None, classwise=False, map_type="11point"):

@@ -1,12 +1,12 @@
 """Detect objects in image files: annotated copies and (optionally) a JSON of detections."""
-import json
 import os
 
 import cv2
 
 from .env import logger
 from .evaluator import predict
-from .visualize import detections_to_json, draw_detections
+from .files import write_json
+from .visualize import detections_to_json, draw_detections, kept_rows
 
 
 def output_name(im_file, used):
@@ -17,13 +17,6 @@ def output_name(im_file, used):
         name, k = f"{stem}_{k}{ext}", k + 1
     used.add(name)
     return name
-
-
-def write_json_atomic(obj, path):
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1)
-    os.replace(tmp, path)
 
 
 def infer_images(model, loader, class_names, output_dir, draw_threshold=0.5, save_results=False):
@@ -43,11 +36,12 @@ def infer_images(model, loader, class_names, output_dir, draw_threshold=0.5, sav
             if not cv2.imwrite(path, drawn):
                 raise OSError(f"cannot write {path}")
             written.append(path)
-            results += detections_to_json(im_file, det["im_id"], det["bbox"], class_names,
-                                          draw_threshold)
+            if save_results:
+                results += detections_to_json(im_file, det["im_id"], det["bbox"], class_names,
+                                              draw_threshold)
             logger.info("%s: %d detections >= %.2f -> %s", im_file,
-                        int((det["bbox"][:, 1] >= draw_threshold).sum()), draw_threshold, path)
+                        len(kept_rows(det["bbox"], draw_threshold)), draw_threshold, path)
     if save_results:
-        write_json_atomic(results, os.path.join(output_dir, "bbox.json"))
+        write_json(results, os.path.join(output_dir, "bbox.json"))
         logger.info("detections saved to %s", os.path.join(output_dir, "bbox.json"))
     return written

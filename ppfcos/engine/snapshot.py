@@ -18,21 +18,15 @@ import os
 import paddle
 
 from .checkpoint import WeightsError, load_weights
+from .files import atomic_path
 
 SCHEDULER_KEY = "LR_Scheduler"
 
 
 def atomic_save(obj, path):
     """``paddle.save(obj, path)`` through a temporary file and an atomic rename."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
+    with atomic_path(path) as tmp:
         paddle.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def _optimizer_names(model):

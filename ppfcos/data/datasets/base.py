@@ -117,7 +117,7 @@ class DetDataset:
 
     def get_anno(self):
         """Absolute path of the annotation file (``dataset_dir/anno_path``)."""
-        return os.path.abspath(os.path.join(self.dataset_dir or "", self.anno_path))
+        return resolve_path(self.dataset_dir, self.anno_path, "anno_path", "annotation file")
 
     def __len__(self):
         return len(self.records)
