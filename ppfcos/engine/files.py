@@ -2,6 +2,7 @@
 import contextlib
 import json
 import os
+import shutil
 
 
 @contextlib.contextmanager
@@ -19,6 +20,26 @@ def atomic_path(path, suffix="tmp"):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+@contextlib.contextmanager
+def atomic_dir(path):
+    """Yield a temporary directory next to ``path``; it replaces ``path`` if the block
+    completes, else it is removed and ``path`` is left as it was."""
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    tmp = f"{os.path.abspath(path)}.tmp-{os.getpid()}"
+    old = f"{os.path.abspath(path)}.old-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    try:
+        yield tmp
+        if os.path.exists(path):
+            os.replace(path, old)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def write_json(obj, path):

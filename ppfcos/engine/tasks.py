@@ -14,6 +14,7 @@ from ..modeling import build_model
 from .checkpoint import load_weights
 from .env import init_distributed, logger, set_seed, setup_device, setup_logging, use_sync_bn
 from .evaluator import build_metric, evaluate
+from .export import export_model
 from .hooks import CheckpointHook, EvalHook, LoggerHook, VisualDLHook
 from .infer import infer_images
 from .optimizer import build_optimizer, build_schedule, linear_scaling_warning
@@ -116,3 +117,10 @@ def infer(cfg, images, output_dir="output", draw_threshold=0.5, save_results=Fal
     loader = create_reader(cfg, "test", dataset=dataset, num_replicas=1, rank=0)
     return infer_images(model, loader, dataset.class_names, output_dir, draw_threshold,
                         save_results)
+
+
+def export(cfg, output_dir="output_inference"):
+    """Export ``cfg['weights']`` to ``output_dir/<config name>``; returns that directory."""
+    setup(cfg)
+    model = model_with_weights(cfg)
+    return export_model(model, cfg, os.path.join(output_dir, cfg.name))

