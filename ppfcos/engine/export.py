@@ -14,6 +14,7 @@ import yaml
 from paddle.static import InputSpec
 
 from ..core.config import ConfigError
+from ..data.coco_classes import COCO_CLASSES
 from ..data.reader import build_dataset
 from ..modeling.backbones.resnet import ConvNorm
 from .env import logger
@@ -110,11 +111,15 @@ def preprocess_spec(reader):
 
 
 def label_list(cfg):
-    """Class names from the TestDataset's anno_path, else the class indices as strings."""
+    """Class names from the TestDataset's anno_path; without it, COCO's names for an
+    80-class COCO model (PaddleDetection does the same), else the class indices."""
     dataset = build_dataset(cfg, "TestDataset")
     dataset.load_categories()
     if dataset.class_names:
         return [str(name) for name in dataset.class_names]
+    if cfg.get("metric") == "COCO" and cfg["num_classes"] == len(COCO_CLASSES):
+        logger.info("label_list: the 80 COCO class names")
+        return list(COCO_CLASSES)
     logger.warning("no class names found (TestDataset.anno_path): label_list holds class "
                    "indices")
     return [str(i) for i in range(cfg["num_classes"])]

@@ -1,6 +1,7 @@
 """Decoding and NMS."""
 import numpy as np
 import paddle
+import pytest
 
 from ppfcos.modeling.heads.fcos_head import FCOSOutputs
 from ppfcos.modeling.post_process import FCOSBox, FCOSPostProcess, MultiClassNMS
@@ -56,3 +57,39 @@ def test_post_process_chains_decode_and_nms():
                      [_tensor(np.ones([1, 4, 1, 2]))], _tensor([[1.0, 1.0]]))
     assert num.numpy().tolist() == [4]          # 2 classes x 2 disjoint boxes
     np.testing.assert_allclose(sorted(bbox.numpy()[:, 2]), [3, 3, 39, 39])
+
+
+def _random_detections(rng, images=2, classes=6, points=600, spread=200.0):
+    """boxes [N, M, 4] of random sizes around random centres, scores [N, C, M] in [0, 1)."""
+    centres = rng.uniform(0, spread, size=(images, points, 2))
+    sizes = rng.uniform(4, 40, size=(images, points, 2))
+    boxes = np.concatenate([centres - sizes / 2, centres + sizes / 2], axis=-1)
+    return _tensor(boxes), _tensor(rng.uniform(0, 1, size=(images, classes, points)))
+
+
+def _plain_nms(nms, boxes, scores):
+    """The Paddle kernel over every candidate, without the preselection shortcut."""
+    return nms._nms(boxes, scores)
+
+
+@pytest.mark.parametrize("case", ["many_survivors", "heavy_suppression", "few_candidates"])
+def test_nms_preselection_keeps_exactly_what_full_nms_keeps(case):
+    rng = np.random.default_rng(7)
+    nms = MultiClassNMS(score_threshold=0.05, nms_top_k=1000, keep_top_k=20, nms_threshold=0.5)
+    boxes, scores = _random_detections(rng)
+    if case == "heavy_suppression":
+        # the 500 best-scored boxes are near copies of one box, so the best candidates
+        # leave one survivor per class, fewer than keep_top_k: the shortcut must fall
+        # back to all candidates to find the lower-scored disjoint boxes
+        copies = np.tile([[[10, 10, 50, 50]]], (2, 500, 1)) + rng.uniform(0, 1, (2, 500, 4))
+        boxes = _tensor(np.concatenate([copies, boxes.numpy()[:, 500:]], axis=1))
+        scores = _tensor(np.concatenate([0.5 + scores.numpy()[..., :500] / 2,
+                                         0.1 + scores.numpy()[..., 500:] / 4], axis=-1))
+    if case == "few_candidates":
+        scores = scores * _tensor(rng.uniform(0, 1, size=scores.shape) < 0.01)
+    bbox, num = nms(boxes, scores)
+    expected_bbox, expected_num = _plain_nms(nms, boxes, scores)
+    np.testing.assert_array_equal(num.numpy(), expected_num.numpy())
+    np.testing.assert_array_equal(bbox.numpy(), expected_bbox.numpy())
+    if case == "heavy_suppression":
+        assert num.numpy().tolist() == [20, 20]

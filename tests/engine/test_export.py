@@ -1,0 +1,192 @@
+"""Export: the static model's detections equal dygraph's (zoo configs, oneDNN on and off),
+infer_cfg.yml holds PaddleDetection's fields, batch norm folding is exact, and a failed
+export leaves the previous one intact."""
+import json
+import os
+
+import numpy as np
+import paddle
+import pytest
+import yaml
+from paddle import inference
+
+import ppfcos
+from ppfcos.engine import export as export_module
+from ppfcos.engine.export import export_model, program_file
+from ppfcos.modeling.backbones.resnet import ConvNorm
+
+from conftest import CONFIGS, set_deterministic_weights
+
+MEAN = np.array([0.485, 0.456, 0.406], np.float32).reshape(1, 3, 1, 1)
+STD = np.array([0.229, 0.224, 0.225], np.float32).reshape(1, 3, 1, 1)
+# Two raw RGB images resized to 200x300 and 256x384, padded to 256x384 (stride 128).
+IM_SHAPE = np.array([[200, 300], [256, 384]], np.float32)
+SCALE = np.array([[0.5, 0.5], [0.8, 0.75]], np.float32)
+
+
+def raw_batch():
+    """image [2, 3, 256, 384] of 0-255 pixels, zero beyond each image's im_shape."""
+    image = np.random.default_rng(3).uniform(0, 255, (2, 3, 256, 384)).astype(np.float32)
+    image[0, :, 200:, :] = 0
+    image[0, :, :, 300:] = 0
+    return image
+
+
+def dygraph_detections(model, raw):
+    """What tools/infer.py computes: normalized image, zero padding, the eval forward."""
+    normalized = (raw / 255.0 - MEAN) / STD
+    normalized[0, :, 200:, :] = 0
+    normalized[0, :, :, 300:] = 0
+    with paddle.no_grad():
+        out = model({"image": paddle.to_tensor(normalized), "im_shape": paddle.to_tensor(IM_SHAPE),
+                     "scale_factor": paddle.to_tensor(SCALE)})
+    return out["bbox"].numpy(), out["bbox_num"].numpy()
+
+
+def run_predictor(model_dir, inputs, onednn):
+    config = inference.Config(program_file(model_dir), os.path.join(model_dir, "model.pdiparams"))
+    config.disable_gpu()
+    config.set_cpu_math_library_num_threads(2)
+    config.enable_mkldnn() if onednn else config.disable_mkldnn()
+    config.disable_glog_info()
+    predictor = inference.create_predictor(config)
+    for name in predictor.get_input_names():
+        predictor.get_input_handle(name).copy_from_cpu(inputs[name])
+    predictor.run()
+    bbox, bbox_num = (predictor.get_output_handle(name).copy_to_cpu()
+                      for name in predictor.get_output_names())
+    return bbox, bbox_num
+
+
+def assert_same_detections(actual, expected):
+    """Same per-image counts and classes; scores and boxes within 1e-3 relative."""
+    np.testing.assert_array_equal(actual[1], expected[1])
+    np.testing.assert_array_equal(actual[0][:, 0], expected[0][:, 0])
+    np.testing.assert_allclose(actual[0][:, 1:], expected[0][:, 1:], rtol=1e-3, atol=1e-3)
+
+
+@pytest.fixture(scope="module", params=["fcos_r50_fpn_1x_coco", "fcos_dcn_r50_fpn_1x_coco"])
+def exported_zoo_model(request, tmp_path_factory):
+    cfg = ppfcos.load_config(os.path.join(CONFIGS, request.param + ".yml"))
+    model = set_deterministic_weights(ppfcos.build_model(cfg))
+    model.eval()
+    expected = dygraph_detections(model, raw_batch())
+    out = str(tmp_path_factory.mktemp("export") / request.param)
+    export_model(model, cfg, out)
+    return out, expected
+
+
+@pytest.mark.parametrize("onednn", [True, False])
+def test_predictor_detections_equal_dygraph(exported_zoo_model, onednn):
+    model_dir, expected = exported_zoo_model
+    assert expected[1].tolist() == [100, 100]      # deterministic weights: full NMS output
+    inputs = {"image": raw_batch(), "im_shape": IM_SHAPE, "scale_factor": SCALE}
+    assert_same_detections(run_predictor(model_dir, inputs, onednn), expected)
+
+
+def test_predictor_takes_paddledetection_inputs(exported_zoo_model):
+    model_dir, _ = exported_zoo_model
+    config = inference.Config(program_file(model_dir), os.path.join(model_dir, "model.pdiparams"))
+    predictor = inference.create_predictor(config)
+    assert predictor.get_input_names() == ["image", "im_shape", "scale_factor"]
+
+
+def test_zoo_infer_cfg_has_paddledetection_fields(exported_zoo_model):
+    model_dir, _ = exported_zoo_model
+    with open(os.path.join(model_dir, "infer_cfg.yml")) as f:
+        infer_cfg = yaml.safe_load(f)
+    assert list(infer_cfg) == ["mode", "draw_threshold", "metric", "use_dynamic_shape", "arch",
+                               "min_subgraph_size", "Preprocess", "label_list"]
+    assert (infer_cfg["mode"], infer_cfg["arch"], infer_cfg["metric"]) == ("paddle", "FCOS",
+                                                                           "COCO")
+    # fuse_normalize: NormalizeImage runs inside the graph; PadBatch becomes PadStride
+    assert infer_cfg["Preprocess"] == [
+        {"type": "Resize", "target_size": [800, 1333], "keep_ratio": True, "interp": 1},
+        {"type": "Permute"}, {"type": "PadStride", "stride": 128}]
+    # no COCO annotations here: the standard COCO names
+    assert len(infer_cfg["label_list"]) == 80
+    assert infer_cfg["label_list"][:3] == ["person", "bicycle", "car"]
+
+
+TINY = """
+architecture: FCOS
+metric: COCO
+num_classes: 3
+FCOS: {backbone: ResNet, neck: FPN, fcos_head: FCOSHead}
+ResNet: {depth: 18, return_idx: [1, 2, 3], freeze_at: -1, freeze_norm: false}
+FPN: {out_channel: 16, extra_stage: 0, has_extra_convs: false, use_c5: false}
+FCOSHead:
+  fcos_feat: {name: FCOSFeat, feat_out: 16, num_convs: 1, norm_type: gn}
+TestDataset: {name: ImageFolder, anno_path: annotations.json}
+TestReader:
+  sample_transforms:
+  - Decode: {}
+  - Resize: {target_size: [96, 128], keep_ratio: true}
+  - NormalizeImage: {mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25], is_scale: false}
+  - Permute: {}
+  batch_transforms:
+  - PadBatch: {pad_to_stride: 32}
+"""
+
+
+@pytest.fixture
+def tiny_config(tmp_path):
+    (tmp_path / "annotations.json").write_text(json.dumps(
+        {"categories": [{"id": 1, "name": "circle"}, {"id": 2, "name": "square"},
+                        {"id": 5, "name": "star"}]}))
+    (tmp_path / "tiny.yml").write_text(TINY.replace("annotations.json",
+                                                    str(tmp_path / "annotations.json")))
+    return ppfcos.load_config(str(tmp_path / "tiny.yml"))
+
+
+def test_unfused_normalization_stays_in_the_preprocess(tiny_config, tmp_path):
+    out = export_model(ppfcos.build_model(tiny_config), tiny_config, str(tmp_path / "out"))
+    with open(os.path.join(out, "infer_cfg.yml")) as f:
+        infer_cfg = yaml.safe_load(f)
+    assert infer_cfg["label_list"] == ["circle", "square", "star"]
+    assert [step["type"] for step in infer_cfg["Preprocess"]] == [
+        "Resize", "NormalizeImage", "Permute", "PadStride"]
+    assert infer_cfg["Preprocess"][1]["is_scale"] is False
+    assert infer_cfg["Preprocess"][3]["stride"] == 32
+
+
+def test_fused_normalization_equals_the_reader_normalization(tiny_config, tmp_path):
+    tiny_config["TestReader"]["fuse_normalize"] = True
+    model = set_deterministic_weights(ppfcos.build_model(tiny_config))
+    model.eval()
+    raw = np.random.default_rng(0).uniform(0, 255, (1, 3, 96, 128)).astype(np.float32)
+    with paddle.no_grad():
+        expected = model({"image": paddle.to_tensor((raw - 0.5) / 0.25)})
+    out = export_model(model, tiny_config, str(tmp_path / "out"))
+    inputs = {"image": raw, "im_shape": np.array([[96, 128]], np.float32),
+              "scale_factor": np.ones([1, 2], np.float32)}
+    assert_same_detections(run_predictor(out, inputs, onednn=True),
+                           (expected["bbox"].numpy(), expected["bbox_num"].numpy()))
+
+
+@pytest.mark.parametrize("dcn", [False, True])
+def test_folding_batch_norm_keeps_the_output(dcn):
+    layer = ConvNorm(8, 16, 3, 1, act="relu", dcn=dcn, freeze_norm=False)
+    for name, value in layer.state_dict().items():
+        if "conv_offset" not in name:   # keep the zero offsets: a plain sampling grid
+            value.set_value(paddle.rand(value.shape) + 0.5)
+    layer.eval()
+    x = paddle.rand([2, 8, 12, 10])
+    expected = layer(x).numpy()
+    layer.fold_norm()
+    assert isinstance(layer.norm, paddle.nn.Identity)
+    np.testing.assert_allclose(layer(x).numpy(), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_failed_export_keeps_the_previous_one(tiny_config, tmp_path, monkeypatch):
+    out = export_model(ppfcos.build_model(tiny_config), tiny_config, str(tmp_path / "out"))
+    before = {name: open(os.path.join(out, name), "rb").read() for name in os.listdir(out)}
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt("killed mid-export")
+    monkeypatch.setattr(export_module.paddle.jit, "save", crash)
+    with pytest.raises(KeyboardInterrupt):
+        export_model(ppfcos.build_model(tiny_config), tiny_config, out)
+    after = {name: open(os.path.join(out, name), "rb").read() for name in os.listdir(out)}
+    assert after == before
+    assert sorted(os.listdir(tmp_path)) == ["annotations.json", "out", "tiny.yml"]
