@@ -9,6 +9,11 @@ import os
 # user chose a thread count, so the tools can use every core otherwise.
 USER_OMP_NUM_THREADS = os.environ.get("OMP_NUM_THREADS")
 
+from .cpu_math import use_mkl_avx2_on_amd  # noqa: E402
+
+# Before any tensor work: MKL's fast kernels on AMD CPUs (see cpu_math).
+MKL_AVX2_ON_AMD = use_mkl_avx2_on_amd()
+
 from . import data  # noqa: E402,F401  (registers datasets and transforms)
 from .core import ConfigError, create, load_config  # noqa: E402
 from .data import create_reader  # noqa: E402

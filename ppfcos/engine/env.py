@@ -8,7 +8,7 @@ import numpy as np
 import paddle
 import paddle.distributed as dist
 
-from .. import USER_OMP_NUM_THREADS
+from .. import MKL_AVX2_ON_AMD, USER_OMP_NUM_THREADS
 
 logger = logging.getLogger("ppfcos")
 
@@ -48,7 +48,8 @@ def setup_device(use_gpu=True):
         source = "all cores; set OMP_NUM_THREADS to change"
     else:
         source = "OMP_NUM_THREADS"
-    logger.info("running on CPU (%s) with %s threads (%s)", reason, threads, source)
+    mkl = "; MKL's AVX2 kernels on this AMD CPU (MKL_DEBUG_CPU_TYPE=5)" if MKL_AVX2_ON_AMD else ""
+    logger.info("running on CPU (%s) with %s threads (%s)%s", reason, threads, source, mkl)
     return "cpu"
 
 

@@ -1,8 +1,9 @@
-"""Run setup: device choice on a CPU-only machine, threads, sync_bn on CPU."""
+"""Run setup: device choice on a CPU-only machine, threads, MKL on AMD, sync_bn on CPU."""
 import logging
 
 import paddle
 
+from ppfcos import cpu_math
 from ppfcos.engine import env
 from ppfcos.modeling.layers import build_norm
 
@@ -36,3 +37,21 @@ def test_sync_bn_stays_plain_bn_on_cpu_with_a_notice(caplog):
     assert "sync_bn" in caplog.records[-1].getMessage()
     plain = paddle.nn.Sequential(build_norm("bn", 4))
     assert env.use_sync_bn(plain, "gpu") is plain
+
+
+def test_mkl_uses_avx2_kernels_on_amd_only_unless_the_user_chose(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC\n")
+    assert cpu_math.is_amd_cpu(str(cpuinfo))
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: GenuineIntel\n")
+    assert not cpu_math.is_amd_cpu(str(cpuinfo))
+    assert not cpu_math.is_amd_cpu(str(tmp_path / "missing"))
+
+    environ = {}
+    assert cpu_math.use_mkl_avx2_on_amd(environ, amd=True)
+    assert environ == {"MKL_DEBUG_CPU_TYPE": "5"}
+    intel = {}
+    assert not cpu_math.use_mkl_avx2_on_amd(intel, amd=False) and intel == {}
+    chosen = {"MKL_DEBUG_CPU_TYPE": "4"}
+    assert not cpu_math.use_mkl_avx2_on_amd(chosen, amd=True)
+    assert chosen == {"MKL_DEBUG_CPU_TYPE": "4"}
