@@ -1,11 +1,12 @@
 """Shared test helpers: fixture paths, PaddleDetection's deterministic weight recipe,
 and small models for fast module tests."""
 import os
-import zlib
 
 import numpy as np
 import paddle
 import pytest
+
+from ppfcos.engine.benchmark import seed_weights
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 FIXTURES = os.path.join(REPO, "tests", "fixtures")
@@ -18,26 +19,9 @@ paddle.set_device("cpu")
 paddle.base.core.set_num_threads(2)
 
 
-def deterministic_value(name, shape):
-    """The reference's name-seeded weight recipe (see tests/fixtures/README.md)."""
-    noise = np.random.default_rng(zlib.crc32(name.encode("utf-8"))).standard_normal(shape)
-    if name.endswith("_variance"):
-        return 1.0 + 0.2 * np.abs(noise)
-    if name.endswith("_mean"):
-        return 0.1 * noise
-    if name.endswith("scale_reg"):
-        return 1.0 + 0.1 * noise
-    if len(shape) <= 1:
-        if name.endswith("fcos_head_cls.bias"):
-            return -2.0 + 0.1 * noise
-        return 0.1 * noise if name.endswith(".bias") else 1.0 + 0.1 * noise
-    return noise / np.sqrt(np.prod(shape[1:]))
-
-
 def set_deterministic_weights(model):
-    model.set_state_dict({name: deterministic_value(name, tuple(t.shape)).astype("float32")
-                          for name, t in model.state_dict().items()})
-    return model
+    """The reference's name-seeded weight recipe (see tests/fixtures/README.md)."""
+    return seed_weights(model)
 
 
 def fixture(name):

@@ -13,7 +13,7 @@ import urllib.parse
 import urllib.request
 
 from ppfcos.engine.checkpoint import WeightsError
-from ppfcos.engine.files import atomic_path
+from ppfcos.core.files import atomic_path
 
 CHUNK_BYTES = 1 << 20
 

@@ -5,7 +5,7 @@ import cv2
 
 from .env import logger
 from .evaluator import predict
-from .files import write_json
+from ..core.files import write_json
 from .visualize import detections_to_json, draw_detections, kept_rows
 
 

@@ -18,7 +18,7 @@ import os
 import paddle
 
 from .checkpoint import WeightsError, load_weights
-from .files import atomic_path
+from ..core.files import atomic_path
 
 SCHEDULER_KEY = "LR_Scheduler"
 

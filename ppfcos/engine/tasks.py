@@ -10,11 +10,11 @@ import paddle
 from ..core.config import ConfigError
 from ..data import create_reader
 from ..data.reader import build_dataset
+from ..export import export_model
 from ..modeling import build_model
 from .checkpoint import load_weights
 from .env import init_distributed, logger, set_seed, setup_device, setup_logging, use_sync_bn
 from .evaluator import build_metric, evaluate
-from .export import export_model
 from .hooks import CheckpointHook, EvalHook, LoggerHook, VisualDLHook
 from .infer import infer_images
 from .optimizer import build_optimizer, build_schedule, linear_scaling_warning

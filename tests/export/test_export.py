@@ -8,11 +8,10 @@ import numpy as np
 import paddle
 import pytest
 import yaml
-from paddle import inference
 
 import ppfcos
-from ppfcos.engine import export as export_module
-from ppfcos.engine.export import export_model, program_file
+from ppfcos.export import exporter, export_model
+from ppfcos.export.predictor import create_predictor
 from ppfcos.modeling.backbones.resnet import ConvNorm
 
 from conftest import CONFIGS, set_deterministic_weights
@@ -44,18 +43,7 @@ def dygraph_detections(model, raw):
 
 
 def run_predictor(model_dir, inputs, onednn):
-    config = inference.Config(program_file(model_dir), os.path.join(model_dir, "model.pdiparams"))
-    config.disable_gpu()
-    config.set_cpu_math_library_num_threads(2)
-    config.enable_mkldnn() if onednn else config.disable_mkldnn()
-    config.disable_glog_info()
-    predictor = inference.create_predictor(config)
-    for name in predictor.get_input_names():
-        predictor.get_input_handle(name).copy_from_cpu(inputs[name])
-    predictor.run()
-    bbox, bbox_num = (predictor.get_output_handle(name).copy_to_cpu()
-                      for name in predictor.get_output_names())
-    return bbox, bbox_num
+    return create_predictor(model_dir, threads=2, onednn=onednn).run(inputs)
 
 
 def assert_same_detections(actual, expected):
@@ -86,9 +74,7 @@ def test_predictor_detections_equal_dygraph(exported_zoo_model, onednn):
 
 def test_predictor_takes_paddledetection_inputs(exported_zoo_model):
     model_dir, _ = exported_zoo_model
-    config = inference.Config(program_file(model_dir), os.path.join(model_dir, "model.pdiparams"))
-    predictor = inference.create_predictor(config)
-    assert predictor.get_input_names() == ["image", "im_shape", "scale_factor"]
+    assert create_predictor(model_dir).input_names == ["image", "im_shape", "scale_factor"]
 
 
 def test_zoo_infer_cfg_has_paddledetection_fields(exported_zoo_model):
@@ -184,7 +170,7 @@ def test_failed_export_keeps_the_previous_one(tiny_config, tmp_path, monkeypatch
 
     def crash(*args, **kwargs):
         raise KeyboardInterrupt("killed mid-export")
-    monkeypatch.setattr(export_module.paddle.jit, "save", crash)
+    monkeypatch.setattr(exporter.paddle.jit, "save", crash)
     with pytest.raises(KeyboardInterrupt):
         export_model(ppfcos.build_model(tiny_config), tiny_config, out)
     after = {name: open(os.path.join(out, name), "rb").read() for name in os.listdir(out)}

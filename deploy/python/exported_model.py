@@ -1,0 +1,92 @@
+"""An exported model directory: its program, parameters and ``infer_cfg.yml``.
+
+``tools/export_model.py`` writes ``model.json`` (Paddle 3's PIR program; older Paddle
+writes ``model.pdmodel``), ``model.pdiparams`` and ``infer_cfg.yml`` in
+PaddleDetection's layout::
+
+    draw_threshold: 0.5
+    min_subgraph_size: 16
+    Preprocess:                 # applied in order to each RGB image
+    - {type: Resize, target_size: [800, 1333], keep_ratio: true, interp: 1}
+    - {type: Permute}
+    - {type: PadStride, stride: 128}
+    label_list: [person, bicycle, ...]
+"""
+import os
+from dataclasses import dataclass
+
+import yaml
+
+from errors import DeployError
+
+PROGRAM_FILES = ("model.json", "model.pdmodel")
+PARAMS_FILE = "model.pdiparams"
+INFER_CFG_FILE = "infer_cfg.yml"
+
+
+@dataclass(frozen=True)
+class ExportedModel:
+    """What a predictor needs from an exported model directory.
+
+    program, params: paths of the program and parameter files.
+    preprocess: infer_cfg's ``Preprocess`` list of ``{type: Name, arg: value, ...}``.
+    label_list: class names by class index (may be empty).
+    draw_threshold: the default score threshold for drawing and saving.
+    min_subgraph_size: the smallest subgraph TensorRT takes over.
+    """
+    program: str
+    params: str
+    preprocess: list
+    label_list: list
+    draw_threshold: float
+    min_subgraph_size: int
+
+
+def load_exported_model(model_dir):
+    """Check ``model_dir`` holds an exported model and read its ``infer_cfg.yml``.
+
+    Raises DeployError naming the directory, or exactly the files it lacks.
+    """
+    if not os.path.isdir(model_dir):
+        raise DeployError(f"model directory not found: {model_dir} (export a model with "
+                          f"tools/export_model.py)")
+    programs = [os.path.join(model_dir, name) for name in PROGRAM_FILES
+                if os.path.isfile(os.path.join(model_dir, name))]
+    missing = [] if programs else [" or ".join(PROGRAM_FILES)]
+    missing += [name for name in (PARAMS_FILE, INFER_CFG_FILE)
+                if not os.path.isfile(os.path.join(model_dir, name))]
+    if missing:
+        raise DeployError(f"{model_dir} is not a complete exported model: missing "
+                          f"{', '.join(missing)}")
+    path = os.path.join(model_dir, INFER_CFG_FILE)
+    cfg = read_infer_cfg(path)
+    try:
+        threshold = float(cfg.get("draw_threshold", 0.5))
+        min_subgraph_size = int(cfg.get("min_subgraph_size", 3))
+    except (TypeError, ValueError):
+        raise DeployError(f"{path}: draw_threshold and min_subgraph_size must be numbers, got "
+                          f"{cfg.get('draw_threshold')!r}, {cfg.get('min_subgraph_size')!r}"
+                          ) from None
+    return ExportedModel(program=programs[0], params=os.path.join(model_dir, PARAMS_FILE),
+                         preprocess=cfg["Preprocess"],
+                         label_list=[str(name) for name in cfg.get("label_list") or []],
+                         draw_threshold=threshold, min_subgraph_size=min_subgraph_size)
+
+
+def read_infer_cfg(path):
+    """The mapping in ``infer_cfg.yml``, with ``Preprocess`` a list of mappings with a ``type``."""
+    try:
+        with open(path) as f:
+            cfg = yaml.safe_load(f)
+    except (OSError, yaml.YAMLError) as e:
+        raise DeployError(f"cannot read {path}: {e}") from None
+    if not isinstance(cfg, dict):
+        raise DeployError(f"{path}: expected a mapping of settings, got {type(cfg).__name__}")
+    steps = cfg.get("Preprocess")
+    if not isinstance(steps, list) or not all(isinstance(s, dict) and "type" in s for s in steps):
+        raise DeployError(f"{path}: Preprocess must be a list of {{type: Name, ...}} steps, "
+                          f"got {steps!r}")
+    labels = cfg.get("label_list")
+    if labels is not None and not isinstance(labels, list):
+        raise DeployError(f"{path}: label_list must be a list of class names, got {labels!r}")
+    return cfg

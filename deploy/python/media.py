@@ -1,0 +1,84 @@
+"""Inputs and outputs on disk: image lists, image decoding, video frames in and out."""
+import os
+
+import cv2
+import numpy as np
+
+from errors import DeployError, ImageReadError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+# Frame rate of an output video when the input does not report one.
+DEFAULT_FPS = 25.0
+
+
+def list_images(image_file=None, image_dir=None):
+    """``[image_file]``, or the images under ``image_dir`` (recursive, sorted by path)."""
+    if image_file is not None:
+        if not os.path.isfile(image_file):
+            raise DeployError(f"image file not found: {image_file}")
+        return [image_file]
+    if not os.path.isdir(image_dir):
+        raise DeployError(f"image directory not found: {image_dir}")
+    found = []
+    for root, dirs, files in os.walk(image_dir):
+        dirs.sort()
+        found += [os.path.join(root, name) for name in sorted(files)
+                  if name.lower().endswith(IMAGE_EXTENSIONS)]
+    if not found:
+        raise DeployError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {image_dir}")
+    return found
+
+
+def read_image(path):
+    """The image file at ``path`` as RGB uint8 [H, W, 3] (decoded as ppfcos's Decode does).
+
+    Raises ImageReadError naming the file when it cannot be read or decoded.
+    """
+    try:
+        with open(path, "rb") as f:
+            data = np.frombuffer(f.read(), dtype=np.uint8)
+    except OSError as e:
+        raise ImageReadError(f"cannot read image {path}: {e.strerror}") from None
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise ImageReadError(f"cannot decode image {path}")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+class VideoReader:
+    """The frames of a video file as RGB uint8 [H, W, 3]; ``fps`` and ``size`` (w, h)."""
+
+    def __init__(self, path):
+        if not os.path.isfile(path):
+            raise DeployError(f"video file not found: {path}")
+        self.capture = cv2.VideoCapture(path)
+        if not self.capture.isOpened():
+            raise DeployError(f"cannot open video {path} (not a video OpenCV can decode?)")
+        fps = self.capture.get(cv2.CAP_PROP_FPS)
+        self.fps = fps if fps > 0 else DEFAULT_FPS
+        self.size = (int(self.capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+                     int(self.capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+
+    def __iter__(self):
+        try:
+            while True:
+                ok, frame = self.capture.read()
+                if not ok:
+                    return
+                yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        finally:
+            self.capture.release()
+
+
+def create_video_writer(path, fps, size):
+    """An MP4 (mp4v) cv2.VideoWriter for BGR frames of ``size`` (w, h) at ``fps``."""
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    if not writer.isOpened():
+        raise DeployError(f"cannot write video {path} (OpenCV without an mp4v encoder?)")
+    return writer
+
+
+def write_image(path, image_bgr):
+    """Write a BGR uint8 image; DeployError if OpenCV cannot."""
+    if not cv2.imwrite(path, image_bgr):
+        raise DeployError(f"cannot write image {path}")

@@ -1,0 +1,154 @@
+"""Image preprocessing built from infer_cfg.yml's ``Preprocess`` list.
+
+Each step gives the same arrays as ppfcos's reader op of the same name (Resize,
+NormalizeImage, Permute; PadStride is PadBatch for one image), so the exported
+network sees exactly what it saw in training and evaluation.
+
+A sample is a dict:
+    image         RGB uint8 [H, W, 3] on entry; float32 [3, H', W'] at the end
+    im_shape      float32 [2]: (h, w) after Resize, before padding
+    scale_factor  float32 [2]: (resized_h / h, resized_w / w) from the original image
+"""
+import inspect
+import math
+
+import cv2
+import numpy as np
+
+from errors import DeployError
+
+
+class Resize:
+    """Resize the HWC image.
+
+    target_size: an int n ([n, n]) or [h, w]. With ``keep_ratio`` the image is scaled
+    by min(min(target) / min(h, w), max(target) / max(h, w)), each side rounded half
+    up; otherwise it becomes exactly (h, w). ``interp`` is an OpenCV interpolation
+    flag. The scale factors are the integer output size over the input size.
+    """
+
+    def __init__(self, target_size, keep_ratio=True, interp=cv2.INTER_LINEAR):
+        if isinstance(target_size, int):
+            target_size = [target_size, target_size]
+        if not isinstance(target_size, (list, tuple)) or len(target_size) != 2:
+            raise ValueError(f"target_size must be an int or [h, w], got {target_size!r}")
+        self.target_size = [int(v) for v in target_size]
+        self.keep_ratio = bool(keep_ratio)
+        self.interp = int(interp)
+
+    def output_size(self, h, w):
+        """(resized_h, resized_w) for an h x w image."""
+        if not self.keep_ratio:
+            return self.target_size[0], self.target_size[1]
+        scale = min(min(self.target_size) / min(h, w), max(self.target_size) / max(h, w))
+        return int(scale * h + 0.5), int(scale * w + 0.5)
+
+    def __call__(self, sample):
+        h, w = sample["image"].shape[:2]
+        resized_h, resized_w = self.output_size(h, w)
+        image = cv2.resize(sample["image"], (resized_w, resized_h), interpolation=self.interp)
+        sample["image"] = image.astype(np.float32, copy=False)
+        sample["im_shape"] = np.array([resized_h, resized_w], dtype=np.float32)
+        previous = sample["scale_factor"]
+        sample["scale_factor"] = np.array([previous[0] * (resized_h / h),
+                                           previous[1] * (resized_w / w)], dtype=np.float32)
+        return sample
+
+
+class NormalizeImage:
+    """image = (image / 255 - mean) / std per channel of the HWC image (float32).
+
+    The division by 255 only with ``is_scale``; mean and std only with
+    ``norm_type`` 'mean_std' ('none' skips them).
+    """
+
+    def __init__(self, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), is_scale=True,
+                 norm_type="mean_std"):
+        if norm_type not in ("mean_std", "none"):
+            raise ValueError(f"norm_type must be 'mean_std' or 'none', got {norm_type!r}")
+        if len(mean) != 3 or len(std) != 3 or 0 in list(std):
+            raise ValueError(f"mean and std must be 3 numbers each, std non-zero; got "
+                             f"mean={mean!r}, std={std!r}")
+        self.mean = np.array(mean, dtype=np.float64)
+        self.std = np.array(std, dtype=np.float64)
+        self.is_scale = bool(is_scale)
+        self.norm_type = norm_type
+
+    def __call__(self, sample):
+        image = sample["image"].astype(np.float32)
+        if self.is_scale:
+            image *= 1.0 / 255.0
+        if self.norm_type == "mean_std":
+            image -= self.mean
+            image /= self.std
+        sample["image"] = image
+        return sample
+
+
+class Permute:
+    """HWC -> CHW."""
+
+    def __call__(self, sample):
+        sample["image"] = sample["image"].transpose((2, 0, 1))
+        return sample
+
+
+class PadStride:
+    """Zero-pad the CHW image at the bottom and right to multiples of ``stride`` (0: no-op)."""
+
+    def __init__(self, stride=0):
+        self.stride = int(stride)
+
+    def __call__(self, sample):
+        image = sample["image"]
+        if self.stride <= 0:
+            return sample
+        channels, h, w = image.shape
+        padded = np.zeros((channels, math.ceil(h / self.stride) * self.stride,
+                           math.ceil(w / self.stride) * self.stride), dtype=np.float32)
+        padded[:, :h, :w] = image
+        sample["image"] = padded
+        return sample
+
+
+STEPS = {cls.__name__: cls for cls in (Resize, NormalizeImage, Permute, PadStride)}
+
+
+def build_step(spec):
+    """One step from its infer_cfg entry ``{type: Name, arg: value, ...}``."""
+    kind = spec["type"]
+    if kind not in STEPS:
+        raise DeployError(f"infer_cfg.yml: unknown Preprocess type {kind!r}; this predictor "
+                          f"supports {', '.join(STEPS)}")
+    cls = STEPS[kind]
+    args = {key: value for key, value in spec.items() if key != "type"}
+    accepted = [name for name in inspect.signature(cls).parameters]
+    unknown = [key for key in args if key not in accepted]
+    if unknown:
+        raise DeployError(f"infer_cfg.yml: Preprocess {kind}: unknown argument(s) "
+                          f"{', '.join(map(str, unknown))}; {kind} takes "
+                          f"{', '.join(accepted) or 'no arguments'}")
+    try:
+        return cls(**args)
+    except (TypeError, ValueError) as e:
+        raise DeployError(f"infer_cfg.yml: Preprocess {kind}: {e}") from None
+
+
+class Preprocessor:
+    """infer_cfg's ``Preprocess`` list as one callable on RGB images."""
+
+    def __init__(self, specs):
+        self.steps = [build_step(spec) for spec in specs]
+
+    def __call__(self, image):
+        """RGB uint8 [H, W, 3] -> {image float32 [3, H', W'], im_shape [2], scale_factor [2]}."""
+        h, w = image.shape[:2]
+        sample = {"image": image, "im_shape": np.array([h, w], dtype=np.float32),
+                  "scale_factor": np.ones(2, dtype=np.float32)}
+        for step in self.steps:
+            sample = step(sample)
+        if sample["image"].ndim != 3 or sample["image"].shape[0] != 3:
+            raise DeployError(f"infer_cfg.yml: Preprocess must end with a CHW image (include "
+                              f"Permute), got shape {sample['image'].shape}")
+        sample["image"] = np.ascontiguousarray(sample["image"], dtype=np.float32)
+        return sample

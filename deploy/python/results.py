@@ -1,0 +1,101 @@
+"""What a run writes: annotated images and videos, and the records of bbox.json.
+
+Rows are detections (class_index, score, x1, y1, x2, y2) in image pixels; only
+rows with score >= the threshold are drawn, counted and saved.
+"""
+import json
+import os
+
+import cv2
+
+from media import create_video_writer, write_image
+from visualize import draw_detections
+
+
+def class_name(label_list, class_index):
+    """The label of a class index, or the index as text when label_list has none."""
+    return label_list[class_index] if 0 <= class_index < len(label_list) else str(class_index)
+
+
+class ResultWriter:
+    """Writes output_dir/<image name> (``draw``), output_dir/<video stem>.mp4 and, with
+    ``save_results``, collects the bbox.json records that :meth:`write_json` saves."""
+
+    def __init__(self, output_dir, label_list, threshold, draw=True, save_results=False):
+        self.output_dir = output_dir
+        self.label_list = label_list
+        self.threshold = threshold
+        self.draw = draw
+        self.save_results = save_results
+        self.records = []
+        self._used_names = set()
+        self._video = None
+        if draw or save_results:
+            os.makedirs(output_dir, exist_ok=True)
+
+    def kept(self, rows):
+        """The rows [k, 6] with score >= threshold."""
+        return rows[rows[:, 1] >= self.threshold]
+
+    def add_image(self, path, image_rgb, rows):
+        """Record one image's detections; returns (rows kept, written path or None)."""
+        kept = self.kept(rows)
+        self._add_records(kept, image=path)
+        if not self.draw:
+            return kept, None
+        out = os.path.join(self.output_dir, self._unique_name(os.path.basename(path)))
+        write_image(out, self._drawn(image_rgb, kept))
+        return kept, out
+
+    def start_video(self, path, fps, size):
+        """Open output_dir/<stem of path>.mp4 for frames of ``size`` (w, h); returns its path."""
+        stem = os.path.splitext(os.path.basename(path))[0]
+        out = os.path.join(self.output_dir, self._unique_name(stem + ".mp4"))
+        if self.draw:
+            self._video = create_video_writer(out, fps, size)
+        return out
+
+    def add_frame(self, path, index, frame_rgb, rows):
+        """Record one video frame's detections (and write the drawn frame); returns kept rows."""
+        kept = self.kept(rows)
+        self._add_records(kept, image=path, frame=index)
+        if self._video is not None:
+            self._video.write(self._drawn(frame_rgb, kept))
+        return kept
+
+    def end_video(self):
+        """Close the output video (if one is open)."""
+        if self._video is not None:
+            self._video.release()
+            self._video = None
+
+    def write_json(self):
+        """Write the collected records to output_dir/bbox.json; returns its path."""
+        path = os.path.join(self.output_dir, "bbox.json")
+        with open(path, "w") as f:
+            json.dump(self.records, f)
+        return path
+
+    def _drawn(self, image_rgb, kept):
+        labels = [f"{class_name(self.label_list, int(r[0]))} {r[1]:.2f}" for r in kept]
+        return draw_detections(cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR), kept, labels)
+
+    def _add_records(self, kept, **where):
+        """bbox.json records {image[, frame], category_id, category, score, bbox [x, y, w, h]}."""
+        if not self.save_results:
+            return
+        for row in kept.tolist():
+            index = int(row[0])
+            x1, y1, x2, y2 = row[2:]
+            self.records.append({**where, "category_id": index,
+                                 "category": class_name(self.label_list, index),
+                                 "score": row[1], "bbox": [x1, y1, x2 - x1, y2 - y1]})
+
+    def _unique_name(self, name):
+        """``name``, or name_1, name_2, ... if an earlier input of this run took it."""
+        stem, ext = os.path.splitext(name)
+        candidate, k = name, 1
+        while candidate in self._used_names:
+            candidate, k = f"{stem}_{k}{ext}", k + 1
+        self._used_names.add(candidate)
+        return candidate

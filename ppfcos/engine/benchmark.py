@@ -1,0 +1,172 @@
+"""Speed and memory figures of a config on the current device (``tools/benchmark.py``).
+
+Each ``measure_*`` function returns a dict of plain numbers. The network gets
+PaddleDetection's name-seeded reference weights (:func:`seed_weights`), the
+weights its published speed and accuracy fixtures were made with, so decoding
+and NMS see as many candidates as in those figures.
+"""
+import os
+import resource
+import tempfile
+import time
+import zlib
+
+import numpy as np
+import paddle
+
+from ..data.reader import build_ops, create_reader
+from ..data.synthetic import make_synthetic_coco
+from ..data.transforms.fcos_target import Gt2FCOSTarget
+from ..export import export_model
+from ..export.predictor import create_predictor
+
+
+def seeded_value(name, shape):
+    """PaddleDetection's reference weight recipe: noise seeded by crc32(name), shaped by
+    the parameter's role (BN statistics, scales, biases, kernels) -> float32 array."""
+    noise = np.random.default_rng(zlib.crc32(name.encode("utf-8"))).standard_normal(shape)
+    if name.endswith("_variance"):
+        value = 1.0 + 0.2 * np.abs(noise)
+    elif name.endswith("_mean"):
+        value = 0.1 * noise
+    elif name.endswith("scale_reg"):
+        value = 1.0 + 0.1 * noise
+    elif len(shape) <= 1:
+        if name.endswith("fcos_head_cls.bias"):
+            value = -2.0 + 0.1 * noise
+        else:
+            value = 0.1 * noise if name.endswith(".bias") else 1.0 + 0.1 * noise
+    else:
+        value = noise / np.sqrt(np.prod(shape[1:]))
+    return value.astype(np.float32)
+
+
+def seed_weights(model):
+    """Give every tensor of ``model``'s state_dict its :func:`seeded_value`; returns model."""
+    model.set_state_dict({name: seeded_value(name, tuple(t.shape))
+                          for name, t in model.state_dict().items()})
+    return model
+
+
+def peak_rss_mb():
+    """The process's peak resident memory so far, MB (Linux reports KB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rss_mb():
+    """The process's current resident memory, MB."""
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+
+
+def timed(run, warmup, iters):
+    """Seconds per call of ``run()`` (mean over ``iters`` calls after ``warmup`` calls)."""
+    for _ in range(warmup):
+        run()
+    start = time.perf_counter()
+    for _ in range(iters):
+        run()
+    return (time.perf_counter() - start) / iters
+
+
+def train_batch(cfg, batch_size, height, width, boxes=8, seed=0):
+    """A training batch of random images [B, 3, H, W] with ``boxes`` random boxes each and
+    the config's FCOS targets (its TrainReader's Gt2FCOSTarget) -> dict of tensors."""
+    target_op = next((op for op in build_ops(cfg, "TrainReader", "batch_transforms")
+                      if isinstance(op, Gt2FCOSTarget)), None)
+    if target_op is None:
+        raise ValueError("the config's TrainReader has no Gt2FCOSTarget batch transform")
+    rng = np.random.default_rng(seed)
+    samples = []
+    for _ in range(batch_size):
+        size = rng.uniform(16, min(height, width) / 2, (boxes, 2))
+        corner = rng.uniform(0, 1, (boxes, 2)) * ([width, height] - size)
+        samples.append({"image": rng.standard_normal((3, height, width)).astype(np.float32),
+                        "gt_bbox": np.hstack([corner, corner + size]).astype(np.float32),
+                        "gt_class": rng.integers(0, cfg["num_classes"], (boxes, 1)).astype(
+                            np.int32)})
+    samples = target_op(samples)
+    return {key: paddle.to_tensor(np.stack([s[key] for s in samples])) for key in samples[0]
+            if key == "image" or key.startswith(("labels", "reg_target", "centerness"))}
+
+
+def train_step(model, optimizer, batch):
+    """One forward + backward + update; returns the total loss as a float."""
+    loss = model(batch)["loss"]
+    loss.backward()
+    optimizer.step()
+    optimizer.clear_grad()
+    return float(loss)
+
+
+def measure_train_step(model, optimizer, batch, warmup=1, iters=3):
+    """Seconds per training step, images/s and the process's peak memory."""
+    model.train()
+    seconds = timed(lambda: train_step(model, optimizer, batch), warmup, iters)
+    images = int(batch["image"].shape[0])
+    return {"step_s": seconds, "images_per_s": images / seconds, "peak_rss_mb": peak_rss_mb()}
+
+
+def measure_memory_growth(model, optimizer, batch, iters=100, settle=10):
+    """Resident memory after ``settle`` steps and after ``iters`` steps: a leak shows as
+    growth (allocator caches settle within the first steps)."""
+    model.train()
+    for _ in range(settle):
+        train_step(model, optimizer, batch)
+    start = rss_mb()
+    for _ in range(iters - settle):
+        train_step(model, optimizer, batch)
+    end = rss_mb()
+    return {"steps": iters, "rss_after_settle_mb": start, "rss_end_mb": end,
+            "growth_mb": end - start}
+
+
+def measure_eval_forward(model, height, width, warmup=1, iters=3):
+    """Seconds per dygraph eval forward (network, decoding, NMS) of one image."""
+    model.eval()
+    image = paddle.to_tensor(np.random.default_rng(0).standard_normal(
+        (1, 3, height, width)).astype(np.float32))
+
+    def forward():
+        with paddle.no_grad():
+            model({"image": image})["bbox"].numpy()
+    return {"latency_s": timed(forward, warmup, iters)}
+
+
+def measure_predictor(model_dir, height, width, threads, onednn, warmup=1, iters=3):
+    """Seconds per Paddle Inference run of one image with the given CPU settings."""
+    predictor = create_predictor(model_dir, threads=threads, onednn=onednn)
+    inputs = {"image": np.random.default_rng(0).uniform(0, 255, (1, 3, height, width)).astype(
+                  np.float32),
+              "im_shape": np.array([[height, width]], np.float32),
+              "scale_factor": np.ones((1, 2), np.float32)}
+    return {"threads": threads, "onednn": onednn,
+            "latency_s": timed(lambda: predictor.run(inputs), warmup, iters)}
+
+
+def export_for_benchmark(model, cfg, out_dir):
+    """Export ``model`` (weights as they are) to ``out_dir``; returns the model dir."""
+    return export_model(model, cfg, os.path.join(out_dir, cfg.name))
+
+
+def measure_reader(cfg, num_images=64, image_size=(480, 640), epochs=2):
+    """Images/s of the config's TrainReader over generated synthetic JPEGs (after a
+    warm-up epoch that starts the workers and fills the page cache)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        make_synthetic_coco(tmp, num_train=num_images, num_val=1, image_size=image_size)
+        cfg = cfg.copy()
+        cfg["TrainDataset"] = {"name": "COCODataSet", "dataset_dir": tmp, "image_dir": "train",
+                               "anno_path": "annotations/instances_train.json",
+                               "data_fields": ["image", "gt_bbox", "gt_class", "is_crowd"]}
+        loader = create_reader(cfg, "train", num_replicas=1, rank=0)
+        for _ in loader:
+            pass
+        images, start = 0, time.perf_counter()
+        for epoch in range(1, epochs + 1):
+            loader.set_epoch(epoch)
+            for batch in loader:
+                images += int(batch["image"].shape[0])
+        seconds = time.perf_counter() - start
+    return {"images": images, "workers": cfg.get("worker_num", 0),
+            "images_per_s": images / seconds}

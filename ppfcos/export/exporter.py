@@ -1,0 +1,56 @@
+"""Export a trained model to a static inference model for Paddle Inference.
+
+The exported directory holds the program (``model.json``, or ``model.pdmodel``
+where Paddle writes that), ``model.pdiparams`` and ``infer_cfg.yml`` in
+PaddleDetection's layout, so both ``deploy/python/infer.py`` and
+PaddleDetection's own deploy tools run it.
+"""
+import logging
+import os
+
+import paddle
+import yaml
+from paddle.static import InputSpec
+
+from ..core.config import ConfigError
+from ..core.files import atomic_dir
+from .graph import InferenceGraph, fold_batch_norms, normalize_as_affine
+from .infer_cfg import inference_config, preprocess_spec
+
+logger = logging.getLogger("ppfcos")
+
+INPUT_SPEC = [InputSpec([-1, 3, -1, -1], "float32", "image"),
+              InputSpec([-1, 2], "float32", "im_shape"),
+              InputSpec([-1, 2], "float32", "scale_factor")]
+
+
+def export_model(model, cfg, output_dir):
+    """Write ``model`` (weights loaded) as a static inference model to ``output_dir``.
+
+    The directory is replaced only once everything is written, so an existing
+    export survives a failed one. Returns ``output_dir``.
+    """
+    if cfg.get("architecture") != "FCOS":
+        raise ConfigError(f"export supports architecture FCOS, got {cfg.get('architecture')!r}")
+    preprocess, fused = preprocess_spec(cfg.get("TestReader") or {})
+    infer_cfg = inference_config(cfg, preprocess)
+    model.eval()
+    logger.info("folded %d batch norms into convolutions", fold_batch_norms(model))
+    graph = InferenceGraph(model, normalize_as_affine(fused) if fused is not None else None)
+    graph.eval()
+    static = paddle.jit.to_static(graph, input_spec=INPUT_SPEC, full_graph=True)
+    with atomic_dir(output_dir) as tmp:
+        paddle.jit.save(static, os.path.join(tmp, "model"))
+        with open(os.path.join(tmp, "infer_cfg.yml"), "w") as f:
+            yaml.safe_dump(infer_cfg, f, sort_keys=False)
+    logger.info("exported to %s", output_dir)
+    return output_dir
+
+
+def program_file(model_dir):
+    """The program file of an exported model: model.json (PIR) or model.pdmodel."""
+    for name in ("model.json", "model.pdmodel"):
+        if os.path.isfile(os.path.join(model_dir, name)):
+            return os.path.join(model_dir, name)
+    raise FileNotFoundError(f"no model.json or model.pdmodel in {model_dir}")
+

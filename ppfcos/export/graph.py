@@ -1,0 +1,70 @@
+"""The exported computation: input normalization and padding mask around the detector,
+and batch norm folded into the backbone's convolutions."""
+import numpy as np
+import paddle
+import paddle.nn as nn
+
+from ..modeling.backbones.resnet import ConvNorm
+
+
+def fold_batch_norms(model):
+    """Fold every backbone batch norm into its conv (eval only); returns how many."""
+    folded = 0
+    for layer in model.sublayers():
+        if isinstance(layer, ConvNorm) and isinstance(layer.norm, nn.BatchNorm2D):
+            layer.fold_norm()
+            folded += 1
+    return folded
+
+
+class InferenceGraph(nn.Layer):
+    """The exported computation: (optional) normalization, network, decoding and NMS.
+
+    forward(image, im_shape, scale_factor):
+        image [N, 3, H, W] float32 after resizing and stride padding; raw 0-255 RGB
+            when ``normalize`` is set (the config's ``fuse_normalize``), else
+            normalized by the preprocessing;
+        im_shape [N, 2] (h, w) of each image before padding;
+        scale_factor [N, 2] (scale_y, scale_x) from the original image.
+    Returns bbox [K, 6] (class, score, x1, y1, x2, y2 in original pixels) and
+    bbox_num [N] int32.
+
+    Pixels outside ``im_shape`` are zeroed after normalization, so the network
+    always sees the zero padding it sees in dygraph, whatever the preprocessing
+    padded with.
+    """
+
+    def __init__(self, model, normalize=None):
+        super().__init__()
+        self.model = model
+        self.normalize = normalize is not None
+        if self.normalize:
+            scale, shift = normalize
+            self.register_buffer("scale", paddle.to_tensor(scale.reshape([1, 3, 1, 1])))
+            self.register_buffer("shift", paddle.to_tensor(shift.reshape([1, 3, 1, 1])))
+
+    def forward(self, image, im_shape, scale_factor):
+        if self.normalize:
+            image = image * self.scale + self.shift
+        image = image * valid_pixels(image, im_shape)
+        out = self.model({"image": image, "scale_factor": scale_factor})
+        return out["bbox"], out["bbox_num"]
+
+
+def valid_pixels(image, im_shape):
+    """[N, 1, H, W] float mask: 1 where (y, x) lies inside each image's ``im_shape``."""
+    rows = paddle.arange(paddle.shape(image)[2], dtype="float32").reshape([1, 1, -1, 1])
+    cols = paddle.arange(paddle.shape(image)[3], dtype="float32").reshape([1, 1, 1, -1])
+    height = im_shape[:, 0].reshape([-1, 1, 1, 1])
+    width = im_shape[:, 1].reshape([-1, 1, 1, 1])
+    return paddle.logical_and(rows < height, cols < width).astype("float32")
+
+
+def normalize_as_affine(op):
+    """A NormalizeImage spec -> per-channel (scale, shift) with x * scale + shift == op(x)."""
+    mean = np.asarray(op.get("mean", [0.485, 0.456, 0.406]), dtype=np.float32)
+    std = np.asarray(op.get("std", [0.229, 0.224, 0.225]), dtype=np.float32)
+    pixel = np.float32(1 / 255.0) if op.get("is_scale", True) else np.float32(1.0)
+    if op.get("norm_type", "mean_std") == "none":
+        return np.full(3, pixel, np.float32), np.zeros(3, np.float32)
+    return pixel / std, -mean / std

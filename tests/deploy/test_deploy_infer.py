@@ -1,0 +1,341 @@
+"""deploy/python: the standalone predictor feeds the exported model ppfcos's tensors, gives
+the dygraph model's detections, batches without changing them, writes its outputs and
+fails clearly on bad input."""
+import ast
+import json
+import os
+import re
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import paddle
+import pytest
+import yaml
+
+import ppfcos
+from conftest import REPO, set_deterministic_weights
+from ppfcos.data.reader import build_dataset
+from ppfcos.export import export_model
+
+DEPLOY = os.path.join(REPO, "deploy", "python")
+sys.path.insert(0, DEPLOY)
+from benchmark import Timings  # noqa: E402
+from detector import Detector, split_rows  # noqa: E402
+from errors import DeployError  # noqa: E402
+from exported_model import load_exported_model  # noqa: E402
+from media import read_image  # noqa: E402
+from predictor import RunOptions, create_predictor  # noqa: E402
+from preprocess import Preprocessor, build_step  # noqa: E402
+
+MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+LABELS = ["cat", "dog", "car", "tree"]
+TINY = """
+architecture: FCOS
+num_classes: 4
+FCOS: {{backbone: ResNet, neck: FPN, fcos_head: FCOSHead}}
+ResNet: {{depth: 18, return_idx: [1, 2, 3], dcn_v2_stages: [2]}}
+FPN: {{out_channel: 32, extra_stage: 2, has_extra_convs: true, use_c5: false}}
+FCOSHead:
+  fcos_feat: {{name: FCOSFeat, feat_out: 32, num_convs: 2, norm_type: gn}}
+  nms: {{name: MultiClassNMS, score_threshold: 0.1, keep_top_k: 100, nms_top_k: 200}}
+TestDataset: {{name: ImageFolder, anno_path: label_list.txt, dataset_dir: {root}}}
+TestReader:
+  fuse_normalize: {fuse}
+  sample_transforms:
+  - Decode: {{}}
+  - Resize: {{target_size: [128, 192], keep_ratio: true, interp: 1}}
+  - NormalizeImage: {{mean: {mean}, std: {std}, is_scale: true}}
+  - Permute: {{}}
+  batch_transforms:
+  - PadBatch: {{pad_to_stride: 32}}
+  batch_size: 1
+"""
+# Mixed sizes (three share a preprocessed shape), and two files named a.jpg.
+IMAGES = {"a.jpg": (60, 90), "b.png": (60, 90), "c.jpg": (80, 80), "d.jpg": (60, 90),
+          "sub/a.jpg": (50, 120)}
+THRESHOLD = 0.15  # the deterministic weights score ~0.1-0.2: a threshold keeping part
+
+
+def cli(*args):
+    """Run deploy/python/infer.py without ppfcos on the path -> CompletedProcess."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return subprocess.run([sys.executable, "deploy/python/infer.py", *map(str, args)],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def image_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(0)
+    for name, (h, w) in IMAGES.items():
+        (root / name).parent.mkdir(exist_ok=True)
+        cv2.imwrite(str(root / name), rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+    (root / "broken.jpg").write_bytes(b"not an image")
+    return root
+
+
+def image_paths(root):
+    return [str(root / name) for name in sorted(IMAGES)]
+
+
+def export_tiny(root, fuse, images):
+    """Export the tiny model to root/model -> (model_dir, ppfcos's TestReader tensors and
+    the dygraph model's detections for each of ``images``)."""
+    (root / "label_list.txt").write_text("\n".join(LABELS) + "\n")
+    (root / "tiny.yml").write_text(TINY.format(root=root, fuse=str(fuse).lower(), mean=MEAN,
+                                               std=STD))
+    cfg = ppfcos.load_config(str(root / "tiny.yml"))
+    model = set_deterministic_weights(ppfcos.build_model(cfg))
+    model.eval()
+    dataset = build_dataset(cfg, "TestDataset")
+    dataset.set_images(images)
+    loader = ppfcos.create_reader(cfg, "test", dataset=dataset, num_replicas=1, rank=0)
+    batches, detections = [], []
+    with paddle.no_grad():
+        for batch in loader:
+            batches.append({k: batch[k].numpy()[0] for k in ("image", "im_shape", "scale_factor")})
+            detections.append(model(batch)["bbox"].numpy())
+    return export_model(model, cfg, str(root / "model")), batches, detections
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory, image_dir):
+    """export(fuse) -> export_tiny's result, built once per fuse_normalize setting."""
+    done = {}
+
+    def get(fuse):
+        if fuse not in done:
+            root = tmp_path_factory.mktemp("fused" if fuse else "unfused")
+            done[fuse] = export_tiny(root, fuse, image_paths(image_dir))
+        return done[fuse]
+    return get
+
+
+@pytest.fixture(params=[True, False], ids=["fused", "unfused"])
+def exported(request, export):
+    """(fuse_normalize, model_dir, ppfcos's tensors, dygraph detections)."""
+    return (request.param, *export(request.param))
+
+
+@pytest.fixture
+def model_dir(export):
+    """The fused export (as the zoo configs are), for the command-line tests."""
+    return export(True)[0]
+
+
+def test_preprocessing_equals_the_ppfcos_reader(exported, image_dir):
+    fused, model_dir, batches, _ = exported
+    steps = load_exported_model(model_dir).preprocess
+    assert any(step["type"] == "NormalizeImage" for step in steps) != fused
+    preprocess = Preprocessor(steps)
+    for path, expected in zip(image_paths(image_dir), batches):
+        sample = preprocess(read_image(path))
+        np.testing.assert_array_equal(sample["im_shape"], expected["im_shape"])
+        np.testing.assert_array_equal(sample["scale_factor"], expected["scale_factor"])
+        image = sample["image"]
+        assert image.shape == expected["image"].shape and image.dtype == np.float32
+        if fused:  # raw 0-255 pixels in, normalized in the graph; padding stays zero
+            h, w = sample["im_shape"].astype(int)
+            mean, std = (np.reshape(v, (3, 1, 1)) for v in (MEAN, STD))
+            assert image.max() > 1 and not image[:, h:].any() and not image[:, :, w:].any()
+            image = image[:, :h, :w] / 255.0
+            image = ((image - mean) / std).astype(np.float32)
+            expected = expected["image"][:, :h, :w]
+        else:
+            expected = expected["image"]
+        np.testing.assert_allclose(image, expected, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("onednn", [True, False], ids=["onednn", "no-onednn"])
+def test_detections_equal_the_dygraph_model(exported, image_dir, onednn):
+    _, model_dir, _, expected = exported
+    model = load_exported_model(model_dir)
+    predictor = create_predictor("paddle", model, RunOptions(cpu_threads=2,
+                                                             enable_mkldnn=onednn))
+    detector = Detector(Preprocessor(model.preprocess), predictor, Timings())
+    found = detector.detect([read_image(p) for p in image_paths(image_dir)])
+    for rows, reference in zip(found, expected):
+        assert len(rows) > 0 and rows.shape == reference.shape
+        np.testing.assert_array_equal(rows[:, 0], reference[:, 0])
+        np.testing.assert_allclose(rows[:, 1:], reference[:, 1:], rtol=1e-3, atol=1e-3)
+
+
+def test_batches_only_join_same_shapes_and_give_batch_size_1_detections(model_dir, image_dir,
+                                                                       tmp_path):
+    outputs = {}
+    for batch_size in (1, 4):
+        out = tmp_path / f"batch{batch_size}"
+        done = cli("--model_dir", model_dir, "--image_dir", image_dir, "--batch_size", batch_size,
+                   "--threshold", THRESHOLD, "--output_dir", out, "--save_results")
+        assert done.returncode == 0, done.stderr
+        assert re.search(r"WARNING: skipped: cannot decode image .*broken\.jpg", done.stderr)
+        assert "Traceback" not in done.stderr
+        with open(out / "bbox.json") as f:
+            outputs[batch_size] = json.load(f)
+    single, batched = outputs[1], outputs[4]
+    assert len(single) > 0 and len(batched) == len(single)
+    for one, other in zip(single, batched):
+        assert {k: one[k] for k in ("image", "category_id", "category")} == \
+            {k: other[k] for k in ("image", "category_id", "category")}
+        np.testing.assert_allclose([one["score"], *one["bbox"]],
+                                   [other["score"], *other["bbox"]], rtol=1e-4, atol=1e-3)
+
+
+def test_annotated_images_and_bbox_json(model_dir, image_dir, tmp_path):
+    done = cli("--model_dir", model_dir, "--image_dir", image_dir, "--threshold", THRESHOLD,
+               "--output_dir", tmp_path, "--save_results", "--cpu_threads", 2)
+    assert done.returncode == 0, done.stderr
+    written = {"a.jpg": "a.jpg", "b.png": "b.png", "c.jpg": "c.jpg", "d.jpg": "d.jpg",
+               "sub/a.jpg": "a_1.jpg"}
+    assert sorted(os.listdir(tmp_path)) == sorted([*written.values(), "bbox.json"])
+    model = load_exported_model(model_dir)
+    detector = Detector(Preprocessor(model.preprocess),
+                        create_predictor("paddle", model, RunOptions(cpu_threads=2)), Timings())
+    with open(tmp_path / "bbox.json") as f:
+        records = json.load(f)
+    for name, out_name in written.items():
+        path = str(image_dir / name)
+        original = cv2.imread(path)
+        drawn = cv2.imread(str(tmp_path / out_name))
+        assert drawn.shape == original.shape
+        if name.endswith(".png"):  # lossless: only the drawing changes pixels
+            assert 0 < (drawn != original).any(axis=2).mean() < 1
+        rows = detector.detect([read_image(path)])[0]
+        kept = rows[rows[:, 1] >= THRESHOLD]
+        assert len(kept) > 0
+        assert re.search(rf"{re.escape(path)}: {len(kept)} detections >= 0\.15 -> "
+                         rf"{re.escape(str(tmp_path / out_name))}", done.stderr)
+        mine = [r for r in records if r["image"] == path]
+        assert [r["category_id"] for r in mine] == kept[:, 0].astype(int).tolist()
+        assert [r["category"] for r in mine] == [LABELS[int(c)] for c in kept[:, 0]]
+        xywh = np.concatenate([kept[:, 2:4], kept[:, 4:] - kept[:, 2:4]], axis=1)
+        np.testing.assert_allclose([r["bbox"] for r in mine], xywh, rtol=1e-4, atol=1e-3)
+        np.testing.assert_allclose([r["score"] for r in mine], kept[:, 1], rtol=1e-4)
+
+
+def test_video_gets_an_annotated_copy(model_dir, tmp_path):
+    video = str(tmp_path / "clip.avi")
+    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*"mp4v"), 7, (96, 64))
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        writer.write(rng.integers(0, 256, (64, 96, 3), dtype=np.uint8))
+    writer.release()
+    done = cli("--model_dir", model_dir, "--video_file", video, "--batch_size", 2,
+               "--threshold", THRESHOLD, "--output_dir", tmp_path / "out")
+    assert done.returncode == 0, done.stderr
+    assert len(re.findall(r"clip\.avi frame \d: \d+ detections", done.stderr)) == 5
+    capture = cv2.VideoCapture(str(tmp_path / "out" / "clip.mp4"))
+    assert capture.isOpened()
+    frames = []
+    while (frame := capture.read())[0]:
+        frames.append(frame[1])
+    assert len(frames) == 5 and frames[0].shape == (64, 96, 3)
+    assert capture.get(cv2.CAP_PROP_FPS) == pytest.approx(7)
+
+
+def test_run_benchmark_prints_the_figures(model_dir, image_dir, tmp_path):
+    done = cli("--model_dir", model_dir, "--image_file", image_dir / "c.jpg", "--run_benchmark",
+               "--output_dir", tmp_path / "out", "--enable_mkldnn", "False")
+    assert done.returncode == 0, done.stderr
+    figures = r"preprocess [\d.]+ ms, inference [\d.]+ ms, postprocess [\d.]+ ms per image"
+    assert re.search(figures, done.stdout), done.stdout
+    assert re.search(r"[\d.]+ fps", done.stdout) and re.search(r"memory.* [\d.]+ MB",
+                                                                 done.stdout)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("present, missing", [
+    ([], "model.json or model.pdmodel, model.pdiparams, infer_cfg.yml"),
+    (["model.json", "infer_cfg.yml"], "model.pdiparams"),
+    (["model.pdiparams"], "model.json or model.pdmodel, infer_cfg.yml"),
+])
+def test_incomplete_model_dir_lists_the_missing_files(model_dir, tmp_path, present, missing):
+    for name in present:
+        os.symlink(os.path.join(model_dir, name), tmp_path / name)
+    with pytest.raises(DeployError, match=rf"missing {re.escape(missing)}$"):
+        load_exported_model(str(tmp_path))
+
+
+def test_an_old_style_model_pdmodel_is_accepted(model_dir, tmp_path):
+    for src, dst in [("model.json", "model.pdmodel"), ("model.pdiparams", "model.pdiparams"),
+                     ("infer_cfg.yml", "infer_cfg.yml")]:
+        os.symlink(os.path.join(model_dir, src), tmp_path / dst)
+    model = load_exported_model(str(tmp_path))
+    assert model.program.endswith("model.pdmodel") and model.label_list == LABELS
+
+
+def test_preprocess_steps_reject_unknown_types_and_arguments():
+    with pytest.raises(DeployError, match="unknown Preprocess type 'LetterBoxResize'"):
+        build_step({"type": "LetterBoxResize", "target_size": 640})
+    with pytest.raises(DeployError, match="Resize: unknown argument.*size.*target_size"):
+        build_step({"type": "Resize", "size": 640})
+    with pytest.raises(DeployError, match="NormalizeImage: norm_type"):
+        build_step({"type": "NormalizeImage", "norm_type": "minmax"})
+
+
+def test_split_rows_drops_placeholder_rows_and_checks_counts():
+    bbox = np.array([[1, .9, 0, 0, 1, 1], [2, .8, 0, 0, 2, 2], [-1, 0, 0, 0, 0, 0]], "float32")
+    rows = split_rows(bbox, np.array([0, 2], "int32"), 2)
+    assert [len(r) for r in rows] == [0, 2]
+    assert [len(r) for r in split_rows(bbox[2:], np.array([0], "int32"), 1)] == [0]
+    with pytest.raises(DeployError, match="do not match a batch of 3"):
+        split_rows(bbox, np.array([1, 1], "int32"), 3)
+
+
+@pytest.fixture
+def bad_cfg_model(model_dir, tmp_path):
+    """model_dir with a Preprocess step type this predictor does not know."""
+    for name in ("model.json", "model.pdiparams"):
+        os.symlink(os.path.join(model_dir, name), tmp_path / name)
+    with open(os.path.join(model_dir, "infer_cfg.yml")) as f:
+        cfg = yaml.safe_load(f)
+    cfg["Preprocess"].insert(0, {"type": "RandomDistort"})
+    with open(tmp_path / "infer_cfg.yml", "w") as f:
+        yaml.safe_dump(cfg, f)
+    return tmp_path
+
+
+@pytest.mark.parametrize("case", ["no model dir", "incomplete model dir", "unknown step",
+                                  "no image file", "empty image dir", "only broken images",
+                                  "tensorrt on cpu"])
+def test_bad_input_is_a_one_line_error(case, model_dir, bad_cfg_model, image_dir, tmp_path):
+    (tmp_path / "empty").mkdir()
+    args, message = {
+        "no model dir": (["--model_dir", tmp_path / "nope", "--image_dir", image_dir],
+                         "model directory not found: .*nope"),
+        "incomplete model dir": (["--model_dir", tmp_path / "empty", "--image_dir", image_dir],
+                                 "missing model.json or model.pdmodel, model.pdiparams, "
+                                 "infer_cfg.yml"),
+        "unknown step": (["--model_dir", bad_cfg_model, "--image_dir", image_dir],
+                         "unknown Preprocess type 'RandomDistort'"),
+        "no image file": (["--model_dir", model_dir, "--image_file", tmp_path / "x.jpg"],
+                          "image file not found: .*x.jpg"),
+        "empty image dir": (["--model_dir", model_dir, "--image_dir", tmp_path / "empty"],
+                            "no images .* in .*empty"),
+        "only broken images": (["--model_dir", model_dir, "--image_file",
+                                image_dir / "broken.jpg"], "none of the 1 image"),
+        "tensorrt on cpu": (["--model_dir", model_dir, "--image_dir", image_dir, "--run_mode",
+                             "trt_fp16"], "trt_fp16 runs TensorRT, which needs --device GPU"),
+    }[case]
+    done = cli(*args, "--output_dir", tmp_path / "out")
+    assert done.returncode == 1
+    assert re.search(rf"^error: .*{message}", done.stderr, re.M), done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_deploy_imports_only_paddle_numpy_cv2_yaml_and_itself():
+    own = {name[:-3] for name in os.listdir(DEPLOY) if name.endswith(".py")}
+    allowed = set(sys.stdlib_module_names) | {"paddle", "numpy", "cv2", "yaml"} | own
+    for name in sorted(own):
+        with open(os.path.join(DEPLOY, name + ".py")) as f:
+            tree = ast.parse(f.read())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                modules = [node.module]
+            else:
+                continue
+            assert {m.split(".")[0] for m in modules} <= allowed, (name, modules)

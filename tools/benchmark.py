@@ -1,0 +1,117 @@
+"""Measure a config's speed and memory on this machine: training step, dygraph eval forward,
+exported Paddle Inference per CPU setting, and the training reader.
+
+    python tools/benchmark.py -c configs/fcos_r50_fpn_1x_coco.yml
+        [--parts train eval deploy reader] [--train_size 512 512] [--train_batch 2]
+        [--eval_size 800 1216] [--iters 3] [--warmup 1] [--memory_steps 100]
+        [--output output/benchmark]
+
+The network has PaddleDetection's name-seeded reference weights. Prints a table
+and writes <output>/<config name>.json. ``--parts memory`` runs --memory_steps
+training steps and reports the resident-memory growth after the first 10.
+"""
+import json
+import os
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+
+from ppfcos.engine import benchmark, cli, tasks  # noqa: E402
+from ppfcos.engine.optimizer import build_optimizer, build_schedule  # noqa: E402
+from ppfcos.modeling import build_model  # noqa: E402
+
+PARTS = ("train", "eval", "deploy", "reader", "memory")
+
+
+def training_setup(cfg, args, size):
+    model = benchmark.seed_weights(build_model(cfg))
+    schedule = build_schedule(cfg, steps_per_epoch=100)
+    optimizer = build_optimizer(cfg.get("OptimizerBuilder") or {}, schedule, model.parameters())
+    return model, optimizer, benchmark.train_batch(cfg, args.train_batch, *size)
+
+
+def deploy_rows(cfg, args):
+    """Latency of the exported model for threads in (1, all cores) x oneDNN (off, on)."""
+    cores = os.cpu_count() or 1
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = benchmark.export_for_benchmark(
+            benchmark.seed_weights(build_model(cfg)), cfg, tmp)
+        return [benchmark.measure_predictor(model_dir, *args.eval_size, threads, onednn,
+                                            args.warmup, args.iters)
+                for threads in sorted({1, cores}) for onednn in (False, True)]
+
+
+def run(cfg, args):
+    tasks.setup(cfg)
+    results = {"config": cfg.name}
+    if "train" in args.parts:
+        model, optimizer, batch = training_setup(cfg, args, args.train_size)
+        results["train"] = dict(benchmark.measure_train_step(model, optimizer, batch,
+                                                             args.warmup, args.iters),
+                                batch=args.train_batch, size=args.train_size)
+    if "memory" in args.parts:
+        model, optimizer, batch = training_setup(cfg, args, args.train_size)
+        results["memory"] = benchmark.measure_memory_growth(model, optimizer, batch,
+                                                            args.memory_steps)
+    if "eval" in args.parts:
+        model = benchmark.seed_weights(build_model(cfg))
+        results["eval"] = dict(benchmark.measure_eval_forward(model, *args.eval_size,
+                                                              args.warmup, args.iters),
+                               size=args.eval_size)
+    if "deploy" in args.parts:
+        results["deploy"] = dict(rows=deploy_rows(cfg, args), size=args.eval_size)
+    if "reader" in args.parts:
+        results["reader"] = benchmark.measure_reader(cfg)
+    print(table(results))
+    os.makedirs(args.output, exist_ok=True)
+    path = os.path.join(args.output, f"{cfg.name}.json")
+    with open(path, "w") as f:
+        json.dump(results, f, indent=1)
+    print(f"written to {path}")
+
+
+def table(results):
+    """The figures as a Markdown table."""
+    rows = ["| measurement | figure |", "| --- | --- |"]
+    if "train" in results:
+        r = results["train"]
+        rows.append(f"| training step, batch {r['batch']} at {r['size'][0]}x{r['size'][1]} | "
+                    f"{r['step_s']:.3f} s ({r['images_per_s']:.2f} images/s), peak memory "
+                    f"{r['peak_rss_mb']:.0f} MB |")
+    if "memory" in results:
+        r = results["memory"]
+        rows.append(f"| memory over {r['steps']} training steps | {r['rss_after_settle_mb']:.0f}"
+                    f" -> {r['rss_end_mb']:.0f} MB (growth {r['growth_mb']:+.0f} MB) |")
+    if "eval" in results:
+        r = results["eval"]
+        rows.append(f"| dygraph eval forward, 1 image at {r['size'][0]}x{r['size'][1]} | "
+                    f"{r['latency_s']:.3f} s |")
+    for r in results.get("deploy", {}).get("rows", []):
+        size = results["deploy"]["size"]
+        rows.append(f"| Paddle Inference, {size[0]}x{size[1]}, {r['threads']} threads, oneDNN "
+                    f"{'on' if r['onednn'] else 'off'} | {r['latency_s']:.3f} s |")
+    if "reader" in results:
+        r = results["reader"]
+        rows.append(f"| TrainReader, {r['workers']} workers | {r['images_per_s']:.1f} images/s |")
+    return "\n".join(rows)
+
+
+def main(argv=None):
+    parser = cli.config_parser(__doc__.splitlines()[0])
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS[:4]))
+    parser.add_argument("--train_size", type=int, nargs=2, default=[512, 512],
+                        metavar=("H", "W"))
+    parser.add_argument("--train_batch", type=int, default=2)
+    parser.add_argument("--eval_size", type=int, nargs=2, default=[800, 1216],
+                        metavar=("H", "W"))
+    parser.add_argument("--iters", type=int, default=3, help="timed runs per measurement")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed runs first")
+    parser.add_argument("--memory_steps", type=int, default=100)
+    parser.add_argument("--output", default=os.path.join("output", "benchmark"))
+    args = parser.parse_args(argv)
+    return cli.run(run, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
