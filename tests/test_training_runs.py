@@ -148,28 +148,48 @@ def test_resume_ends_with_the_weights_of_an_uninterrupted_run(data, tmp_path):
         np.testing.assert_array_equal(resumed[name], value, err_msg=name)
 
 
-def test_batched_evaluation_gives_the_detections_of_single_images(data, tmp_path):
+def evaluate_tool(data, cwd, weights, out, *extra):
+    """tools/eval.py with COCO output to ``out``; returns (detections sorted per image by
+    score, the 12 printed stats)."""
+    run = run_tool("eval", ["-c", DEMO, "-o", *TINY, *data_overrides(data), f"weights={weights}",
+                            "FCOSHead.nms.score_threshold=0.0",  # an untrained model
+                            *extra, "--output_eval", str(out)], str(cwd))
+    assert run.returncode == 0, run.stderr[-3000:]
+    detections = sorted(json.loads((out / "bbox.json").read_text()),
+                        key=lambda d: (d["image_id"], -d["score"]))
+    return detections, [line.split("INFO:")[1] for line in run.stdout.splitlines()
+                        if "Average" in line]
+
+
+@pytest.mark.parametrize("variant", ["batch_size_4", "predictor_batch_size_4"])
+def test_batched_and_predictor_evaluation_give_the_detections_of_single_images(data, tmp_path,
+                                                                                variant):
     train(data, tmp_path, "epoch=1")
     weights = str(tmp_path / "output" / "fcos_r18_lite_synthetic" / "model_final")
-    results = {}
-    for batch_size in (1, 4):
-        out = tmp_path / f"eval_bs{batch_size}"
-        run = run_tool("eval", ["-c", DEMO, "-o", *TINY, *data_overrides(data),
-                                f"weights={weights}", f"EvalReader.batch_size={batch_size}",
-                                "FCOSHead.nms.score_threshold=0.0",  # an untrained model
-                                "--output_eval", str(out)], str(tmp_path))
-        assert run.returncode == 0, run.stderr[-3000:]
-        results[batch_size] = (sorted(json.loads((out / "bbox.json").read_text()),
-                                      key=lambda d: (d["image_id"], -d["score"])),
-                               [line.split("INFO:")[1] for line in run.stdout.splitlines()
-                                if "Average" in line])
-    single, batched = results[1], results[4]
+    single = evaluate_tool(data, tmp_path, weights, tmp_path / "single",
+                           "EvalReader.batch_size=1")
+    extra = ["EvalReader.batch_size=4"] + (["--predictor"] if "predictor" in variant else [])
+    batched = evaluate_tool(data, tmp_path, weights, tmp_path / variant, *extra)
     assert single[1] == batched[1]  # all 12 stats printed identically
     assert len(single[0]) == len(batched[0]) > 0
     for a, b in zip(*(single[0], batched[0])):
         assert a["image_id"] == b["image_id"] and a["category_id"] == b["category_id"]
         np.testing.assert_allclose(a["bbox"] + [a["score"]], b["bbox"] + [b["score"]],
                                    rtol=1e-4, atol=1e-3)
+
+
+def test_predictor_evaluation_during_training_leaves_training_unchanged(data, tmp_path):
+    train(data, tmp_path / "plain")
+    result = train(data, tmp_path / "evaluated", "-o", "FCOSHead.nms.score_threshold=0.0",
+                   "--eval", "--predictor")
+    assert result.stdout.count("Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all") == 2
+    plain = load(str(tmp_path / "plain/output/fcos_r18_lite_synthetic/model_final.pdparams"))
+    evaluated = load(str(tmp_path / "evaluated/output/fcos_r18_lite_synthetic/"
+                         "model_final.pdparams"))
+    # the same training up to float rounding: after Paddle Inference has run in the
+    # process, a few weights differ in their last bits
+    for name, value in plain.items():
+        np.testing.assert_allclose(evaluated[name], value, rtol=1e-5, atol=1e-6, err_msg=name)
 
 
 def test_two_processes_train_like_one_process_on_the_total_batch(tmp_path):

@@ -2,6 +2,7 @@
 
     python tools/train.py -c configs/fcos_r50_fpn_1x_coco.yml [-o key=value ...] [--eval]
         [-r output/fcos_r50_fpn_1x_coco/epoch_6] [--amp] [--use_vdl] [--vdl_log_dir DIR] [--seed N]
+        [--predictor]
     python -m paddle.distributed.launch --gpus 0,1,2,3,4,5,6,7 tools/train.py -c ...
 """
 import os
@@ -23,9 +24,10 @@ def main(argv=None):
     parser.add_argument("--vdl_log_dir", default=None,
                         help="VisualDL log directory (default: save_dir/<config>/vdl)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    cli.add_predictor_flag(parser)
     args = parser.parse_args(argv)
     return cli.run(lambda cfg, a: tasks.train(cfg, a.resume, a.eval, a.amp, a.use_vdl,
-                                              a.vdl_log_dir, a.seed), args)
+                                              a.vdl_log_dir, a.seed, a.predictor), args)
 
 
 if __name__ == "__main__":

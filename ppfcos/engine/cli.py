@@ -20,6 +20,13 @@ def config_parser(description):
     return parser
 
 
+def add_predictor_flag(parser):
+    """``--predictor``: evaluate through Paddle Inference with oneDNN (CPU)."""
+    parser.add_argument("--predictor", action="store_true",
+                        help="evaluate with the exported program in Paddle Inference (oneDNN, "
+                        "CPU): the same detections as dygraph, several times faster")
+
+
 def run(main, args):
     """Load ``args.config`` with the overrides and call ``main(cfg, args)``.
 

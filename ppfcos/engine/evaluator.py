@@ -14,16 +14,19 @@ from .progress import progress
 
 
 def split_per_image(outputs, im_ids):
-    """Eval outputs ``bbox`` [sum K, 6] and ``bbox_num`` [N] -> N detection dicts."""
-    boxes = outputs["bbox"].numpy().astype(np.float32)
-    counts = outputs["bbox_num"].numpy().astype(np.int64)
+    """Eval outputs ``bbox`` [sum K, 6] and ``bbox_num`` [N] (tensors or arrays) -> N
+    detection dicts."""
+    boxes = np.asarray(outputs["bbox"], dtype=np.float32)
+    counts = np.asarray(outputs["bbox_num"], dtype=np.int64)
     ends = np.cumsum(counts)
     return [{"im_id": int(im_id), "bbox": boxes[end - count:end]}
             for im_id, count, end in zip(im_ids, counts, ends)]
 
 
 def predict(model, loader, desc="eval"):
-    """Yield ``(batch, detections)`` for each batch of ``loader`` (model in eval mode)."""
+    """Yield ``(batch, detections)`` for each batch of ``loader`` (model in eval mode).
+    ``model``: the dygraph detector or a stand-in with its eval interface
+    (``export.predictor.PredictorDetector``)."""
     model.eval()
     with paddle.no_grad():
         for batch in progress(loader, len(loader), desc):

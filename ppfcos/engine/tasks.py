@@ -11,15 +11,25 @@ from ..core.config import ConfigError
 from ..data import create_reader
 from ..data.reader import build_dataset
 from ..export import export_model
+from ..export.predictor import PredictorDetector
 from ..modeling import build_model
 from .checkpoint import load_weights
-from .env import init_distributed, logger, set_seed, setup_device, setup_logging, use_sync_bn
+from .env import (cpu_threads_per_process, init_distributed, logger, set_seed, setup_device,
+                  setup_logging, use_sync_bn)
 from .evaluator import build_metric, evaluate
 from .hooks import CheckpointHook, EvalHook, LoggerHook, VisualDLHook
 from .infer import infer_images
 from .optimizer import build_optimizer, build_schedule, linear_scaling_warning
 from .snapshot import resume_snapshot
 from .trainer import Trainer
+
+
+def predictor_on(device, requested):
+    """Whether to evaluate through the CPU predictor (``--predictor``; CPU runs only)."""
+    if requested and device != "cpu":
+        logger.info("--predictor runs Paddle Inference on CPU: evaluating in dygraph on %s",
+                    device.upper())
+    return requested and device == "cpu"
 
 
 def setup(cfg):
@@ -45,15 +55,20 @@ def model_with_weights(cfg, key="weights"):
     return model
 
 
-def make_evaluator(cfg, model, rank, output_dir=None, classwise=False):
-    """A callable running the config's metric on its EvalDataset -> results dict."""
+def make_evaluator(cfg, model, rank, output_dir=None, classwise=False, predictor=False):
+    """A callable running the config's metric on its EvalDataset -> results dict.
+
+    ``predictor``: run the model's current weights through Paddle Inference with
+    oneDNN (CPU) instead of dygraph: the same detections, several times faster.
+    """
     loader = create_reader(cfg, "eval")
     metric = build_metric(cfg.get("metric", "COCO"), loader.dataset,
                           output_dir=output_dir if rank == 0 else None, classwise=classwise,
                           map_type=cfg.get("map_type", "11point"))
 
     def run():
-        results = evaluate(model, loader, metric)
+        detector = PredictorDetector(model, cpu_threads_per_process()) if predictor else model
+        results = evaluate(detector, loader, metric)
         for line in metric.log_lines():
             logger.info("%s", line)
         return results
@@ -61,7 +76,7 @@ def make_evaluator(cfg, model, rank, output_dir=None, classwise=False):
 
 
 def train(cfg, resume=None, eval_snapshots=False, amp=False, use_vdl=False, vdl_log_dir=None,
-          seed=0):
+          seed=0, predictor=False):
     """Run the config's schedule; returns the trained (unwrapped) model."""
     rank, world, device = setup(cfg)
     set_seed(seed)
@@ -86,8 +101,9 @@ def train(cfg, resume=None, eval_snapshots=False, amp=False, use_vdl=False, vdl_
     period = cfg.get("snapshot_epoch", 1)
     hooks = [CheckpointHook(save_dir, period)] if rank == 0 else []
     if eval_snapshots:
-        hooks.append(EvalHook(make_evaluator(cfg, model, rank, save_dir), period,
-                              save_dir if rank == 0 else None))
+        hooks.append(EvalHook(make_evaluator(cfg, model, rank, save_dir,
+                                             predictor=predictor_on(device, predictor)),
+                              period, save_dir if rank == 0 else None))
     if rank == 0:
         hooks.append(LoggerHook(cfg.get("log_iter", 20)))
         if use_vdl:
@@ -101,11 +117,12 @@ def train(cfg, resume=None, eval_snapshots=False, amp=False, use_vdl=False, vdl_
     return model
 
 
-def evaluate_weights(cfg, classwise=False, output_dir=None):
+def evaluate_weights(cfg, classwise=False, output_dir=None, predictor=False):
     """Evaluate ``cfg['weights']`` on the EvalDataset; returns the metric's results."""
-    rank, _, _ = setup(cfg)
+    rank, _, device = setup(cfg)
     model = model_with_weights(cfg)
-    return make_evaluator(cfg, model, rank, output_dir or save_dir_of(cfg), classwise)()
+    return make_evaluator(cfg, model, rank, output_dir or save_dir_of(cfg), classwise,
+                          predictor_on(device, predictor))()
 
 
 def infer(cfg, images, output_dir="output", draw_threshold=0.5, save_results=False):

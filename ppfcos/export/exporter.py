@@ -27,7 +27,8 @@ INPUT_SPEC = [InputSpec([-1, 3, -1, -1], "float32", "image"),
 def export_model(model, cfg, output_dir):
     """Write ``model`` (weights loaded) as a static inference model to ``output_dir``.
 
-    The directory is replaced only once everything is written, so an existing
+    The model's batch norms are folded into its convolutions (it is for inference
+    only afterwards). The directory is replaced only once everything is written, so an existing
     export survives a failed one. Returns ``output_dir``.
     """
     if cfg.get("architecture") != "FCOS":
@@ -36,15 +37,21 @@ def export_model(model, cfg, output_dir):
     infer_cfg = inference_config(cfg, preprocess)
     model.eval()
     logger.info("folded %d batch norms into convolutions", fold_batch_norms(model))
-    graph = InferenceGraph(model, normalize_as_affine(fused) if fused is not None else None)
-    graph.eval()
-    static = paddle.jit.to_static(graph, input_spec=INPUT_SPEC, full_graph=True)
     with atomic_dir(output_dir) as tmp:
-        paddle.jit.save(static, os.path.join(tmp, "model"))
+        save_program(model, tmp, normalize_as_affine(fused) if fused is not None else None)
         with open(os.path.join(tmp, "infer_cfg.yml"), "w") as f:
             yaml.safe_dump(infer_cfg, f, sort_keys=False)
     logger.info("exported to %s", output_dir)
     return output_dir
+
+
+def save_program(model, model_dir, normalize=None):
+    """Write the InferenceGraph of ``model`` (eval mode) as ``model_dir/model.json`` (or
+    .pdmodel) + ``model.pdiparams``. ``normalize``: (scale, shift) fused into the graph."""
+    graph = InferenceGraph(model, normalize)
+    graph.eval()
+    static = paddle.jit.to_static(graph, input_spec=INPUT_SPEC, full_graph=True)
+    paddle.jit.save(static, os.path.join(model_dir, "model"))
 
 
 def program_file(model_dir):

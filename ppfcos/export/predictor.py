@@ -1,10 +1,11 @@
 """Run an exported model with Paddle Inference on CPU (benchmarks, fast evaluation)."""
 import os
+import tempfile
 
 import numpy as np
 from paddle import inference
 
-from .exporter import program_file
+from .exporter import program_file, save_program
 
 
 class Predictor:
@@ -42,3 +43,28 @@ def create_predictor(model_dir, threads=None, onednn=True):
         config.disable_mkldnn()
     config.disable_glog_info()
     return Predictor(inference.create_predictor(config))
+
+
+class PredictorDetector:
+    """The detector's eval interface run by Paddle Inference with oneDNN (CPU).
+
+    Built from a dygraph ``model``: its current weights are saved as a temporary
+    program (normalization left to the reader, batch norms not folded, so the
+    model keeps training). Called with a reader batch (``image``, ``im_shape``,
+    ``scale_factor`` tensors) -> {"bbox": [K, 6], "bbox_num": [N]} numpy arrays,
+    like ``model(batch)`` in eval mode.
+    """
+
+    def __init__(self, model, threads=None):
+        model.eval()
+        with tempfile.TemporaryDirectory() as tmp:
+            save_program(model, tmp)
+            self.predictor = create_predictor(tmp, threads=threads, onednn=True)
+
+    def eval(self):
+        return self
+
+    def __call__(self, batch):
+        bbox, bbox_num = self.predictor.run({key: np.asarray(batch[key]) for key in
+                                             ("image", "im_shape", "scale_factor")})
+        return {"bbox": bbox, "bbox_num": bbox_num}
