@@ -55,6 +55,16 @@ def model_with_weights(cfg, key="weights"):
     return model
 
 
+def check_classes(cfg, dataset):
+    """ConfigError when the model predicts classes the EvalDataset has no category for."""
+    names = getattr(dataset, "class_names", None)
+    if names and cfg.get("num_classes", len(names)) > len(names):
+        raise ConfigError(f"num_classes is {cfg['num_classes']} but the EvalDataset has "
+                          f"{len(names)} categories ({', '.join(map(str, names[:6]))}"
+                          f"{', ...' if len(names) > 6 else ''}): evaluate on a dataset with "
+                          f"the model's classes, or set num_classes to match when training")
+
+
 def make_evaluator(cfg, model, rank, output_dir=None, classwise=False, predictor=False):
     """A callable running the config's metric on its EvalDataset -> results dict.
 
@@ -62,6 +72,7 @@ def make_evaluator(cfg, model, rank, output_dir=None, classwise=False, predictor
     oneDNN (CPU) instead of dygraph: the same detections, several times faster.
     """
     loader = create_reader(cfg, "eval")
+    check_classes(cfg, loader.dataset)
     metric = build_metric(cfg.get("metric", "COCO"), loader.dataset,
                           output_dir=output_dir if rank == 0 else None, classwise=classwise,
                           map_type=cfg.get("map_type", "11point"))
