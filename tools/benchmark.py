@@ -19,6 +19,7 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")
 
 from ppfcos.engine import benchmark, cli, tasks  # noqa: E402
 from ppfcos.engine.optimizer import build_optimizer, build_schedule  # noqa: E402
+from ppfcos.export import export_model  # noqa: E402
 from ppfcos.modeling import build_model  # noqa: E402
 
 PARTS = ("train", "eval", "deploy", "reader", "memory")
@@ -35,8 +36,8 @@ def deploy_rows(cfg, args):
     """Latency of the exported model for threads in (1, all cores) x oneDNN (off, on)."""
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir = benchmark.export_for_benchmark(
-            benchmark.seed_weights(build_model(cfg)), cfg, tmp)
+        model_dir = export_model(benchmark.seed_weights(build_model(cfg)), cfg,
+                                 os.path.join(tmp, cfg.name))
         return [benchmark.measure_predictor(model_dir, *args.eval_size, threads, onednn,
                                             args.warmup, args.iters)
                 for threads in sorted({1, cores}) for onednn in (False, True)]

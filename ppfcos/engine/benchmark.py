@@ -14,10 +14,10 @@ import zlib
 import numpy as np
 import paddle
 
+from ..core.config import Config
 from ..data.reader import build_ops, create_reader
 from ..data.synthetic import make_synthetic_coco
 from ..data.transforms.fcos_target import Gt2FCOSTarget
-from ..export import export_model
 from ..export.predictor import create_predictor
 
 
@@ -145,20 +145,15 @@ def measure_predictor(model_dir, height, width, threads, onednn, warmup=1, iters
             "latency_s": timed(lambda: predictor.run(inputs), warmup, iters)}
 
 
-def export_for_benchmark(model, cfg, out_dir):
-    """Export ``model`` (weights as they are) to ``out_dir``; returns the model dir."""
-    return export_model(model, cfg, os.path.join(out_dir, cfg.name))
-
-
 def measure_reader(cfg, num_images=64, image_size=(480, 640), epochs=2):
     """Images/s of the config's TrainReader over generated synthetic JPEGs (after a
     warm-up epoch that starts the workers and fills the page cache)."""
     with tempfile.TemporaryDirectory() as tmp:
         make_synthetic_coco(tmp, num_train=num_images, num_val=1, image_size=image_size)
-        cfg = cfg.copy()
-        cfg["TrainDataset"] = {"name": "COCODataSet", "dataset_dir": tmp, "image_dir": "train",
-                               "anno_path": "annotations/instances_train.json",
-                               "data_fields": ["image", "gt_bbox", "gt_class", "is_crowd"]}
+        dataset = {"name": "COCODataSet", "dataset_dir": tmp, "image_dir": "train",
+                   "anno_path": "annotations/instances_train.json",
+                   "data_fields": ["image", "gt_bbox", "gt_class", "is_crowd"]}
+        cfg = Config({**cfg, "TrainDataset": dataset}, cfg.origins, cfg.path)
         loader = create_reader(cfg, "train", num_replicas=1, rank=0)
         for _ in loader:
             pass
