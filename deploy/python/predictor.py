@@ -12,7 +12,9 @@ im_shape float32 [N, 2], scale_factor float32 [N, 2]. ``bbox`` is float32
 
 A backend may also define ``check(options)``, raising DeployError for options it
 cannot honour, so a run fails before any work. ``BACKENDS`` is the one place
-a backend is chosen by name (``--backend``).
+a backend is chosen by name (``--backend``): ``paddle`` (Paddle Inference: model.json
++ model.pdiparams) or ``onnxruntime`` (ONNX Runtime: model.onnx; the onnxruntime
+package is imported only by that backend).
 """
 import os
 from dataclasses import dataclass
@@ -112,7 +114,70 @@ class PaddlePredictor:
         return bbox, bbox_num
 
 
-BACKENDS = {"paddle": PaddlePredictor}
+def import_onnxruntime():
+    """The onnxruntime module, or DeployError saying how to install it."""
+    try:
+        import onnxruntime
+    except ImportError:
+        raise DeployError("--backend onnxruntime needs the onnxruntime package: pip install "
+                          "onnxruntime (onnxruntime-gpu for --device GPU)") from None
+    return onnxruntime
+
+
+class OnnxRuntimePredictor:
+    """ONNX Runtime on CPU (``cpu_threads`` intra-op threads), or GPU through its CUDA
+    execution provider. Runs ``model.onnx``: decoding and NMS are in the graph, so it
+    gives the Paddle backend's detections. oneDNN and TensorRT are Paddle's settings:
+    ``enable_mkldnn`` does not apply, and a ``trt_*`` run_mode is an error."""
+
+    @staticmethod
+    def check(options):
+        """DeployError if onnxruntime is missing or cannot run ``options``."""
+        ort = import_onnxruntime()
+        if options.run_mode in TRT_PRECISIONS:
+            raise DeployError(f"--run_mode {options.run_mode} is Paddle Inference's TensorRT; "
+                              f"--backend onnxruntime runs with --run_mode paddle (or use "
+                              f"--backend paddle)")
+        providers = ort.get_available_providers()
+        if options.device == "GPU" and "CUDAExecutionProvider" not in providers:
+            raise DeployError(f"--device GPU with --backend onnxruntime needs ONNX Runtime's "
+                              f"CUDAExecutionProvider (pip install onnxruntime-gpu); this "
+                              f"onnxruntime has {', '.join(providers)}")
+
+    def __init__(self, model, options):
+        ort = import_onnxruntime()
+        session_options = ort.SessionOptions()
+        session_options.intra_op_num_threads = options.cpu_threads
+        session_options.log_severity_level = 3      # errors only
+        providers = (["CUDAExecutionProvider", "CPUExecutionProvider"]
+                     if options.device == "GPU" else ["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(model.onnx, session_options,
+                                                providers=providers)
+        except Exception as e:   # onnxruntime raises its own exception types
+            hint = (" (deformable convolution: this onnxruntime has no DeformConv kernel; "
+                    "upgrade onnxruntime)" if "DeformConv" in str(e) else "")
+            raise DeployError(f"{model.onnx}: ONNX Runtime {ort.__version__} cannot load it: "
+                              f"{e}{hint}") from None
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        if len(self.output_names) != 2:
+            raise DeployError(f"{model.onnx}: expected 2 outputs (bbox, bbox_num), the model "
+                              f"has {len(self.output_names)}")
+
+    def run(self, inputs):
+        """Feed the inputs the model lists (by name), run -> (bbox [K, 6], bbox_num [N])."""
+        missing = [name for name in self.input_names if name not in inputs]
+        if missing:
+            raise DeployError(f"the model takes inputs {', '.join(missing)} that the "
+                              f"preprocessing does not provide")
+        feed = {name: np.ascontiguousarray(inputs[name], dtype=np.float32)
+                for name in self.input_names}
+        bbox, bbox_num = self.session.run(self.output_names, feed)
+        return bbox, bbox_num
+
+
+BACKENDS = {"paddle": PaddlePredictor, "onnxruntime": OnnxRuntimePredictor}
 
 
 def check_options(backend, options):
@@ -123,5 +188,5 @@ def check_options(backend, options):
 
 
 def create_predictor(backend, model, options):
-    """The ``backend`` ('paddle', ...) predictor for an ExportedModel."""
+    """The ``backend`` ('paddle', 'onnxruntime') predictor for an ExportedModel."""
     return BACKENDS[backend](model, options)
