@@ -9,6 +9,8 @@ exported Paddle Inference per CPU setting, and the training reader.
 The network has PaddleDetection's name-seeded reference weights. Prints a table
 and writes <output>/<config name>.json. ``--parts memory`` runs --memory_steps
 training steps and reports the resident-memory growth after the first 10.
+``--parts onnxruntime`` times the exported model's model.onnx in ONNX Runtime (CPU,
+1 and all cores' threads; needs `pip install -e .[onnx]`).
 """
 import json
 import os
@@ -20,9 +22,10 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")
 from ppfcos.engine import benchmark, cli, tasks  # noqa: E402
 from ppfcos.engine.optimizer import build_optimizer, build_schedule  # noqa: E402
 from ppfcos.export import export_model  # noqa: E402
+from ppfcos.export.onnx import export_onnx  # noqa: E402
 from ppfcos.modeling import build_model  # noqa: E402
 
-PARTS = ("train", "eval", "deploy", "reader", "memory")
+PARTS = ("train", "eval", "deploy", "reader", "memory", "onnxruntime")
 
 
 def training_setup(cfg, args, size):
@@ -32,15 +35,19 @@ def training_setup(cfg, args, size):
     return model, optimizer, benchmark.train_batch(cfg, args.train_batch, *size)
 
 
-def deploy_rows(cfg, args):
+def deploy_rows(model_dir, args):
     """Latency of the exported model for threads in (1, all cores) x oneDNN (off, on)."""
-    cores = os.cpu_count() or 1
-    with tempfile.TemporaryDirectory() as tmp:
-        model_dir = export_model(benchmark.seed_weights(build_model(cfg)), cfg,
-                                 os.path.join(tmp, cfg.name))
-        return [benchmark.measure_predictor(model_dir, *args.eval_size, threads, onednn,
-                                            args.warmup, args.iters)
-                for threads in sorted({1, cores}) for onednn in (False, True)]
+    return [benchmark.measure_predictor(model_dir, *args.eval_size, threads, onednn,
+                                        args.warmup, args.iters)
+            for threads in sorted({1, os.cpu_count() or 1}) for onednn in (False, True)]
+
+
+def onnxruntime_rows(model_dir, args):
+    """Latency of the exported model's model.onnx in ONNX Runtime, threads in (1, all cores)."""
+    onnx_file = export_onnx(model_dir)
+    return [benchmark.measure_onnxruntime(onnx_file, *args.eval_size, threads, args.warmup,
+                                          args.iters)
+            for threads in sorted({1, os.cpu_count() or 1})]
 
 
 def run(cfg, args):
@@ -60,8 +67,15 @@ def run(cfg, args):
         results["eval"] = dict(benchmark.measure_eval_forward(model, *args.eval_size,
                                                               args.warmup, args.iters),
                                size=args.eval_size)
-    if "deploy" in args.parts:
-        results["deploy"] = dict(rows=deploy_rows(cfg, args), size=args.eval_size)
+    if "deploy" in args.parts or "onnxruntime" in args.parts:
+        with tempfile.TemporaryDirectory() as tmp:
+            model_dir = export_model(benchmark.seed_weights(build_model(cfg)), cfg,
+                                     os.path.join(tmp, cfg.name))
+            if "deploy" in args.parts:
+                results["deploy"] = dict(rows=deploy_rows(model_dir, args), size=args.eval_size)
+            if "onnxruntime" in args.parts:
+                results["onnxruntime"] = dict(rows=onnxruntime_rows(model_dir, args),
+                                              size=args.eval_size)
     if "reader" in args.parts:
         results["reader"] = benchmark.measure_reader(cfg)
     print(table(results))
@@ -92,6 +106,10 @@ def table(results):
         size = results["deploy"]["size"]
         rows.append(f"| Paddle Inference, {size[0]}x{size[1]}, {r['threads']} threads, oneDNN "
                     f"{'on' if r['onednn'] else 'off'} | {r['latency_s']:.3f} s |")
+    for r in results.get("onnxruntime", {}).get("rows", []):
+        size = results["onnxruntime"]["size"]
+        rows.append(f"| ONNX Runtime, {size[0]}x{size[1]}, {r['threads']} threads | "
+                    f"{r['latency_s']:.3f} s |")
     if "reader" in results:
         r = results["reader"]
         rows.append(f"| TrainReader, {r['workers']} workers | {r['images_per_s']:.1f} images/s |")

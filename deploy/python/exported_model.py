@@ -1,8 +1,9 @@
 """An exported model directory: its program, parameters and ``infer_cfg.yml``.
 
 ``tools/export_model.py`` writes ``model.json`` (Paddle 3's PIR program; older Paddle
-writes ``model.pdmodel``), ``model.pdiparams`` and ``infer_cfg.yml`` in
-PaddleDetection's layout::
+writes ``model.pdmodel``), ``model.pdiparams`` (both read by the ``paddle`` backend),
+``model.onnx`` with ``--export_onnx`` or ``tools/export_onnx.py`` (read by the
+``onnxruntime`` backend) and ``infer_cfg.yml`` in PaddleDetection's layout::
 
     draw_threshold: 0.5
     min_subgraph_size: 16
@@ -21,14 +22,20 @@ from errors import DeployError
 
 PROGRAM_FILES = ("model.json", "model.pdmodel")
 PARAMS_FILE = "model.pdiparams"
+ONNX_FILE = "model.onnx"
 INFER_CFG_FILE = "infer_cfg.yml"
+# The model files each backend reads: per file, the names it may have.
+BACKEND_FILES = {"paddle": [PROGRAM_FILES, (PARAMS_FILE,)], "onnxruntime": [(ONNX_FILE,)]}
+ONNX_HINT = ("write it with tools/export_onnx.py --model_dir DIR, or tools/export_model.py "
+             "--export_onnx")
 
 
 @dataclass(frozen=True)
 class ExportedModel:
     """What a predictor needs from an exported model directory.
 
-    program, params: paths of the program and parameter files.
+    program, params: paths of the Paddle program and parameter files (None if absent).
+    onnx: path of model.onnx (None if absent).
     preprocess: infer_cfg's ``Preprocess`` list of ``{type: Name, arg: value, ...}``.
     label_list: class names by class index (may be empty).
     draw_threshold: the default score threshold for drawing and saving.
@@ -36,28 +43,32 @@ class ExportedModel:
     """
     program: str
     params: str
+    onnx: str
     preprocess: list
     label_list: list
     draw_threshold: float
     min_subgraph_size: int
 
 
-def load_exported_model(model_dir):
-    """Check ``model_dir`` holds an exported model and read its ``infer_cfg.yml``.
+def load_exported_model(model_dir, backend="paddle"):
+    """Check ``model_dir`` holds an exported model with the files ``backend`` reads
+    (BACKEND_FILES) and read its ``infer_cfg.yml``.
 
     Raises DeployError naming the directory, or exactly the files it lacks.
     """
     if not os.path.isdir(model_dir):
         raise DeployError(f"model directory not found: {model_dir} (export a model with "
                           f"tools/export_model.py)")
-    programs = [os.path.join(model_dir, name) for name in PROGRAM_FILES
-                if os.path.isfile(os.path.join(model_dir, name))]
-    missing = [] if programs else [" or ".join(PROGRAM_FILES)]
-    missing += [name for name in (PARAMS_FILE, INFER_CFG_FILE)
-                if not os.path.isfile(os.path.join(model_dir, name))]
+
+    def existing(names):
+        return next((os.path.join(model_dir, name) for name in names
+                     if os.path.isfile(os.path.join(model_dir, name))), None)
+    missing = [" or ".join(names) for names in BACKEND_FILES[backend] + [(INFER_CFG_FILE,)]
+               if existing(names) is None]
     if missing:
-        raise DeployError(f"{model_dir} is not a complete exported model: missing "
-                          f"{', '.join(missing)}")
+        hint = f" ({ONNX_HINT})" if ONNX_FILE in missing else ""
+        raise DeployError(f"{model_dir} is not a complete exported model for the {backend} "
+                          f"backend: missing {', '.join(missing)}{hint}")
     path = os.path.join(model_dir, INFER_CFG_FILE)
     cfg = read_infer_cfg(path)
     try:
@@ -67,8 +78,8 @@ def load_exported_model(model_dir):
         raise DeployError(f"{path}: draw_threshold and min_subgraph_size must be numbers, got "
                           f"{cfg.get('draw_threshold')!r}, {cfg.get('min_subgraph_size')!r}"
                           ) from None
-    return ExportedModel(program=programs[0], params=os.path.join(model_dir, PARAMS_FILE),
-                         preprocess=cfg["Preprocess"],
+    return ExportedModel(program=existing(PROGRAM_FILES), params=existing((PARAMS_FILE,)),
+                         onnx=existing((ONNX_FILE,)), preprocess=cfg["Preprocess"],
                          label_list=[str(name) for name in cfg.get("label_list") or []],
                          draw_threshold=threshold, min_subgraph_size=min_subgraph_size)
 

@@ -1,14 +1,16 @@
-"""Detect objects with a model exported by tools/export_model.py (Paddle Inference).
+"""Detect objects with a model from tools/export_model.py (Paddle Inference or ONNX Runtime).
 
     python deploy/python/infer.py --model_dir output_inference/fcos_r50_fpn_1x_coco \\
         (--image_file FILE | --image_dir DIR | --video_file FILE) [--batch_size 1] \\
-        [--device CPU|GPU] [--run_mode paddle|trt_fp32|trt_fp16|trt_int8] \\
-        [--cpu_threads N] [--enable_mkldnn True|False] [--threshold T] \\
+        [--backend paddle|onnxruntime] [--device CPU|GPU] \\
+        [--run_mode paddle|trt_fp32|trt_fp16|trt_int8] [--cpu_threads N] \\
+        [--enable_mkldnn True|False] [--threshold T] \\
         [--output_dir output] [--save_results] [--run_benchmark]
 
 Writes output_dir/<image name> with the detections drawn (output_dir/<video stem>.mp4
 for a video) and, with --save_results, output_dir/bbox.json. Standalone: imports only
-the standard library, paddle, numpy, opencv and pyyaml, so ppfcos need not be installed.
+the standard library, paddle, numpy, opencv and pyyaml (and onnxruntime for
+--backend onnxruntime, which runs model.onnx), so ppfcos need not be installed.
 """
 import argparse
 import itertools
@@ -61,14 +63,17 @@ def build_parser():
                         help="images per predictor run; only images whose preprocessed "
                         "tensors have the same shape share a run")
     parser.add_argument("--backend", choices=sorted(BACKENDS), default="paddle",
-                        help="inference library")
+                        help="inference library: paddle (Paddle Inference: model.json + "
+                        "model.pdiparams) or onnxruntime (ONNX Runtime: model.onnx)")
     parser.add_argument("--device", choices=["CPU", "GPU"], default="CPU", type=str.upper)
     parser.add_argument("--run_mode", choices=RUN_MODES, default="paddle",
-                        help="paddle, or TensorRT (trt_*: needs --device GPU)")
+                        help="paddle, or TensorRT (trt_*: needs --device GPU and "
+                        "--backend paddle)")
     parser.add_argument("--cpu_threads", type=positive_int, default=os.cpu_count() or 1,
                         help="CPU math threads (default: all cores)")
     parser.add_argument("--enable_mkldnn", type=str2bool, default=True,
-                        help="use oneDNN on CPU: True (default, fastest) or False")
+                        help="use oneDNN on CPU: True (default, fastest) or False "
+                        "(--backend paddle)")
     parser.add_argument("--threshold", type=float, default=None,
                         help="score threshold for drawing, counting and saving "
                         "(default: infer_cfg.yml's draw_threshold)")
@@ -139,7 +144,7 @@ def run(args):
                          cpu_threads=args.cpu_threads, enable_mkldnn=args.enable_mkldnn,
                          batch_size=args.batch_size)
     check_options(args.backend, options)
-    model = load_exported_model(args.model_dir)
+    model = load_exported_model(args.model_dir, args.backend)
     preprocessor = Preprocessor(model.preprocess)
     video = VideoReader(args.video_file) if args.video_file else None
     paths = None if video else list_images(args.image_file, args.image_dir)

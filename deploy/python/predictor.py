@@ -12,7 +12,9 @@ im_shape float32 [N, 2], scale_factor float32 [N, 2]. ``bbox`` is float32
 
 A backend may also define ``check(options)``, raising DeployError for options it
 cannot honour, so a run fails before any work. ``BACKENDS`` is the one place
-a backend is chosen by name (``--backend``).
+a backend is chosen by name (``--backend``): ``paddle`` (Paddle Inference: model.json
++ model.pdiparams) or ``onnxruntime`` (ONNX Runtime: model.onnx; the onnxruntime
+package is imported only by that backend).
 """
 import os
 from dataclasses import dataclass
@@ -55,6 +57,25 @@ def mkl_avx2_on_amd():
         os.environ.setdefault("MKL_DEBUG_CPU_TYPE", "5")
 
 
+def checked_outputs(model_file, names):
+    """The model's output names as a list; DeployError unless they are two (bbox, bbox_num)."""
+    names = list(names)
+    if len(names) != 2:
+        raise DeployError(f"{model_file}: expected 2 outputs (bbox, bbox_num), the model "
+                          f"has {len(names)}")
+    return names
+
+
+def model_feed(input_names, inputs):
+    """{name: contiguous float32 array} of ``inputs`` for the model's ``input_names``;
+    DeployError naming those the preprocessing does not provide."""
+    missing = [name for name in input_names if name not in inputs]
+    if missing:
+        raise DeployError(f"the model takes inputs {', '.join(missing)} that the "
+                          f"preprocessing does not provide")
+    return {name: np.ascontiguousarray(inputs[name], dtype=np.float32) for name in input_names}
+
+
 class PaddlePredictor:
     """Paddle Inference on CPU (optionally oneDNN) or GPU (optionally TensorRT)."""
 
@@ -92,27 +113,75 @@ class PaddlePredictor:
         config.disable_glog_info()
         self.predictor = inference.create_predictor(config)
         self.input_names = list(self.predictor.get_input_names())
-        self.output_names = list(self.predictor.get_output_names())
-        if len(self.output_names) != 2:
-            raise DeployError(f"{model.program}: expected 2 outputs (bbox, bbox_num), the "
-                              f"program has {len(self.output_names)}")
+        self.output_names = checked_outputs(model.program, self.predictor.get_output_names())
 
     def run(self, inputs):
         """Feed the inputs the program lists (by name), run -> (bbox [K, 6], bbox_num [N])."""
-        missing = [name for name in self.input_names if name not in inputs]
-        if missing:
-            raise DeployError(f"the model takes inputs {', '.join(missing)} that the "
-                              f"preprocessing does not provide")
-        for name in self.input_names:
-            self.predictor.get_input_handle(name).copy_from_cpu(
-                np.ascontiguousarray(inputs[name]))
+        for name, array in model_feed(self.input_names, inputs).items():
+            self.predictor.get_input_handle(name).copy_from_cpu(array)
         self.predictor.run()
         bbox, bbox_num = (self.predictor.get_output_handle(name).copy_to_cpu()
                           for name in self.output_names)
         return bbox, bbox_num
 
 
-BACKENDS = {"paddle": PaddlePredictor}
+def import_onnxruntime():
+    """The onnxruntime module, or DeployError saying how to install it."""
+    try:
+        import onnxruntime
+    except ImportError:
+        raise DeployError("--backend onnxruntime needs the onnxruntime package: pip install "
+                          "onnxruntime (onnxruntime-gpu for --device GPU)") from None
+    return onnxruntime
+
+
+class OnnxRuntimePredictor:
+    """ONNX Runtime on CPU (``cpu_threads`` intra-op threads), or GPU through its CUDA
+    execution provider. Runs ``model.onnx``: decoding and NMS are in the graph, so it
+    gives the Paddle backend's detections. oneDNN and TensorRT are Paddle's settings:
+    ``enable_mkldnn`` does not apply, and a ``trt_*`` run_mode is an error."""
+
+    @staticmethod
+    def check(options):
+        """DeployError if onnxruntime is missing or cannot run ``options``."""
+        ort = import_onnxruntime()
+        if options.run_mode in TRT_PRECISIONS:
+            raise DeployError(f"--run_mode {options.run_mode} is Paddle Inference's TensorRT; "
+                              f"--backend onnxruntime runs with --run_mode paddle (or use "
+                              f"--backend paddle)")
+        providers = ort.get_available_providers()
+        if options.device == "GPU" and "CUDAExecutionProvider" not in providers:
+            raise DeployError(f"--device GPU with --backend onnxruntime needs ONNX Runtime's "
+                              f"CUDAExecutionProvider (pip install onnxruntime-gpu); this "
+                              f"onnxruntime has {', '.join(providers)}")
+
+    def __init__(self, model, options):
+        ort = import_onnxruntime()
+        session_options = ort.SessionOptions()
+        session_options.intra_op_num_threads = options.cpu_threads
+        session_options.log_severity_level = 3      # errors only
+        providers = (["CUDAExecutionProvider", "CPUExecutionProvider"]
+                     if options.device == "GPU" else ["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(model.onnx, session_options,
+                                                providers=providers)
+        except Exception as e:   # onnxruntime raises its own exception types
+            hint = (" (deformable convolution: this onnxruntime has no DeformConv kernel; "
+                    "upgrade onnxruntime)" if "DeformConv" in str(e) else "")
+            raise DeployError(f"{model.onnx}: ONNX Runtime {ort.__version__} cannot load it: "
+                              f"{e}{hint}") from None
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.output_names = checked_outputs(model.onnx,
+                                            [o.name for o in self.session.get_outputs()])
+
+    def run(self, inputs):
+        """Feed the inputs the model lists (by name), run -> (bbox [K, 6], bbox_num [N])."""
+        bbox, bbox_num = self.session.run(self.output_names,
+                                          model_feed(self.input_names, inputs))
+        return bbox, bbox_num
+
+
+BACKENDS = {"paddle": PaddlePredictor, "onnxruntime": OnnxRuntimePredictor}
 
 
 def check_options(backend, options):
@@ -123,5 +192,5 @@ def check_options(backend, options):
 
 
 def create_predictor(backend, model, options):
-    """The ``backend`` ('paddle', ...) predictor for an ExportedModel."""
+    """The ``backend`` ('paddle', 'onnxruntime') predictor for an ExportedModel."""
     return BACKENDS[backend](model, options)

@@ -18,6 +18,7 @@ from ..core.config import Config
 from ..data.reader import build_ops, create_reader
 from ..data.synthetic import make_synthetic_coco
 from ..data.transforms.fcos_target import Gt2FCOSTarget
+from ..export.onnx import require_onnx
 from ..export.predictor import create_predictor
 
 
@@ -134,15 +135,34 @@ def measure_eval_forward(model, height, width, warmup=1, iters=3):
     return {"latency_s": timed(forward, warmup, iters)}
 
 
+def exported_model_inputs(height, width):
+    """One random 0-255 image [1, 3, H, W] with its im_shape and scale_factor."""
+    return {"image": np.random.default_rng(0).uniform(0, 255, (1, 3, height, width)).astype(
+                np.float32),
+            "im_shape": np.array([[height, width]], np.float32),
+            "scale_factor": np.ones((1, 2), np.float32)}
+
+
 def measure_predictor(model_dir, height, width, threads, onednn, warmup=1, iters=3):
     """Seconds per Paddle Inference run of one image with the given CPU settings."""
     predictor = create_predictor(model_dir, threads=threads, onednn=onednn)
-    inputs = {"image": np.random.default_rng(0).uniform(0, 255, (1, 3, height, width)).astype(
-                  np.float32),
-              "im_shape": np.array([[height, width]], np.float32),
-              "scale_factor": np.ones((1, 2), np.float32)}
+    inputs = exported_model_inputs(height, width)
     return {"threads": threads, "onednn": onednn,
             "latency_s": timed(lambda: predictor.run(inputs), warmup, iters)}
+
+
+def measure_onnxruntime(onnx_file, height, width, threads, warmup=1, iters=3):
+    """Seconds per ONNX Runtime (CPU, ``threads`` intra-op threads) run of one image of
+    ``model.onnx`` (ppfcos.export.onnx); needs the onnx extra."""
+    onnxruntime, = require_onnx(["onnxruntime"])
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    session = onnxruntime.InferenceSession(onnx_file, options,
+                                           providers=["CPUExecutionProvider"])
+    inputs = exported_model_inputs(height, width)
+    return {"threads": threads, "latency_s": timed(lambda: session.run(None, inputs),
+                                                   warmup, iters)}
 
 
 def measure_reader(cfg, num_images=64, image_size=(480, 640), epochs=2):

@@ -1,0 +1,207 @@
+"""Convert an exported model directory to ONNX (``model.onnx``) for ONNX Runtime.
+
+    export_onnx("output_inference/fcos_r50_fpn_1x_coco")   # writes .../model.onnx
+
+The ONNX model has the exported program's inputs (``image`` [N, 3, H, W],
+``im_shape`` [N, 2], ``scale_factor`` [N, 2], any N, H, W) and outputs (``bbox``
+[K, 6], ``bbox_num`` [N] int32), and gives the same detections as Paddle
+Inference. paddle2onnx 2.1.0 converts the network and decoding; two of its
+mappings give wrong numbers, so this module does not trust them:
+
+- ``group_norm`` (PIR programs): the InstanceNormalization it emits carries a
+  garbage ``epsilon`` (values like -0.07 or 0.03 instead of 1e-5), which moves
+  the FCOS head's logits by up to ~1 and every score with them. The epsilons are
+  set back from the program's ``group_norm`` ops.
+- ``multiclass_nms3``: one image only, ``nms_top_k`` applied to the output, rows
+  ordered by score. The program is cut before NMS and
+  :func:`ppfcos.export.onnx_nms.append_nms` writes the NMS in ONNX operators.
+
+paddle2onnx and onnxruntime are an optional extra: ``pip install -e .[onnx]``.
+"""
+import contextlib
+import importlib
+import logging
+import os
+import tempfile
+
+import paddle
+
+from ..core.config import ConfigError
+from ..core.files import atomic_path
+from .exporter import program_file
+
+logger = logging.getLogger("ppfcos")
+
+# The opsets written: paddle2onnx needs 13 for the network, and the NMS graph
+# (onnx_nms) uses opset 13's operator signatures; paddle2onnx 2.1 writes up to 21 (it
+# aborts the process beyond). The default is the lowest; paddle2onnx raises it where
+# an operator needs more (DeformConv: 19).
+MIN_OPSET, MAX_OPSET = 13, 21
+DEFAULT_OPSET = MIN_OPSET
+ONNX_FILE = "model.onnx"
+INSTALL_HINT = "pip install -e .[onnx]  (or: pip install paddle2onnx onnxruntime)"
+
+
+def add_opset_flag(parser):
+    """The ``--opset`` flag of the tools that write model.onnx."""
+    parser.add_argument("--opset", type=int, default=DEFAULT_OPSET,
+                        help=f"lowest ONNX opset, {MIN_OPSET} to {MAX_OPSET} (raised where an "
+                        f"operator needs it: deformable conv 19)")
+
+
+class OnnxExportError(ConfigError):
+    """ONNX export cannot run (missing packages, an unsupported model); says what to do."""
+
+
+def require_onnx(names=("paddle2onnx", "onnx")):
+    """-> the modules ``names`` of the onnx extra (conversion needs paddle2onnx and onnx);
+    OnnxExportError naming the extra if one is not installed."""
+    modules = []
+    for name in names:
+        try:
+            modules.append(importlib.import_module(name))
+        except ImportError:
+            raise OnnxExportError(f"ONNX export and ONNX Runtime need the optional packages "
+                                  f"paddle2onnx and onnxruntime ({name} is not installed): "
+                                  f"{INSTALL_HINT}") from None
+    return modules
+
+
+def check_onnx_export(opset=DEFAULT_OPSET):
+    """OnnxExportError unless ONNX export can run (the extra installed, ``opset`` in
+    MIN_OPSET..MAX_OPSET) -> the (paddle2onnx, onnx) modules. Tools call it before a long
+    Paddle export."""
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise OnnxExportError(f"ONNX export writes opsets {MIN_OPSET} to {MAX_OPSET}, got "
+                              f"--opset {opset}")
+    return require_onnx()
+
+
+def export_onnx(model_dir, opset=DEFAULT_OPSET, output=None):
+    """Convert the exported model in ``model_dir`` to ``output`` (default
+    ``model_dir/model.onnx``), written only once complete; returns its path."""
+    program_file(model_dir)    # FileNotFoundError naming the directory
+    paddle2onnx, onnx = check_onnx_export(opset)
+    from .onnx_nms import append_nms
+    output = output or os.path.join(model_dir, ONNX_FILE)
+    with tempfile.TemporaryDirectory() as tmp, static_mode():
+        network = read_program(model_dir)
+        network.save_before_nms(os.path.join(tmp, "network"))
+        model = convert(paddle2onnx, onnx, os.path.join(tmp, "network"), opset)
+    restore_group_norm_epsilons(model, network.group_norm_epsilons)
+    boxes, scores = (out.name for out in model.graph.output)
+    del model.graph.output[:]
+    append_nms(model, boxes, scores, network.nms_params)
+    onnx.checker.check_model(model)
+    if model.opset_import[0].version != opset:
+        logger.info("ONNX opset %d (needed by the model's operators; asked for %d)",
+                    model.opset_import[0].version, opset)
+    with atomic_path(output) as tmp_file:
+        onnx.save(model, tmp_file)
+    logger.info("wrote %s", output)
+    return output
+
+
+@contextlib.contextmanager
+def static_mode():
+    """Paddle's static-graph mode inside the block, with a scope of its own."""
+    dynamic = paddle.in_dynamic_mode()
+    paddle.enable_static()
+    try:
+        with paddle.static.scope_guard(paddle.static.Scope()):
+            yield
+    finally:
+        if dynamic:
+            paddle.disable_static()
+
+
+class ExportedProgram:
+    """The program of an exported model, read for conversion (static mode only).
+
+    nms_params: the attributes of its multiclass_nms3 (all its NMS ops share them).
+    group_norm_epsilons: the epsilon of each group_norm op, in program order.
+    """
+
+    def __init__(self, program, feeds, executor):
+        self.program = program
+        self.executor = executor
+        ops = program.global_block().ops
+        self.feeds = [next(op.result(0) for op in ops if op.name() == "pd_op.data"
+                           and op.attrs()["name"] == name) for name in feeds]
+        nms = [op for op in ops if op.name() == "pd_op.multiclass_nms3"]
+        if not nms:
+            raise OnnxExportError("the exported program has no multiclass_nms3 (not a model "
+                                  "written by tools/export_model.py?)")
+        keys = ("score_threshold", "nms_top_k", "keep_top_k", "nms_threshold", "normalized",
+                "nms_eta", "background_label")
+        params = [{key: op.attrs()[key] for key in keys} for op in nms]
+        if any(p != params[0] for p in params):
+            raise OnnxExportError(f"the program's NMS ops differ in their settings: {params}")
+        self.nms_params = params[0]
+        if self.nms_params["nms_eta"] < 1.0:
+            raise OnnxExportError(f"adaptive NMS (nms_eta={self.nms_params['nms_eta']:g}) has "
+                                  f"no ONNX equivalent; export with nms_eta: 1.0")
+        self.boxes, self.scores = _nms_inputs(nms)
+        self.group_norm_epsilons = [op.attrs()["epsilon"] for op in ops
+                                    if op.name() == "pd_op.group_norm"]
+        if any(op.name() == "pd_op.instance_norm" for op in ops):
+            raise OnnxExportError("the program has instance_norm ops, which this converter "
+                                  "cannot tell from group_norm in paddle2onnx's output")
+
+    def save_before_nms(self, prefix):
+        """Write the program cut before NMS: outputs boxes [N, M, 4], scores [N, C, M]."""
+        paddle.static.save_inference_model(prefix, self.feeds, [self.boxes, self.scores],
+                                           self.executor, program=self.program)
+
+
+def read_program(model_dir):
+    """The ExportedProgram of ``model_dir`` (call in static_mode())."""
+    path = program_file(model_dir)
+    if not path.endswith(".json"):
+        raise OnnxExportError(f"{path}: ONNX export reads Paddle 3's PIR program (model.json); "
+                              f"re-export the model with this Paddle")
+    executor = paddle.static.Executor(paddle.CPUPlace())
+    program, feeds, _ = paddle.static.load_inference_model(os.path.join(model_dir, "model"),
+                                                           executor)
+    return ExportedProgram(program, feeds, executor)
+
+
+def _nms_inputs(nms_ops):
+    """(boxes, scores) before MultiClassNMS's preselection: the NMS ops' boxes, and the
+    scores its masking ``where(scores >= floor, scores, full_like(...))`` starts from (the
+    NMS's own scores without one). OnnxExportError unless all NMS ops share them."""
+    inputs = []
+    for op in nms_ops:
+        boxes, scores = op.operand_source(0), op.operand_source(1)
+        masking = scores.get_defining_op()
+        if (masking.name() == "pd_op.where"
+                and masking.operand_source(2).get_defining_op().name() == "pd_op.full_like"):
+            scores = masking.operand_source(1)
+        inputs.append((boxes, scores))
+    if any(not (b.is_same(inputs[0][0]) and s.is_same(inputs[0][1])) for b, s in inputs):
+        raise OnnxExportError("the program's NMS ops run on different boxes or scores: not "
+                              "MultiClassNMS's preselection, which this converter rebuilds")
+    return inputs[0]
+
+
+def convert(paddle2onnx, onnx, prefix, opset):
+    """paddle2onnx on ``prefix``.json/.pdiparams -> onnx.ModelProto."""
+    try:
+        data = paddle2onnx.export(prefix + ".json", prefix + ".pdiparams", None,
+                                  opset_version=opset, auto_upgrade_opset=True,
+                                  enable_onnx_checker=True, optimize_tool="none")
+    except Exception as e:   # paddle2onnx logs the cause and fails on its return value
+        raise OnnxExportError(f"paddle2onnx could not convert the program: {e}") from None
+    return onnx.load_from_string(data)
+
+
+def restore_group_norm_epsilons(model, epsilons):
+    """Give the InstanceNormalization nodes paddle2onnx made of group_norm ops (one each,
+    in program order; ppfcos's group norms all have epsilon 1e-5) the ops' epsilons."""
+    nodes = [node for node in model.graph.node if node.op_type == "InstanceNormalization"]
+    if len(nodes) != len(epsilons):
+        raise OnnxExportError(f"expected one InstanceNormalization per group_norm op "
+                              f"({len(epsilons)}), paddle2onnx wrote {len(nodes)}")
+    for node, epsilon in zip(nodes, epsilons):
+        attr = next(a for a in node.attribute if a.name == "epsilon")
+        attr.f = epsilon

@@ -1,0 +1,262 @@
+"""Paddle's ``multiclass_nms3`` written in ONNX operators, batched, for ONNX Runtime.
+
+paddle2onnx maps ``multiclass_nms3`` to a graph that handles one image only (it
+flattens the scores as if the batch were 1), lets ``nms_top_k`` cap the boxes
+each class *keeps* instead of the candidates that *enter* NMS, and orders rows by
+score instead of by class. :func:`append_nms` builds the operation instead, for
+any batch size, with Paddle's results:
+
+1. candidates: per image and class, the ``nms_top_k`` best scores above
+   ``score_threshold`` (ties: lower box index first, as Paddle's stable sort);
+2. the exact preselection of ``ppfcos.modeling.post_process.MultiClassNMS``: NMS
+   over the ``PRESELECT_PER_KEPT * keep_top_k`` best candidates of each image,
+   and again over all of them where that gave fewer than ``keep_top_k``
+   detections while leaving candidates out;
+3. greedy NMS (:class:`PaddleNMS`): ONNX ``NonMaxSuppression`` fed each
+   candidate's rank instead of its score, so equal scores are taken in Paddle's
+   order whatever order an ONNX runtime gives them (the ONNX spec sets none; ONNX
+   Runtime's CPU kernel uses a heap), plus Paddle's handling of zero-area boxes;
+4. per image the ``keep_top_k`` best detections (ties: lower class, then box,
+   first), rows grouped by image, then class ascending, score descending.
+
+ONNX ``TopK`` puts the lower index first among equal values, so ``TopK`` over a
+whole axis is a stable sort, and sorting by one key after another sorts by both.
+"""
+import numpy as np
+from onnx import TensorProto, helper, numpy_helper
+
+from ..modeling.post_process import PRESELECT_PER_KEPT
+
+# The graph needs opset 13 or later: the operators keep the signatures used here from
+# 13 on (ReduceSum takes its axes as an input from 13, Min takes integers from 12).
+
+
+class GraphBuilder:
+    """Appends nodes with unique names to an ONNX graph; ``op`` returns output names."""
+
+    def __init__(self, graph, prefix):
+        self.graph = graph
+        self.prefix = prefix
+        self.count = 0
+
+    def name(self, hint):
+        self.count += 1
+        return f"{self.prefix}.{hint}.{self.count}"
+
+    def op(self, op_type, inputs, outputs=1, **attrs):
+        names = [self.name(op_type) for _ in range(outputs)]
+        self.graph.node.append(helper.make_node(op_type, list(inputs), names,
+                                                name=self.name(op_type + "_node"), **attrs))
+        return names[0] if outputs == 1 else names
+
+    def const(self, value, dtype):
+        name = self.name("const")
+        self.graph.initializer.append(numpy_helper.from_array(np.asarray(value, dtype), name))
+        return name
+
+    def int64(self, *values):
+        """An int64 [len(values)] tensor (a shape, axes, indices)."""
+        return self.const(list(values), np.int64)
+
+    def scalar(self, value):
+        """An int64 0-d tensor (Range and CumSum take those)."""
+        return self.const(value, np.int64)
+
+    def float(self, value):
+        return self.const([value], np.float32)
+
+    def dim(self, tensor, axis):
+        """The size of ``tensor`` along ``axis`` as an int64 [1] tensor."""
+        shape = self.op("Shape", [tensor])
+        return self.op("Slice", [shape, self.int64(axis), self.int64(axis + 1)])
+
+    def arange(self, size):
+        """0, 1, ..., size - 1 (int64) for an int64 [1] ``size``."""
+        return self.op("Range", [self.scalar(0), self.op("Reshape", [size, self.int64()]),
+                                 self.scalar(1)])
+
+    def gather(self, data, indices, axis=0):
+        return self.op("Gather", [data, indices], axis=axis)
+
+    def column(self, matrix, index):
+        """Column ``index`` of a [S, K] tensor as [S]."""
+        return self.op("Reshape", [self.gather(matrix, self.int64(index), axis=1),
+                                   self.int64(-1)])
+
+    def stable_order(self, key, descending=False):
+        """Indices sorting the 1-D ``key``; equal keys keep their order."""
+        return self.op("TopK", [key, self.dim(key, 0)], outputs=2, axis=0,
+                       largest=int(descending), sorted=1)[1]
+
+
+def append_nms(model, boxes, scores, params, outputs=("bbox", "bbox_num")):
+    """Add multiclass_nms3 over ``boxes`` [N, M, 4] and ``scores`` [N, C, M] (names of
+    float tensors in ``model``'s graph) as the graph's outputs ``bbox`` [K, 6] float32
+    (class, score, x1, y1, x2, y2) and ``bbox_num`` [N] int32.
+
+    ``params``: multiclass_nms3's attributes (score_threshold, nms_top_k, keep_top_k,
+    nms_threshold, normalized, nms_eta, background_label); nms_eta must be 1.
+    """
+    if params["nms_eta"] < 1.0:
+        raise ValueError(f"adaptive NMS (nms_eta={params['nms_eta']}) has no ONNX equivalent")
+    g = GraphBuilder(model.graph, "nms")
+    keep_top_k = int(params["keep_top_k"])
+    candidates, rank = _candidates(g, scores, params)
+    nms = PaddleNMS(g, boxes, rank, params["nms_threshold"], params["normalized"])
+    if keep_top_k > 0:
+        selected = _preselected_nms(g, nms, scores, candidates, keep_top_k)
+    else:
+        selected = nms(candidates)                                  # [S, 3] (image, class, box)
+    image, label, box = (g.column(selected, i) for i in range(3))
+    score = g.op("GatherND", [scores, selected])                    # [S]
+    order = _paddle_order(g, image, label, score, box)
+    num_images = g.dim(boxes, 0)
+    if keep_top_k > -1:
+        rows, counts = _keep_top_k(g, order, image, label, score, num_images, keep_top_k)
+    else:
+        rows, counts = order, _count_per_image(g, image, num_images)
+    column = g.int64(-1, 1)
+    image_box = g.op("Concat", [g.op("Reshape", [g.gather(image, rows), column]),
+                                g.op("Reshape", [g.gather(box, rows), column])], axis=1)
+    label = g.op("Cast", [g.op("Reshape", [g.gather(label, rows), column])], to=TensorProto.FLOAT)
+    score = g.op("Reshape", [g.gather(score, rows), column])
+    model.graph.node.extend([
+        helper.make_node("Concat", [label, score, g.op("GatherND", [boxes, image_box])],
+                         [outputs[0]], axis=1, name="nms.bbox"),
+        helper.make_node("Cast", [counts], [outputs[1]], to=TensorProto.INT32,
+                         name="nms.bbox_num")])
+    model.graph.output.extend([
+        helper.make_tensor_value_info(outputs[0], TensorProto.FLOAT, ["num_boxes", 6]),
+        helper.make_tensor_value_info(outputs[1], TensorProto.INT32, ["batch"])])
+    return model
+
+
+def _candidates(g, scores, params):
+    """-> (candidates [N, C, M] bool: above the threshold, not the background class and
+    among the class's ``nms_top_k`` best; rank [N, C, M] float: k for the class's best
+    score, k - 1 for the next, ..., 1 for the k-th, 0 beyond; ties by box index)."""
+    valid = g.op("Greater", [scores, g.float(params["score_threshold"])])
+    if params["background_label"] >= 0:
+        labels = g.arange(g.dim(scores, 1))
+        other = g.op("Not", [g.op("Equal", [labels, g.int64(params["background_label"])])])
+        valid = g.op("And", [valid, g.op("Reshape", [other, g.int64(1, -1, 1)])])
+    k = g.dim(scores, 2)
+    if params["nms_top_k"] > -1:
+        k = g.op("Min", [g.int64(int(params["nms_top_k"])), k])
+    _, best = g.op("TopK", [scores, k], outputs=2, axis=2, largest=1, sorted=1)    # [N, C, k]
+    descending = g.op("Cast", [g.op("Sub", [k, g.arange(k)])], to=TensorProto.FLOAT)
+    updates = g.op("Expand", [g.op("Reshape", [descending, g.int64(1, 1, -1)]),
+                              g.op("Shape", [best])])
+    zeros = g.op("ConstantOfShape", [g.op("Shape", [scores])],
+                 value=numpy_helper.from_array(np.zeros(1, np.float32)))
+    rank = g.op("ScatterElements", [zeros, best, updates], axis=2)
+    return g.op("And", [valid, g.op("Greater", [rank, g.float(0.0)])]), rank
+
+
+class PaddleNMS:
+    """Greedy per-class NMS as Paddle's kernel does it: ``nms(candidates)`` with a bool
+    [N, C, M] mask -> selected (image, class, box) rows [S, 3] int64, in no set order.
+
+    Candidates are taken by ``rank`` (distinct per class, Paddle's order). ONNX
+    NonMaxSuppression computes Paddle's IoU and suppresses alike (IoU > threshold),
+    except for boxes of zero area: Paddle's IoU of two zero-area boxes that touch is
+    0 / 0 = NaN, and NaN suppresses (its test to keep is IoU <= threshold), while
+    ONNX Runtime never suppresses a zero-area box. A zero-area box's IoU with a box
+    of positive area is 0 in both, so zero-area boxes run as a separate NMS where
+    touching suppresses: IoU > 0 over the boxes grown by 2^-20 of their coordinates
+    (boxes closer than that count as touching). With ``normalized=False`` Paddle
+    adds one pixel to the sides, so no box has zero area.
+    """
+
+    def __init__(self, g, boxes, rank, iou_threshold, normalized=True):
+        self.g = g
+        self.rank = rank
+        self.iou_threshold = g.float(iou_threshold)
+        self.max_per_class = g.dim(boxes, 1)     # no cap: nms_top_k caps the candidates
+        self.normalized = normalized
+        if not normalized:
+            self.boxes = g.op("Add", [boxes, g.const([0, 0, 1, 1], np.float32)])
+            return
+        self.boxes = boxes
+        x1, y1, x2, y2 = (g.gather(boxes, g.int64(i), axis=2) for i in range(4))     # [N, M, 1]
+        width, height = g.op("Sub", [x2, x1]), g.op("Sub", [y2, y1])
+        zero = g.float(0.0)
+        zero_area = g.op("Or", [g.op("Or", [g.op("Less", [width, zero]),
+                                            g.op("Less", [height, zero])]),
+                                g.op("Equal", [g.op("Mul", [width, height]), zero])])
+        self.zero_area = g.op("Reshape", [zero_area, g.int64(0, 1, -1)])              # [N, 1, M]
+        grow = g.op("Mul", [g.op("Add", [g.op("Abs", [boxes]), g.float(1.0)]),
+                            g.const([-2.0 ** -20, -2.0 ** -20, 2.0 ** -20, 2.0 ** -20],
+                                    np.float32)])
+        self.grown = g.op("Add", [boxes, grow])
+
+    def _nms(self, boxes, candidates, iou_threshold):
+        g = self.g
+        scores = g.op("Where", [candidates, self.rank, g.float(0.0)])
+        return g.op("NonMaxSuppression", [boxes, scores, self.max_per_class, iou_threshold,
+                                          g.float(0.0)], center_point_box=0)
+
+    def __call__(self, candidates):
+        if not self.normalized:
+            return self._nms(self.boxes, candidates, self.iou_threshold)
+        g = self.g
+        positive = self._nms(self.boxes, g.op("And", [candidates, g.op("Not", [self.zero_area])]),
+                             self.iou_threshold)
+        touching = self._nms(self.grown, g.op("And", [candidates, self.zero_area]),
+                             g.float(0.0))
+        return g.op("Concat", [positive, touching], axis=0)
+
+
+def _count_per_image(g, image, num_images):
+    """[S] image index of each row -> [N] rows per image (int64)."""
+    same = g.op("Equal", [g.op("Reshape", [image, g.int64(-1, 1)]),
+                          g.op("Reshape", [g.arange(num_images), g.int64(1, -1)])])   # [S, N]
+    return g.op("ReduceSum", [g.op("Cast", [same], to=TensorProto.INT64), g.int64(0)],
+                keepdims=0)
+
+
+def _preselected_nms(g, nms, scores, candidates, keep_top_k):
+    """MultiClassNMS's exact shortcut (see post_process.py): NMS over each image's best
+    candidates, then over all of them where that left the image short of keep_top_k."""
+    lowest = g.float(-np.inf)
+    flat = g.op("Reshape", [g.op("Where", [candidates, scores, lowest]), g.int64(0, -1)])
+    count = g.op("Min", [g.dim(flat, 1), g.int64(keep_top_k * PRESELECT_PER_KEPT)])
+    best = g.op("TopK", [flat, count], outputs=2, axis=1, largest=1, sorted=1)[0]
+    kth_best = g.op("Slice", [best, g.int64(-1), g.int64(np.iinfo(np.int64).max),
+                              g.int64(1)])                                            # [N, 1]
+    above = g.op("ReduceSum", [g.op("Cast", [candidates], to=TensorProto.INT64),
+                               g.int64(1, 2)], keepdims=0)                             # [N]
+
+    def at_least(floor):   # floor [N, 1]
+        floor = g.op("Reshape", [floor, g.int64(-1, 1, 1)])
+        return g.op("And", [candidates, g.op("GreaterOrEqual", [scores, floor])])
+
+    first = nms(at_least(kth_best))
+    kept = _count_per_image(g, g.column(first, 0), g.dim(scores, 0))
+    incomplete = g.op("And", [g.op("Less", [kept, g.int64(keep_top_k)]),
+                              g.op("Greater", [above, count])])
+    floor = g.op("Where", [g.op("Reshape", [incomplete, g.int64(-1, 1)]), lowest, kth_best])
+    return nms(at_least(floor))
+
+
+def _paddle_order(g, image, label, score, box):
+    """Row indices ordering detections by image, class, score (descending), box index."""
+    order = g.stable_order(box)
+    for key, descending in ((score, True), (label, False), (image, False)):
+        order = g.gather(order, g.stable_order(g.gather(key, order), descending))
+    return order
+
+
+def _keep_top_k(g, order, image, label, score, num_images, keep_top_k):
+    """Of the rows in Paddle's ``order``, the ``keep_top_k`` best of each image (ties:
+    lower class, then box, first), in the same order -> (rows [K], rows per image [N])."""
+    by_score = g.gather(order, g.stable_order(g.gather(score, order), descending=True))
+    ranked = g.gather(by_score, g.stable_order(g.gather(image, by_score)))   # image, score
+    image_ranked = g.gather(image, ranked)
+    counts = _count_per_image(g, image_ranked, num_images)
+    first_row = g.op("CumSum", [counts, g.scalar(0)], exclusive=1)                     # [N]
+    rank = g.op("Sub", [g.arange(g.dim(ranked, 0)), g.gather(first_row, image_ranked)])
+    kept = g.op("Compress", [ranked, g.op("Less", [rank, g.int64(keep_top_k)])], axis=0)
+    kept = g.gather(kept, g.stable_order(g.gather(label, kept)))                       # class
+    kept = g.gather(kept, g.stable_order(g.gather(image, kept)))                       # image
+    return kept, g.op("Min", [counts, g.int64(keep_top_k)])
