@@ -28,7 +28,7 @@ def test_train_batch_has_the_configs_targets():
 
 def test_every_part_writes_its_figures(tmp_path, capsys):
     code = benchmark_tool.main(["-c", DEMO, "--parts", "train", "memory", "eval", "deploy",
-                                "onnxruntime", "reader", "--train_size", "64", "64", "--eval_size", "64", "96",
+                                "reader", "--train_size", "64", "64", "--eval_size", "64", "96",
                                 "--iters", "1", "--warmup", "0", "--memory_steps", "12",
                                 "--output", str(tmp_path)])
     assert code == 0
@@ -40,9 +40,6 @@ def test_every_part_writes_its_figures(tmp_path, capsys):
     settings = {(r["threads"], r["onednn"]) for r in results["deploy"]["rows"]}
     assert {(1, False), (1, True)} <= settings and len(settings) == 2 * len(
         {1, os.cpu_count()})
-    assert [r["threads"] for r in results["onnxruntime"]["rows"]] == sorted({1, os.cpu_count()})
-    assert all(r["latency_s"] > 0 for r in results["onnxruntime"]["rows"])
     assert 0 < results["reader"]["images"] <= 2 * 64 and results["reader"]["images_per_s"] > 0
     printed = capsys.readouterr().out
     assert "| training step, batch 2 at 64x64 |" in printed and "oneDNN on" in printed
-    assert "| ONNX Runtime, 64x96, 1 threads |" in printed
