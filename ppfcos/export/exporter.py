@@ -14,7 +14,7 @@ from paddle.static import InputSpec
 
 from ..core.config import ConfigError
 from ..core.files import atomic_dir
-from .graph import InferenceGraph, fold_batch_norms, normalize_as_affine
+from .graph import InferenceGraph, inference_model, normalize_as_affine
 from .infer_cfg import inference_config, preprocess_spec
 
 logger = logging.getLogger("ppfcos")
@@ -27,16 +27,15 @@ INPUT_SPEC = [InputSpec([-1, 3, -1, -1], "float32", "image"),
 def export_model(model, cfg, output_dir):
     """Write ``model`` (weights loaded) as a static inference model to ``output_dir``.
 
-    The model's batch norms are folded into its convolutions (it is for inference
-    only afterwards). The directory is replaced only once everything is written, so an existing
-    export survives a failed one. Returns ``output_dir``.
+    The program runs a copy of the model with its batch norms folded into its
+    convolutions; ``model`` itself is unchanged. The directory is replaced only once
+    everything is written, so an existing export survives a failed one. Returns
+    ``output_dir``.
     """
     if cfg.get("architecture") != "FCOS":
         raise ConfigError(f"export supports architecture FCOS, got {cfg.get('architecture')!r}")
     preprocess, fused = preprocess_spec(cfg.get("TestReader") or {})
     infer_cfg = inference_config(cfg, preprocess)
-    model.eval()
-    logger.info("folded %d batch norms into convolutions", fold_batch_norms(model))
     with atomic_dir(output_dir) as tmp:
         save_program(model, tmp, normalize_as_affine(fused) if fused is not None else None)
         with open(os.path.join(tmp, "infer_cfg.yml"), "w") as f:
@@ -46,9 +45,10 @@ def export_model(model, cfg, output_dir):
 
 
 def save_program(model, model_dir, normalize=None):
-    """Write the InferenceGraph of ``model`` (eval mode) as ``model_dir/model.json`` (or
-    .pdmodel) + ``model.pdiparams``. ``normalize``: (scale, shift) fused into the graph."""
-    graph = InferenceGraph(model, normalize)
+    """Write the InferenceGraph of ``model`` (batch norms folded, on a copy) as
+    ``model_dir/model.json`` (or .pdmodel) + ``model.pdiparams``. ``normalize``: (scale,
+    shift) fused into the graph."""
+    graph = InferenceGraph(inference_model(model), normalize)
     graph.eval()
     static = paddle.jit.to_static(graph, input_spec=INPUT_SPEC, full_graph=True)
     paddle.jit.save(static, os.path.join(model_dir, "model"))

@@ -1,10 +1,24 @@
 """The exported computation: input normalization and padding mask around the detector,
-and batch norm folded into the backbone's convolutions."""
+whose batch norms are folded into the backbone's convolutions."""
+import copy
+import logging
+
 import numpy as np
 import paddle
 import paddle.nn as nn
 
 from ..modeling.backbones.resnet import ConvNorm
+
+logger = logging.getLogger("ppfcos")
+
+
+def inference_model(model):
+    """An eval-mode copy of ``model`` with its batch norms folded into convolutions (the
+    same outputs); ``model`` is unchanged."""
+    model = copy.deepcopy(model)
+    model.eval()
+    logger.info("folded %d batch norms into convolutions", fold_batch_norms(model))
+    return model
 
 
 def fold_batch_norms(model):

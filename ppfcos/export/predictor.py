@@ -49,8 +49,8 @@ class PredictorDetector:
     """The detector's eval interface run by Paddle Inference with oneDNN (CPU).
 
     Built from a dygraph ``model``: its current weights are saved as a temporary
-    program (normalization left to the reader, batch norms not folded, so the
-    model keeps training). Called with a reader batch (``image``, ``im_shape``,
+    program (normalization left to the reader; the model itself is unchanged and
+    keeps training). Called with a reader batch (``image``, ``im_shape``,
     ``scale_factor`` tensors) -> {"bbox": [K, 6], "bbox_num": [N]} numpy arrays,
     like ``model(batch)`` in eval mode.
     """

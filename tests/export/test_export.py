@@ -11,6 +11,7 @@ import yaml
 
 import ppfcos
 from ppfcos.export import exporter, export_model
+from ppfcos.export.graph import inference_model
 from ppfcos.export.predictor import create_predictor
 from ppfcos.modeling.backbones.resnet import ConvNorm
 
@@ -162,6 +163,19 @@ def test_folding_batch_norm_keeps_the_output(dcn):
     layer.fold_norm()
     assert isinstance(layer.norm, paddle.nn.Identity)
     np.testing.assert_allclose(layer(x).numpy(), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_inference_model_folds_a_copy(tiny_config):
+    model = set_deterministic_weights(ppfcos.build_model(tiny_config))
+    before = {name: value.numpy() for name, value in model.state_dict().items()}
+    folded = [layer.norm for layer in inference_model(model).sublayers()
+              if isinstance(layer, ConvNorm)]
+    assert folded and all(isinstance(norm, paddle.nn.Identity) for norm in folded)
+    assert all(isinstance(layer.norm, paddle.nn.BatchNorm2D) for layer in model.sublayers()
+               if isinstance(layer, ConvNorm))
+    after = model.state_dict()
+    assert after.keys() == before.keys()
+    assert all(np.array_equal(after[name].numpy(), value) for name, value in before.items())
 
 
 def test_failed_export_keeps_the_previous_one(tiny_config, tmp_path, monkeypatch):
