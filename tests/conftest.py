@@ -1,5 +1,6 @@
 """Shared test helpers: fixture paths, PaddleDetection's deterministic weight recipe,
 and small models for fast module tests."""
+import importlib.util
 import os
 
 import numpy as np
@@ -37,3 +38,12 @@ def write_yaml(tmp_path):
         path.write_text(text)
         return str(path)
     return write
+
+
+def load_tool(name):
+    """tools/<name>.py as a module (named tool_<name>: deploy has a benchmark module too)."""
+    spec = importlib.util.spec_from_file_location(f"tool_{name}",
+                                                  os.path.join(REPO, "tools", name + ".py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

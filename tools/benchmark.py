@@ -26,6 +26,7 @@ from ppfcos.export.onnx import export_onnx  # noqa: E402
 from ppfcos.modeling import build_model  # noqa: E402
 
 PARTS = ("train", "eval", "deploy", "reader", "memory", "onnxruntime")
+THREAD_SETTINGS = sorted({1, os.cpu_count() or 1})   # inference: one thread, all cores
 
 
 def training_setup(cfg, args, size):
@@ -39,7 +40,7 @@ def deploy_rows(model_dir, args):
     """Latency of the exported model for threads in (1, all cores) x oneDNN (off, on)."""
     return [benchmark.measure_predictor(model_dir, *args.eval_size, threads, onednn,
                                         args.warmup, args.iters)
-            for threads in sorted({1, os.cpu_count() or 1}) for onednn in (False, True)]
+            for threads in THREAD_SETTINGS for onednn in (False, True)]
 
 
 def onnxruntime_rows(model_dir, args):
@@ -47,7 +48,7 @@ def onnxruntime_rows(model_dir, args):
     onnx_file = export_onnx(model_dir)
     return [benchmark.measure_onnxruntime(onnx_file, *args.eval_size, threads, args.warmup,
                                           args.iters)
-            for threads in sorted({1, os.cpu_count() or 1})]
+            for threads in THREAD_SETTINGS]
 
 
 def run(cfg, args):

@@ -25,12 +25,7 @@ def main(argv=None):
     add_opset_flag(parser)
     args = parser.parse_args(argv)
     setup_logging(0)
-    try:
-        export_onnx(args.model_dir, args.opset)
-    except cli.USER_ERRORS as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return cli.exit_code(lambda: export_onnx(args.model_dir, args.opset))
 
 
 if __name__ == "__main__":

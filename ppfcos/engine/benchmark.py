@@ -18,7 +18,7 @@ from ..core.config import Config
 from ..data.reader import build_ops, create_reader
 from ..data.synthetic import make_synthetic_coco
 from ..data.transforms.fcos_target import Gt2FCOSTarget
-from ..export.onnx import require_onnx
+from ..export.onnx import onnxruntime_session
 from ..export.predictor import create_predictor
 
 
@@ -154,12 +154,7 @@ def measure_predictor(model_dir, height, width, threads, onednn, warmup=1, iters
 def measure_onnxruntime(onnx_file, height, width, threads, warmup=1, iters=3):
     """Seconds per ONNX Runtime (CPU, ``threads`` intra-op threads) run of one image of
     ``model.onnx`` (ppfcos.export.onnx); needs the onnx extra."""
-    onnxruntime, = require_onnx(["onnxruntime"])
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.log_severity_level = 3
-    session = onnxruntime.InferenceSession(onnx_file, options,
-                                           providers=["CPUExecutionProvider"])
+    session = onnxruntime_session(onnx_file, threads)
     inputs = exported_model_inputs(height, width)
     return {"threads": threads, "latency_s": timed(lambda: session.run(None, inputs),
                                                    warmup, iters)}

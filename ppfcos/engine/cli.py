@@ -28,14 +28,16 @@ def add_predictor_flag(parser):
 
 
 def run(main, args):
-    """Load ``args.config`` with the overrides and call ``main(cfg, args)``.
+    """Load ``args.config`` with the overrides and call ``main(cfg, args)``; returns the
+    process exit code (see exit_code)."""
+    return exit_code(lambda: main(load_config(args.config, args.opt), args))
 
-    Returns the process exit code: 0, or 1 with a one-paragraph ``error:`` message
-    on stderr for errors the user can fix (bad config, data, weights, diverged).
-    """
+
+def exit_code(call):
+    """Call ``call()`` -> the process exit code: 0, or 1 with a one-paragraph ``error:``
+    message on stderr for errors the user can fix (bad config, data, weights, diverged)."""
     try:
-        cfg = load_config(args.config, args.opt)
-        main(cfg, args)
+        call()
     except USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -67,6 +67,17 @@ def require_onnx(names=("paddle2onnx", "onnx")):
     return modules
 
 
+def onnxruntime_session(model, threads):
+    """An ONNX Runtime CPU session (``threads`` intra-op threads, errors-only logging) of
+    ``model``: a model.onnx path or an onnx.ModelProto. Needs the onnx extra."""
+    onnxruntime, = require_onnx(["onnxruntime"])
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    data = model if isinstance(model, str) else model.SerializeToString()
+    return onnxruntime.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+
+
 def check_onnx_export(opset=DEFAULT_OPSET):
     """OnnxExportError unless ONNX export can run (the extra installed, ``opset`` in
     MIN_OPSET..MAX_OPSET) -> the (paddle2onnx, onnx) modules. Tools call it before a long

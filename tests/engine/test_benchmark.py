@@ -1,18 +1,13 @@
 """tools/benchmark.py: every part runs on a small input and writes its figures; the training
 batch carries the config's FCOS targets; the memory check reports growth."""
-import importlib.util
 import json
 import os
 
-from conftest import CONFIGS, REPO
+from conftest import CONFIGS, load_tool
 from ppfcos import load_config
 from ppfcos.engine import benchmark
 
-# tools/benchmark.py by path: deploy/python has a module named benchmark too
-_spec = importlib.util.spec_from_file_location("benchmark_tool",
-                                               os.path.join(REPO, "tools", "benchmark.py"))
-benchmark_tool = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(benchmark_tool)
+benchmark_tool = load_tool("benchmark")
 
 DEMO = os.path.join(CONFIGS, "demo", "fcos_r18_lite_synthetic.yml")
 

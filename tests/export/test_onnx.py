@@ -1,7 +1,6 @@
 """ONNX export: ONNX Runtime gives the Paddle predictor's detections (zoo configs, any batch
 and image size), the ONNX NMS equals Paddle's multiclass_nms3 with MultiClassNMS's
 preselection case by case, and a missing optional extra is a clear error."""
-import importlib.util
 import json
 import os
 import sys
@@ -13,11 +12,11 @@ import pytest
 import ppfcos
 from ppfcos.export import export_model
 from ppfcos.export.onnx import (INSTALL_HINT, MAX_OPSET, MIN_OPSET, OnnxExportError,
-                                export_onnx)
+                                export_onnx, onnxruntime_session)
 from ppfcos.export.predictor import create_predictor
 from ppfcos.modeling.post_process import MultiClassNMS
 
-from conftest import CONFIGS, REPO, set_deterministic_weights
+from conftest import CONFIGS, load_tool, set_deterministic_weights
 
 import test_export
 from test_export import IM_SHAPE, SCALE, assert_same_detections, raw_batch
@@ -34,12 +33,7 @@ def onnx_extra():
 
 
 def session(model):
-    import onnxruntime as ort
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 2
-    options.log_severity_level = 3
-    data = model if isinstance(model, str) else model.SerializeToString()
-    return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    return onnxruntime_session(model, threads=2)
 
 
 # --- the NMS graph against Paddle's kernel ------------------------------------------------
@@ -178,15 +172,6 @@ def test_opsets_paddle2onnx_cannot_write_are_refused(opset, tmp_path):
     (tmp_path / "model.json").write_text("{}")   # paddle2onnx aborts the process on these
     with pytest.raises(OnnxExportError, match=rf"writes opsets 13 to 21, got --opset {opset}"):
         export_onnx(str(tmp_path), opset)
-
-
-def load_tool(name):
-    """tools/<name>.py as a module (named tool_<name>: deploy has a benchmark module too)."""
-    spec = importlib.util.spec_from_file_location(f"tool_{name}",
-                                                  os.path.join(REPO, "tools", name + ".py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_export_onnx_tool_reports_errors_in_one_line(monkeypatch, tmp_path, capsys):
