@@ -7,10 +7,12 @@ import paddle
 import pytest
 
 from ppfcos.engine import snapshot
+from ppfcos.engine.checkpoint import WeightsError
 from ppfcos.engine.hooks import CheckpointHook
 from ppfcos.engine.optimizer import Schedule, build_optimizer
 from ppfcos.engine.snapshot import resume_snapshot, save_snapshot
 from ppfcos.engine.trainer import HookBase, Trainer, TrainingDiverged
+from hostile import evil_pickle
 
 
 class TinyDetector(paddle.nn.Layer):
@@ -137,3 +139,53 @@ def test_resume_without_pdopt_says_what_to_do(tmp_path):
     paddle.save(model.state_dict(), str(tmp_path / "w.pdparams"))
     with pytest.raises(Exception, match="pretrain_weights"):
         resume_snapshot(str(tmp_path / "w"), model, make_trainer(model, 1).optimizer)
+
+
+def test_resume_refuses_a_pair_not_written_together(tmp_path):
+    model = TinyDetector()
+    trainer = make_trainer(model, epochs=1)
+    trainer.train()
+    save_snapshot(str(tmp_path / "a"), model, trainer.optimizer, 1, 2)
+    model.fc.weight.set_value(np.full((2, 1), 7.0, "float32"))
+    save_snapshot(str(tmp_path / "b"), model, trainer.optimizer, 2, 4)
+    os.replace(tmp_path / "b.pdparams", tmp_path / "a.pdparams")   # a.pdopt + b's weights
+    fresh = TinyDetector()
+    before = weights(fresh)
+    with pytest.raises(WeightsError, match="a.pdparams is not the file .*a.pdopt was saved with"):
+        resume_snapshot(str(tmp_path / "a"), fresh, make_trainer(fresh, 1).optimizer)
+    assert all((weights(fresh)[k] == v).all() for k, v in before.items())   # nothing loaded
+
+
+def test_kill_between_the_two_renames_is_detected(tmp_path, monkeypatch):
+    """The .pdopt lands, the kill comes before the .pdparams rename: resume refuses."""
+    model = TinyDetector()
+    trainer = make_trainer(model, epochs=1)
+    trainer.train()
+    prefix = str(tmp_path / "model_final")
+    save_snapshot(prefix, model, trainer.optimizer, 1, 2)
+    real_replace = os.replace
+
+    def killed_before_params(src, dst):
+        if dst.endswith(".pdparams"):
+            raise KeyboardInterrupt("killed")
+        real_replace(src, dst)
+    model.fc.weight.set_value(np.full((2, 1), 7.0, "float32"))
+    monkeypatch.setattr(os, "replace", killed_before_params)
+    with pytest.raises(KeyboardInterrupt):
+        save_snapshot(prefix, model, trainer.optimizer, 2, 4)
+    monkeypatch.undo()
+    fresh = TinyDetector()
+    with pytest.raises(WeightsError, match="not the file .* saved with"):
+        resume_snapshot(prefix, fresh, make_trainer(fresh, 1).optimizer)
+
+
+def test_optimizer_file_that_runs_code_is_refused(tmp_path):
+    model = TinyDetector()
+    trainer = make_trainer(model, epochs=1)
+    trainer.train()
+    save_snapshot(str(tmp_path / "s"), model, trainer.optimizer, 1, 2)
+    marker = tmp_path / "ran"
+    (tmp_path / "s.pdopt").write_bytes(evil_pickle(marker, {"epoch": 1, "iter": 2}))
+    with pytest.raises(WeightsError, match="refusing to load .*s.pdopt"):
+        resume_snapshot(str(tmp_path / "s"), model, make_trainer(model, 1).optimizer)
+    assert not marker.exists()
