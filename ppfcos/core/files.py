@@ -80,11 +80,12 @@ def atomic_dir(path):
     The replacement swaps the two directories in one step where the system can, so
     that at every moment ``path`` holds either the old or the new content;
     elsewhere it takes two renames, and the next call puts back an old directory
-    stranded by a kill between them.
+    stranded by a kill between them. Temporaries of killed calls are removed.
     """
     path = os.path.abspath(path)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     _restore_stranded(path)
+    remove_stale_temporaries(os.path.dirname(path), stem=os.path.basename(path) + ".")
     tmp, old = f"{path}.tmp-{os.getpid()}", f"{path}.old-{os.getpid()}"
     _remove(tmp)
     os.makedirs(tmp)

@@ -11,6 +11,7 @@ from ..core.config import ConfigError
 from ..data import create_reader
 from ..data.reader import build_dataset
 from ..export import export_model
+from ..export.exporter import check_export_dir
 from ..export.predictor import PredictorDetector
 from ..modeling import build_model
 from .checkpoint import load_weights
@@ -147,8 +148,13 @@ def infer(cfg, images, output_dir="output", draw_threshold=0.5, save_results=Fal
                         save_results)
 
 
-def export(cfg, output_dir="output_inference"):
-    """Export ``cfg['weights']`` to ``output_dir/<config name>``; returns that directory."""
+def export(cfg, output_dir="output_inference", extras=()):
+    """Export ``cfg['weights']`` to ``output_dir/<config name>``; returns that directory.
+
+    extras: see :func:`ppfcos.export.export_model`.
+    """
     setup(cfg)
+    model_dir = os.path.join(output_dir, cfg.name)
+    check_export_dir(model_dir)   # before the weights load: a refusal comes at once
     model = model_with_weights(cfg)
-    return export_model(model, cfg, os.path.join(output_dir, cfg.name))
+    return export_model(model, cfg, model_dir, extras)

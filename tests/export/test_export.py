@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 import ppfcos
+from ppfcos.core.config import ConfigError
 from ppfcos.export import exporter, export_model
 from ppfcos.export.graph import inference_model
 from ppfcos.export.predictor import create_predictor
@@ -189,4 +190,31 @@ def test_failed_export_keeps_the_previous_one(tiny_config, tmp_path, monkeypatch
         export_model(ppfcos.build_model(tiny_config), tiny_config, out)
     after = {name: open(os.path.join(out, name), "rb").read() for name in os.listdir(out)}
     assert after == before
+    assert sorted(os.listdir(tmp_path)) == ["annotations.json", "out", "tiny.yml"]
+
+
+def test_export_refuses_a_folder_holding_other_files(tiny_config, tmp_path):
+    """--output_dir pointed at a training save_dir: the checkpoints stay, nothing written."""
+    out = tmp_path / "out"
+    out.mkdir()
+    owned = {"epoch_2.pdparams": b"weights", "epoch_2.pdopt": b"state", "notes.txt": b"mine"}
+    for name, data in owned.items():
+        (out / name).write_bytes(data)
+    with pytest.raises(ConfigError, match=f"refusing to export into {out}: it holds files that "
+                                          f"are not an export \\(epoch_2.pdopt, epoch_2.pdparams, "
+                                          f"notes.txt\\)"):
+        export_model(ppfcos.build_model(tiny_config), tiny_config, str(out))
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == owned
+    assert sorted(os.listdir(tmp_path)) == ["annotations.json", "out", "tiny.yml"]
+
+
+def test_export_replaces_an_earlier_export_with_its_extras(tiny_config, tmp_path):
+    out = str(tmp_path / "out")
+    export_model(ppfcos.build_model(tiny_config), tiny_config, out,
+                 extras=[lambda d: open(os.path.join(d, "model.onnx"), "w").write("first")])
+    export_model(ppfcos.build_model(tiny_config), tiny_config, out,
+                 extras=[lambda d: open(os.path.join(d, "model_int8.onnx"), "w").write("2nd")])
+    names = sorted(os.listdir(out))
+    assert "model.onnx" not in names and "model_int8.onnx" in names   # the old one is gone whole
+    assert "infer_cfg.yml" in names and "model.pdiparams" in names
     assert sorted(os.listdir(tmp_path)) == ["annotations.json", "out", "tiny.yml"]
