@@ -2,7 +2,6 @@
 import contextlib
 import io
 import logging
-import os
 
 import numpy as np
 
