@@ -88,12 +88,19 @@ def test_nan_loss_stops_before_the_update_and_keeps_the_checkpoint(tmp_path):
     assert not os.path.exists(tmp_path / "epoch_2.pdparams")
 
 
-def test_crash_during_save_leaves_the_previous_snapshot_whole(tmp_path, monkeypatch):
+def trained_snapshot(tmp_path, name="model_final"):
+    """A TinyDetector trained one epoch and saved as ``tmp_path/name`` (epoch 1, iter 2);
+    returns (model, trainer, prefix)."""
     model = TinyDetector()
     trainer = make_trainer(model, epochs=1)
     trainer.train()
-    prefix = str(tmp_path / "model_final")
+    prefix = str(tmp_path / name)
     save_snapshot(prefix, model, trainer.optimizer, 1, 2)
+    return model, trainer, prefix
+
+
+def test_crash_during_save_leaves_the_previous_snapshot_whole(tmp_path, monkeypatch):
+    model, trainer, prefix = trained_snapshot(tmp_path)
     good = weights(model)
     model.fc.weight.set_value(np.full((2, 1), 7.0, "float32"))
 
@@ -142,10 +149,7 @@ def test_resume_without_pdopt_says_what_to_do(tmp_path):
 
 
 def test_resume_refuses_a_pair_not_written_together(tmp_path):
-    model = TinyDetector()
-    trainer = make_trainer(model, epochs=1)
-    trainer.train()
-    save_snapshot(str(tmp_path / "a"), model, trainer.optimizer, 1, 2)
+    model, trainer, _ = trained_snapshot(tmp_path, "a")
     model.fc.weight.set_value(np.full((2, 1), 7.0, "float32"))
     save_snapshot(str(tmp_path / "b"), model, trainer.optimizer, 2, 4)
     os.replace(tmp_path / "b.pdparams", tmp_path / "a.pdparams")   # a.pdopt + b's weights
@@ -158,11 +162,7 @@ def test_resume_refuses_a_pair_not_written_together(tmp_path):
 
 def test_kill_between_the_two_renames_is_detected(tmp_path, monkeypatch):
     """The .pdopt lands, the kill comes before the .pdparams rename: resume refuses."""
-    model = TinyDetector()
-    trainer = make_trainer(model, epochs=1)
-    trainer.train()
-    prefix = str(tmp_path / "model_final")
-    save_snapshot(prefix, model, trainer.optimizer, 1, 2)
+    model, trainer, prefix = trained_snapshot(tmp_path)
     real_replace = os.replace
 
     def killed_before_params(src, dst):
@@ -180,10 +180,7 @@ def test_kill_between_the_two_renames_is_detected(tmp_path, monkeypatch):
 
 
 def test_optimizer_file_that_runs_code_is_refused(tmp_path):
-    model = TinyDetector()
-    trainer = make_trainer(model, epochs=1)
-    trainer.train()
-    save_snapshot(str(tmp_path / "s"), model, trainer.optimizer, 1, 2)
+    model, _, _ = trained_snapshot(tmp_path, "s")
     marker = tmp_path / "ran"
     (tmp_path / "s.pdopt").write_bytes(evil_pickle(marker, {"epoch": 1, "iter": 2}))
     with pytest.raises(WeightsError, match="refusing to load .*s.pdopt"):
