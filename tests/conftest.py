@@ -1,13 +1,10 @@
-"""Shared test helpers: fixture paths, PaddleDetection's deterministic weight recipe,
-and small models for fast module tests."""
+"""Shared test helpers: fixture paths, the Paddle device for tests, YAML files and tools."""
 import importlib.util
 import os
 
 import numpy as np
 import paddle
 import pytest
-
-from ppfcos.engine.benchmark import seed_weights
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 FIXTURES = os.path.join(REPO, "tests", "fixtures")
@@ -18,11 +15,6 @@ ZOO = ["fcos_r50_fpn_1x_coco", "fcos_dcn_r50_fpn_1x_coco", "fcos_r50_fpn_iou_1x_
 
 paddle.set_device("cpu")
 paddle.base.core.set_num_threads(2)
-
-
-def set_deterministic_weights(model):
-    """The reference's name-seeded weight recipe (see tests/fixtures/README.md)."""
-    return seed_weights(model)
 
 
 def fixture(name):

@@ -50,6 +50,13 @@ def load(path):
     return {k: v.numpy() for k, v in paddle.load(path).items()}
 
 
+def detection_rows(path):
+    """A COCO results file as (image_id, category_id, score, bbox) rows, best first per image
+    and class."""
+    return sorted(((r["image_id"], r["category_id"], r["score"], r["bbox"])
+                   for r in json.loads(path.read_text())), key=lambda r: (r[0], r[1], -r[2]))
+
+
 def test_train_eval_infer_round_trip(data, tmp_path):
     result = train(data, tmp_path, "--eval", "--use_vdl")
     out = tmp_path / "output" / "fcos_r18_lite_synthetic"
@@ -62,7 +69,10 @@ def test_train_eval_infer_round_trip(data, tmp_path):
         assert field in log, field
     assert "running on CPU" in log and "threads" in log
     assert any(name.startswith("vdlrecords") for name in os.listdir(out / "vdl"))
-    assert json.loads((out / "bbox.json").read_text()) is not None
+    trained = detection_rows(out / "bbox.json")
+    val = json.load(open(os.path.join(data, "annotations", "instances_val.json")))
+    assert {r[0] for r in trained} <= {image["id"] for image in val["images"]}
+    assert {r[1] for r in trained} <= {c["id"] for c in val["categories"]}
 
     weights = str(out / "model_final")
     evaluation = run_tool("eval", ["-c", DEMO, "-o", *TINY, *data_overrides(data),
@@ -72,7 +82,10 @@ def test_train_eval_infer_round_trip(data, tmp_path):
     assert evaluation.stdout.count("Average Recall") == 6
     for name in ("circle", "rectangle", "triangle", "star", "ring", "cross"):
         assert name in evaluation.stdout
-    assert isinstance(json.loads((tmp_path / "eval" / "bbox.json").read_text()), list)
+    evaluated = detection_rows(tmp_path / "eval" / "bbox.json")
+    assert [r[:2] for r in evaluated] == [r[:2] for r in trained]   # the final epoch's eval
+    np.testing.assert_allclose([r[2] for r in evaluated], [r[2] for r in trained], atol=1e-4)
+    np.testing.assert_allclose([r[3] for r in evaluated], [r[3] for r in trained], atol=1e-2)
 
     voc_root = str(tmp_path / "voc")
     write_voc_copy(data, voc_root)

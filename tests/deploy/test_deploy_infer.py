@@ -16,9 +16,10 @@ import pytest
 import yaml
 
 import ppfcos
-from conftest import REPO, set_deterministic_weights
+from conftest import REPO
 from ppfcos.data.reader import build_dataset
 from ppfcos.export import export_model
+from ppfcos.modeling.seeded_weights import seed_weights
 
 DEPLOY = os.path.join(REPO, "deploy", "python")
 sys.path.insert(0, DEPLOY)
@@ -88,7 +89,7 @@ def export_tiny(root, fuse, images):
     (root / "tiny.yml").write_text(TINY.format(root=root, fuse=str(fuse).lower(), mean=MEAN,
                                                std=STD))
     cfg = ppfcos.load_config(str(root / "tiny.yml"))
-    model = set_deterministic_weights(ppfcos.build_model(cfg))
+    model = seed_weights(ppfcos.build_model(cfg))
     model.eval()
     dataset = build_dataset(cfg, "TestDataset")
     dataset.set_images(images)

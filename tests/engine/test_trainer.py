@@ -9,56 +9,11 @@ import pytest
 from ppfcos.engine import snapshot
 from ppfcos.engine.checkpoint import WeightsError
 from ppfcos.engine.hooks import CheckpointHook
-from ppfcos.engine.optimizer import Schedule, build_optimizer
 from ppfcos.engine.snapshot import resume_snapshot, save_snapshot
-from ppfcos.engine.trainer import HookBase, Trainer, TrainingDiverged
+from ppfcos.engine.trainer import HookBase, TrainingDiverged
+
 from hostile import evil_pickle
-
-
-class TinyDetector(paddle.nn.Layer):
-    """Stands in for FCOS: batch dict -> losses; the loss is NaN from ``nan_at`` on."""
-
-    def __init__(self, nan_at=None):
-        super().__init__()
-        self.fc = paddle.nn.Linear(2, 1)
-        self.calls = 0
-        self.nan_at = nan_at
-
-    def forward(self, batch):
-        self.calls += 1
-        loss = (self.fc(batch["image"]) ** 2).mean()
-        if self.nan_at is not None and self.calls >= self.nan_at:
-            loss = loss * float("nan")
-        return {"loss_cls": loss, "loss": loss}
-
-
-class ListLoader:
-    """Two batches per epoch; records the epochs it was set to."""
-
-    def __init__(self):
-        self.epochs = []
-
-    def set_epoch(self, epoch):
-        self.epochs.append(epoch)
-
-    def __len__(self):
-        return 2
-
-    def __iter__(self):
-        for i in range(2):
-            yield {"image": paddle.full([2, 2], float(i + 1))}
-
-
-def make_trainer(model, epochs, hooks=(), start_epoch=0, start_iter=0):
-    schedule = Schedule(0.1, None, None, 2)
-    optimizer = build_optimizer({"optimizer": {"type": "Momentum", "momentum": 0.9}}, schedule,
-                                model.parameters())
-    return Trainer(model, optimizer, schedule, ListLoader(), epochs, hooks, start_epoch,
-                   start_iter)
-
-
-def weights(model):
-    return {k: v.numpy().copy() for k, v in model.state_dict().items()}
+from tiny_training import TinyDetector, make_trainer, weights
 
 
 def test_loop_counts_epochs_and_iterations():

@@ -15,8 +15,9 @@ from ppfcos.export import exporter, export_model
 from ppfcos.export.graph import inference_model
 from ppfcos.export.predictor import create_predictor
 from ppfcos.modeling.backbones.resnet import ConvNorm
+from ppfcos.modeling.seeded_weights import seed_weights
 
-from conftest import CONFIGS, set_deterministic_weights
+from conftest import CONFIGS
 
 MEAN = np.array([0.485, 0.456, 0.406], np.float32).reshape(1, 3, 1, 1)
 STD = np.array([0.229, 0.224, 0.225], np.float32).reshape(1, 3, 1, 1)
@@ -58,7 +59,7 @@ def assert_same_detections(actual, expected):
 @pytest.fixture(scope="module", params=["fcos_r50_fpn_1x_coco", "fcos_dcn_r50_fpn_1x_coco"])
 def exported_zoo_model(request, tmp_path_factory):
     cfg = ppfcos.load_config(os.path.join(CONFIGS, request.param + ".yml"))
-    model = set_deterministic_weights(ppfcos.build_model(cfg))
+    model = seed_weights(ppfcos.build_model(cfg))
     model.eval()
     expected = dygraph_detections(model, raw_batch())
     out = str(tmp_path_factory.mktemp("export") / request.param)
@@ -140,7 +141,7 @@ def test_unfused_normalization_stays_in_the_preprocess(tiny_config, tmp_path):
 
 def test_fused_normalization_equals_the_reader_normalization(tiny_config, tmp_path):
     tiny_config["TestReader"]["fuse_normalize"] = True
-    model = set_deterministic_weights(ppfcos.build_model(tiny_config))
+    model = seed_weights(ppfcos.build_model(tiny_config))
     model.eval()
     raw = np.random.default_rng(0).uniform(0, 255, (1, 3, 96, 128)).astype(np.float32)
     with paddle.no_grad():
@@ -167,7 +168,7 @@ def test_folding_batch_norm_keeps_the_output(dcn):
 
 
 def test_inference_model_folds_a_copy(tiny_config):
-    model = set_deterministic_weights(ppfcos.build_model(tiny_config))
+    model = seed_weights(ppfcos.build_model(tiny_config))
     before = {name: value.numpy() for name, value in model.state_dict().items()}
     folded = [layer.norm for layer in inference_model(model).sublayers()
               if isinstance(layer, ConvNorm)]

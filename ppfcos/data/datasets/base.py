@@ -8,7 +8,7 @@ PaddleDetection's keys: ``im_file``, ``im_id``, ``h``, ``w``, ``gt_bbox``,
 An image that cannot be read (missing file, corrupt bytes) does not raise:
 ``dataset[i]`` returns a *skipped marker* ``{SKIPPED_KEY: "<file>: <reason>"}``
 instead, which the reader's collate carries to the main process, where it is
-logged and counted (see ``ppfcos.data.reader``). This works the same in worker
+logged and counted (see ``ppfcos.data.loader``). This works the same in worker
 processes, whose exceptions would otherwise end the epoch.
 """
 import copy
