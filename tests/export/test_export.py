@@ -83,16 +83,19 @@ def test_zoo_infer_cfg_has_paddledetection_fields(exported_zoo_model):
     with open(os.path.join(model_dir, "infer_cfg.yml")) as f:
         infer_cfg = yaml.safe_load(f)
     assert list(infer_cfg) == ["mode", "draw_threshold", "metric", "use_dynamic_shape", "arch",
-                               "min_subgraph_size", "Preprocess", "label_list"]
+                               "min_subgraph_size", "Preprocess", "label_list", "category_ids"]
     assert (infer_cfg["mode"], infer_cfg["arch"], infer_cfg["metric"]) == ("paddle", "FCOS",
                                                                            "COCO")
+    assert infer_cfg["use_dynamic_shape"] is True      # image input [-1, 3, -1, -1]
     # fuse_normalize: NormalizeImage runs inside the graph; PadBatch becomes PadStride
     assert infer_cfg["Preprocess"] == [
         {"type": "Resize", "target_size": [800, 1333], "keep_ratio": True, "interp": 1},
         {"type": "Permute"}, {"type": "PadStride", "stride": 128}]
-    # no COCO annotations here: the standard COCO names
-    assert len(infer_cfg["label_list"]) == 80
+    # no COCO annotations here: the standard COCO names and category ids
+    assert len(infer_cfg["label_list"]) == len(infer_cfg["category_ids"]) == 80
     assert infer_cfg["label_list"][:3] == ["person", "bicycle", "car"]
+    assert infer_cfg["category_ids"][9:13] == [10, 11, 13, 14]
+    assert infer_cfg["category_ids"][-1] == 90
 
 
 TINY = """
