@@ -114,6 +114,15 @@ def test_infer_list_save_threshold_visualize_and_category_ids(setup, tmp_path):
     name_of = {c["id"]: c["name"] for c in names["categories"]}
     assert all(r["category"] == name_of[r["category_id"]] for r in records)
 
+    # one slice covering each 64x64 image: exactly the unsliced detections
+    sliced = run("tools/infer.py", "-c", DEMO, "--infer_dir", val, "--infer_list",
+                 tmp_path / "list.txt", "--save_results", "--visualize=false",
+                 "--save_threshold", "0.1", "--slice_infer", "--slice_size", 64, 64,
+                 "--combine_method", "concat", "--output_dir", tmp_path / "sliced",
+                 "-o", *overrides)
+    assert sliced.returncode == 0, sliced.stderr[-3000:]
+    assert json.loads((tmp_path / "sliced" / "bbox.json").read_text()) == records
+
     drawn = run("tools/infer.py", "-c", DEMO, "--infer_img", val / "000001.jpg",
                 "--visualize", "--output_dir", tmp_path / "drawn", "-o", *overrides)
     assert drawn.returncode == 0, drawn.stderr[-3000:]

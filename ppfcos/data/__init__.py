@@ -1,5 +1,5 @@
 """Data: datasets (COCO, VOC, image folders), transforms and FCOS targets, the reader
-(DataLoader wiring) and the synthetic dataset generator.
+(DataLoader wiring), the synthetic dataset generator and its mosaics (mosaic.py).
 
 Importing this package registers the datasets and transforms with the registry.
 """

@@ -12,6 +12,7 @@ batched_nms`` (numpy backend, IoU or IoS), so ppfcos and ``deploy/python`` share
 maintained implementation instead of two copies. sahi is imported on first use
 (``pip install -e .[slice]``).
 """
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,8 +20,11 @@ import paddle
 
 from ..core.config import ConfigError
 from ..data.reader import BatchCollator, Compose, build_ops
+from ..data.transforms.operators import ImageDecodeError
 from .evaluator import split_per_image
 from .progress import progress
+
+logger = logging.getLogger("ppfcos")
 
 
 @dataclass(frozen=True)
@@ -120,13 +124,17 @@ class SlicedDetector:
 
 def predict_sliced(detector, loader, decode, desc="eval"):
     """Like ``evaluator.predict`` for a SlicedDetector: yield ``(batch, detections)`` per
-    image of ``loader``'s shard, batch holding ``im_file`` and ``im_id``. ``decode``:
-    the Decode op that reads a record's image."""
+    image of ``loader``'s shard, batch holding ``im_file`` and ``im_id``; unreadable images
+    are skipped with a warning. ``decode``: the Decode op that reads a record's image."""
     detector.model.eval()
     indices = [i for batch in loader.batch_sampler for i in batch]
     for index in progress(indices, len(indices), desc):
         record = loader.dataset.records[index]
-        image = decode({"im_file": record["im_file"]})["image"]
+        try:
+            image = decode({"im_file": record["im_file"]})["image"]
+        except ImageDecodeError as e:     # as the reader does: skip, never crash
+            logger.warning("skipped unreadable image; %s", e)
+            continue
         im_id = int(np.asarray(record["im_id"]).item())
         yield ({"im_file": [record["im_file"]], "im_id": np.array([[im_id]])},
                [{"im_id": im_id, "bbox": detector.detect(image)}])

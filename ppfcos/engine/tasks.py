@@ -4,6 +4,7 @@ Each function sets up the process (ranks, logging, device), builds the model
 and readers from ``cfg`` and hands them to the engine parts.
 """
 import os
+import time
 
 import paddle
 
@@ -94,7 +95,12 @@ def make_evaluator(cfg, model, rank, output_dir=None, classwise=False, predictor
 
     def run():
         detector = PredictorDetector(model, cpu_threads_per_process()) if predictor else model
+        images = sum(len(indices) for indices in loader.batch_sampler)
+        start = time.perf_counter()
         results = evaluate(predictions_of(detector, loader, cfg, "EvalReader", slicing), metric)
+        seconds = time.perf_counter() - start
+        logger.info("%d images predicted and scored in %.1f s: %.3f s per image%s", images,
+                    seconds, seconds / max(images, 1), " (sliced)" if slicing else "")
         for line in metric.log_lines():
             logger.info("%s", line)
         return results

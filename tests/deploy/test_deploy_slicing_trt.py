@@ -4,6 +4,7 @@ import json
 import os
 import types
 
+import cv2
 import numpy as np
 import paddle
 import pytest
@@ -13,7 +14,7 @@ import ppfcos
 from conftest import set_deterministic_weights
 from ppfcos.engine.slicing import SliceOptions as PpfcosSliceOptions, SlicedDetector as \
     PpfcosSlicedDetector
-from test_deploy_infer import IMAGES, cli, export_tiny, image_paths
+from test_deploy_infer import cli, export_tiny, image_dir, image_paths  # noqa: F401 (fixture)
 
 from benchmark import Timings  # noqa: E402  (deploy/python, put on sys.path by test_deploy_infer)
 from detector import Detector  # noqa: E402
@@ -33,21 +34,9 @@ def exported(tmp_path_factory, image_dir):
     """(model_dir, root, path of a BIG image) of the tiny fused export."""
     root = tmp_path_factory.mktemp("slicing")
     big = root / "big.png"
-    import cv2
     cv2.imwrite(str(big), np.random.default_rng(3).integers(0, 256, (*BIG, 3), dtype=np.uint8))
     model_dir, _, _ = export_tiny(root, True, image_paths(image_dir))
     return model_dir, root, str(big)
-
-
-@pytest.fixture(scope="module")
-def image_dir(tmp_path_factory):
-    import cv2
-    root = tmp_path_factory.mktemp("images")
-    rng = np.random.default_rng(0)
-    for name, (h, w) in IMAGES.items():
-        (root / name).parent.mkdir(exist_ok=True)
-        cv2.imwrite(str(root / name), rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
-    return root
 
 
 def detector_of(model_dir):
