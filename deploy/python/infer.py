@@ -28,7 +28,8 @@ from errors import DeployError, ImageReadError
 from exported_model import load_exported_model
 from flags import add_bool_flag, add_slice_flags, add_tensorrt_flags, add_unsupported_flags
 from media import VideoReader, list_images, open_camera, read_image
-from predictor import BACKENDS, RUN_MODES, RunOptions, TensorRTOptions, check_options, create_predictor
+from predictor import (BACKENDS, RUN_MODES, RunOptions, TensorRTOptions, check_options,
+                       create_predictor)
 from preprocess import Preprocessor
 from results import ResultWriter
 from slicing import SliceOptions, SlicedDetector
@@ -55,9 +56,9 @@ def build_parser():
     source.add_argument("--image_dir", help="the .jpg/.jpeg/.png/.bmp images under this "
                         "directory (recursive)")
     source.add_argument("--video_file", help="a video; writes output_dir/<stem>.mp4")
-    source.add_argument("--camera_id", type=int, default=-1,
-                        help="detect on this camera's frames (-1: none); writes "
-                        "output_dir/camera_<id>.mp4")
+    source.add_argument("--camera_id", type=int, default=None,
+                        help="detect on the frames of camera N (0, 1, ...); writes "
+                        "output_dir/camera_<N>.mp4")
     parser.add_argument("--batch_size", type=positive_int, default=1,
                         help="images per predictor run; only images whose preprocessed "
                         "tensors have the same shape share a run")
@@ -159,7 +160,7 @@ def run(args):
     preprocessor = Preprocessor(model.preprocess)
     if args.video_file:
         video, name = VideoReader(args.video_file), args.video_file
-    elif args.camera_id is not None and args.camera_id >= 0:
+    elif args.camera_id is not None:
         video, name = open_camera(args.camera_id), f"camera_{args.camera_id}"
     else:
         video, name = None, None

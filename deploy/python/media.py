@@ -76,6 +76,8 @@ class VideoReader:
 def open_camera(camera_id):
     """A VideoReader of camera ``camera_id`` (PaddleDetection's --camera_id); DeployError
     when no camera opens at that index."""
+    if camera_id < 0:
+        raise DeployError(f"--camera_id must be a camera index >= 0, got {camera_id}")
     capture = cv2.VideoCapture(camera_id)
     if not capture.isOpened():
         raise DeployError(f"cannot open camera {camera_id} (--camera_id): no camera at that "

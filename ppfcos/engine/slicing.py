@@ -109,8 +109,8 @@ class SlicedDetector:
         rows = []
         for start in range(0, len(corners), self.batch_size):
             chunk = corners[start:start + self.batch_size]
-            samples = [self.transforms({"image": image[y1:y2, x1:x2], "im_id": np.array([0])})
-                       for x1, y1, x2, y2 in chunk]
+            samples = [self.transforms({"image": image[y1:y2, x1:x2].copy(),
+                                        "im_id": np.array([0])}) for x1, y1, x2, y2 in chunk]
             batch = self.collate(samples)
             inputs = {key: paddle.to_tensor(batch[key])
                       for key in ("image", "im_shape", "scale_factor")}

@@ -91,7 +91,7 @@ def make_evaluator(cfg, model, rank, output_dir=None, classwise=False, predictor
     metric = build_metric(cfg.get("metric", "COCO"), loader.dataset,
                           output_dir=output_dir if rank == 0 else None, classwise=classwise,
                           map_type=cfg.get("map_type", "11point"),
-                          save_prediction_only=save_prediction_only and rank == 0)
+                          save_prediction_only=save_prediction_only)
 
     def run():
         detector = PredictorDetector(model, cpu_threads_per_process()) if predictor else model

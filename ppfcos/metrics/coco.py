@@ -42,8 +42,9 @@ class COCOMetric:
         class_names: names by class index, for the classwise table.
         output_dir: when given, ``accumulate`` writes the results list there as ``bbox.json``.
         classwise: also compute per-class AP@[.5:.95] and AP50.
-        save_prediction_only: ``accumulate`` only writes ``bbox.json`` (e.g. for COCO
-            test-dev, whose annotation file has images but no boxes) and scores nothing.
+        save_prediction_only: ``accumulate`` only writes ``bbox.json`` (where ``output_dir``
+            is given: rank 0 of a distributed run) and scores nothing, e.g. for COCO
+            test-dev, whose annotation file has images but no boxes.
 
     ``update`` takes a list of ``{"im_id", "bbox": [K, 6] (class, score, x1, y1, x2, y2)}``
     in original-image pixels. An image seen twice (a distributed sampler pads its last
@@ -52,8 +53,6 @@ class COCOMetric:
 
     def __init__(self, anno_path, clsid2catid, class_names, output_dir=None, classwise=False,
                  save_prediction_only=False):
-        if save_prediction_only and not output_dir:
-            raise ValueError("save_prediction_only needs an output_dir for bbox.json")
         self.save_prediction_only = save_prediction_only
         self.anno_path = anno_path
         self.clsid2catid = {int(k): int(v) for k, v in clsid2catid.items()}
@@ -131,9 +130,9 @@ class COCOMetric:
         if self.output_dir:
             self._write_results()
         if self.save_prediction_only:
+            where = os.path.join(self.output_dir, "bbox.json") if self.output_dir else "no file"
             self._summary = [f"{len(self._results)} detections of {len(self._seen_ids)} images "
-                             f"saved to {os.path.join(self.output_dir, 'bbox.json')}, not "
-                             f"evaluated (save_prediction_only)"]
+                             f"saved to {where}, not evaluated (save_prediction_only)"]
             self._classwise_rows = None
             self._result = {"mAP": None, "stats": None, "classwise": None}
             return self._result
