@@ -69,7 +69,8 @@ def test_train_takes_paddledetection_switch_spellings(setup):
     assert os.listdir(root / "vdl")                       # --use_vdl=true logged
 
 
-def test_eval_save_prediction_only_and_json_eval_give_the_normal_evaluation(setup, tmp_path):
+def test_eval_save_prediction_only_and_json_eval_give_the_normal_evaluation(setup, tmp_path,
+                                                                          capsys):
     overrides, _ = setup
     normal = run("tools/eval.py", "-c", DEMO, "--classwise=True", "--output_eval",
                  tmp_path / "normal", "-o", *overrides)
@@ -91,10 +92,10 @@ def test_eval_save_prediction_only_and_json_eval_give_the_normal_evaluation(setu
                    tmp_path / "saved", "--classwise", "True", "-o", *overrides)
     assert rescored.returncode == 0, rescored.stderr[-3000:]
     assert stat_lines(rescored.output) == stats
-    missing = run("tools/eval.py", "-c", DEMO, "--json_eval=true", "--output_eval",
-                  tmp_path / "nothing", "-o", *overrides)
-    assert missing.returncode == 1 and missing.stderr.strip().splitlines()[-1].startswith(
-        "error: --json_eval scores")
+    assert load_tool("eval").main(["-c", DEMO, "--json_eval=true", "--output_eval",
+                                   str(tmp_path / "nothing"), "-o", *overrides]) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith(
+        f"error: --json_eval scores {tmp_path / 'nothing' / 'bbox.json'}, which does not exist")
 
 
 def test_infer_list_save_threshold_visualize_and_category_ids(setup, tmp_path):

@@ -168,14 +168,14 @@ def test_no_camera_at_the_index_is_a_one_line_error(exported):
 TRT = dict(run_mode="trt_fp16", device="GPU", batch_size=2)
 
 
-def test_tensorrt_on_a_cpu_only_paddle_stops_before_loading(exported, monkeypatch):
+def test_tensorrt_on_a_cpu_only_paddle_stops_before_loading(monkeypatch):
+    """(The command line prints these as one error: line: tests/deploy/test_deploy_infer.py.)"""
     assert not paddle.is_compiled_with_cuda()
-    done = cli("--model_dir", exported[0], "--image_file", exported[2], "--device", "GPU",
-               "--run_mode", "trt_fp32")
-    assert done.returncode == 1
-    assert done.stderr.strip().splitlines()[-1] == (
-        "error: --run_mode trt_fp32 runs TensorRT, which needs --device GPU and a GPU build "
-        "of Paddle (this Paddle build is CPU-only: install paddlepaddle-gpu)")
+    with pytest.raises(DeployError) as error:
+        PaddlePredictor.check(RunOptions(**TRT))
+    assert str(error.value) == ("--run_mode trt_fp16 runs TensorRT, which needs --device GPU "
+                                "and a GPU build of Paddle (this Paddle build is CPU-only: "
+                                "install paddlepaddle-gpu)")
     with pytest.raises(DeployError, match="1 <= --trt_min_shape <= --trt_opt_shape <= "
                                           "--trt_max_shape, got 1, 2000, 1280"):
         PaddlePredictor.check(RunOptions(**TRT, tensorrt=TensorRTOptions(opt_shape=2000)))
