@@ -159,7 +159,7 @@ def test_infer_fails_when_it_reads_no_image(trained, tmp_path):
     unreadable = run_tool("infer", base_args(data, weights) + ["--infer_img", str(broken),
                                                                "--output_dir", str(tmp_path / "o")],
                           str(tmp_path))
-    assert_one_line_error(unreadable, "none of the 1 input image(s) could be read")
+    assert_one_line_error(unreadable, "none of the input images could be read")
 
 
 def test_infer_never_writes_over_its_input_images(trained, tmp_path):

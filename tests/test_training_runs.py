@@ -101,8 +101,9 @@ def test_train_eval_infer_round_trip(data, tmp_path):
     val_dir = os.path.join(data, "val")
     inference = run_tool("infer", ["-c", DEMO, "-o", *TINY, *data_overrides(data),
                                    f"weights={weights}", "--infer_dir", val_dir,
-                                   "--draw_threshold", "0.0", "--output_dir",
-                                   str(tmp_path / "drawn"), "--save_results"], str(tmp_path))
+                                   "--draw_threshold", "0.0", "--save_threshold", "0.0",
+                                   "--output_dir", str(tmp_path / "drawn"), "--save_results"],
+                        str(tmp_path))
     assert inference.returncode == 0, inference.stderr[-3000:]
     drawn = sorted(os.listdir(tmp_path / "drawn"))
     assert drawn == sorted(os.listdir(val_dir) + ["bbox.json"])

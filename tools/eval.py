@@ -1,7 +1,10 @@
 """Evaluate weights on a config's EvalDataset (COCO or VOC metric).
 
     python tools/eval.py -c configs/fcos_r50_fpn_1x_coco.yml -o weights=PATH_OR_URL [--classwise]
-        [--output_eval DIR] [--predictor]
+        [--output_eval DIR] [--save_prediction_only] [--predictor]
+        [--slice_infer --slice_size H W --overlap_ratio RH RW --combine_method nms|concat
+         --match_threshold T --match_metric iou|ios]
+    python tools/eval.py -c CONFIG --json_eval --output_eval DIR   # score DIR/bbox.json
 """
 import os
 import sys
@@ -11,15 +14,33 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")
 from ppfcos.engine import cli, tasks  # noqa: E402
 
 
+def evaluate(cfg, args):
+    if args.json_eval:
+        return tasks.evaluate_json(cfg, args.output_eval, args.classwise)
+    return tasks.evaluate_weights(cfg, args.classwise, args.output_eval, args.predictor,
+                                  cli.slice_options(args), args.save_prediction_only)
+
+
 def main(argv=None):
     parser = cli.config_parser(__doc__.splitlines()[0])
-    parser.add_argument("--classwise", action="store_true", help="per-class AP table")
+    cli.add_bool_flag(parser, "--classwise", help="per-class AP table")
     parser.add_argument("--output_eval", default=None,
-                        help="where bbox.json goes (default: save_dir/<config>)")
+                        help="where bbox.json is written, or read by --json_eval "
+                        "(default: save_dir/<config>)")
+    cli.add_bool_flag(parser, "--json_eval", help="score the bbox.json in --output_eval "
+                      "against the EvalDataset, without running a model")
+    cli.add_bool_flag(parser, "--save_prediction_only", help="write bbox.json (COCO results: "
+                      "image_id, category_id, bbox [x, y, w, h], score) and do not evaluate, "
+                      "e.g. for COCO test-dev")
     cli.add_predictor_flag(parser)
+    cli.add_slice_flags(parser)
+    cli.add_unsupported_flags(parser, {
+        **cli.SLIM,
+        "--bias": "use the default: boxes are scored as [x, y, x2 - x1, y2 - y1] with no +1, "
+                  "as PaddleDetection's COCO metric does without --bias",
+        "--amp": "use tools/train.py --amp: evaluation runs in float32"})
     args = parser.parse_args(argv)
-    return cli.run(lambda cfg, a: tasks.evaluate_weights(cfg, a.classwise, a.output_eval,
-                                                         a.predictor), args)
+    return cli.run(evaluate, args)
 
 
 if __name__ == "__main__":

@@ -28,9 +28,16 @@ def main(argv=None):
     parser = cli.config_parser(__doc__.splitlines()[0])
     parser.add_argument("--output_dir", default="output_inference",
                         help="the model goes to output_dir/<config name>/")
-    parser.add_argument("--export_onnx", action="store_true",
-                        help="also write model.onnx (ONNX Runtime), with decoding and NMS")
+    cli.add_bool_flag(parser, "--export_onnx",
+                      help="also write model.onnx (ONNX Runtime), with decoding and NMS")
     add_opset_flag(parser)
+    cli.add_unsupported_flags(parser, {
+        **cli.SLIM,
+        "--export_serving_model": "use deploy/python/infer.py (Paddle Inference, or "
+                                  "--backend onnxruntime) on the export; Paddle Serving "
+                                  "models are not written",
+        "--for_fd": "use deploy/python/infer.py on the export; FastDeploy layouts are not "
+                    "written"})
     args = parser.parse_args(argv)
     return cli.run(export, args)
 

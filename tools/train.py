@@ -15,16 +15,27 @@ from ppfcos.engine import cli, tasks  # noqa: E402
 
 def main(argv=None):
     parser = cli.config_parser(__doc__.splitlines()[0])
-    parser.add_argument("--eval", action="store_true",
-                        help="evaluate every snapshot_epoch and keep best_model by mAP")
+    cli.add_bool_flag(parser, "--eval",
+                      help="evaluate every snapshot_epoch and keep best_model by mAP")
     parser.add_argument("-r", "--resume", default=None,
                         help="snapshot to resume from (e.g. output/<config>/epoch_6)")
-    parser.add_argument("--amp", action="store_true", help="mixed precision (GPU only)")
-    parser.add_argument("--use_vdl", action="store_true", help="log scalars to VisualDL")
+    cli.add_bool_flag(parser, "--amp", help="mixed precision (GPU only)")
+    cli.add_bool_flag(parser, "--use_vdl", help="log scalars to VisualDL")
     parser.add_argument("--vdl_log_dir", default=None,
                         help="VisualDL log directory (default: save_dir/<config>/vdl)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     cli.add_predictor_flag(parser)
+    cli.add_unsupported_flags(parser, {
+        **cli.SLIM,
+        "--fleet": "use python -m paddle.distributed.launch --gpus 0,1,... tools/train.py",
+        "--use_wandb": "use --use_vdl (VisualDL)",
+        "--profiler_options": "use tools/benchmark.py for timings",
+        "--save_proposals": "use tools/infer.py --save_results: FCOS is one-stage and has "
+                            "no proposals",
+        "--to_static": "training runs in dygraph; tools/export_model.py writes the static "
+                       "program",
+        "--enable_ce": "use --seed N for repeatable runs",
+        "--save_prediction_only": "use tools/eval.py --save_prediction_only on a snapshot"})
     args = parser.parse_args(argv)
     return cli.run(lambda cfg, a: tasks.train(cfg, a.resume, a.eval, a.amp, a.use_vdl,
                                               a.vdl_log_dir, a.seed, a.predictor), args)

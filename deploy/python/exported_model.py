@@ -12,6 +12,7 @@ writes ``model.pdmodel``), ``model.pdiparams`` (both read by the ``paddle`` back
     - {type: Permute}
     - {type: PadStride, stride: 128}
     label_list: [person, bicycle, ...]
+    category_ids: [1, 2, ...]   # the dataset's category id of each class (ppfcos's key)
 """
 import os
 from dataclasses import dataclass
@@ -38,6 +39,9 @@ class ExportedModel:
     onnx: path of model.onnx (None if absent).
     preprocess: infer_cfg's ``Preprocess`` list of ``{type: Name, arg: value, ...}``.
     label_list: class names by class index (may be empty).
+    category_ids: the dataset's category id by class index (empty in exports without
+        them: bbox.json then gives class indices).
+    use_dynamic_shape: False when the program's image input has a fixed H and W.
     draw_threshold: the default score threshold for drawing and saving.
     min_subgraph_size: the smallest subgraph TensorRT takes over.
     """
@@ -46,6 +50,8 @@ class ExportedModel:
     onnx: str
     preprocess: list
     label_list: list
+    category_ids: list
+    use_dynamic_shape: bool
     draw_threshold: float
     min_subgraph_size: int
 
@@ -81,7 +87,19 @@ def load_exported_model(model_dir, backend="paddle"):
     return ExportedModel(program=existing(PROGRAM_FILES), params=existing((PARAMS_FILE,)),
                          onnx=existing((ONNX_FILE,)), preprocess=cfg["Preprocess"],
                          label_list=[str(name) for name in cfg.get("label_list") or []],
+                         category_ids=category_ids(path, cfg),
+                         use_dynamic_shape=bool(cfg.get("use_dynamic_shape", True)),
                          draw_threshold=threshold, min_subgraph_size=min_subgraph_size)
+
+
+def category_ids(path, cfg):
+    """infer_cfg's ``category_ids`` as ints ([] when absent); DeployError if malformed."""
+    ids = cfg.get("category_ids") or []
+    try:
+        return [int(i) for i in ids]
+    except (TypeError, ValueError):
+        raise DeployError(f"{path}: category_ids must be a list of integers, got {ids!r}"
+                          ) from None
 
 
 def read_infer_cfg(path):

@@ -5,12 +5,16 @@
         [--backend paddle|onnxruntime] [--device CPU|GPU] \\
         [--run_mode paddle|trt_fp32|trt_fp16|trt_int8] [--cpu_threads N] \\
         [--enable_mkldnn True|False] [--threshold T] \\
-        [--output_dir output] [--save_results] [--run_benchmark]
+        [--output_dir output] [--save_results] [--save_images True|False] [--run_benchmark] \\
+        [--camera_id N] [--slice_infer --slice_size H W --overlap_ratio RH RW ...] \\
+        [--trt_min_shape 1 --trt_max_shape 1280 --trt_opt_shape 640 --trt_calib_mode False \\
+         --collect_trt_shape_info --tuned_trt_shape_file shape_range_info.pbtxt]
 
 Writes output_dir/<image name> with the detections drawn (output_dir/<video stem>.mp4
-for a video) and, with --save_results, output_dir/bbox.json. Standalone: imports only
-the standard library, paddle, numpy, opencv and pyyaml (and onnxruntime for
---backend onnxruntime, which runs model.onnx), so ppfcos need not be installed.
+for a video or camera) and, with --save_results, output_dir/bbox.json. Standalone: imports
+only the standard library, paddle, numpy, opencv and pyyaml (and onnxruntime for
+--backend onnxruntime, which runs model.onnx; sahi for --slice_infer), so ppfcos need not
+be installed.
 """
 import argparse
 import itertools
@@ -22,24 +26,17 @@ from benchmark import Timings
 from detector import Detector
 from errors import DeployError, ImageReadError
 from exported_model import load_exported_model
-from media import VideoReader, check_output_dir, list_images, read_image
-from predictor import BACKENDS, RUN_MODES, RunOptions, check_options, create_predictor
+from flags import add_bool_flag, add_slice_flags, add_tensorrt_flags, add_unsupported_flags
+from media import VideoReader, check_output_dir, list_images, open_camera, read_image
+from predictor import (BACKENDS, RUN_MODES, RunOptions, TensorRTOptions, check_options,
+                       create_predictor)
 from preprocess import Preprocessor
 from results import ResultWriter
+from slicing import SliceOptions, SlicedDetector
 
 # Untimed runs of each new input shape before --run_benchmark times it.
 WARMUP_RUNS = 3
 logger = logging.getLogger("deploy")
-
-
-def str2bool(text):
-    """'True'/'False' (also yes/no, 1/0, any case) -> bool, as PaddleDetection's flags."""
-    value = text.strip().lower()
-    if value in ("true", "yes", "1"):
-        return True
-    if value in ("false", "no", "0"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected True or False, got {text!r}")
 
 
 def positive_int(text):
@@ -59,6 +56,9 @@ def build_parser():
     source.add_argument("--image_dir", help="the .jpg/.jpeg/.png/.bmp images under this "
                         "directory (recursive)")
     source.add_argument("--video_file", help="a video; writes output_dir/<stem>.mp4")
+    source.add_argument("--camera_id", type=int, default=None,
+                        help="detect on the frames of camera N (0, 1, ...); writes "
+                        "output_dir/camera_<N>.mp4")
     parser.add_argument("--batch_size", type=positive_int, default=1,
                         help="images per predictor run; only images whose preprocessed "
                         "tensors have the same shape share a run")
@@ -71,19 +71,28 @@ def build_parser():
                         "--backend paddle)")
     parser.add_argument("--cpu_threads", type=positive_int, default=os.cpu_count() or 1,
                         help="CPU math threads (default: all cores)")
-    parser.add_argument("--enable_mkldnn", type=str2bool, default=True,
-                        help="use oneDNN on CPU: True (default, fastest) or False "
-                        "(--backend paddle)")
+    add_bool_flag(parser, "--enable_mkldnn", default=True,
+                  help="use oneDNN on CPU (fastest; --backend paddle)")
     parser.add_argument("--threshold", type=float, default=None,
                         help="score threshold for drawing, counting and saving "
                         "(default: infer_cfg.yml's draw_threshold)")
     parser.add_argument("--output_dir", default="output", help="where results are written")
-    parser.add_argument("--save_results", action="store_true",
-                        help="write output_dir/bbox.json: detections >= threshold, "
-                        "bbox as [x, y, w, h]")
-    parser.add_argument("--run_benchmark", action="store_true",
-                        help=f"time the stages after {WARMUP_RUNS} warm-up runs per input "
-                        "shape; print ms per image, fps and peak memory; writes no images")
+    add_bool_flag(parser, "--save_results", help="write output_dir/bbox.json: detections >= "
+                  "threshold, bbox as [x, y, w, h], the dataset's category_id")
+    add_bool_flag(parser, "--save_images", default=True,
+                  help="write the images (or video) with the detections drawn")
+    add_bool_flag(parser, "--run_benchmark", help=f"time the stages after {WARMUP_RUNS} "
+                  "warm-up runs per input shape; print ms per image, fps and peak memory; "
+                  "writes no images")
+    add_slice_flags(parser)
+    add_tensorrt_flags(parser)
+    add_unsupported_flags(parser, {
+        "--use_gpu": "use --device GPU",
+        "--enable_mkldnn_bfloat16": "oneDNN runs float32 here; use --enable_mkldnn",
+        "--use_coco_category": "bbox.json's category_id is already the dataset's category id "
+                               "(infer_cfg.yml's category_ids, written at export)",
+        "--use_dynamic_shape": "infer_cfg.yml's use_dynamic_shape (written at export) "
+                               "decides it"})
     return parser
 
 
@@ -140,26 +149,41 @@ def detect_video(detector, path, video, batch_size, writer):
 
 def run(args):
     """Check everything, build the predictor, detect, write; DeployError for user errors."""
+    tensorrt = TensorRTOptions(args.trt_min_shape, args.trt_max_shape, args.trt_opt_shape,
+                               args.trt_calib_mode, args.collect_trt_shape_info,
+                               args.tuned_trt_shape_file)
     options = RunOptions(device=args.device, run_mode=args.run_mode,
                          cpu_threads=args.cpu_threads, enable_mkldnn=args.enable_mkldnn,
-                         batch_size=args.batch_size)
+                         batch_size=args.batch_size, tensorrt=tensorrt)
     check_options(args.backend, options)
     model = load_exported_model(args.model_dir, args.backend)
     preprocessor = Preprocessor(model.preprocess)
-    video = VideoReader(args.video_file) if args.video_file else None
+    if args.video_file:
+        video, name = VideoReader(args.video_file), args.video_file
+    elif args.camera_id is not None:
+        video, name = open_camera(args.camera_id), f"camera_{args.camera_id}"
+    else:
+        video, name = None, None
     paths = None if video else list_images(args.image_file, args.image_dir)
-    if not args.run_benchmark:
-        check_output_dir(args.output_dir, [args.video_file] if video else paths)
+    draw = args.save_images and not args.run_benchmark
+    if draw:
+        check_output_dir(args.output_dir, [args.video_file] if args.video_file else paths or [])
     timings = Timings()
     detector = Detector(preprocessor, create_predictor(args.backend, model, options), timings,
                         warmup_runs=WARMUP_RUNS if args.run_benchmark else 0)
+    if args.slice_infer:
+        detector = SlicedDetector(detector, SliceOptions(
+            tuple(args.slice_size), tuple(args.overlap_ratio), args.combine_method,
+            args.match_threshold, args.match_metric), args.batch_size)
     threshold = model.draw_threshold if args.threshold is None else args.threshold
     writer = ResultWriter(args.output_dir, model.label_list, threshold,
-                          draw=not args.run_benchmark, save_results=args.save_results)
+                          draw=draw,
+                          save_results=args.save_results, category_ids=model.category_ids)
+    batch_size = 1 if args.slice_infer else args.batch_size   # slices are batched instead
     if video:
-        detect_video(detector, args.video_file, video, args.batch_size, writer)
+        detect_video(detector, name, video, batch_size, writer)
     else:
-        detect_images(detector, paths, args.batch_size, writer)
+        detect_images(detector, paths, batch_size, writer)
     if args.save_results:
         logger.info("%d detections saved to %s", len(writer.records), writer.write_json())
     if args.run_benchmark:

@@ -56,14 +56,17 @@ def read_image(path):
 
 
 class VideoReader:
-    """The frames of a video file as RGB uint8 [H, W, 3]; ``fps`` and ``size`` (w, h)."""
+    """The frames of a video file (or an opened ``capture``) as RGB uint8 [H, W, 3];
+    ``fps`` and ``size`` (w, h)."""
 
-    def __init__(self, path):
-        if not os.path.isfile(path):
-            raise DeployError(f"video file not found: {path}")
-        self.capture = cv2.VideoCapture(path)
-        if not self.capture.isOpened():
-            raise DeployError(f"cannot open video {path} (not a video OpenCV can decode?)")
+    def __init__(self, path, capture=None):
+        if capture is None:
+            if not os.path.isfile(path):
+                raise DeployError(f"video file not found: {path}")
+            capture = cv2.VideoCapture(path)
+            if not capture.isOpened():
+                raise DeployError(f"cannot open video {path} (not a video OpenCV can decode?)")
+        self.capture = capture
         fps = self.capture.get(cv2.CAP_PROP_FPS)
         self.fps = fps if fps > 0 else DEFAULT_FPS
         self.size = (int(self.capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
@@ -78,6 +81,18 @@ class VideoReader:
                 yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
         finally:
             self.capture.release()
+
+
+def open_camera(camera_id):
+    """A VideoReader of camera ``camera_id`` (PaddleDetection's --camera_id); DeployError
+    when no camera opens at that index."""
+    if camera_id < 0:
+        raise DeployError(f"--camera_id must be a camera index >= 0, got {camera_id}")
+    capture = cv2.VideoCapture(camera_id)
+    if not capture.isOpened():
+        raise DeployError(f"cannot open camera {camera_id} (--camera_id): no camera at that "
+                          f"index, or no permission to use it")
+    return VideoReader(f"camera {camera_id}", capture)
 
 
 def create_video_writer(path, fps, size):

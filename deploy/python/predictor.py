@@ -17,7 +17,7 @@ a backend is chosen by name (``--backend``): ``paddle`` (Paddle Inference: model
 package is imported only by that backend).
 """
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import paddle
@@ -34,14 +34,33 @@ RUN_MODES = ("paddle",) + tuple(TRT_PRECISIONS)
 ONEDNN_CACHED_SHAPES = 10
 
 
+# TensorRT's workspace per image of a batch (PaddleDetection's deploy uses the same).
+TRT_WORKSPACE_PER_IMAGE = 1 << 25
+
+
+@dataclass(frozen=True)
+class TensorRTOptions:
+    """PaddleDetection's TensorRT flags: image side range of the dynamic-shape engine
+    (min, max, opt), int8 calibration, and the shape-range file that
+    ``collect_shape_info`` writes and trt_* runs use when it exists."""
+    min_shape: int = 1
+    max_shape: int = 1280
+    opt_shape: int = 640
+    calib_mode: bool = False
+    collect_shape_info: bool = False
+    shape_file: str = "shape_range_info.pbtxt"
+
+
 @dataclass(frozen=True)
 class RunOptions:
-    """How to run: device 'CPU'|'GPU', run_mode (RUN_MODES), CPU threads, oneDNN, batch size."""
+    """How to run: device 'CPU'|'GPU', run_mode (RUN_MODES), CPU threads, oneDNN, batch
+    size, TensorRT settings."""
     device: str = "CPU"
     run_mode: str = "paddle"
     cpu_threads: int = 1
     enable_mkldnn: bool = True
     batch_size: int = 1
+    tensorrt: TensorRTOptions = field(default_factory=TensorRTOptions)
 
 
 def mkl_avx2_on_amd():
@@ -81,7 +100,13 @@ class PaddlePredictor:
 
     @staticmethod
     def check(options):
-        """DeployError if this Paddle build cannot run ``options``."""
+        """DeployError if ``options`` are inconsistent or this Paddle build cannot run them."""
+        trt = options.tensorrt
+        if options.run_mode in TRT_PRECISIONS and not 1 <= trt.min_shape <= trt.opt_shape \
+                <= trt.max_shape:
+            raise DeployError(f"TensorRT shapes must satisfy 1 <= --trt_min_shape <= "
+                              f"--trt_opt_shape <= --trt_max_shape, got {trt.min_shape}, "
+                              f"{trt.opt_shape}, {trt.max_shape}")
         cuda = paddle.is_compiled_with_cuda()
         build = "" if cuda else " (this Paddle build is CPU-only: install paddlepaddle-gpu)"
         if options.run_mode in TRT_PRECISIONS and (options.device != "GPU" or not cuda):
@@ -90,17 +115,18 @@ class PaddlePredictor:
         if options.device == "GPU" and not cuda:
             raise DeployError(f"--device GPU needs a GPU build of Paddle{build}; or use "
                               f"--device CPU")
+        if options.run_mode in TRT_PRECISIONS and inference.get_trt_compile_version() == (0, 0, 0):
+            raise DeployError(f"--run_mode {options.run_mode} needs a Paddle build with "
+                              f"TensorRT; this GPU build has none (use --run_mode paddle)")
 
     def __init__(self, model, options):
         config = inference.Config(model.program, model.params)
+        if options.tensorrt.collect_shape_info:
+            config.collect_shape_range_info(options.tensorrt.shape_file)
         if options.device == "GPU":
             config.enable_use_gpu(200, 0)
             if options.run_mode in TRT_PRECISIONS:
-                config.enable_tensorrt_engine(
-                    workspace_size=1 << 30, max_batch_size=options.batch_size,
-                    min_subgraph_size=model.min_subgraph_size,
-                    precision_mode=TRT_PRECISIONS[options.run_mode], use_static=False,
-                    use_calib_mode=options.run_mode == "trt_int8")
+                configure_tensorrt(config, model, options)
         else:
             mkl_avx2_on_amd()
             config.disable_gpu()
@@ -123,6 +149,32 @@ class PaddlePredictor:
         bbox, bbox_num = (self.predictor.get_output_handle(name).copy_to_cpu()
                           for name in self.output_names)
         return bbox, bbox_num
+
+
+def configure_tensorrt(config, model, options):
+    """Paddle Inference's TensorRT settings (its documented Config calls) for
+    ``options.run_mode`` on an inference.Config with the GPU enabled.
+
+    The engine takes subgraphs of at least ``model.min_subgraph_size`` ops. Input shapes:
+    a shape-range file (``--tuned_trt_shape_file``, from ``--collect_trt_shape_info``)
+    when one exists and this run is not collecting; else, for a dynamic-shape export,
+    image sides from trt_min_shape to trt_max_shape (tuned for trt_opt_shape). A
+    static-shape export needs neither.
+    """
+    trt, batch = options.tensorrt, options.batch_size
+    config.enable_tensorrt_engine(
+        workspace_size=TRT_WORKSPACE_PER_IMAGE * batch, max_batch_size=batch,
+        min_subgraph_size=model.min_subgraph_size,
+        precision_mode=TRT_PRECISIONS[options.run_mode], use_static=False,
+        use_calib_mode=trt.calib_mode)
+    if not trt.collect_shape_info and os.path.isfile(trt.shape_file):
+        config.enable_tuned_tensorrt_dynamic_shape(trt.shape_file, True)
+    elif model.use_dynamic_shape:
+        def shapes(side):
+            return {"image": [batch, 3, side, side], "im_shape": [batch, 2],
+                    "scale_factor": [batch, 2]}
+        config.set_trt_dynamic_shape_info(shapes(trt.min_shape), shapes(trt.max_shape),
+                                          shapes(trt.opt_shape))
 
 
 def import_onnxruntime():

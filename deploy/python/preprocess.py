@@ -2,7 +2,8 @@
 
 Each step gives the same arrays as ppfcos's reader op of the same name (Resize,
 NormalizeImage, Permute; PadStride is PadBatch for one image), so the exported
-network sees exactly what it saw in training and evaluation.
+network sees exactly what it saw in training and evaluation. Pad fills a
+static-shape export's fixed input size.
 
 A sample is a dict:
     image         RGB uint8 [H, W, 3] on entry; float32 [3, H', W'] at the end
@@ -111,7 +112,33 @@ class PadStride:
         return sample
 
 
-STEPS = {cls.__name__: cls for cls in (Resize, NormalizeImage, Permute, PadStride)}
+class Pad:
+    """Pad the HWC image at the bottom and right to exactly ``size`` [h, w] with
+    ``fill_value`` per channel (PaddleDetection's Pad step: a static-shape export's input).
+    DeployError for an image larger than ``size``."""
+
+    def __init__(self, size, fill_value=(0.0, 0.0, 0.0)):
+        if isinstance(size, int):
+            size = [size, size]
+        if not isinstance(size, (list, tuple)) or len(size) != 2:
+            raise ValueError(f"size must be an int or [h, w], got {size!r}")
+        self.size = [int(v) for v in size]
+        self.fill_value = np.asarray(fill_value, dtype=np.float32)
+
+    def __call__(self, sample):
+        image = sample["image"]
+        h, w = image.shape[:2]
+        if h > self.size[0] or w > self.size[1]:
+            raise DeployError(f"Pad: the resized image is {h}x{w}, larger than the model's "
+                              f"fixed input {self.size[0]}x{self.size[1]}")
+        padded = np.empty((self.size[0], self.size[1], image.shape[2]), dtype=np.float32)
+        padded[...] = self.fill_value
+        padded[:h, :w] = image
+        sample["image"] = padded
+        return sample
+
+
+STEPS = {cls.__name__: cls for cls in (Resize, NormalizeImage, Pad, Permute, PadStride)}
 
 
 def build_step(spec):

@@ -19,11 +19,15 @@ def class_name(label_list, class_index):
 
 class ResultWriter:
     """Writes output_dir/<image name> (``draw``), output_dir/<video stem>.mp4 and, with
-    ``save_results``, collects the bbox.json records that :meth:`write_json` saves."""
+    ``save_results``, collects the bbox.json records that :meth:`write_json` saves.
+    ``category_ids``: the dataset's category id of each class index (bbox.json's
+    ``category_id``; the class index where it has none)."""
 
-    def __init__(self, output_dir, label_list, threshold, draw=True, save_results=False):
+    def __init__(self, output_dir, label_list, threshold, draw=True, save_results=False,
+                 category_ids=None):
         self.output_dir = output_dir
         self.label_list = label_list
+        self.category_ids = category_ids or []
         self.threshold = threshold
         self.draw = draw
         self.save_results = save_results
@@ -81,13 +85,16 @@ class ResultWriter:
         return draw_detections(cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR), kept, labels)
 
     def _add_records(self, kept, **where):
-        """bbox.json records {image[, frame], category_id, category, score, bbox [x, y, w, h]}."""
+        """bbox.json records {image[, frame], category_id (the dataset's), category (class
+        name), score, bbox [x, y, w, h]}."""
         if not self.save_results:
             return
         for row in kept.tolist():
             index = int(row[0])
             x1, y1, x2, y2 = row[2:]
-            self.records.append({**where, "category_id": index,
+            category_id = (self.category_ids[index] if 0 <= index < len(self.category_ids)
+                           else index)
+            self.records.append({**where, "category_id": category_id,
                                  "category": class_name(self.label_list, index),
                                  "score": row[1], "bbox": [x1, y1, x2 - x1, y2 - y1]})
 

@@ -5,6 +5,8 @@ and the synthetic dataset generator.
     loader.py     DetLoader: paddle DataLoader + epochs + skipped-image reporting
     collate.py    samples -> one batch of arrays (ground truth kept per image)
     sampler.py    distributed, per-epoch shuffled batch sampler
+    synthetic.py  the embedded synthetic COCO dataset; mosaic.py tiles its images into
+                  large ones with many small objects (sliced-inference measurements)
 
 Importing this package registers the datasets and transforms with the registry.
 """

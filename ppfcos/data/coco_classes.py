@@ -1,4 +1,4 @@
-"""The 80 COCO detection class names, in the order of the contiguous class indices."""
+"""The 80 COCO detection classes: names and category ids, by contiguous class index."""
 COCO_CLASSES = [
     "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
     "traffic light", "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog",
@@ -11,3 +11,6 @@ COCO_CLASSES = [
     "keyboard", "cell phone", "microwave", "oven", "toaster", "sink", "refrigerator", "book",
     "clock", "vase", "scissors", "teddy bear", "hair drier", "toothbrush",
 ]
+# COCO's category id of each class index (the ids skip 12, 26, 29, 30, 45, 66, 68, 69, 71, 83).
+COCO_CATEGORY_IDS = [i for i in range(1, 91)
+                     if i not in (12, 26, 29, 30, 45, 66, 68, 69, 71, 83)]

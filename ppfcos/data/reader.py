@@ -26,11 +26,12 @@ MODES = {"train": ("TrainDataset", "TrainReader"),
          "eval": ("EvalDataset", "EvalReader"),
          "test": ("TestDataset", "TestReader")}
 
-# Reader keys and their defaults (PaddleDetection's). fuse_normalize is read by
-# export; collate_batch has no effect because ground truth always stays a list.
+# Reader keys and their defaults (PaddleDetection's). fuse_normalize and
+# inputs_def.image_shape are read by export; collate_batch has no effect because ground
+# truth always stays a list.
 READER_DEFAULTS = {"sample_transforms": [], "batch_transforms": [], "batch_size": 1,
                    "shuffle": False, "drop_last": False, "use_shared_memory": False,
-                   "fuse_normalize": False, "collate_batch": False}
+                   "fuse_normalize": False, "collate_batch": False, "inputs_def": {}}
 
 
 class Compose:

@@ -7,6 +7,7 @@
     checkpoint.py  loading weights by name (strict or with a report); download.py: URLs
     evaluator.py   per-image detections, gathering across ranks, COCO/VOC metric choice
     infer.py       drawing detections on image files (visualize.py draws)
+    slicing.py     sliced inference: windows of large images, merged detections (sahi)
     env.py         device, CPU threads, ranks, seeds, logging
-    tasks.py       train / evaluate / infer from a config (what tools/ call); cli.py: -c/-o
+    tasks.py       train / evaluate / infer from a config (what tools/ call); cli.py: -c/-o, flags
 """

@@ -44,14 +44,20 @@ def gather(detections):
     return [d for part in parts for d in part]
 
 
-def build_metric(metric_name, dataset, output_dir=None, classwise=False, map_type="11point"):
-    """The metric a config's ``metric`` names, set up for ``dataset``."""
+def build_metric(metric_name, dataset, output_dir=None, classwise=False, map_type="11point",
+                 save_prediction_only=False):
+    """The metric a config's ``metric`` names, set up for ``dataset``.
+    ``save_prediction_only`` (COCO only): write bbox.json to ``output_dir``, score nothing."""
     if metric_name == "COCO":
         if getattr(dataset, "clsid2catid", None) is None:
             raise ConfigError(f"metric COCO needs a COCO-format EvalDataset (COCODataSet); got "
                              f"{type(dataset).__name__}")
         return COCOMetric(dataset.get_anno(), dataset.clsid2catid, dataset.class_names,
-                          output_dir=output_dir, classwise=classwise)
+                          output_dir=output_dir, classwise=classwise,
+                          save_prediction_only=save_prediction_only)
+    if save_prediction_only:
+        raise ConfigError("--save_prediction_only and --json_eval write and read COCO's "
+                          "bbox.json: they need metric COCO")
     if metric_name == "VOC":
         return VOCGroundTruthMetric(dataset, map_type=map_type, classwise=classwise)
     raise ConfigError(f"metric must be COCO or VOC, got {metric_name!r}")
@@ -76,9 +82,10 @@ class VOCGroundTruthMetric(VOCMetric):
              "difficult": r.get("difficult")} for d, r in zip(detections, truths)])
 
 
-def evaluate(model, loader, metric):
-    """Score ``model`` on ``loader``: every rank predicts its shard, all ranks get the results."""
+def evaluate(predictions, metric):
+    """Score ``predictions`` (``(batch, detections)`` pairs of :func:`predict` or
+    ``slicing.predict_sliced`` over this rank's shard); all ranks get the results."""
     metric.reset()
-    detections = [det for _, dets in predict(model, loader) for det in dets]
+    detections = [det for _, dets in predictions for det in dets]
     metric.update(gather(detections))
     return metric.accumulate()

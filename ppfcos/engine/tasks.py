@@ -5,12 +5,14 @@ and readers from ``cfg`` and hands them to the engine parts.
 """
 import contextlib
 import os
+import time
 
 import paddle
 
 from ..core.config import ConfigError
 from ..data import create_reader
-from ..data.reader import build_dataset
+from ..data.reader import build_dataset, parse_dataset
+from ..data.transforms.operators import Decode
 from ..export import export_model
 from ..export.exporter import check_export_dir
 from ..export.predictor import PredictorDetector
@@ -18,9 +20,10 @@ from ..modeling import build_model
 from .checkpoint import load_weights
 from .env import (cpu_threads_per_process, init_distributed, logger, set_seed, setup_device,
                   setup_logging, use_sync_bn)
-from .evaluator import build_metric, evaluate
+from .evaluator import build_metric, evaluate, predict
 from .hooks import CheckpointHook, EvalHook, LoggerHook, VisualDLHook
-from .infer import infer_images
+from .infer import check_inputs, infer_images
+from .slicing import SlicedDetector, predict_sliced
 from .optimizer import build_optimizer, build_schedule, linear_scaling_warning
 from .preflight import (check_save_dir, check_training_classes, holding_save_dir,
                         oversized_images_hint)
@@ -69,21 +72,39 @@ def check_classes(cfg, dataset):
                           f"the model's classes, or set num_classes to match when training")
 
 
-def make_evaluator(cfg, model, rank, output_dir=None, classwise=False, predictor=False):
+def predictions_of(model, loader, cfg, reader_section, slicing=None, desc="eval"):
+    """``(batch, detections)`` pairs of ``model`` over ``loader``: whole images, or
+    windows of each (``slicing``: SliceOptions) through ``cfg[reader_section]``'s ops."""
+    if slicing is None:
+        return predict(model, loader, desc)
+    detector = SlicedDetector.from_config(model, cfg, reader_section, slicing)
+    return predict_sliced(detector, loader, Decode(), desc)
+
+
+def make_evaluator(cfg, model, rank, output_dir=None, classwise=False, predictor=False,
+                   slicing=None, save_prediction_only=False):
     """A callable running the config's metric on its EvalDataset -> results dict.
 
     ``predictor``: run the model's current weights through Paddle Inference with
     oneDNN (CPU) instead of dygraph: the same detections, several times faster.
+    ``slicing``: sliced inference (SliceOptions). ``save_prediction_only``: write
+    ``output_dir/bbox.json`` and score nothing.
     """
     loader = create_reader(cfg, "eval")
     check_classes(cfg, loader.dataset)
     metric = build_metric(cfg.get("metric", "COCO"), loader.dataset,
                           output_dir=output_dir if rank == 0 else None, classwise=classwise,
-                          map_type=cfg.get("map_type", "11point"))
+                          map_type=cfg.get("map_type", "11point"),
+                          save_prediction_only=save_prediction_only)
 
     def run():
         detector = PredictorDetector(model, cpu_threads_per_process()) if predictor else model
-        results = evaluate(detector, loader, metric)
+        images = sum(len(indices) for indices in loader.batch_sampler)
+        start = time.perf_counter()
+        results = evaluate(predictions_of(detector, loader, cfg, "EvalReader", slicing), metric)
+        seconds = time.perf_counter() - start
+        logger.info("%d images predicted and scored in %.1f s: %.3f s per image%s", images,
+                    seconds, seconds / max(images, 1), " (sliced)" if slicing else "")
         for line in metric.log_lines():
             logger.info("%s", line)
         return results
@@ -145,23 +166,52 @@ def train(cfg, resume=None, eval_snapshots=False, amp=False, use_vdl=False, vdl_
     return model
 
 
-def evaluate_weights(cfg, classwise=False, output_dir=None, predictor=False):
+def evaluate_weights(cfg, classwise=False, output_dir=None, predictor=False, slicing=None,
+                     save_prediction_only=False):
     """Evaluate ``cfg['weights']`` on the EvalDataset; returns the metric's results."""
     rank, _, device = setup(cfg)
     model = model_with_weights(cfg)
     return make_evaluator(cfg, model, rank, output_dir or save_dir_of(cfg), classwise,
-                          predictor_on(device, predictor))()
+                          predictor_on(device, predictor), slicing, save_prediction_only)()
 
 
-def infer(cfg, images, output_dir="output", draw_threshold=0.5, save_results=False):
-    """Detect in ``images`` (files/directories) with ``cfg['weights']``; returns written files."""
+def evaluate_json(cfg, output_dir=None, classwise=False):
+    """Score the ``bbox.json`` in ``output_dir`` (default save_dir/<config>) against the
+    EvalDataset, as PaddleDetection's ``--json_eval``; returns the metric's results."""
+    setup(cfg)
+    dataset = parse_dataset(cfg, "EvalDataset", build_dataset(cfg, "EvalDataset"))
+    if cfg.get("metric", "COCO") != "COCO":
+        raise ConfigError("--json_eval scores COCO's bbox.json: it needs metric COCO")
+    metric = build_metric("COCO", dataset, classwise=classwise)
+    path = os.path.join(output_dir or save_dir_of(cfg), "bbox.json")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"--json_eval scores {path}, which does not exist: give the "
+                                f"directory holding bbox.json with --output_eval DIR")
+    try:
+        metric.load_results(path)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    results = metric.accumulate()
+    for line in metric.log_lines():
+        logger.info("%s", line)
+    return results
+
+
+def infer(cfg, images, output_dir="output", draw_threshold=0.5, save_results=False,
+          save_threshold=0.5, visualize=True, slicing=None):
+    """Detect in ``images`` (files/directories) with ``cfg['weights']``; returns written files.
+
+    bbox.json's ``category_id`` is the TestDataset's category id of each class (from its
+    ``anno_path``), else the class index."""
     setup(cfg)
     model = model_with_weights(cfg)
     dataset = build_dataset(cfg, "TestDataset")
     dataset.set_images(images)
     loader = create_reader(cfg, "test", dataset=dataset, num_replicas=1, rank=0)
-    return infer_images(model, loader, dataset.class_names, output_dir, draw_threshold,
-                        save_results)
+    check_inputs([r["im_file"] for r in dataset.records], output_dir, visualize)
+    return infer_images(predictions_of(model, loader, cfg, "TestReader", slicing, "infer"),
+                        dataset.class_names, output_dir, draw_threshold, save_threshold,
+                        save_results, visualize, dataset.clsid2catid)
 
 
 def export(cfg, output_dir="output_inference", extras=()):

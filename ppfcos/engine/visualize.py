@@ -84,17 +84,20 @@ def text_color(background):
     return (0, 0, 0) if 0.114 * b + 0.587 * g + 0.299 * r > 150 else (255, 255, 255)
 
 
-def detections_to_json(im_file, im_id, bbox, class_names, threshold):
+def detections_to_json(im_file, im_id, bbox, class_names, threshold, clsid2catid=None):
     """JSON-ready records of the rows of ``bbox`` [K, 6] with score >= threshold:
-    {"image", "im_id", "category_id" (class index), "category", "score",
+    {"image", "im_id", "category_id", "category" (class name), "score",
     "bbox": [x1, y1, w, h]}, with plain Python ints, floats and strings.
-    ``im_id`` is an int or a one-element array."""
+    ``category_id`` is the dataset's category id of the class (``clsid2catid``, e.g.
+    COCO's 1..90), or the class index without one. ``im_id`` is an int or a
+    one-element array."""
     im_id = int(np.asarray(im_id).item())
     records = []
     for row in kept_rows(bbox, threshold):
         index = int(row[0])
         x1, y1, x2, y2 = (float(v) for v in row[2:])
-        records.append({"image": str(im_file), "im_id": im_id, "category_id": index,
+        records.append({"image": str(im_file), "im_id": im_id,
+                        "category_id": int((clsid2catid or {}).get(index, index)),
                         "category": class_name(class_names, index), "score": float(row[1]),
                         "bbox": [x1, y1, x2 - x1, y2 - y1]})
     return records

@@ -19,13 +19,19 @@ from paddle.static import InputSpec
 from ..core.config import ConfigError
 from ..core.files import atomic_dir
 from .graph import InferenceGraph, inference_model, normalize_as_affine
-from .infer_cfg import inference_config, preprocess_spec
+from .infer_cfg import inference_config, preprocess_spec, static_image_shape
 
 logger = logging.getLogger("ppfcos")
 
-INPUT_SPEC = [InputSpec([-1, 3, -1, -1], "float32", "image"),
-              InputSpec([-1, 2], "float32", "im_shape"),
-              InputSpec([-1, 2], "float32", "scale_factor")]
+
+
+def input_spec(image_hw=None):
+    """The program's inputs: ``image`` [-1, 3, H, W] (H, W = -1 for any size unless
+    ``image_hw`` fixes them), ``im_shape`` and ``scale_factor`` [-1, 2]."""
+    height, width = image_hw or (-1, -1)
+    return [InputSpec([-1, 3, height, width], "float32", "image"),
+            InputSpec([-1, 2], "float32", "im_shape"),
+            InputSpec([-1, 2], "float32", "scale_factor")]
 
 
 INFER_CFG_FILE = "infer_cfg.yml"
@@ -63,10 +69,13 @@ def export_model(model, cfg, output_dir, extras=()):
     if cfg.get("architecture") != "FCOS":
         raise ConfigError(f"export supports architecture FCOS, got {cfg.get('architecture')!r}")
     check_export_dir(output_dir)
-    preprocess, fused = preprocess_spec(cfg.get("TestReader") or {})
-    infer_cfg = inference_config(cfg, preprocess)
+    reader = cfg.get("TestReader") or {}
+    preprocess, fused = preprocess_spec(reader)
+    image_hw = static_image_shape(reader)
+    infer_cfg = inference_config(cfg, preprocess, dynamic_shape=image_hw is None)
     with atomic_dir(output_dir) as tmp:
-        save_program(model, tmp, normalize_as_affine(fused) if fused is not None else None)
+        save_program(model, tmp, normalize_as_affine(fused) if fused is not None else None,
+                     image_hw)
         with open(os.path.join(tmp, INFER_CFG_FILE), "w") as f:
             yaml.safe_dump(infer_cfg, f, sort_keys=False)
         for extra in extras:
@@ -75,13 +84,13 @@ def export_model(model, cfg, output_dir, extras=()):
     return output_dir
 
 
-def save_program(model, model_dir, normalize=None):
+def save_program(model, model_dir, normalize=None, image_hw=None):
     """Write the InferenceGraph of ``model`` (batch norms folded, on a copy) as
     ``model_dir/model.json`` (or .pdmodel) + ``model.pdiparams``. ``normalize``: (scale,
-    shift) fused into the graph."""
+    shift) fused into the graph; ``image_hw``: a fixed (H, W) of the image input."""
     graph = InferenceGraph(inference_model(model), normalize)
     graph.eval()
-    static = paddle.jit.to_static(graph, input_spec=INPUT_SPEC, full_graph=True)
+    static = paddle.jit.to_static(graph, input_spec=input_spec(image_hw), full_graph=True)
     paddle.jit.save(static, os.path.join(model_dir, "model"))
 
 

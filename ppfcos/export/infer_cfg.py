@@ -1,7 +1,8 @@
 """``infer_cfg.yml``: what a deploy tool needs besides the program (PaddleDetection's layout)."""
 import logging
 
-from ..data.coco_classes import COCO_CLASSES
+from ..core.config import ConfigError
+from ..data.coco_classes import COCO_CATEGORY_IDS, COCO_CLASSES
 from ..data.reader import build_dataset
 
 logger = logging.getLogger("ppfcos")
@@ -10,44 +11,85 @@ logger = logging.getLogger("ppfcos")
 MIN_SUBGRAPH_SIZE = 16
 
 
+def static_image_shape(reader):
+    """TestReader ``inputs_def.image_shape`` [3, H, W] -> (H, W), or None when absent or
+    dynamic (H or W of -1 or null), as PaddleDetection reads it."""
+    shape = (reader.get("inputs_def") or {}).get("image_shape")
+    if shape is None:
+        return None
+    if not isinstance(shape, (list, tuple)) or len(shape) != 3 or shape[0] != 3:
+        raise ConfigError(f"TestReader.inputs_def.image_shape must be [3, H, W], got {shape!r}")
+    if any(side is None or side == -1 for side in shape[1:]):
+        return None
+    if not all(isinstance(side, int) and side > 0 for side in shape[1:]):
+        raise ConfigError(f"TestReader.inputs_def.image_shape: H and W must be positive "
+                          f"integers (or -1 for any size), got {shape!r}")
+    return tuple(shape[1:])
+
+
 def preprocess_spec(reader):
     """TestReader -> (infer_cfg ``Preprocess`` list, NormalizeImage spec fused into the
-    graph or None). Decode is implied; PadBatch becomes PadStride."""
+    graph or None). Decode is implied; PadBatch becomes PadStride.
+
+    With a static ``inputs_def.image_shape`` [3, H, W], Resize targets [H, W] (as in
+    PaddleDetection's export) and a Pad step before Permute fills the image up to
+    exactly H x W instead of PadStride. With ``keep_ratio`` only a square H == W lets
+    every image fit after resizing (Resize scales by the long side there).
+    """
+    static = static_image_shape(reader)
+    ops = [next(iter(op.items())) for op in reader.get("sample_transforms", [])[1:]]
+    if static is not None:
+        resize = [dict(args or {}) for kind, args in ops if kind == "Resize"]
+        if not resize:
+            raise ConfigError("TestReader.inputs_def.image_shape fixes the input size: the "
+                              "TestReader needs a Resize step to bring images to it")
+        if resize[0].get("keep_ratio", True) and static[0] != static[1]:
+            raise ConfigError(f"TestReader.inputs_def.image_shape {list(static)}: with "
+                              f"Resize keep_ratio, use a square H == W (or keep_ratio: "
+                              f"false) so that every image fits the fixed input")
     steps, fused = [], None
-    for op in reader.get("sample_transforms", [])[1:]:
-        (kind, args), = op.items()
+    for kind, args in ops:
         args = dict(args or {})
         if kind == "NormalizeImage" and reader.get("fuse_normalize", False):
             fused = args
             continue
         if kind == "Resize":
             args.setdefault("interp", 1)
+            if static is not None:
+                args["target_size"] = list(static)
+        if kind == "Permute" and static is not None:
+            steps.append({"type": "Pad", "size": list(static), "fill_value": [0.0, 0.0, 0.0]})
         steps.append({"type": kind, **args})
     for op in reader.get("batch_transforms", []):
         (kind, args), = op.items()
-        if kind == "PadBatch":
+        if kind == "PadBatch" and static is None:
             steps.append({"type": "PadStride", "stride": (args or {}).get("pad_to_stride", 0)})
     return steps, fused
 
 
-def label_list(cfg):
-    """Class names from the TestDataset's anno_path; without it, COCO's names for an
+def labels(cfg):
+    """(label_list, category_ids): class names and the dataset's category id of each
+    class, from the TestDataset's anno_path; without it, COCO's names and ids for an
     80-class COCO model (PaddleDetection does the same), else the class indices."""
     dataset = build_dataset(cfg, "TestDataset")
     dataset.load_categories()
     if dataset.class_names:
-        return [str(name) for name in dataset.class_names]
+        return ([str(name) for name in dataset.class_names],
+                [int(dataset.clsid2catid[i]) for i in range(len(dataset.class_names))])
     if cfg.get("metric") == "COCO" and cfg["num_classes"] == len(COCO_CLASSES):
         logger.info("label_list: the 80 COCO class names")
-        return list(COCO_CLASSES)
+        return list(COCO_CLASSES), list(COCO_CATEGORY_IDS)
     logger.warning("no class names found (TestDataset.anno_path): label_list holds class "
                    "indices")
-    return [str(i) for i in range(cfg["num_classes"])]
+    return [str(i) for i in range(cfg["num_classes"])], list(range(cfg["num_classes"]))
 
 
-def inference_config(cfg, preprocess):
-    """The ``infer_cfg.yml`` contents (PaddleDetection's fields and order)."""
+def inference_config(cfg, preprocess, dynamic_shape=True):
+    """The ``infer_cfg.yml`` contents (PaddleDetection's fields and order, then ppfcos's
+    ``category_ids``). ``use_dynamic_shape`` is PaddleDetection's rule: True unless the
+    exported image input has a fixed size."""
+    names, category_ids = labels(cfg)
     return {"mode": "paddle", "draw_threshold": 0.5, "metric": cfg.get("metric", "COCO"),
-            "use_dynamic_shape": False, "arch": cfg["architecture"],
+            "use_dynamic_shape": dynamic_shape, "arch": cfg["architecture"],
             "min_subgraph_size": MIN_SUBGRAPH_SIZE, "Preprocess": preprocess,
-            "label_list": label_list(cfg)}
+            "label_list": names, "category_ids": category_ids}

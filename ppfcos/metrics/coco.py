@@ -42,13 +42,18 @@ class COCOMetric:
         class_names: names by class index, for the classwise table.
         output_dir: when given, ``accumulate`` writes the results list there as ``bbox.json``.
         classwise: also compute per-class AP@[.5:.95] and AP50.
+        save_prediction_only: ``accumulate`` only writes ``bbox.json`` (where ``output_dir``
+            is given: rank 0 of a distributed run) and scores nothing, e.g. for COCO
+            test-dev, whose annotation file has images but no boxes.
 
     ``update`` takes a list of ``{"im_id", "bbox": [K, 6] (class, score, x1, y1, x2, y2)}``
     in original-image pixels. An image seen twice (a distributed sampler pads its last
     batch with repeated images) keeps its first detections.
     """
 
-    def __init__(self, anno_path, clsid2catid, class_names, output_dir=None, classwise=False):
+    def __init__(self, anno_path, clsid2catid, class_names, output_dir=None, classwise=False,
+                 save_prediction_only=False):
+        self.save_prediction_only = save_prediction_only
         self.anno_path = anno_path
         self.clsid2catid = {int(k): int(v) for k, v in clsid2catid.items()}
         self.class_names = list(class_names)
@@ -86,6 +91,24 @@ class COCOMetric:
             self._results.extend(self._coco_results(im_id, det["bbox"]))
         self._result = None
 
+    def load_results(self, path):
+        """Use the COCO results list in ``path`` (a ``bbox.json``: dicts with ``image_id``,
+        ``category_id``, ``bbox`` [x, y, w, h], ``score``) as the detections to score."""
+        with open(path, encoding="utf-8") as f:
+            results = json.load(f)
+        if not isinstance(results, list) or not all(
+                isinstance(r, dict) and {"image_id", "category_id", "bbox", "score"} <= set(r)
+                for r in results):
+            raise ValueError(f"{path}: expected a COCO results list of {{image_id, "
+                             f"category_id, bbox, score}} records")
+        unknown = sorted({r["image_id"] for r in results} - set(self.coco_gt.imgs))[:5]
+        if unknown:
+            raise ValueError(f"{path}: image ids {unknown} are not in the annotation file "
+                             f"{self.anno_path}")
+        self.reset()
+        self._results = results
+        self._seen_ids = {r["image_id"] for r in results}
+
     def _coco_results(self, im_id, bbox):
         """One image's detections as COCO result dicts (bbox as x, y, w, h, no +1)."""
         results = []
@@ -103,10 +126,18 @@ class COCOMetric:
             ``{"mAP": AP@[.5:.95], "stats": the 12 COCO stats, "classwise": [(name, AP)]
             by class index, or None without ``classwise``}``. With no detection at all
             every stat is 0.0; with no ground-truth box every stat is -1 (COCO's "not
-            computable") and the summary says why.
+            computable") and the summary says why; with ``save_prediction_only`` all
+            three are None.
         """
         if self.output_dir:
             self._write_results()
+        if self.save_prediction_only:
+            where = os.path.join(self.output_dir, "bbox.json") if self.output_dir else "no file"
+            self._summary = [f"{len(self._results)} detections of {len(self._seen_ids)} images "
+                             f"saved to {where}, not evaluated (save_prediction_only)"]
+            self._classwise_rows = None
+            self._result = {"mAP": None, "stats": None, "classwise": None}
+            return self._result
         if not self.coco_gt.getAnnIds():
             stats = [-1.0] * NUM_STATS
             self._summary = [f"no ground-truth boxes in {self.anno_path}: nothing to evaluate "

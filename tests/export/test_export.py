@@ -85,16 +85,19 @@ def test_zoo_infer_cfg_has_paddledetection_fields(exported_zoo_model):
     with open(os.path.join(model_dir, "infer_cfg.yml")) as f:
         infer_cfg = yaml.safe_load(f)
     assert list(infer_cfg) == ["mode", "draw_threshold", "metric", "use_dynamic_shape", "arch",
-                               "min_subgraph_size", "Preprocess", "label_list"]
+                               "min_subgraph_size", "Preprocess", "label_list", "category_ids"]
     assert (infer_cfg["mode"], infer_cfg["arch"], infer_cfg["metric"]) == ("paddle", "FCOS",
                                                                            "COCO")
+    assert infer_cfg["use_dynamic_shape"] is True      # image input [-1, 3, -1, -1]
     # fuse_normalize: NormalizeImage runs inside the graph; PadBatch becomes PadStride
     assert infer_cfg["Preprocess"] == [
         {"type": "Resize", "target_size": [800, 1333], "keep_ratio": True, "interp": 1},
         {"type": "Permute"}, {"type": "PadStride", "stride": 128}]
-    # no COCO annotations here: the standard COCO names
-    assert len(infer_cfg["label_list"]) == 80
+    # no COCO annotations here: the standard COCO names and category ids
+    assert len(infer_cfg["label_list"]) == len(infer_cfg["category_ids"]) == 80
     assert infer_cfg["label_list"][:3] == ["person", "bicycle", "car"]
+    assert infer_cfg["category_ids"][9:13] == [10, 11, 13, 14]
+    assert infer_cfg["category_ids"][-1] == 90
 
 
 TINY = """
@@ -219,3 +222,69 @@ def test_export_replaces_an_earlier_export_with_its_extras(tiny_config, tmp_path
     assert "model.onnx" not in names and "model_int8.onnx" in names   # the old one is gone whole
     assert "infer_cfg.yml" in names and "model.pdiparams" in names
     assert sorted(os.listdir(tmp_path)) == ["annotations.json", "out", "tiny.yml"]
+
+
+def program_input_shapes(model_dir):
+    """{input name: declared shape} of an exported program, read by Paddle's inference-model
+    loader (Paddle Inference's predictor reports shapes only once fed)."""
+    paddle.enable_static()
+    try:
+        program, _, _ = paddle.static.load_inference_model(os.path.join(model_dir, "model"),
+                                                           paddle.static.Executor())
+        return {op.attrs()["name"]: list(op.result(0).shape)
+                for op in program.global_block().ops if op.name() == "pd_op.data"}
+    finally:
+        paddle.disable_static()
+
+
+def static_config(tiny_config, image_shape, resize):
+    tiny_config["TestReader"]["inputs_def"] = {"image_shape": image_shape}
+    tiny_config["TestReader"]["sample_transforms"][1] = {"Resize": resize}
+    return tiny_config
+
+
+def test_static_image_shape_exports_a_fixed_input_and_pads_to_it(tiny_config, tmp_path):
+    cfg = static_config(tiny_config, [3, 96, 96], {"target_size": [64, 64], "keep_ratio": True})
+    model = seed_weights(ppfcos.build_model(cfg))
+    model.eval()
+    out = export_model(model, cfg, str(tmp_path / "out"))
+    with open(os.path.join(out, "infer_cfg.yml")) as f:
+        infer_cfg = yaml.safe_load(f)
+    assert infer_cfg["use_dynamic_shape"] is False
+    assert infer_cfg["Preprocess"] == [   # Resize targets image_shape, Pad replaces PadStride
+        {"type": "Resize", "target_size": [96, 96], "keep_ratio": True, "interp": 1},
+        {"type": "NormalizeImage", "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25],
+         "is_scale": False},
+        {"type": "Pad", "size": [96, 96], "fill_value": [0.0, 0.0, 0.0]}, {"type": "Permute"}]
+    assert program_input_shapes(out) == {"image": [-1, 3, 96, 96], "im_shape": [-1, 2],
+                                         "scale_factor": [-1, 2]}
+    # a 64x96 image resized into the fixed input: rows 64..95 are padding
+    image = np.zeros((2, 3, 96, 96), np.float32)
+    image[:, :, :64] = np.random.default_rng(1).normal(size=(2, 3, 64, 96))
+    inputs = {"image": image, "im_shape": np.array([[64, 96]] * 2, np.float32),
+              "scale_factor": np.full([2, 2], 0.5, np.float32)}
+    with paddle.no_grad():
+        expected = model({key: paddle.to_tensor(value) for key, value in inputs.items()})
+    assert_same_detections(run_predictor(out, inputs, onednn=True),
+                           (expected["bbox"].numpy(), expected["bbox_num"].numpy()))
+
+
+@pytest.mark.parametrize("image_shape,resize,message", [
+    ([3, 64, 96], {"target_size": [64, 96], "keep_ratio": True}, "use a square H == W"),
+    ([3, 64], {"target_size": [64, 64]}, r"must be \[3, H, W\]"),
+    ([3, 0, 64], {"target_size": [64, 64]}, "positive integers")])
+def test_bad_static_image_shape_is_a_config_error(tiny_config, tmp_path, image_shape, resize,
+                                                   message):
+    cfg = static_config(tiny_config, image_shape, resize)
+    with pytest.raises(ConfigError, match=message):
+        export_model(ppfcos.build_model(cfg), cfg, str(tmp_path / "out"))
+
+
+def test_dynamic_image_shape_keeps_any_size(tiny_config, tmp_path):
+    cfg = static_config(tiny_config, [3, -1, -1], {"target_size": [64, 96], "keep_ratio": True})
+    out = export_model(ppfcos.build_model(cfg), cfg, str(tmp_path / "out"))
+    with open(os.path.join(out, "infer_cfg.yml")) as f:
+        infer_cfg = yaml.safe_load(f)
+    assert infer_cfg["use_dynamic_shape"] is True
+    assert [step["type"] for step in infer_cfg["Preprocess"]][-1] == "PadStride"
+    assert program_input_shapes(out)["image"] == [-1, 3, -1, -1]

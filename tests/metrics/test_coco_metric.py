@@ -215,3 +215,32 @@ def test_no_ground_truth_says_so(anno_path):
     assert metric.log_lines() == [f"no ground-truth boxes in {anno_path}: nothing to evaluate "
                                   f"against, so every COCO stat is -1 (check "
                                   f"EvalDataset.anno_path)"]
+
+
+def test_save_prediction_only_writes_bbox_json_and_scores_nothing(anno_path, tmp_path):
+    metric, result = evaluate(anno_path, jittered_detections(), output_dir=str(tmp_path),
+                              save_prediction_only=True)
+    assert result == {"mAP": None, "stats": None, "classwise": None}
+    assert "not evaluated" in metric.log_lines()[0]
+    written = json.loads((tmp_path / "bbox.json").read_text())
+    assert len(written) == sum(len(d["bbox"]) for d in jittered_detections())
+    other_rank, result = evaluate(anno_path, jittered_detections(), save_prediction_only=True)
+    assert result["mAP"] is None and "saved to no file" in other_rank.log_lines()[0]
+
+
+def test_a_loaded_bbox_json_scores_as_the_detections_it_holds(anno_path, tmp_path):
+    """--json_eval: the 12 stats and summary of a saved bbox.json equal the live ones."""
+    live, expected = evaluate(anno_path, jittered_detections(), output_dir=str(tmp_path),
+                              classwise=True)
+    assert 0 < expected["mAP"] < 1
+    metric = COCOMetric(anno_path, CLSID2CATID, CLASS_NAMES, classwise=True)
+    metric.load_results(str(tmp_path / "bbox.json"))
+    assert metric.accumulate() == expected
+    assert metric.log_lines() == live.log_lines()
+    (tmp_path / "bad.json").write_text(json.dumps([{"image_id": 99, "category_id": 1,
+                                                    "bbox": [0, 0, 1, 1], "score": 0.5}]))
+    with pytest.raises(ValueError, match=r"image ids \[99\] are not in the annotation file"):
+        metric.load_results(str(tmp_path / "bad.json"))
+    (tmp_path / "bad.json").write_text(json.dumps({"image_id": 1}))
+    with pytest.raises(ValueError, match="expected a COCO results list"):
+        metric.load_results(str(tmp_path / "bad.json"))
