@@ -69,9 +69,9 @@ def test_voc_evaluation_scores_known_detections():
     miss = np.array([[0, 0.8, 200, 200, 240, 240]], np.float32)
     metric = build_metric("VOC", voc_dataset())
     assert isinstance(metric, VOCGroundTruthMetric) and metric.map_type == "11point"
-    assert evaluate(Oracle({1: hit, 2: hit}), batches([1, 2]), metric)["mAP"] == 1.0
+    assert evaluate(predict(Oracle({1: hit, 2: hit}), batches([1, 2])), metric)["mAP"] == 1.0
     # one of two found, at the top score: precision 1 up to recall 0.5 -> 6 of 11 points
-    results = evaluate(Oracle({1: hit, 2: miss}), batches([1], [2]), metric)
+    results = evaluate(predict(Oracle({1: hit, 2: miss}), batches([1], [2])), metric)
     assert results["mAP"] == pytest.approx(6 / 11)
     assert results["classwise"][0] == ("square", pytest.approx(6 / 11))
     assert np.isnan(results["classwise"][1][1])                  # circle: no ground truth
