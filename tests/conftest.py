@@ -7,7 +7,7 @@ import numpy as np
 import paddle
 import pytest
 
-from ppfcos.engine.benchmark import seed_weights
+from ppfcos.engine.benchmark import seed_weights, seeded_value
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 FIXTURES = os.path.join(REPO, "tests", "fixtures")
@@ -47,3 +47,21 @@ def load_tool(name):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+# mmdetection names -> the PaddleDetection-style name whose role they play in the recipe.
+MMDET_ROLES = (("running_var", "_variance"), ("running_mean", "_mean"),
+               (".scale", "scale_reg"), ("conv_cls.bias", "fcos_head_cls.bias"))
+
+
+def mmdet_seeded_state(keys):
+    """The recipe on mmdetection's names: keys [[name, shape], ...] -> {name: array}
+    (``num_batches_tracked`` zeros, as make_mmdet_fixtures.py leaves them)."""
+    state = {}
+    for name, shape in keys:
+        if name.endswith("num_batches_tracked"):
+            state[name] = np.zeros(shape, np.int64)
+            continue
+        role = next((ours for theirs, ours in MMDET_ROLES if name.endswith(theirs)), name)
+        state[name] = seeded_value(name, tuple(shape), role)
+    return state

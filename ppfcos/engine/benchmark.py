@@ -22,24 +22,29 @@ from ..export.onnx import onnxruntime_session
 from ..export.predictor import create_predictor
 
 
-def seeded_value(name, shape):
+def seeded_value(name, shape, role=None):
     """PaddleDetection's reference weight recipe: noise seeded by crc32(name), shaped by
-    the parameter's role (BN statistics, scales, biases, kernels) -> float32 array."""
+    the parameter's role (BN statistics, scales, biases, kernels) -> float32 array.
+
+    ``role`` is the PaddleDetection-style name whose ending gives the role (default:
+    ``name``); other frameworks' names pass their counterpart's (mmdetection's
+    ``running_var`` plays ``_variance``, for instance)."""
+    role = name if role is None else role
     noise = np.random.default_rng(zlib.crc32(name.encode("utf-8"))).standard_normal(shape)
-    if name.endswith("_variance"):
+    if role.endswith("_variance"):
         value = 1.0 + 0.2 * np.abs(noise)
-    elif name.endswith("_mean"):
+    elif role.endswith("_mean"):
         value = 0.1 * noise
-    elif name.endswith("scale_reg"):
+    elif role.endswith("scale_reg"):
         value = 1.0 + 0.1 * noise
     elif len(shape) <= 1:
-        if name.endswith("fcos_head_cls.bias"):
+        if role.endswith("fcos_head_cls.bias"):
             value = -2.0 + 0.1 * noise
         else:
-            value = 0.1 * noise if name.endswith(".bias") else 1.0 + 0.1 * noise
+            value = 0.1 * noise if role.endswith(".bias") else 1.0 + 0.1 * noise
     else:
         value = noise / np.sqrt(np.prod(shape[1:]))
-    return value.astype(np.float32)
+    return np.asarray(value, dtype=np.float32)
 
 
 def seed_weights(model):
