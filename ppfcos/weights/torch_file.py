@@ -13,7 +13,8 @@ are the pickle's calls of ``torch._utils._rebuild_tensor_v2`` (or ``_rebuild_par
 on storages named by persistent ids; here those names resolve to functions that build
 numpy arrays. Objects of the training framework that a checkpoint carries besides the
 weights (mmengine's ``message_hub`` history buffers, say) resolve to :class:`Inert`,
-which keeps and runs nothing. Any other global stops the load.
+which keeps and runs nothing, and ``getattr`` works on those alone. Any other global
+stops the load.
 """
 import io
 import pickle
@@ -69,6 +70,16 @@ class Inert:
 
     def __repr__(self):
         return "Inert()"
+
+
+def inert_getattr(obj, name):
+    """``getattr`` as pickles of training state use it (mmengine's history buffers pickle
+    their statistics methods as ``getattr(HistoryBuffer, 'min')``): allowed on
+    :class:`Inert` only, where it gives Inert again."""
+    if obj is Inert or isinstance(obj, Inert):
+        return Inert
+    raise UnsafePickleError(f"getattr on {type(obj).__name__}: a file of weights uses "
+                            f"getattr only on training-state objects")
 
 
 class StorageType:
@@ -141,6 +152,8 @@ TORCH_GLOBALS = _TorchGlobals({
     ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
     ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
     ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
+    ("builtins", "getattr"): inert_getattr,
+    ("__builtin__", "getattr"): inert_getattr,
     ("builtins", "set"): set,
     ("builtins", "frozenset"): frozenset,
     **{("torch", name): StorageType(name) for name in STORAGE_DTYPES},
