@@ -60,6 +60,7 @@ class LevelTopKPostProcess:
         score_threshold, nms_pre, nms_threshold, keep_top_k, min_bbox_size: as above
             (mmdetection: score_thr, nms_pre, nms.iou_threshold, max_per_img, min_bbox_size).
     """
+    static_graph = False    # a Python loop over images and data-dependent sizes
 
     def __init__(self, score_threshold=0.05, nms_pre=1000, nms_threshold=0.5, keep_top_k=100,
                  min_bbox_size=0):

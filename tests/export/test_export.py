@@ -15,7 +15,7 @@ from ppfcos.export.graph import inference_model
 from ppfcos.export.predictor import create_predictor
 from ppfcos.modeling.backbones.resnet import ConvNorm
 
-from conftest import CONFIGS, set_deterministic_weights
+from conftest import CONFIGS, MMDET_FIXTURES, set_deterministic_weights
 
 MEAN = np.array([0.485, 0.456, 0.406], np.float32).reshape(1, 3, 1, 1)
 STD = np.array([0.229, 0.224, 0.225], np.float32).reshape(1, 3, 1, 1)
@@ -190,3 +190,11 @@ def test_failed_export_keeps_the_previous_one(tiny_config, tmp_path, monkeypatch
     after = {name: open(os.path.join(out, name), "rb").read() for name in os.listdir(out)}
     assert after == before
     assert sorted(os.listdir(tmp_path)) == ["annotations.json", "out", "tiny.yml"]
+
+
+def test_a_dygraph_only_post_process_is_refused_before_anything_is_written(tmp_path):
+    """mmdetection's post-processing (LevelTopKPostProcess) loops over images in Python."""
+    cfg = ppfcos.load_config(os.path.join(MMDET_FIXTURES, "fcos_tiny.yml"))
+    with pytest.raises(ppfcos.ConfigError, match="LevelTopKPostProcess runs in dygraph only"):
+        export_model(ppfcos.build_model(cfg), cfg, str(tmp_path / "out"))
+    assert os.listdir(tmp_path) == []
