@@ -42,18 +42,12 @@ def _block_index(block):
     return int(number) if number else ord(letter) - ord("a")
 
 
-def _backbone_name(rest):
-    """Name inside ``backbone.`` -> mmdetection's, or None if no rule matches."""
-    m = re.fullmatch(r"conv1\.conv1\.(conv|norm)\.(\w+)", rest)
-    if m:
-        kind, param = m.groups()
-        return f"conv1.{param}" if kind == "conv" else f"bn1.{_NORM_PARAMS[param]}"
-    m = re.fullmatch(r"res(\d)\.(res\w+)\.(branch2[abc]|short)\.(conv|norm|conv_offset)\.(\w+)",
-                     rest)
-    if not m:
-        return None
-    stage, block, unit, kind, param = m.groups()
-    prefix = f"layer{int(stage) - 1}.{_block_index(block)}"
+def _stem(kind, param, first_level):
+    return f"backbone.conv1.{param}" if kind == "conv" else f"backbone.bn1.{_NORM_PARAMS[param]}"
+
+
+def _block(stage, block, unit, kind, param, first_level):
+    prefix = f"backbone.layer{int(stage) - 1}.{_block_index(block)}"
     if unit == "short":
         return f"{prefix}.downsample.{0 if kind == 'conv' else 1}.{_NORM_PARAMS[param]}"
     n = "abc".index(unit[-1]) + 1
@@ -62,29 +56,47 @@ def _backbone_name(rest):
     return f"{prefix}.conv{n}.{'conv_offset.' if kind == 'conv_offset' else ''}{param}"
 
 
-def _neck_name(rest, first_level):
-    m = re.fullmatch(r"fpn_inner_res(\d)_sum(?:_lateral)?\.(\w+)", rest)
-    if m:
-        return f"lateral_convs.{int(m.group(1)) - first_level}.conv.{m.group(2)}"
-    m = re.fullmatch(r"fpn_(?:res)?(\d)(?:_sum)?\.(\w+)", rest)
-    if m:
-        return f"fpn_convs.{int(m.group(1)) - first_level}.conv.{m.group(2)}"
-    return None
+def _lateral(level, param, first_level):
+    return f"neck.lateral_convs.{int(level) - first_level}.conv.{param}"
 
 
-def _head_name(rest, first_level):
-    m = re.fullmatch(r"fcos_feat\.fcos_head_(cls|reg)_tower_conv_(\d+)\.(conv|norm)\.(.+)", rest)
-    if m:
-        branch, i, kind, param = m.groups()
-        if kind == "norm":
-            return f"{branch}_convs.{i}.gn.{param}"
-        return f"{branch}_convs.{i}.conv.{param.replace('conv_dcn.', '')}"
-    m = re.fullmatch(r"fcos_head_(cls|reg|centerness)\.(\w+)", rest)
-    if m:
-        return f"conv_{m.group(1)}.{m.group(2)}"
-    m = re.fullmatch(r"p(\d)_feat\.scale_reg", rest)
-    if m:
-        return f"scales.{int(m.group(1)) - first_level}.scale"
+def _fpn_conv(level, param, first_level):
+    return f"neck.fpn_convs.{int(level) - first_level}.conv.{param}"
+
+
+def _tower(branch, i, kind, param, first_level):
+    if kind == "norm":
+        return f"bbox_head.{branch}_convs.{i}.gn.{param}"
+    return f"bbox_head.{branch}_convs.{i}.conv.{param.replace('conv_dcn.', '')}"
+
+
+def _predictor(branch, param, first_level):
+    return f"bbox_head.conv_{branch}.{param}"
+
+
+def _scale(level, first_level):
+    return f"bbox_head.scales.{int(level) - first_level}.scale"
+
+
+# (pattern of our name, its groups + the first pyramid level -> mmdetection's name)
+RULES = [
+    (r"backbone\.conv1\.conv1\.(conv|norm)\.(\w+)", _stem),
+    (r"backbone\.res(\d)\.(res\w+)\.(branch2[abc]|short)\.(conv|norm|conv_offset)\.(\w+)",
+     _block),
+    (r"neck\.fpn_inner_res(\d)_sum(?:_lateral)?\.(\w+)", _lateral),
+    (r"neck\.fpn_(?:res)?(\d)(?:_sum)?\.(\w+)", _fpn_conv),
+    (r"fcos_head\.fcos_feat\.fcos_head_(cls|reg)_tower_conv_(\d+)\.(conv|norm)\.(.+)", _tower),
+    (r"fcos_head\.fcos_head_(cls|reg|centerness)\.(\w+)", _predictor),
+    (r"fcos_head\.p(\d)_feat\.scale_reg", _scale),
+]
+
+
+def _mmdet_name(name, first_level):
+    """mmdetection's name for our ``name``, or None if no rule matches."""
+    for pattern, rename in RULES:
+        m = re.fullmatch(pattern, name)
+        if m:
+            return rename(*m.groups(), first_level)
     return None
 
 
@@ -97,21 +109,8 @@ def mmdet_name_map(names):
     levels = [int(m.group(1)) for n in names
               for m in [re.match(r"neck\.fpn_inner_res(\d)_sum", n)] if m]
     first_level = min(levels, default=3)
-    mapping, unmapped = {}, []
-    for name in names:
-        part, _, rest = name.partition(".")
-        if part == "backbone":
-            theirs = _backbone_name(rest)
-        elif part == "neck":
-            theirs = _neck_name(rest, first_level)
-        elif part == "fcos_head":
-            theirs = _head_name(rest, first_level)
-        else:
-            theirs = None
-        if theirs is None:
-            unmapped.append(name)
-        else:
-            mapping[name] = f"{'bbox_head' if part == 'fcos_head' else part}.{theirs}"
+    mapping = {name: _mmdet_name(name, first_level) for name in names}
+    unmapped = [name for name, theirs in mapping.items() if theirs is None]
     if unmapped:
         raise ConversionError(f"{len(unmapped)} parameters of this model have no mmdetection "
                               f"counterpart (is the config an mmdetection architecture?): "
