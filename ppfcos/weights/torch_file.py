@@ -157,6 +157,8 @@ TORCH_GLOBALS = _TorchGlobals({
     ("builtins", "set"): set,
     ("builtins", "frozenset"): frozenset,
     **{("torch", name): StorageType(name) for name in STORAGE_DTYPES},
+    # storages saved from the GPU (optimizer states, say): their bytes read the same way
+    **{("torch.cuda", name): StorageType(name) for name in STORAGE_DTYPES},
 })
 
 

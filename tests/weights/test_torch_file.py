@@ -85,3 +85,12 @@ def test_truncated_and_foreign_files_are_reported(tmp_path):
     other.write_bytes(pickle.dumps({"a": 1}, protocol=2))
     with pytest.raises(TorchFileError, match="magic"):
         load_torch_file(str(other))
+
+
+def test_storages_saved_from_the_gpu_read_the_same(tmp_path):
+    with open(LEGACY, "rb") as f:
+        data = f.read()
+    path = tmp_path / "cuda.pth"
+    path.write_bytes(data.replace(b"ctorch\nFloatStorage\n", b"ctorch.cuda\nFloatStorage\n"))
+    cpu, cuda = load_torch_file(LEGACY)["state_dict"], load_torch_file(str(path))["state_dict"]
+    assert all(np.array_equal(cpu[k], cuda[k]) for k in cpu)

@@ -22,11 +22,10 @@ class FCOS(nn.Layer):
       - training (``model.train()``): ``inputs`` holds ``image`` [N, 3, H, W] and the
         per-level targets ``labels{l}``, ``reg_target{l}``, ``centerness{l}``;
         returns ``loss_cls``, ``loss_box``, ``loss_quality`` and their sum ``loss``.
-      - eval (``model.eval()``): ``inputs`` holds ``image``, ``im_shape`` [N, 2] and
-        ``scale_factor`` [N, 2] (resized / original, y then x; ones if absent);
-        ``im_shape`` defaults to the image's H, W;
-        returns ``bbox`` [K, 6] (class, score, x1, y1, x2, y2 in original-image
-        pixels) and ``bbox_num`` [N].
+      - eval (``model.eval()``): ``inputs`` holds ``image``, ``im_shape`` [N, 2]
+        (resized h, w before padding; the padded H, W if absent) and ``scale_factor``
+        [N, 2] (resized / original, y then x; ones if absent); returns ``bbox`` [K, 6]
+        (class, score, x1, y1, x2, y2 in original-image pixels) and ``bbox_num`` [N].
 
     Args:
         backbone, neck, fcos_head: the parts (built with shapes flowing between them).
