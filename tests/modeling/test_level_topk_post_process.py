@@ -60,3 +60,9 @@ def test_class_offset_nms_never_suppresses_across_classes():
     boxes = _tensor([[0, 0, 10, 10], [0, 0, 10, 10], [1, 1, 10, 10]])
     keep = class_offset_nms(boxes, _tensor([0.9, 0.8, 0.7]), _tensor([0, 1, 0], "int64"), 0.5)
     assert keep.numpy().tolist() == [0, 1]
+
+
+def test_no_candidate_gives_no_detection():
+    bbox, num = _run(LevelTopKPostProcess(), [[0.01, 0.02]], [0.9, 0.9], [[5, 5, 5, 5]] * 2,
+                     [[20, 20], [40, 20]])
+    assert num.tolist() == [0] and bbox.shape == (0, 6)
