@@ -5,9 +5,9 @@ import sys
 from ..core.config import ConfigError, load_config
 from ..core.safe_pickle import UnsafePickleError
 from ..data.datasets.base import DatasetError
+from ..weights import ConversionError, TorchFileError
 from .checkpoint import WeightsError
 from .trainer import TrainingDiverged
-from ..weights import ConversionError, TorchFileError
 
 # Errors whose message tells the user what to fix: printed without a traceback.
 USER_ERRORS = (ConfigError, DatasetError, WeightsError, TrainingDiverged, FileNotFoundError,
