@@ -6,13 +6,10 @@
 import os
 
 # Importing paddle sets OMP_NUM_THREADS=1 when it is unset; remember whether the
-# user chose a thread count, so the tools can use every core otherwise.
+# user chose a thread count, so the tools can use every core otherwise. Importing
+# ppfcos reads the environment but never changes it: process settings (threads,
+# MKL's kernels) are made by the tools, in ppfcos.engine.env.setup_device.
 USER_OMP_NUM_THREADS = os.environ.get("OMP_NUM_THREADS")
-
-from .cpu_math import use_mkl_avx2_on_amd  # noqa: E402
-
-# Before any tensor work: MKL's fast kernels on AMD CPUs (see cpu_math).
-MKL_AVX2_ON_AMD = use_mkl_avx2_on_amd()
 
 from . import data  # noqa: E402,F401  (registers datasets and transforms)
 from .core import ConfigError, create, load_config  # noqa: E402

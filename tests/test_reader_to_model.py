@@ -66,7 +66,9 @@ def test_train_batch_gives_finite_losses_and_gradients(cfg):
     losses = model(batch)
     assert all(np.isfinite(float(v)) for v in losses.values())
     losses["loss"].backward()
-    assert model.fcos_head.fcos_head_cls.weight.grad is not None
+    weight = model.fcos_head.fcos_head_cls.weight
+    grad = weight.grad.numpy()
+    assert grad.shape == tuple(weight.shape) and np.isfinite(grad).all() and np.abs(grad).max() > 0
 
 
 def test_eval_batch_gives_detections_in_original_pixels(cfg):

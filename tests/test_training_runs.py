@@ -2,29 +2,16 @@
 batched evaluation, and two-process distributed training (paddle.distributed.launch, gloo)."""
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import paddle
 import pytest
 
-from conftest import CONFIGS, REPO
+from conftest import REPO
 from ppfcos.data.synthetic import make_synthetic_coco
+from tool_runs import DEMO, TINY, data_overrides, run_tool, train
 
-DEMO = os.path.join(CONFIGS, "demo", "fcos_r18_lite_synthetic.yml")
-# The demo network shrunk to seconds per run; the code paths are the demo's.
-TINY = ["ResNet.base_channels=8", "ResNet.ch_in=8", "FPN.out_channel=16",
-        "FCOSHead.fcos_feat.feat_out=16", "LearningRate.total_batch_size=4",
-        "LearningRate.schedulers=[{name: CosineDecay, max_epochs: 2}, "
-        "{name: LinearWarmup, steps: 2, start_factor: 0.1}]", "TrainReader.batch_size=4",
-        "log_iter=2"]
 DUMP_SCRIPT = os.path.join(REPO, "tests", "helpers", "train_and_dump.py")
-
-
-def data_overrides(root):
-    return [f"{section}.dataset_dir={root}"
-            for section in ("TrainDataset", "EvalDataset", "TestDataset")]
 
 
 @pytest.fixture(scope="module")
@@ -59,32 +46,15 @@ def write_voc_copy(coco_root, out):
         f.write("\n".join(c["name"] for c in coco["categories"]) + "\n")
 
 
-def run_tool(tool, args, cwd, launch=False):
-    """Run tools/<tool>.py or a script path (optionally under paddle.distributed.launch
-    with 2 processes); returns the finished process."""
-    command = [sys.executable]
-    if launch:
-        command += ["-m", "paddle.distributed.launch", "--nproc_per_node", "2",
-                    "--log_dir", os.path.join(cwd, "launch_logs")]
-    script = tool if os.path.isfile(tool) else os.path.join(REPO, "tools", f"{tool}.py")
-    command += [script] + args
-    env = dict(os.environ, PYTHONPATH=REPO)
-    env.pop("OMP_NUM_THREADS", None)
-    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=600)
-
-
-def train(data, cwd, *extra, launch=False, script="train"):
-    os.makedirs(cwd, exist_ok=True)
-    args = ["-c", DEMO, "-o", *TINY, *data_overrides(data), f"save_dir={cwd}/output", "epoch=2",
-            "snapshot_epoch=1", *extra]
-    result = run_tool(script, args, str(cwd), launch)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result
-
-
 def load(path):
     return {k: v.numpy() for k, v in paddle.load(path).items()}
+
+
+def detection_rows(path):
+    """A COCO results file as (image_id, category_id, score, bbox) rows, best first per image
+    and class."""
+    return sorted(((r["image_id"], r["category_id"], r["score"], r["bbox"])
+                   for r in json.loads(path.read_text())), key=lambda r: (r[0], r[1], -r[2]))
 
 
 def test_train_eval_infer_round_trip(data, tmp_path):
@@ -99,7 +69,10 @@ def test_train_eval_infer_round_trip(data, tmp_path):
         assert field in log, field
     assert "running on CPU" in log and "threads" in log
     assert any(name.startswith("vdlrecords") for name in os.listdir(out / "vdl"))
-    assert json.loads((out / "bbox.json").read_text()) is not None
+    trained = detection_rows(out / "bbox.json")
+    val = json.load(open(os.path.join(data, "annotations", "instances_val.json")))
+    assert {r[0] for r in trained} <= {image["id"] for image in val["images"]}
+    assert {r[1] for r in trained} <= {c["id"] for c in val["categories"]}
 
     weights = str(out / "model_final")
     evaluation = run_tool("eval", ["-c", DEMO, "-o", *TINY, *data_overrides(data),
@@ -109,14 +82,18 @@ def test_train_eval_infer_round_trip(data, tmp_path):
     assert evaluation.stdout.count("Average Recall") == 6
     for name in ("circle", "rectangle", "triangle", "star", "ring", "cross"):
         assert name in evaluation.stdout
-    assert isinstance(json.loads((tmp_path / "eval" / "bbox.json").read_text()), list)
+    evaluated = detection_rows(tmp_path / "eval" / "bbox.json")
+    assert [r[:2] for r in evaluated] == [r[:2] for r in trained]   # the final epoch's eval
+    np.testing.assert_allclose([r[2] for r in evaluated], [r[2] for r in trained], atol=1e-4)
+    np.testing.assert_allclose([r[3] for r in evaluated], [r[3] for r in trained], atol=1e-2)
 
     voc_root = str(tmp_path / "voc")
     write_voc_copy(data, voc_root)
     voc_eval = run_tool("eval", ["-c", DEMO, "-o", *TINY, f"weights={weights}", "metric=VOC",
                                  "map_type=area", "EvalDataset={name: VOCDataSet, dataset_dir: "
                                  f"{voc_root}, anno_path: val.txt, label_list: label_list.txt, "
-                                 "allow_empty: true, data_fields: [image, gt_bbox, gt_class, "
+                                 "allow_empty: true, allow_outside_paths: true, "
+                                 "data_fields: [image, gt_bbox, gt_class, "
                                  "difficult]}", "--classwise"], str(tmp_path))
     assert voc_eval.returncode == 0, voc_eval.stderr[-3000:]
     assert "mAP(0.50, area)" in voc_eval.stdout and "triangle" in voc_eval.stdout

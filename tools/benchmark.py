@@ -6,7 +6,7 @@ exported Paddle Inference per CPU setting, and the training reader.
         [--eval_size 800 1216] [--iters 3] [--warmup 1] [--memory_steps 100]
         [--output output/benchmark]
 
-The network has PaddleDetection's name-seeded reference weights. Prints a table
+The network has the name-seeded weights of ppfcos/modeling/seeded_weights.py. Prints a table
 and writes <output>/<config name>.json. ``--parts memory`` runs --memory_steps
 training steps and reports the resident-memory growth after the first 10.
 ``--parts onnxruntime`` times the exported model's model.onnx in ONNX Runtime (CPU,
@@ -24,13 +24,14 @@ from ppfcos.engine.optimizer import build_optimizer, build_schedule  # noqa: E40
 from ppfcos.export import export_model  # noqa: E402
 from ppfcos.export.onnx import export_onnx  # noqa: E402
 from ppfcos.modeling import build_model  # noqa: E402
+from ppfcos.modeling.seeded_weights import seed_weights  # noqa: E402
 
 PARTS = ("train", "eval", "deploy", "reader", "memory", "onnxruntime")
 THREAD_SETTINGS = sorted({1, os.cpu_count() or 1})   # inference: one thread, all cores
 
 
 def training_setup(cfg, args, size):
-    model = benchmark.seed_weights(build_model(cfg))
+    model = seed_weights(build_model(cfg))
     schedule = build_schedule(cfg, steps_per_epoch=100)
     optimizer = build_optimizer(cfg.get("OptimizerBuilder") or {}, schedule, model.parameters())
     return model, optimizer, benchmark.train_batch(cfg, args.train_batch, *size)
@@ -64,13 +65,13 @@ def run(cfg, args):
         results["memory"] = benchmark.measure_memory_growth(model, optimizer, batch,
                                                             args.memory_steps)
     if "eval" in args.parts:
-        model = benchmark.seed_weights(build_model(cfg))
+        model = seed_weights(build_model(cfg))
         results["eval"] = dict(benchmark.measure_eval_forward(model, *args.eval_size,
                                                               args.warmup, args.iters),
                                size=args.eval_size)
     if "deploy" in args.parts or "onnxruntime" in args.parts:
         with tempfile.TemporaryDirectory() as tmp:
-            model_dir = export_model(benchmark.seed_weights(build_model(cfg)), cfg,
+            model_dir = export_model(seed_weights(build_model(cfg)), cfg,
                                      os.path.join(tmp, cfg.name))
             if "deploy" in args.parts:
                 results["deploy"] = dict(rows=deploy_rows(model_dir, args), size=args.eval_size)

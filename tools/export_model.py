@@ -17,11 +17,11 @@ from ppfcos.export.onnx import add_opset_flag, check_onnx_export, export_onnx  #
 
 
 def export(cfg, args):
+    extras = []
     if args.export_onnx:
         check_onnx_export(args.opset)   # a missing extra fails before the Paddle export
-    model_dir = tasks.export(cfg, args.output_dir)
-    if args.export_onnx:
-        export_onnx(model_dir, args.opset)
+        extras.append(lambda model_dir: export_onnx(model_dir, args.opset))
+    tasks.export(cfg, args.output_dir, extras)
 
 
 def main(argv=None):

@@ -22,7 +22,7 @@ from benchmark import Timings
 from detector import Detector
 from errors import DeployError, ImageReadError
 from exported_model import load_exported_model
-from media import VideoReader, list_images, read_image
+from media import VideoReader, check_output_dir, list_images, read_image
 from predictor import BACKENDS, RUN_MODES, RunOptions, check_options, create_predictor
 from preprocess import Preprocessor
 from results import ResultWriter
@@ -148,6 +148,8 @@ def run(args):
     preprocessor = Preprocessor(model.preprocess)
     video = VideoReader(args.video_file) if args.video_file else None
     paths = None if video else list_images(args.image_file, args.image_dir)
+    if not args.run_benchmark:
+        check_output_dir(args.output_dir, [args.video_file] if video else paths)
     timings = Timings()
     detector = Detector(preprocessor, create_predictor(args.backend, model, options), timings,
                         warmup_runs=WARMUP_RUNS if args.run_benchmark else 0)

@@ -29,6 +29,16 @@ def list_images(image_file=None, image_dir=None):
     return found
 
 
+def check_output_dir(output_dir, inputs):
+    """DeployError if ``output_dir`` holds one of ``inputs``: the annotated copy, named
+    like its input, would replace it."""
+    out = os.path.realpath(output_dir)
+    clash = next((p for p in inputs if os.path.dirname(os.path.realpath(p)) == out), None)
+    if clash is not None:
+        raise DeployError(f"--output_dir {output_dir} holds the input {clash}, which its "
+                          f"annotated copy would replace: choose another --output_dir")
+
+
 def read_image(path):
     """The image file at ``path`` as RGB uint8 [H, W, 3] (decoded as ppfcos's Decode does).
 

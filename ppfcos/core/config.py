@@ -25,6 +25,7 @@ import os
 import yaml
 
 from . import registry
+from .values import value_errors
 
 OVERRIDE_ORIGIN = "command line (-o)"
 
@@ -269,6 +270,9 @@ def validate(cfg):
         elif key not in GLOBAL_KEYS:
             accepted = list(GLOBAL_KEYS) + registry.registered_names()
             raise ConfigError(unknown_key_message(cfg, (), key, accepted))
+    errors = value_errors(cfg)
+    if errors:
+        raise ConfigError(errors[0])
 
 
 def validate_section(cfg, section_path, cls, values):

@@ -1,5 +1,10 @@
 """Data: datasets (COCO, VOC, image folders), transforms and FCOS targets, the reader
-(DataLoader wiring) and the synthetic dataset generator.
+and the synthetic dataset generator.
+
+    reader.py     create_reader: builds a config's dataset, ops and sampler into a DetLoader
+    loader.py     DetLoader: paddle DataLoader + epochs + skipped-image reporting
+    collate.py    samples -> one batch of arrays (ground truth kept per image)
+    sampler.py    distributed, per-epoch shuffled batch sampler
 
 Importing this package registers the datasets and transforms with the registry.
 """

@@ -1,37 +1,26 @@
-"""Data loaders built from a config's dataset and reader sections.
+"""Build a config's data loader: dataset, transform ops, sampler (what ``create_reader`` does).
 
 ``create_reader(cfg, 'train')`` builds ``TrainDataset`` and ``TrainReader``
 (``sample_transforms``, ``batch_transforms``, ``batch_size``, ``shuffle``,
-``drop_last``, ``use_shared_memory``) into a :class:`DetLoader` running
-``worker_num`` worker processes. Per epoch the trainer calls::
+``drop_last``, ``use_shared_memory``) into a :class:`~ppfcos.data.loader.DetLoader`
+running ``worker_num`` worker processes; the batches it yields are described
+in :mod:`ppfcos.data.collate`.
 
-    loader.set_epoch(epoch)          # shuffle order of this epoch (all ranks agree)
-    for batch in loader:             # dict of paddle Tensors (+ lists for ground truth)
-        ...
-    loader.skipped                   # images skipped this epoch (already logged)
-
-A batch stacks fixed-shape fields (``image``, ``im_shape``, ``scale_factor``,
-``im_id``, FCOS targets) along a new first axis and keeps variable-length
-ground truth (``gt_bbox``, ``gt_class``, ``is_crowd``, ``difficult``) as a
-list with one entry per image. Unreadable images are dropped from their batch
-by the collate (in the worker), travel to the main process as the batch's
-``skipped`` file list, and are logged there, one warning per file plus an
-end-of-epoch summary; a batch whose images were all unreadable is left out.
+Datasets and ops are built by :mod:`ppfcos.core.builder`, like every other
+component: a dataset spec ``{name: COCODataSet, ...}`` and an op entry
+``{Resize: {target_size: ...}}`` get the same argument checks and error
+messages as a model section, and a component's ``__shared__`` keys fall back
+to the config's top level.
 """
 import difflib
-import logging
-import shutil
 
-import numpy as np
-
-import ppfcos.data.transforms  # noqa: F401  (registers the transform ops)
 from ppfcos.core import registry
-from ppfcos.core.config import ConfigError, unknown_key_message, validate_spec
-from ppfcos.data.datasets import SKIPPED_KEY, DatasetError
-from ppfcos.data.datasets.base import GT_FIELDS
+from ppfcos.core.builder import create_spec
+from ppfcos.core.config import ConfigError, unknown_key_message
+from ppfcos.data.collate import BatchCollator
+from ppfcos.data.datasets import DatasetError
+from ppfcos.data.loader import DetLoader
 from ppfcos.data.sampler import DistributedBatchSampler
-
-logger = logging.getLogger(__name__)
 
 MODES = {"train": ("TrainDataset", "TrainReader"),
          "eval": ("EvalDataset", "EvalReader"),
@@ -42,12 +31,6 @@ MODES = {"train": ("TrainDataset", "TrainReader"),
 READER_DEFAULTS = {"sample_transforms": [], "batch_transforms": [], "batch_size": 1,
                    "shuffle": False, "drop_last": False, "use_shared_memory": False,
                    "fuse_normalize": False, "collate_batch": False}
-
-# Per-sample keys that are not model inputs (PaddleDetection removes them too).
-DROPPED_KEYS = ("h", "w", "flipped")
-EMPTY_KEY = "empty_batch"
-MIN_SHARED_MEMORY = 1 << 30
-_shm_warned = []
 
 
 class Compose:
@@ -62,121 +45,6 @@ class Compose:
         return sample
 
 
-class BatchCollator:
-    """``collate_fn``: drop skipped samples, run the batch ops, stack into numpy arrays.
-
-    Returns a dict of arrays (and lists for ground truth) plus ``skipped``, the
-    list of "file: reason" strings of this batch's unreadable images. A batch
-    whose images were all unreadable is ``{skipped: [...], EMPTY_KEY: array}``
-    (the paddle DataLoader ends the epoch on a batch without arrays).
-    """
-
-    def __init__(self, batch_ops):
-        self.batch_ops = list(batch_ops)
-
-    def __call__(self, samples):
-        skipped = [s[SKIPPED_KEY] for s in samples if SKIPPED_KEY in s]
-        samples = [s for s in samples if SKIPPED_KEY not in s]
-        batch = {EMPTY_KEY: np.zeros([1], dtype=np.int32)}
-        if samples:
-            for op in self.batch_ops:
-                samples = op(samples)
-            batch = stack_samples(samples)
-        batch[SKIPPED_KEY] = skipped
-        return batch
-
-
-class ZeroSizeArray:
-    """Stand-in for an empty ground-truth array (an image without boxes).
-
-    Paddle's worker shared memory cannot carry zero-size tensors, so the
-    collate sends this instead and :class:`DetLoader` turns it back into an
-    empty Tensor of the same shape and dtype.
-    """
-
-    def __init__(self, array):
-        self.shape, self.dtype = array.shape, array.dtype.str
-
-    def to_tensor(self):
-        import paddle
-        return paddle.to_tensor(np.zeros(self.shape, dtype=self.dtype))
-
-
-def stack_samples(samples):
-    """Dict of per-key batches: numpy stacks, except lists for ground truth and strings."""
-    batch = {}
-    for key in samples[0]:
-        if key in DROPPED_KEYS:
-            continue
-        values = [s[key] for s in samples]
-        if key in GT_FIELDS:
-            batch[key] = [ZeroSizeArray(v) if np.size(v) == 0 else v for v in values]
-            continue
-        if isinstance(values[0], str):
-            batch[key] = values
-            continue
-        shapes = {np.shape(v) for v in values}
-        if len(shapes) > 1:
-            raise ValueError(f"cannot batch {key!r}: shapes differ across the batch "
-                             f"({sorted(shapes)}); pad images with PadBatch in batch_transforms")
-        batch[key] = np.stack(values)
-    return batch
-
-
-class DetLoader:
-    """A ``paddle.io.DataLoader`` plus epoch control and skipped-image reporting.
-
-    Attributes: ``dataset``, ``batch_sampler``, ``dataloader`` and ``skipped``
-    (the "file: reason" strings of the images skipped in the current or last epoch).
-
-    A batch whose images are all unreadable is dropped, except in distributed
-    training (``lockstep``): there every rank must run the same number of steps,
-    so it is an error that names the files, instead of a hang in the next
-    gradient all-reduce.
-    """
-
-    def __init__(self, dataloader, batch_sampler, dataset, lockstep=False):
-        self.dataloader = dataloader
-        self.batch_sampler = batch_sampler
-        self.dataset = dataset
-        self.lockstep = lockstep
-        self.skipped = []
-
-    def set_epoch(self, epoch):
-        """Shuffle and augment the next epoch as ``epoch`` (call before iterating)."""
-        self.batch_sampler.set_epoch(epoch)
-        self.dataset.set_epoch(epoch, self.batch_sampler.seed)
-
-    def __len__(self):
-        return len(self.batch_sampler)
-
-    def __iter__(self):
-        self.skipped = []
-        for batch in self.dataloader:
-            for item in batch.pop(SKIPPED_KEY):
-                logger.warning("skipped unreadable image; %s", item)
-                self.skipped.append(item)
-            if EMPTY_KEY not in batch:
-                yield _restore_empty(batch)
-            elif self.lockstep:
-                raise RuntimeError(
-                    f"every image of a training batch was unreadable ({'; '.join(self.skipped)}"
-                    f"); with several ranks this rank would fall out of step. Fix or remove "
-                    f"these files from the dataset")
-        if self.skipped:
-            shown = "; ".join(self.skipped[:5]) + ("; ..." if len(self.skipped) > 5 else "")
-            logger.warning("epoch done: %d unreadable image(s) skipped: %s", len(self.skipped),
-                           shown)
-
-
-def _restore_empty(batch):
-    for key in GT_FIELDS:
-        if key in batch:
-            batch[key] = [v.to_tensor() if isinstance(v, ZeroSizeArray) else v
-                          for v in batch[key]]
-    return batch
-
-
 def _config_error(cfg, path, message):
     return ConfigError(f"{cfg.origin(*path)}: {'.'.join(path)}: {message}")
 
@@ -187,11 +55,7 @@ def build_dataset(cfg, section):
     if not isinstance(spec, dict) or "name" not in spec:
         raise _config_error(cfg, (section,), "must be a mapping with 'name:' (e.g. name: "
                             "COCODataSet or the tag !COCODataSet), got " + repr(spec))
-    cls = validate_spec(cfg, (section,), spec)
-    try:
-        return cls(**{k: v for k, v in spec.items() if k != "name"})
-    except (TypeError, ValueError) as e:
-        raise _config_error(cfg, (section,), f"cannot build {spec['name']}: {e}") from e
+    return create_spec(cfg, spec, (section,))
 
 
 def parse_dataset(cfg, section, dataset):
@@ -220,23 +84,17 @@ def build_ops(cfg, section, key):
             raise _config_error(cfg, path, f"each entry must be one {{OpName: {{args}}}} "
                                 f"mapping, got {entry!r}")
         (name, kwargs), = entry.items()
-        kwargs = {} if kwargs is None else kwargs
         if not registry.is_registered(name):
             close = difflib.get_close_matches(str(name), _transform_names(), n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise _config_error(cfg, path, f"unknown transform {name!r}.{hint} Available: "
                                 f"{', '.join(_transform_names())}")
-        cls = registry.lookup(name)
-        accepted = registry.arguments(cls)
-        bad = [k for k in kwargs if k not in accepted] if isinstance(kwargs, dict) else kwargs
-        if bad:
-            raise _config_error(cfg, path, f"{name}: bad arguments {bad!r}; "
-                                f"{name} accepts: {', '.join(accepted) or 'no arguments'}")
-        try:
-            ops.append(cls(**kwargs))
-        except (TypeError, ValueError) as e:
-            raise _config_error(cfg, path, f"{name}({kwargs}): {e}; {name} accepts: "
-                                f"{', '.join(accepted) or 'no arguments'}") from e
+        kwargs = {} if kwargs is None else kwargs
+        if not isinstance(kwargs, dict) or "name" in kwargs:
+            raise _config_error(cfg, path, f"{name}: the arguments must be a mapping of "
+                                f"{', '.join(registry.arguments(registry.lookup(name)))}, "
+                                f"got {kwargs!r}")
+        ops.append(create_spec(cfg, {"name": name, **kwargs}, path + (name,)))
     return ops
 
 
@@ -251,30 +109,6 @@ def reader_options(cfg, section):
         raise _config_error(cfg, (section, "batch_size"), f"must be a positive integer, got "
                             f"{options['batch_size']!r}")
     return options
-
-
-def shared_memory_free():
-    """Free bytes in /dev/shm (0 if it does not exist)."""
-    try:
-        return shutil.disk_usage("/dev/shm").free
-    except OSError:
-        return 0
-
-
-def use_shared_memory(requested, num_workers):
-    """Whether workers can pass batches through shared memory; warns once if too small."""
-    if not requested or num_workers == 0:
-        return False
-    free = shared_memory_free()
-    if free >= MIN_SHARED_MEMORY:
-        return True
-    if not _shm_warned:
-        _shm_warned.append(True)
-        logger.warning("use_shared_memory: /dev/shm has only %.0f MiB free (< %d MiB), so the "
-                       "data loader passes batches without shared memory (slower); enlarge "
-                       "/dev/shm (docker run --shm-size=8g) to use it", free / 2 ** 20,
-                       MIN_SHARED_MEMORY >> 20)
-    return False
 
 
 def same_size_groups(dataset):
@@ -301,8 +135,6 @@ def create_reader(cfg, mode, dataset=None, num_replicas=None, rank=None, seed=0,
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-    import paddle
-
     data_section, reader_section = MODES[mode]
     options = reader_options(cfg, reader_section)
     if dataset is None:
@@ -317,9 +149,5 @@ def create_reader(cfg, mode, dataset=None, num_replicas=None, rank=None, seed=0,
     workers = cfg.get("worker_num", 0) if worker_num is None else worker_num
     if not isinstance(workers, int) or workers < 0:
         raise _config_error(cfg, ("worker_num",), f"must be an integer >= 0, got {workers!r}")
-    loader = paddle.io.DataLoader(
-        dataset, batch_sampler=sampler, collate_fn=collate, num_workers=workers,
-        use_shared_memory=use_shared_memory(options["use_shared_memory"], workers),
-        return_list=True)
-    return DetLoader(loader, sampler, dataset,
+    return DetLoader(dataset, sampler, collate, workers, options["use_shared_memory"],
                      lockstep=mode == "train" and sampler.num_replicas > 1)

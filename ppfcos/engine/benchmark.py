@@ -1,15 +1,12 @@
 """Speed and memory figures of a config on the current device (``tools/benchmark.py``).
 
-Each ``measure_*`` function returns a dict of plain numbers. The network gets
-PaddleDetection's name-seeded reference weights (:func:`seed_weights`), the
-weights its published speed and accuracy fixtures were made with, so decoding
-and NMS see as many candidates as in those figures.
+Each ``measure_*`` function returns a dict of plain numbers. The tool gives the
+network the name-seeded weights of :mod:`ppfcos.modeling.seeded_weights`.
 """
 import os
 import resource
 import tempfile
 import time
-import zlib
 
 import numpy as np
 import paddle
@@ -20,38 +17,6 @@ from ..data.synthetic import make_synthetic_coco
 from ..data.transforms.fcos_target import Gt2FCOSTarget
 from ..export.onnx import onnxruntime_session
 from ..export.predictor import create_predictor
-
-
-def seeded_value(name, shape, role=None):
-    """PaddleDetection's reference weight recipe: noise seeded by crc32(name), shaped by
-    the parameter's role (BN statistics, scales, biases, kernels) -> float32 array.
-
-    ``role`` is the PaddleDetection-style name whose ending gives the role (default:
-    ``name``); other frameworks' names pass their counterpart's (mmdetection's
-    ``running_var`` plays ``_variance``, for instance)."""
-    role = name if role is None else role
-    noise = np.random.default_rng(zlib.crc32(name.encode("utf-8"))).standard_normal(shape)
-    if role.endswith("_variance"):
-        value = 1.0 + 0.2 * np.abs(noise)
-    elif role.endswith("_mean"):
-        value = 0.1 * noise
-    elif role.endswith("scale_reg"):
-        value = 1.0 + 0.1 * noise
-    elif len(shape) <= 1:
-        if role.endswith("fcos_head_cls.bias"):
-            value = -2.0 + 0.1 * noise
-        else:
-            value = 0.1 * noise if role.endswith(".bias") else 1.0 + 0.1 * noise
-    else:
-        value = noise / np.sqrt(np.prod(shape[1:]))
-    return np.asarray(value, dtype=np.float32)
-
-
-def seed_weights(model):
-    """Give every tensor of ``model``'s state_dict its :func:`seeded_value`; returns model."""
-    model.set_state_dict({name: seeded_value(name, tuple(t.shape))
-                          for name, t in model.state_dict().items()})
-    return model
 
 
 def peak_rss_mb():

@@ -3,8 +3,9 @@
 The cache is ``$PPFCOS_HOME/weights`` when ``PPFCOS_HOME`` is set, otherwise
 ``~/.cache/ppfcos/weights``; a file is cached under the URL's basename. A download
 goes to ``<name>.part-<pid>`` next to its final path and is renamed into place only
-once complete, so an interrupted download never leaves a truncated file behind.
-On an offline machine, put the file at the cache path by hand.
+once complete and readable as weights (by the safe reader, so an error page served
+with status 200 never enters the cache); parts left by killed downloads are removed
+by the next download. On an offline machine, put the file at the cache path by hand.
 """
 import http.client
 import os
@@ -12,8 +13,8 @@ import posixpath
 import urllib.parse
 import urllib.request
 
-from ppfcos.engine.checkpoint import WeightsError
-from ppfcos.core.files import atomic_path
+from ppfcos.engine.checkpoint import WeightsError, read_state_file
+from ppfcos.core.files import atomic_path, remove_stale_temporaries
 
 CHUNK_BYTES = 1 << 20
 
@@ -48,10 +49,12 @@ def fetch(url, cache_dir=None, timeout=60):
     path = cache_path(url, cache_dir)
     if os.path.isfile(path):
         return path
+    remove_stale_temporaries(os.path.dirname(path))
     try:
         print(f"downloading {url} -> {path}", flush=True)
         with atomic_path(path, suffix="part") as part:
             _download(url, part, timeout)
+            read_state_file(part)   # WeightsError (not cached) unless it holds weights
     except (OSError, ValueError, http.client.HTTPException) as e:  # ValueError: WeightsError
         raise WeightsError(f"cannot download weights {url}: {type(e).__name__}: {e}\n"
                            f"on an offline machine, put the file by hand at {path}") from e

@@ -1,4 +1,8 @@
-"""Where and how a run executes: device, CPU threads, distributed ranks, seeds, logging."""
+"""Where and how a run executes: device, CPU threads, distributed ranks, seeds, logging.
+
+The tools call these before any tensor work; the library itself leaves the
+process environment alone.
+"""
 import logging
 import os
 import random
@@ -8,9 +12,11 @@ import numpy as np
 import paddle
 import paddle.distributed as dist
 
-from .. import MKL_AVX2_ON_AMD, USER_OMP_NUM_THREADS
+from .. import USER_OMP_NUM_THREADS
 
 logger = logging.getLogger("ppfcos")
+
+MKL_SWITCH = "MKL_DEBUG_CPU_TYPE"
 
 
 def setup_logging(rank=0):
@@ -34,12 +40,14 @@ def setup_device(use_gpu=True):
     """Select the GPU when the build and machine have one (and ``use_gpu``), else the CPU.
 
     On CPU, Paddle's dygraph uses one thread unless told otherwise: use every
-    core unless OMP_NUM_THREADS is set. Returns 'gpu' or 'cpu'.
+    core unless OMP_NUM_THREADS is set; on AMD CPUs, MKL's AVX2 kernels (see
+    :func:`use_mkl_avx2_on_amd`). Returns 'gpu' or 'cpu'.
     """
     if use_gpu and gpu_available():
         paddle.set_device(f"gpu:{dist.ParallelEnv().dev_id}")
         return "gpu"
     paddle.set_device("cpu")
+    mkl_avx2 = use_mkl_avx2_on_amd()
     reason = "use_gpu is false" if not use_gpu else "no GPU in this Paddle build or machine"
     threads = USER_OMP_NUM_THREADS
     if threads is None:
@@ -48,9 +56,36 @@ def setup_device(use_gpu=True):
         source = "all cores; set OMP_NUM_THREADS to change"
     else:
         source = "OMP_NUM_THREADS"
-    mkl = "; MKL's AVX2 kernels on this AMD CPU (MKL_DEBUG_CPU_TYPE=5)" if MKL_AVX2_ON_AMD else ""
+    mkl = "; MKL's AVX2 kernels on this AMD CPU (MKL_DEBUG_CPU_TYPE=5)" if mkl_avx2 else ""
     logger.info("running on CPU (%s) with %s threads (%s)%s", reason, threads, source, mkl)
     return "cpu"
+
+
+def is_amd_cpu(cpuinfo_path="/proc/cpuinfo"):
+    """True when the first CPU's vendor_id is AuthenticAMD (False where unknown)."""
+    try:
+        with open(cpuinfo_path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("vendor_id"):
+                    return "AuthenticAMD" in line
+    except OSError:
+        pass
+    return False
+
+
+def use_mkl_avx2_on_amd(environ=os.environ, amd=None):
+    """Set MKL_DEBUG_CPU_TYPE=5 on AMD CPUs unless the user set it; True when set here.
+
+    Intel MKL (Paddle's CPU BLAS) takes a generic, slow code path on non-Intel
+    CPUs; this debug switch selects its AVX2 kernels instead (the README's Speed
+    section has the figures). MKL reads the variable at its first call, so
+    setting it before any tensor work is enough. Intel CPUs are left alone: the
+    switch would cap them at AVX2. ``amd``: the CPU's vendor, if already known.
+    """
+    if MKL_SWITCH in environ or not (is_amd_cpu() if amd is None else amd):
+        return False
+    environ[MKL_SWITCH] = "5"
+    return True
 
 
 def cpu_threads_per_process():

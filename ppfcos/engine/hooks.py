@@ -29,7 +29,8 @@ class LoggerHook(HookBase):
 
     def __init__(self, log_iter=20):
         self.log_iter = max(int(log_iter), 1)
-        self._window = []
+        self._window = []          # (batch_cost, data_cost, batch_size) since the last line
+        self._train_start = self._start_iter = None   # set before_train, for the ETA
 
     def before_train(self):
         self._train_start = time.perf_counter()
@@ -75,8 +76,9 @@ class CheckpointHook(HookBase):
 class EvalHook(HookBase):
     """Evaluate after each snapshot epoch; rank 0 keeps ``save_dir/best_model`` by mAP.
 
-    ``evaluate()`` returns the metric's results dict (``mAP`` on every rank).
-    ``trainer.eval_results`` holds ``(epoch, results)`` of the last evaluation.
+    ``evaluate()`` returns the metric's results dict (``mAP`` on every rank); it puts
+    the network in eval mode, and the hook gives the model back in the mode it had.
+    Sets ``trainer.eval_results`` to ``(epoch, results)``.
     """
 
     def __init__(self, evaluate, period, save_dir=None):
@@ -89,7 +91,10 @@ class EvalHook(HookBase):
         t = self.trainer
         if not snapshot_due(t, self.period):
             return
+        training = t.model.training
         results = self.evaluate()
+        if training:
+            t.model.train()
         t.eval_results = (t.epoch, results)
         if self.best is None or results["mAP"] > self.best:
             self.best = results["mAP"]
@@ -120,9 +125,9 @@ class VisualDLHook(HookBase):
         self.writer.add_scalar("train/lr", t.lr, t.iter)
 
     def after_epoch(self):
-        epoch, results = getattr(self.trainer, "eval_results", (None, None))
-        if epoch == self.trainer.epoch:
-            self.writer.add_scalar("eval/mAP", results["mAP"], epoch + 1)
+        t = self.trainer
+        if t.eval_results is not None and t.eval_results[0] == t.epoch:
+            self.writer.add_scalar("eval/mAP", t.eval_results[1]["mAP"], t.epoch + 1)
 
     def after_train(self):
         self.writer.close()

@@ -3,30 +3,42 @@
 A snapshot ``<dir>/<name>`` is two files, as in PaddleDetection:
 
 * ``<name>.pdparams``: the model's state dict (loads anywhere weights load);
-* ``<name>.pdopt``: the optimizer accumulators, the LR scheduler state and the
-  progress (``epoch`` = epochs completed, ``iter`` = iterations completed).
+* ``<name>.pdopt``: the optimizer accumulators, the LR scheduler state, the
+  progress (``epoch`` = epochs completed, ``iter`` = iterations completed) and
+  the SHA-256 of the ``.pdparams`` file written with it (``pdparams_sha256``).
 
 Each file is written to a temporary name in the same directory and renamed
-into place, so a crash mid-save leaves the previous snapshot of that name
-whole. Optimizer accumulators are stored under the parameters' structured
+into place, so no file is ever half-written. A kill between the two renames
+leaves a ``.pdopt`` and a ``.pdparams`` of different saves side by side:
+resuming compares the recorded digest and refuses such a pair, as it refuses a
+pair copied together from two runs. Optimizer accumulators are stored under the parameters' structured
 names (``backbone.conv1.conv1.conv.weight@velocity_0``) rather than Paddle's
 global tensor names (``conv2d_0.w_0_velocity_0``), which depend on how many
 layers the process built before.
 """
+import hashlib
+import logging
 import os
 
 import paddle
 
-from .checkpoint import WeightsError, load_weights
+from .checkpoint import WeightsError, load_weights, read_state_file
 from ..core.files import atomic_path
 
+logger = logging.getLogger("ppfcos")
+
 SCHEDULER_KEY = "LR_Scheduler"
+PROGRESS_KEYS = ("epoch", "iter")
+DIGEST_KEY = "pdparams_sha256"
 
 
-def atomic_save(obj, path):
-    """``paddle.save(obj, path)`` through a temporary file and an atomic rename."""
-    with atomic_path(path) as tmp:
-        paddle.save(obj, tmp)
+def file_sha256(path):
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _optimizer_names(model):
@@ -62,16 +74,19 @@ def restore_optimizer_state(model, optimizer, state, path):
         if structured not in tensor_names:
             raise WeightsError(f"{path}: optimizer state for {structured!r}, which the model "
                                f"does not have (snapshot from another config?)")
-        native[f"{tensor_names[structured]}_{suffix}"] = value
+        native[f"{tensor_names[structured]}_{suffix}"] = paddle.to_tensor(value)
     optimizer.set_state_dict(native)
 
 
 def save_snapshot(prefix, model, optimizer, epoch, iteration):
-    """Write ``prefix.pdparams`` and ``prefix.pdopt`` atomically (model file last)."""
+    """Write ``prefix.pdparams`` and ``prefix.pdopt`` as a pair (see the module docstring)."""
     opt_state = portable_optimizer_state(model, optimizer)
-    opt_state.update(epoch=epoch, iter=iteration)
-    atomic_save(opt_state, prefix + ".pdopt")
-    atomic_save(model.state_dict(), prefix + ".pdparams")
+    with atomic_path(prefix + ".pdparams") as params_tmp, \
+            atomic_path(prefix + ".pdopt") as opt_tmp:
+        paddle.save(model.state_dict(), params_tmp)
+        opt_state.update(epoch=epoch, iter=iteration)
+        opt_state[DIGEST_KEY] = file_sha256(params_tmp)
+        paddle.save(opt_state, opt_tmp)
 
 
 def resume_snapshot(prefix, model, optimizer):
@@ -82,14 +97,27 @@ def resume_snapshot(prefix, model, optimizer):
         raise WeightsError(f"cannot resume from {prefix}: {opt_path} is missing (resume needs "
                            f"the .pdparams and .pdopt pair that training writes; to start "
                            f"from weights only, use -o pretrain_weights={prefix})")
-    load_weights(model, prefix + ".pdparams", strict=True)
-    try:
-        state = paddle.load(opt_path)
-    except Exception as e:  # paddle raises assorted errors for truncated/foreign files
-        raise WeightsError(f"cannot read {opt_path}: {type(e).__name__}: {e}") from e
-    if "epoch" not in state or "iter" not in state:
+    state = read_state_file(opt_path)
+    if any(key not in state for key in PROGRESS_KEYS):
         raise WeightsError(f"{opt_path} has no training progress (epoch, iter): not a ppfcos "
                            f"snapshot")
-    epoch, iteration = int(state.pop("epoch")), int(state.pop("iter"))
+    check_pair(prefix, state.pop(DIGEST_KEY, None))
+    load_weights(model, prefix + ".pdparams", strict=True)
+    epoch, iteration = (int(state.pop(key)) for key in PROGRESS_KEYS)
     restore_optimizer_state(model, optimizer, state, opt_path)
     return epoch, iteration
+
+
+def check_pair(prefix, recorded_digest):
+    """WeightsError unless ``prefix.pdparams`` is the file its ``.pdopt`` was saved with."""
+    params_path = prefix + ".pdparams"
+    if not os.path.isfile(params_path):
+        raise WeightsError(f"cannot resume from {prefix}: {params_path} is missing")
+    if recorded_digest is None:
+        logger.warning("%s.pdopt records no .pdparams digest (saved by an older ppfcos): "
+                       "cannot check that the pair was written together", prefix)
+    elif file_sha256(params_path) != recorded_digest:
+        raise WeightsError(f"cannot resume from {prefix}: {params_path} is not the file "
+                           f"{prefix}.pdopt was saved with (a save killed midway, or files of "
+                           f"two runs mixed); resume from another snapshot, or start from these "
+                           f"weights alone with -o pretrain_weights={prefix}")

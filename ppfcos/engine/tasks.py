@@ -3,6 +3,7 @@
 Each function sets up the process (ranks, logging, device), builds the model
 and readers from ``cfg`` and hands them to the engine parts.
 """
+import contextlib
 import os
 
 import paddle
@@ -11,6 +12,7 @@ from ..core.config import ConfigError
 from ..data import create_reader
 from ..data.reader import build_dataset
 from ..export import export_model
+from ..export.exporter import check_export_dir
 from ..export.predictor import PredictorDetector
 from ..modeling import build_model
 from .checkpoint import load_weights
@@ -20,6 +22,8 @@ from .evaluator import build_metric, evaluate
 from .hooks import CheckpointHook, EvalHook, LoggerHook, VisualDLHook
 from .infer import infer_images
 from .optimizer import build_optimizer, build_schedule, linear_scaling_warning
+from .preflight import (check_save_dir, check_training_classes, holding_save_dir,
+                        oversized_images_hint)
 from .snapshot import resume_snapshot
 from .trainer import Trainer
 
@@ -88,43 +92,56 @@ def make_evaluator(cfg, model, rank, output_dir=None, classwise=False, predictor
 
 def train(cfg, resume=None, eval_snapshots=False, amp=False, use_vdl=False, vdl_log_dir=None,
           seed=0, predictor=False):
-    """Run the config's schedule; returns the trained (unwrapped) model."""
+    """Run the config's schedule; returns the trained (unwrapped) model.
+
+    Rank 0 checks that save_dir is writable and holds it for the whole run (a
+    second run on it is refused) before anything is built.
+    """
     rank, world, device = setup(cfg)
-    set_seed(seed)
-    model = use_sync_bn(build_model(cfg), device)
-    loader = create_reader(cfg, "train", seed=seed)
-    schedule = build_schedule(cfg, len(loader))
-    optimizer = build_optimizer(cfg.get("OptimizerBuilder") or {}, schedule, model.parameters())
-    warning = linear_scaling_warning(cfg["LearningRate"], world * cfg["TrainReader"]["batch_size"])
-    if warning:
-        logger.warning("%s", warning)
-
-    start_epoch = start_iter = 0
-    if resume:
-        start_epoch, start_iter = resume_snapshot(resume, model, optimizer)
-        logger.info("resumed from %s: %d epochs, %d iterations done", resume, start_epoch,
-                    start_iter)
-    elif cfg.get("pretrain_weights"):
-        report = load_weights(model, cfg["pretrain_weights"], strict=False)
-        logger.info("pretrain weights %s: %s", cfg["pretrain_weights"], report.summary())
-
     save_dir = save_dir_of(cfg)
-    period = cfg.get("snapshot_epoch", 1)
-    hooks = [CheckpointHook(save_dir, period)] if rank == 0 else []
-    if eval_snapshots:
-        hooks.append(EvalHook(make_evaluator(cfg, model, rank, save_dir,
-                                             predictor=predictor_on(device, predictor)),
-                              period, save_dir if rank == 0 else None))
     if rank == 0:
-        hooks.append(LoggerHook(cfg.get("log_iter", 20)))
-        if use_vdl:
-            hooks.append(VisualDLHook(vdl_log_dir or os.path.join(save_dir, "vdl"),
-                                      cfg.get("log_iter", 20)))
-    if amp and device != "gpu":
-        logger.info("--amp needs a GPU: training in float32 on CPU")
-    network = paddle.DataParallel(model) if world > 1 else model
-    Trainer(network, optimizer, schedule, loader, cfg["epoch"], hooks, start_epoch, start_iter,
-            amp=amp and device == "gpu").train()
+        check_save_dir(cfg, save_dir)
+    with holding_save_dir(save_dir) if rank == 0 else contextlib.nullcontext():
+        set_seed(seed)
+        model = use_sync_bn(build_model(cfg), device)
+        loader = create_reader(cfg, "train", seed=seed)
+        check_training_classes(cfg, loader.dataset)
+        hint = oversized_images_hint(cfg, loader.dataset)
+        if hint:
+            logger.warning("%s", hint)
+        schedule = build_schedule(cfg, len(loader))
+        optimizer = build_optimizer(cfg.get("OptimizerBuilder") or {}, schedule,
+                                    model.parameters())
+        warning = linear_scaling_warning(cfg["LearningRate"],
+                                         world * cfg["TrainReader"]["batch_size"])
+        if warning:
+            logger.warning("%s", warning)
+
+        start_epoch = start_iter = 0
+        if resume:
+            start_epoch, start_iter = resume_snapshot(resume, model, optimizer)
+            logger.info("resumed from %s: %d epochs, %d iterations done", resume, start_epoch,
+                        start_iter)
+        elif cfg.get("pretrain_weights"):
+            report = load_weights(model, cfg["pretrain_weights"], strict=False)
+            logger.info("pretrain weights %s: %s", cfg["pretrain_weights"], report.summary())
+
+        period = cfg.get("snapshot_epoch", 1)
+        hooks = [CheckpointHook(save_dir, period)] if rank == 0 else []
+        if eval_snapshots:
+            hooks.append(EvalHook(make_evaluator(cfg, model, rank, save_dir,
+                                                 predictor=predictor_on(device, predictor)),
+                                  period, save_dir if rank == 0 else None))
+        if rank == 0:
+            hooks.append(LoggerHook(cfg.get("log_iter", 20)))
+            if use_vdl:
+                hooks.append(VisualDLHook(vdl_log_dir or os.path.join(save_dir, "vdl"),
+                                          cfg.get("log_iter", 20)))
+        if amp and device != "gpu":
+            logger.info("--amp needs a GPU: training in float32 on CPU")
+        network = paddle.DataParallel(model) if world > 1 else model
+        Trainer(network, optimizer, schedule, loader, cfg["epoch"], hooks, start_epoch,
+                start_iter, amp=amp and device == "gpu").train()
     return model
 
 
@@ -147,8 +164,13 @@ def infer(cfg, images, output_dir="output", draw_threshold=0.5, save_results=Fal
                         save_results)
 
 
-def export(cfg, output_dir="output_inference"):
-    """Export ``cfg['weights']`` to ``output_dir/<config name>``; returns that directory."""
+def export(cfg, output_dir="output_inference", extras=()):
+    """Export ``cfg['weights']`` to ``output_dir/<config name>``; returns that directory.
+
+    extras: see :func:`ppfcos.export.export_model`.
+    """
     setup(cfg)
+    model_dir = os.path.join(output_dir, cfg.name)
+    check_export_dir(model_dir)   # before the weights load: a refusal comes at once
     model = model_with_weights(cfg)
-    return export_model(model, cfg, os.path.join(output_dir, cfg.name))
+    return export_model(model, cfg, model_dir, extras)

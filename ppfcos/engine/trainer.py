@@ -16,7 +16,11 @@ class TrainingDiverged(FloatingPointError):
 
 
 class HookBase:
-    """A hook does nothing by default; ``self.trainer`` is set when it is registered."""
+    """A hook does nothing by default; ``self.trainer`` is set when it is registered.
+
+    Hooks talk to each other only through the trainer's documented state (see
+    :class:`Trainer`), and leave the model in the mode (train or eval) they found it in.
+    """
     trainer = None
 
     def before_train(self):
@@ -49,11 +53,16 @@ class Trainer:
         start_epoch, start_iter: progress already made (resume).
         amp: run the forward pass under float16 autocast with a loss scaler (GPU).
 
-    State read by hooks: ``network`` (the model without its DataParallel
-    wrapper, for saving and evaluation), ``epoch`` (0-based, current), ``iter`` (iterations
-    completed), ``steps_per_epoch``, ``max_iters``, ``losses`` (floats of the
-    last step), ``batch_size``, ``batch_cost``, ``data_cost`` (seconds of the
-    last step), ``lr`` (of the last step).
+    State shared with the hooks (the trainer writes it unless said otherwise):
+
+    - ``model`` (as given), ``network`` (the model without its DataParallel wrapper,
+      for saving and evaluation), ``optimizer``;
+    - ``epochs``, ``epoch`` (0-based, current), ``iter`` (iterations completed),
+      ``steps_per_epoch``, ``max_iters``;
+    - of the last step: ``losses`` (floats), ``lr``, ``batch_size``, ``batch_cost`` and
+      ``data_cost`` (seconds);
+    - ``eval_results``: ``(epoch, results dict)`` of the last evaluation, ``None`` before
+      the first; written by :class:`~ppfcos.engine.hooks.EvalHook`, read by the VisualDL hook.
     """
 
     def __init__(self, model, optimizer, schedule, loader, epochs, hooks=(), start_epoch=0,
@@ -72,6 +81,7 @@ class Trainer:
         self.scaler = paddle.amp.GradScaler(init_loss_scaling=1024) if amp else None
         self.losses, self.lr = {}, 0.0
         self.batch_size, self.batch_cost, self.data_cost = 0, 0.0, 0.0
+        self.eval_results = None
         self.hooks = []
         for hook in hooks:
             hook.trainer = self
@@ -87,7 +97,6 @@ class Trainer:
         for self.epoch in range(self.start_epoch, self.epochs):
             self.loader.set_epoch(self.epoch)
             self._call("before_epoch")
-            self.model.train()
             start = time.perf_counter()
             for batch in self.loader:
                 self.data_cost = time.perf_counter() - start

@@ -4,6 +4,10 @@ The exported directory holds the program (``model.json``, or ``model.pdmodel``
 where Paddle writes that), ``model.pdiparams`` and ``infer_cfg.yml`` in
 PaddleDetection's layout, so both ``deploy/python/infer.py`` and
 PaddleDetection's own deploy tools run it.
+
+The directory belongs to the export: a folder that holds anything else
+(checkpoints, a user's files) is refused, never emptied. A new export replaces
+the old one in one step, so a complete export is in place at every moment.
 """
 import logging
 import os
@@ -24,22 +28,49 @@ INPUT_SPEC = [InputSpec([-1, 3, -1, -1], "float32", "image"),
               InputSpec([-1, 2], "float32", "scale_factor")]
 
 
-def export_model(model, cfg, output_dir):
+INFER_CFG_FILE = "infer_cfg.yml"
+
+
+def is_export_file(name):
+    """Whether an export writes files of this name: ``infer_cfg.yml`` and ``model.*`` /
+    ``model_*`` (the program, its parameters, model.onnx and other formats of the model)."""
+    return name == INFER_CFG_FILE or name.startswith(("model.", "model_"))
+
+
+def check_export_dir(output_dir):
+    """ConfigError unless ``output_dir`` is missing, empty or an earlier export."""
+    if not os.path.exists(output_dir):
+        return
+    if not os.path.isdir(output_dir):
+        raise ConfigError(f"cannot export to {output_dir}: it is a file")
+    foreign = sorted(name for name in os.listdir(output_dir) if not is_export_file(name))
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" (+{len(foreign) - 5} more)" if len(foreign) > 5 else "")
+        raise ConfigError(f"refusing to export into {output_dir}: it holds files that are not "
+                          f"an export ({shown}), and an export replaces the whole folder; "
+                          f"choose another --output_dir")
+
+
+def export_model(model, cfg, output_dir, extras=()):
     """Write ``model`` (weights loaded) as a static inference model to ``output_dir``.
 
     The program runs a copy of the model with its batch norms folded into its
-    convolutions; ``model`` itself is unchanged. The directory is replaced only once
-    everything is written, so an existing export survives a failed one. Returns
-    ``output_dir``.
+    convolutions; ``model`` itself is unchanged. extras: functions called with the
+    new export's directory before it replaces the old one, to add other formats
+    (model.onnx). The directory is replaced only once everything is written, so an
+    existing export survives a failed one. Returns ``output_dir``.
     """
     if cfg.get("architecture") != "FCOS":
         raise ConfigError(f"export supports architecture FCOS, got {cfg.get('architecture')!r}")
+    check_export_dir(output_dir)
     preprocess, fused = preprocess_spec(cfg.get("TestReader") or {})
     infer_cfg = inference_config(cfg, preprocess)
     with atomic_dir(output_dir) as tmp:
         save_program(model, tmp, normalize_as_affine(fused) if fused is not None else None)
-        with open(os.path.join(tmp, "infer_cfg.yml"), "w") as f:
+        with open(os.path.join(tmp, INFER_CFG_FILE), "w") as f:
             yaml.safe_dump(infer_cfg, f, sort_keys=False)
+        for extra in extras:
+            extra(tmp)
     logger.info("exported to %s", output_dir)
     return output_dir
 

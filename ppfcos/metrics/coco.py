@@ -102,11 +102,17 @@ class COCOMetric:
         Returns:
             ``{"mAP": AP@[.5:.95], "stats": the 12 COCO stats, "classwise": [(name, AP)]
             by class index, or None without ``classwise``}``. With no detection at all
-            every stat is 0.0.
+            every stat is 0.0; with no ground-truth box every stat is -1 (COCO's "not
+            computable") and the summary says why.
         """
         if self.output_dir:
             self._write_results()
-        if self._results:
+        if not self.coco_gt.getAnnIds():
+            stats = [-1.0] * NUM_STATS
+            self._summary = [f"no ground-truth boxes in {self.anno_path}: nothing to evaluate "
+                             f"against, so every COCO stat is -1 (check EvalDataset.anno_path)"]
+            per_class = [(name, float("nan"), float("nan")) for name in self.class_names]
+        elif self._results:
             stats, self._summary, per_class = self._evaluate()
         else:
             stats = [0.0] * NUM_STATS

@@ -123,6 +123,9 @@ class VOCMetric:
             raise RuntimeError("VOCMetric.log_lines: call accumulate() first")
         lines = [f"mAP({self.overlap_thresh:.2f}, {self.map_type}) = "
                  f"{100 * self._result['mAP']:.2f}%"]
+        if not self._num_gt.any():
+            lines.append("no ground-truth boxes (other than difficult ones) in the evaluated "
+                         "images: the mAP is 0 because there was nothing to find")
         if self.classwise:
             lines += format_table(["class", "AP"], self._result["classwise"])
         return lines

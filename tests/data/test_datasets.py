@@ -2,6 +2,7 @@
 import json
 import logging
 import os
+import re
 
 import cv2
 import numpy as np
@@ -231,3 +232,25 @@ def test_image_folder_class_names_from_json_and_txt(tmp_path):
     assert ds.class_names == ["cat", "dog", "bird"] and ds.clsid2catid == {0: 3, 1: 7, 2: 11}
     ds = ImageFolder(anno_path=str(tmp_path / "labels.txt")).parse_dataset()
     assert ds.class_names == ["person", "car"] and ds.clsid2catid == {0: 0, 1: 1}
+
+
+@pytest.mark.parametrize("file_name", ["../../../../etc/passwd", "/etc/passwd",
+                                       "sub/../../outside.jpg"])
+def test_coco_file_names_outside_the_image_folder_are_refused(tmp_path, file_name):
+    write_coco(tmp_path, [[(3, [1, 1, 10, 10], 0)]])
+    ann = json.loads((tmp_path / "ann.json").read_text())
+    ann["images"][0]["file_name"] = file_name
+    (tmp_path / "ann.json").write_text(json.dumps(ann))
+    with pytest.raises(DatasetError, match=re.escape(
+            f"anno_path: image id 1: file_name: '{file_name}' is outside the image folder "
+            f"{tmp_path}/images")):
+        coco(tmp_path)
+    allowed = coco(tmp_path, allow_outside_paths=True)   # the explicit opt-in
+    assert allowed.records[0]["im_file"] == os.path.normpath(
+        os.path.join(str(tmp_path), "images", file_name))
+
+
+def test_voc_list_entries_outside_the_dataset_are_refused(tmp_path):
+    (tmp_path / "list.txt").write_text("../secret.jpg ann/1.xml\n")
+    with pytest.raises(DatasetError, match="list.txt line 1: '../secret.jpg' is outside"):
+        VOCDataSet(dataset_dir=str(tmp_path), anno_path="list.txt").parse_dataset()

@@ -1,4 +1,5 @@
-"""create_reader: config handling, collate, skipped images, shared memory, sharding."""
+"""create_reader: config handling, building through core.builder, skipped images, shared
+memory, sharding."""
 import json
 import logging
 import os
@@ -9,8 +10,9 @@ import pytest
 
 from ppfcos.core.config import Config, ConfigError
 from ppfcos.core.registry import register
-from ppfcos.data import reader
-from ppfcos.data.reader import BatchCollator, create_reader
+from ppfcos.data.datasets import COCODataSet
+from ppfcos.data import loader as loader_module
+from ppfcos.data.reader import build_dataset, build_ops, create_reader
 from ppfcos.data.sampler import DistributedBatchSampler
 
 
@@ -70,12 +72,6 @@ def test_batches_stack_fixed_shapes_and_keep_ground_truth_per_image(coco_root):
     assert loader.skipped == []
 
 
-def test_collate_refuses_unpadded_images_with_a_hint():
-    samples = [{"image": np.zeros((3, 4, 4))}, {"image": np.zeros((3, 4, 8))}]
-    with pytest.raises(ValueError, match="PadBatch"):
-        BatchCollator([])(samples)
-
-
 @pytest.mark.parametrize("worker_num", [0, 2])
 def test_unreadable_images_are_skipped_logged_and_counted(tmp_path, caplog, worker_num):
     make_coco(tmp_path, num_images=6, empty=(5,))
@@ -87,7 +83,7 @@ def test_unreadable_images_are_skipped_logged_and_counted(tmp_path, caplog, work
     cfg["TrainReader"]["batch_size"] = 1
     cfg["TrainReader"]["sample_transforms"].append({"RecordPid": {}})
     loader = create_reader(cfg, "train", num_replicas=1, rank=0)
-    with caplog.at_level(logging.WARNING, logger="ppfcos.data.reader"):
+    with caplog.at_level(logging.WARNING, logger="ppfcos.data.loader"):
         batches = list(loader)
     assert sorted(int(b["im_id"][0, 0]) for b in batches) == [1, 5, 6]  # the epoch completes
     pids = {int(b["pid"][0, 0]) for b in batches}
@@ -121,17 +117,17 @@ def test_image_without_boxes_passes_through_workers_as_empty_tensor(tmp_path):
 
 
 def test_shared_memory_falls_back_with_one_warning(coco_root, monkeypatch, caplog):
-    monkeypatch.setattr(reader, "_shm_warned", [])
-    monkeypatch.setattr(reader, "shared_memory_free", lambda: 64 << 20)
+    monkeypatch.setattr(loader_module, "_shm_warned", [])
+    monkeypatch.setattr(loader_module, "shared_memory_free", lambda: 64 << 20)
     cfg = make_cfg(coco_root, worker_num=2, use_shared_memory=True)
-    with caplog.at_level(logging.WARNING, logger="ppfcos.data.reader"):
+    with caplog.at_level(logging.WARNING, logger="ppfcos.data.loader"):
         first = create_reader(cfg, "train", num_replicas=1, rank=0)
         create_reader(cfg, "train", num_replicas=1, rank=0)
     warnings = [r for r in caplog.records if "/dev/shm" in r.getMessage()]
     assert len(warnings) == 1 and "64 MiB" in warnings[0].getMessage()
     assert first.dataloader.use_shared_memory is False
     assert len(list(first)) == 3
-    monkeypatch.setattr(reader, "shared_memory_free", lambda: 8 << 30)
+    monkeypatch.setattr(loader_module, "shared_memory_free", lambda: 8 << 30)
     assert create_reader(cfg, "train", num_replicas=1, rank=0).dataloader.use_shared_memory
 
 
@@ -148,8 +144,8 @@ def test_unknown_transform_names_file_section_and_choices(coco_root):
 def test_bad_transform_argument_lists_accepted_args(coco_root):
     cfg = make_cfg(coco_root)
     cfg["TrainReader"]["batch_transforms"] = [{"PadBatch": {"pad_stride": 32}}]
-    with pytest.raises(ConfigError, match=r"TrainReader.batch_transforms: PadBatch: bad "
-                                          r"arguments \['pad_stride'\].*accepts: pad_to_stride"):
+    with pytest.raises(ConfigError, match=r"TrainReader.batch_transforms.PadBatch: unknown key "
+                                          r"'pad_stride'.*Accepted keys: pad_to_stride"):
         create_reader(cfg, "train", num_replicas=1, rank=0)
 
 
@@ -164,6 +160,50 @@ def test_unknown_dataset_and_reader_keys(coco_root):
     cfg = make_cfg(coco_root, fuse_normalize=True, collate_batch=False, shuffle=True,
                    drop_last=True)
     assert len(create_reader(cfg, "train", num_replicas=1, rank=0)) == 3
+
+
+@register
+class ClassCountDataSet(COCODataSet):
+    """Test dataset with a shared key: num_classes falls back to the config's top level."""
+    __shared__ = ["num_classes"]
+
+    def __init__(self, dataset_dir=None, image_dir=None, anno_path=None, num_classes=80):
+        super().__init__(dataset_dir, image_dir, anno_path)
+        self.num_classes = num_classes
+
+
+def test_datasets_are_built_by_the_core_builder_with_shared_keys(coco_root):
+    cfg = make_cfg(coco_root)
+    cfg["TrainDataset"] = {"name": "ClassCountDataSet", "dataset_dir": str(coco_root),
+                           "image_dir": "images", "anno_path": "ann.json"}
+    assert build_dataset(cfg, "TrainDataset").num_classes == 80      # constructor default
+    cfg["num_classes"] = 3
+    dataset = build_dataset(cfg, "TrainDataset")
+    assert dataset.num_classes == 3 and dataset.anno_path == "ann.json"
+    cfg["TrainDataset"]["num_classes"] = 5                           # the section wins
+    assert build_dataset(cfg, "TrainDataset").num_classes == 5
+    cfg["TrainDataset"] = None
+    with pytest.raises(ConfigError, match="TrainDataset: must be a mapping with 'name:'"):
+        build_dataset(cfg, "TrainDataset")
+
+
+def test_ops_are_built_in_order_with_their_arguments(coco_root):
+    cfg = make_cfg(coco_root)
+    cfg["TrainReader"]["sample_transforms"] = [
+        {"Decode": None}, {"Resize": {"target_size": [32, 48], "keep_ratio": False}},
+        {"Permute": {}}]
+    ops = build_ops(cfg, "TrainReader", "sample_transforms")
+    assert [type(op).__name__ for op in ops] == ["Decode", "Resize", "Permute"]
+    assert ops[1].target_size == [32, 48] and ops[1].keep_ratio is False
+    assert build_ops(cfg, "EvalReader", "batch_transforms") == []
+    cfg["TrainReader"]["sample_transforms"] = [{"Resize": [32, 48]}]
+    with pytest.raises(ConfigError, match=r"sample_transforms: Resize: the arguments must be a "
+                                          r"mapping of target_size, keep_ratio, interp"):
+        build_ops(cfg, "TrainReader", "sample_transforms")
+    cfg["TrainReader"]["sample_transforms"] = [{"Resize": {}}]
+    with pytest.raises(ConfigError, match=r"section TrainReader.sample_transforms.Resize must "
+                                          r"set target_size"):
+        build_ops(cfg, "TrainReader", "sample_transforms")
 
 
 def test_missing_annotation_error_names_config_key_and_path(coco_root):

@@ -4,6 +4,7 @@ fails clearly on bad input."""
 import ast
 import json
 import os
+import shutil
 import re
 import subprocess
 import sys
@@ -15,9 +16,10 @@ import pytest
 import yaml
 
 import ppfcos
-from conftest import REPO, set_deterministic_weights
+from conftest import REPO
 from ppfcos.data.reader import build_dataset
 from ppfcos.export import export_model
+from ppfcos.modeling.seeded_weights import seed_weights
 
 DEPLOY = os.path.join(REPO, "deploy", "python")
 sys.path.insert(0, DEPLOY)
@@ -87,7 +89,7 @@ def export_tiny(root, fuse, images):
     (root / "tiny.yml").write_text(TINY.format(root=root, fuse=str(fuse).lower(), mean=MEAN,
                                                std=STD))
     cfg = ppfcos.load_config(str(root / "tiny.yml"))
-    model = set_deterministic_weights(ppfcos.build_model(cfg))
+    model = seed_weights(ppfcos.build_model(cfg))
     model.eval()
     dataset = build_dataset(cfg, "TestDataset")
     dataset.set_images(images)
@@ -335,6 +337,18 @@ def test_bad_input_is_a_one_line_error(case, model_dir, bad_cfg_model, image_dir
     assert done.returncode == 1
     assert re.search(rf"^error: .*{message}", done.stderr, re.M), done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("folder", [".", "sub"])
+def test_output_dir_holding_the_inputs_is_refused(model_dir, image_dir, tmp_path, folder):
+    photos = tmp_path / "photos"
+    shutil.copytree(image_dir, photos)
+    before = {p: p.read_bytes() for p in photos.rglob("*") if p.is_file()}
+    done = cli("--model_dir", model_dir, "--image_dir", photos, "--output_dir", photos / folder)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert re.search(rf"^error: --output_dir .*photos.* holds the input .*{folder}/?a.jpg, which "
+                     rf"its annotated copy would replace", done.stderr, re.M), done.stderr
+    assert {p: p.read_bytes() for p in photos.rglob("*") if p.is_file()} == before
 
 
 def test_deploy_imports_only_paddle_numpy_cv2_yaml_and_itself():

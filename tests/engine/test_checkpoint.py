@@ -1,10 +1,14 @@
-"""Loading weights files by name: strict errors and non-strict reports."""
+"""Loading weights files by name: strict errors, non-strict reports, and refusing files
+that would run code."""
+import pickle
+
 import numpy as np
 import paddle
 import pytest
 
 from ppfcos.engine.checkpoint import WeightsError, load_weights
 from ppfcos.modeling.backbones.resnet import ResNet
+from hostile import evil_pickle
 
 
 class Detector(paddle.nn.Layer):
@@ -66,3 +70,46 @@ def test_missing_and_corrupt_files(tmp_path):
     paddle.save({"x": paddle.zeros([1])}, unrelated)
     with pytest.raises(WeightsError, match="no tensor"):
         load_weights(Detector(), unrelated, strict=False)
+
+
+def test_weights_that_run_code_are_refused_before_anything_runs(tmp_path):
+    marker = tmp_path / "ran"
+    real = {k: v.numpy() for k, v in Detector().state_dict().items()}
+    for name, state in [("evil", {}), ("wrapped", real)]:   # alone, or hidden among real weights
+        path = tmp_path / f"{name}.pdparams"
+        path.write_bytes(evil_pickle(marker, state))
+        with pytest.raises(WeightsError) as err:
+            load_weights(Detector(), str(path))
+        assert str(err.value).splitlines() == [
+            f"refusing to load {path}: it refers to posix.system, which a file of weights never "
+            f"needs (a pickle that names it can run code)"]
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("protocol", [2, 4])
+def test_paddledetection_style_files_load(tmp_path, protocol):
+    """paddle.save's layouts: name table, tensors as (name, array), big tensors in slices."""
+    source = Detector()
+    state = {k: v.numpy() for k, v in source.state_dict().items()}
+    big = "backbone.conv1.conv1.conv.weight"
+    flat = state.pop(big).reshape(-1)
+    half = flat.size // 2
+    state |= {f"{big}@@.0": flat[:half], f"{big}@@.1": flat[half:],
+              "UnpackBigParamInfor@@": {big: {"OriginShape": tuple(source.state_dict()[big].shape),
+                                              "slices": [f"{big}@@.0", f"{big}@@.1"]}},
+              "StructuredToParameterName@@": {k: f"param_{i}" for i, k in enumerate(state)},
+              "head.bias": ("conv2d_0.b_0", state["head.bias"])}
+    path = tmp_path / "ppdet.pdparams"
+    path.write_bytes(pickle.dumps(state, protocol=protocol))
+    target = Detector()
+    report = load_weights(target, str(path))
+    assert len(report.loaded) == len(source.state_dict()) and not report.unexpected
+    for name, value in source.state_dict().items():
+        np.testing.assert_array_equal(target.state_dict()[name].numpy(), value.numpy())
+
+
+def test_object_arrays_are_refused(tmp_path):
+    path = tmp_path / "objects.pdparams"
+    path.write_bytes(pickle.dumps({"head.bias": np.array([1, "x"], dtype=object)}))
+    with pytest.raises(WeightsError, match="refusing to load .*dtype\\('O'\\) is not numeric"):
+        load_weights(Detector(), str(path))

@@ -10,6 +10,7 @@ import pytest
 
 from ppfcos.engine.checkpoint import WeightsError, load_weights
 from ppfcos.engine.download import cache_path, fetch, is_url
+from hostile import dead_pid, evil_pickle
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -56,17 +57,24 @@ def closed_port():
         return s.getsockname()[1]
 
 
+def weights_bytes(tmp_path, out=3):
+    """The bytes of a real ``.pdparams`` file (a Linear(4, out)'s state dict)."""
+    path = tmp_path / f"linear{out}.pdparams"
+    paddle.save(paddle.nn.Linear(4, out).state_dict(), str(path))
+    return path.read_bytes()
+
+
 def test_is_url():
     assert is_url("http://a/b.pdparams") and is_url("https://a/b.pdparams")
     assert not is_url("output/model_final") and not is_url("/abs/http://x")
 
 
 def test_downloads_once_then_uses_the_cache(server, tmp_path, capsys):
-    server.files["/models/w.pdparams"] = b"x" * 3000
+    body = server.files["/models/w.pdparams"] = weights_bytes(tmp_path)
     url = server.url + "/models/w.pdparams"
     path = fetch(url, cache_dir=str(tmp_path / "cache"))
     assert path == str(tmp_path / "cache" / "w.pdparams")
-    assert open(path, "rb").read() == b"x" * 3000
+    assert open(path, "rb").read() == body
     assert f"{url} -> {path}" in capsys.readouterr().out
     assert fetch(url, cache_dir=str(tmp_path / "cache")) == path
     assert server.requests == ["/models/w.pdparams"]
@@ -105,12 +113,42 @@ def test_file_put_by_hand_is_used_offline(weights_home):
     assert fetch(url) == str(weights_home / "x.pdparams")
 
 
-def test_ppfcos_home_is_the_default_cache(server, weights_home):
-    server.files["/a/b.pdparams"] = b"z"
+def test_ppfcos_home_is_the_default_cache(server, weights_home, tmp_path):
+    body = server.files["/a/b.pdparams"] = weights_bytes(tmp_path)
     url = server.url + "/a/b.pdparams"
     assert cache_path(url) == str(weights_home / "b.pdparams")
     assert fetch(url) == str(weights_home / "b.pdparams")
-    assert (weights_home / "b.pdparams").read_bytes() == b"z"
+    assert (weights_home / "b.pdparams").read_bytes() == body
+
+
+def test_error_page_served_with_200_never_enters_the_cache(server, tmp_path):
+    server.files["/w.pdparams"] = b"<html><body>Access denied</body></html>"
+    cache = tmp_path / "cache"
+    for _ in range(2):   # asked again: downloaded again, not served from the cache
+        with pytest.raises(WeightsError, match="cannot read weights file"):
+            fetch(server.url + "/w.pdparams", cache_dir=str(cache))
+    assert os.listdir(cache) == []
+    assert server.requests == ["/w.pdparams", "/w.pdparams"]
+
+
+def test_download_of_a_pickle_that_runs_code_is_refused(server, tmp_path):
+    marker = tmp_path / "ran"
+    server.files["/evil.pdparams"] = evil_pickle(marker)
+    with pytest.raises(WeightsError, match="refusing to load .*posix.system"):
+        fetch(server.url + "/evil.pdparams", cache_dir=str(tmp_path / "cache"))
+    assert not marker.exists()
+    assert os.listdir(tmp_path / "cache") == []
+
+
+def test_parts_of_killed_downloads_are_removed(server, tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    dead = dead_pid()
+    (cache / f"x.pdparams.part-{dead}").write_bytes(b"half")
+    (cache / f"y.pdparams.part-{os.getpid()}").write_bytes(b"ours, still running")
+    server.files["/w.pdparams"] = weights_bytes(tmp_path)
+    fetch(server.url + "/w.pdparams", cache_dir=str(cache))
+    assert sorted(os.listdir(cache)) == ["w.pdparams", f"y.pdparams.part-{os.getpid()}"]
 
 
 def test_load_weights_from_url(server, tmp_path, weights_home):

@@ -1,9 +1,9 @@
 """Run setup: device choice on a CPU-only machine, threads, MKL on AMD, sync_bn on CPU."""
 import logging
+import os
 
 import paddle
 
-from ppfcos import cpu_math
 from ppfcos.engine import env
 from ppfcos.modeling.layers import build_norm
 
@@ -18,6 +18,22 @@ def test_use_gpu_true_runs_on_cpu_with_all_cores(monkeypatch, caplog):
     assert seen == [env.cpu_threads_per_process()]
     message = caplog.records[-1].getMessage()
     assert "running on CPU" in message and f"{seen[0]} threads" in message
+
+
+def test_on_amd_cpus_the_device_setup_selects_mkl_avx2_kernels(monkeypatch, caplog):
+    monkeypatch.setattr(env, "gpu_available", lambda: False)
+    monkeypatch.setattr(env, "USER_OMP_NUM_THREADS", "2")
+    monkeypatch.setattr(env, "is_amd_cpu", lambda: True)
+    monkeypatch.setenv("MKL_DEBUG_CPU_TYPE", "4")                 # the user's choice stays
+    with caplog.at_level(logging.INFO, logger="ppfcos"):
+        env.setup_device(use_gpu=False)
+    assert os.environ["MKL_DEBUG_CPU_TYPE"] == "4"
+    assert "MKL" not in caplog.records[-1].getMessage()
+    monkeypatch.delenv("MKL_DEBUG_CPU_TYPE")
+    with caplog.at_level(logging.INFO, logger="ppfcos"):
+        env.setup_device(use_gpu=False)
+    assert os.environ["MKL_DEBUG_CPU_TYPE"] == "5"
+    assert "MKL's AVX2 kernels" in caplog.records[-1].getMessage()
 
 
 def test_user_thread_count_is_kept(monkeypatch, caplog):
@@ -42,16 +58,16 @@ def test_sync_bn_stays_plain_bn_on_cpu_with_a_notice(caplog):
 def test_mkl_uses_avx2_kernels_on_amd_only_unless_the_user_chose(tmp_path):
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC\n")
-    assert cpu_math.is_amd_cpu(str(cpuinfo))
+    assert env.is_amd_cpu(str(cpuinfo))
     cpuinfo.write_text("processor\t: 0\nvendor_id\t: GenuineIntel\n")
-    assert not cpu_math.is_amd_cpu(str(cpuinfo))
-    assert not cpu_math.is_amd_cpu(str(tmp_path / "missing"))
+    assert not env.is_amd_cpu(str(cpuinfo))
+    assert not env.is_amd_cpu(str(tmp_path / "missing"))
 
     environ = {}
-    assert cpu_math.use_mkl_avx2_on_amd(environ, amd=True)
+    assert env.use_mkl_avx2_on_amd(environ, amd=True)
     assert environ == {"MKL_DEBUG_CPU_TYPE": "5"}
     intel = {}
-    assert not cpu_math.use_mkl_avx2_on_amd(intel, amd=False) and intel == {}
+    assert not env.use_mkl_avx2_on_amd(intel, amd=False) and intel == {}
     chosen = {"MKL_DEBUG_CPU_TYPE": "4"}
-    assert not cpu_math.use_mkl_avx2_on_amd(chosen, amd=True)
+    assert not env.use_mkl_avx2_on_amd(chosen, amd=True)
     assert chosen == {"MKL_DEBUG_CPU_TYPE": "4"}

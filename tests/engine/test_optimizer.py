@@ -84,6 +84,7 @@ def test_clip_and_unknown_optimizer():
     opt = build_optimizer({"clip_grad_by_norm": 35.0}, Schedule(0.1, None, None, 1),
                           layer.parameters())
     assert isinstance(opt._grad_clip, paddle.nn.ClipGradByGlobalNorm)
+    assert opt._grad_clip.clip_norm == 35.0
     with pytest.raises(ppfcos.ConfigError, match="Momentum, SGD, Adam, AdamW"):
         build_optimizer({"optimizer": {"type": "Lamb"}}, Schedule(0.1, None, None, 1),
                         layer.parameters())

@@ -7,56 +7,13 @@ import paddle
 import pytest
 
 from ppfcos.engine import snapshot
+from ppfcos.engine.checkpoint import WeightsError
 from ppfcos.engine.hooks import CheckpointHook
-from ppfcos.engine.optimizer import Schedule, build_optimizer
 from ppfcos.engine.snapshot import resume_snapshot, save_snapshot
-from ppfcos.engine.trainer import HookBase, Trainer, TrainingDiverged
+from ppfcos.engine.trainer import HookBase, TrainingDiverged
 
-
-class TinyDetector(paddle.nn.Layer):
-    """Stands in for FCOS: batch dict -> losses; the loss is NaN from ``nan_at`` on."""
-
-    def __init__(self, nan_at=None):
-        super().__init__()
-        self.fc = paddle.nn.Linear(2, 1)
-        self.calls = 0
-        self.nan_at = nan_at
-
-    def forward(self, batch):
-        self.calls += 1
-        loss = (self.fc(batch["image"]) ** 2).mean()
-        if self.nan_at is not None and self.calls >= self.nan_at:
-            loss = loss * float("nan")
-        return {"loss_cls": loss, "loss": loss}
-
-
-class ListLoader:
-    """Two batches per epoch; records the epochs it was set to."""
-
-    def __init__(self):
-        self.epochs = []
-
-    def set_epoch(self, epoch):
-        self.epochs.append(epoch)
-
-    def __len__(self):
-        return 2
-
-    def __iter__(self):
-        for i in range(2):
-            yield {"image": paddle.full([2, 2], float(i + 1))}
-
-
-def make_trainer(model, epochs, hooks=(), start_epoch=0, start_iter=0):
-    schedule = Schedule(0.1, None, None, 2)
-    optimizer = build_optimizer({"optimizer": {"type": "Momentum", "momentum": 0.9}}, schedule,
-                                model.parameters())
-    return Trainer(model, optimizer, schedule, ListLoader(), epochs, hooks, start_epoch,
-                   start_iter)
-
-
-def weights(model):
-    return {k: v.numpy().copy() for k, v in model.state_dict().items()}
+from hostile import evil_pickle
+from tiny_training import TinyDetector, make_trainer, weights
 
 
 def test_loop_counts_epochs_and_iterations():
@@ -86,12 +43,19 @@ def test_nan_loss_stops_before_the_update_and_keeps_the_checkpoint(tmp_path):
     assert not os.path.exists(tmp_path / "epoch_2.pdparams")
 
 
-def test_crash_during_save_leaves_the_previous_snapshot_whole(tmp_path, monkeypatch):
+def trained_snapshot(tmp_path, name="model_final"):
+    """A TinyDetector trained one epoch and saved as ``tmp_path/name`` (epoch 1, iter 2);
+    returns (model, trainer, prefix)."""
     model = TinyDetector()
     trainer = make_trainer(model, epochs=1)
     trainer.train()
-    prefix = str(tmp_path / "model_final")
+    prefix = str(tmp_path / name)
     save_snapshot(prefix, model, trainer.optimizer, 1, 2)
+    return model, trainer, prefix
+
+
+def test_crash_during_save_leaves_the_previous_snapshot_whole(tmp_path, monkeypatch):
+    model, trainer, prefix = trained_snapshot(tmp_path)
     good = weights(model)
     model.fc.weight.set_value(np.full((2, 1), 7.0, "float32"))
 
@@ -137,3 +101,43 @@ def test_resume_without_pdopt_says_what_to_do(tmp_path):
     paddle.save(model.state_dict(), str(tmp_path / "w.pdparams"))
     with pytest.raises(Exception, match="pretrain_weights"):
         resume_snapshot(str(tmp_path / "w"), model, make_trainer(model, 1).optimizer)
+
+
+def test_resume_refuses_a_pair_not_written_together(tmp_path):
+    model, trainer, _ = trained_snapshot(tmp_path, "a")
+    model.fc.weight.set_value(np.full((2, 1), 7.0, "float32"))
+    save_snapshot(str(tmp_path / "b"), model, trainer.optimizer, 2, 4)
+    os.replace(tmp_path / "b.pdparams", tmp_path / "a.pdparams")   # a.pdopt + b's weights
+    fresh = TinyDetector()
+    before = weights(fresh)
+    with pytest.raises(WeightsError, match="a.pdparams is not the file .*a.pdopt was saved with"):
+        resume_snapshot(str(tmp_path / "a"), fresh, make_trainer(fresh, 1).optimizer)
+    assert all((weights(fresh)[k] == v).all() for k, v in before.items())   # nothing loaded
+
+
+def test_kill_between_the_two_renames_is_detected(tmp_path, monkeypatch):
+    """The .pdopt lands, the kill comes before the .pdparams rename: resume refuses."""
+    model, trainer, prefix = trained_snapshot(tmp_path)
+    real_replace = os.replace
+
+    def killed_before_params(src, dst):
+        if dst.endswith(".pdparams"):
+            raise KeyboardInterrupt("killed")
+        real_replace(src, dst)
+    model.fc.weight.set_value(np.full((2, 1), 7.0, "float32"))
+    monkeypatch.setattr(os, "replace", killed_before_params)
+    with pytest.raises(KeyboardInterrupt):
+        save_snapshot(prefix, model, trainer.optimizer, 2, 4)
+    monkeypatch.undo()
+    fresh = TinyDetector()
+    with pytest.raises(WeightsError, match="not the file .* saved with"):
+        resume_snapshot(prefix, fresh, make_trainer(fresh, 1).optimizer)
+
+
+def test_optimizer_file_that_runs_code_is_refused(tmp_path):
+    model, _, _ = trained_snapshot(tmp_path, "s")
+    marker = tmp_path / "ran"
+    (tmp_path / "s.pdopt").write_bytes(evil_pickle(marker, {"epoch": 1, "iter": 2}))
+    with pytest.raises(WeightsError, match="refusing to load .*s.pdopt"):
+        resume_snapshot(str(tmp_path / "s"), model, make_trainer(model, 1).optimizer)
+    assert not marker.exists()

@@ -10,12 +10,15 @@ import pytest
 import yaml
 
 import ppfcos
+from ppfcos.core.config import ConfigError
 from ppfcos.export import exporter, export_model
 from ppfcos.export.graph import inference_model
 from ppfcos.export.predictor import create_predictor
 from ppfcos.modeling.backbones.resnet import ConvNorm
+from ppfcos.modeling.seeded_weights import seed_weights
 
-from conftest import CONFIGS, MMDET_FIXTURES, set_deterministic_weights
+from conftest import CONFIGS
+from mmdet_fixtures import MMDET_FIXTURES
 
 MEAN = np.array([0.485, 0.456, 0.406], np.float32).reshape(1, 3, 1, 1)
 STD = np.array([0.229, 0.224, 0.225], np.float32).reshape(1, 3, 1, 1)
@@ -57,7 +60,7 @@ def assert_same_detections(actual, expected):
 @pytest.fixture(scope="module", params=["fcos_r50_fpn_1x_coco", "fcos_dcn_r50_fpn_1x_coco"])
 def exported_zoo_model(request, tmp_path_factory):
     cfg = ppfcos.load_config(os.path.join(CONFIGS, request.param + ".yml"))
-    model = set_deterministic_weights(ppfcos.build_model(cfg))
+    model = seed_weights(ppfcos.build_model(cfg))
     model.eval()
     expected = dygraph_detections(model, raw_batch())
     out = str(tmp_path_factory.mktemp("export") / request.param)
@@ -139,7 +142,7 @@ def test_unfused_normalization_stays_in_the_preprocess(tiny_config, tmp_path):
 
 def test_fused_normalization_equals_the_reader_normalization(tiny_config, tmp_path):
     tiny_config["TestReader"]["fuse_normalize"] = True
-    model = set_deterministic_weights(ppfcos.build_model(tiny_config))
+    model = seed_weights(ppfcos.build_model(tiny_config))
     model.eval()
     raw = np.random.default_rng(0).uniform(0, 255, (1, 3, 96, 128)).astype(np.float32)
     with paddle.no_grad():
@@ -166,7 +169,7 @@ def test_folding_batch_norm_keeps_the_output(dcn):
 
 
 def test_inference_model_folds_a_copy(tiny_config):
-    model = set_deterministic_weights(ppfcos.build_model(tiny_config))
+    model = seed_weights(ppfcos.build_model(tiny_config))
     before = {name: value.numpy() for name, value in model.state_dict().items()}
     folded = [layer.norm for layer in inference_model(model).sublayers()
               if isinstance(layer, ConvNorm)]
@@ -192,9 +195,36 @@ def test_failed_export_keeps_the_previous_one(tiny_config, tmp_path, monkeypatch
     assert sorted(os.listdir(tmp_path)) == ["annotations.json", "out", "tiny.yml"]
 
 
+def test_export_refuses_a_folder_holding_other_files(tiny_config, tmp_path):
+    """--output_dir pointed at a training save_dir: the checkpoints stay, nothing written."""
+    out = tmp_path / "out"
+    out.mkdir()
+    owned = {"epoch_2.pdparams": b"weights", "epoch_2.pdopt": b"state", "notes.txt": b"mine"}
+    for name, data in owned.items():
+        (out / name).write_bytes(data)
+    with pytest.raises(ConfigError, match=f"refusing to export into {out}: it holds files that "
+                                          f"are not an export \\(epoch_2.pdopt, epoch_2.pdparams, "
+                                          f"notes.txt\\)"):
+        export_model(ppfcos.build_model(tiny_config), tiny_config, str(out))
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == owned
+    assert sorted(os.listdir(tmp_path)) == ["annotations.json", "out", "tiny.yml"]
+
+
+def test_export_replaces_an_earlier_export_with_its_extras(tiny_config, tmp_path):
+    out = str(tmp_path / "out")
+    export_model(ppfcos.build_model(tiny_config), tiny_config, out,
+                 extras=[lambda d: open(os.path.join(d, "model.onnx"), "w").write("first")])
+    export_model(ppfcos.build_model(tiny_config), tiny_config, out,
+                 extras=[lambda d: open(os.path.join(d, "model_int8.onnx"), "w").write("2nd")])
+    names = sorted(os.listdir(out))
+    assert "model.onnx" not in names and "model_int8.onnx" in names   # the old one is gone whole
+    assert "infer_cfg.yml" in names and "model.pdiparams" in names
+    assert sorted(os.listdir(tmp_path)) == ["annotations.json", "out", "tiny.yml"]
+
+
 def test_a_dygraph_only_post_process_is_refused_before_anything_is_written(tmp_path):
     """mmdetection's post-processing (LevelTopKPostProcess) loops over images in Python."""
     cfg = ppfcos.load_config(os.path.join(MMDET_FIXTURES, "fcos_tiny.yml"))
-    with pytest.raises(ppfcos.ConfigError, match="LevelTopKPostProcess runs in dygraph only"):
+    with pytest.raises(ConfigError, match="LevelTopKPostProcess runs in dygraph only"):
         export_model(ppfcos.build_model(cfg), cfg, str(tmp_path / "out"))
     assert os.listdir(tmp_path) == []

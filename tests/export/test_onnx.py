@@ -15,8 +15,9 @@ from ppfcos.export.onnx import (INSTALL_HINT, MAX_OPSET, MIN_OPSET, OnnxExportEr
                                 export_onnx, onnxruntime_session)
 from ppfcos.export.predictor import create_predictor
 from ppfcos.modeling.post_process import MultiClassNMS
+from ppfcos.modeling.seeded_weights import seed_weights
 
-from conftest import CONFIGS, load_tool, set_deterministic_weights
+from conftest import CONFIGS, load_tool
 
 import test_export
 from test_export import IM_SHAPE, SCALE, assert_same_detections, raw_batch
@@ -132,7 +133,7 @@ def test_onnx_nms_equals_paddle_nms(case, onnx_extra):
 def onnx_zoo_model(request, tmp_path_factory, onnx_extra):
     """(Paddle model dir, model.onnx) of a zoo config with the reference weights."""
     cfg = ppfcos.load_config(os.path.join(CONFIGS, request.param + ".yml"))
-    model = set_deterministic_weights(ppfcos.build_model(cfg))
+    model = seed_weights(ppfcos.build_model(cfg))
     model_dir = export_model(model, cfg, str(tmp_path_factory.mktemp("onnx") / request.param))
     return model_dir, export_onnx(model_dir)
 
@@ -188,7 +189,7 @@ def test_export_onnx_tool_reports_errors_in_one_line(monkeypatch, tmp_path, caps
 def tiny_weights(tiny_config, tmp_path):
     """(config path, weights path) of the tiny model of test_export."""
     path = str(tmp_path / "tiny.pdparams")
-    paddle.save(set_deterministic_weights(ppfcos.build_model(tiny_config)).state_dict(), path)
+    paddle.save(seed_weights(ppfcos.build_model(tiny_config)).state_dict(), path)
     return str(tmp_path / "tiny.yml"), path
 
 

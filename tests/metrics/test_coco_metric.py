@@ -203,3 +203,15 @@ def test_metrics_do_not_need_paddle():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["COCOMetric", "VOCMetric"]
+
+
+def test_no_ground_truth_says_so(anno_path):
+    data = json.loads(open(anno_path).read())
+    data["annotations"] = []
+    with open(anno_path, "w") as f:
+        json.dump(data, f)
+    metric, result = evaluate(anno_path, perfect_detections())
+    assert result["stats"] == [-1.0] * 12
+    assert metric.log_lines() == [f"no ground-truth boxes in {anno_path}: nothing to evaluate "
+                                  f"against, so every COCO stat is -1 (check "
+                                  f"EvalDataset.anno_path)"]

@@ -145,3 +145,12 @@ def test_log_lines_and_reset():
     with pytest.raises(RuntimeError, match="accumulate"):
         metric.log_lines()
     assert metric.accumulate()["mAP"] == 0.0     # no ground truth at all
+
+
+def test_no_ground_truth_says_so():
+    metric = VOCMetric(["a"])
+    metric.update([det(1, [[0, 0.9, *GT1]])], [gt(1, [], [])])
+    assert metric.accumulate()["mAP"] == 0.0
+    assert metric.log_lines()[1] == ("no ground-truth boxes (other than difficult ones) in the "
+                                     "evaluated images: the mAP is 0 because there was nothing "
+                                     "to find")

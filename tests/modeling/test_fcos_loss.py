@@ -51,7 +51,7 @@ def test_no_ground_truth_gives_cls_loss_only_and_finite_gradients(options):
     total.backward()
     for grad in [t.grad for group in outputs for t in group if t.grad is not None]:
         assert np.isfinite(grad.numpy()).all()
-    assert outputs.cls_logits[0].grad is not None
+    assert np.abs(outputs.cls_logits[0].grad.numpy()).max() > 0   # the cls loss trains
 
 
 @pytest.mark.parametrize("options", LOSS_OPTIONS, ids=str)

@@ -8,8 +8,9 @@ import paddle
 import pytest
 
 import ppfcos
+from ppfcos.modeling.seeded_weights import seed_weights
 
-from conftest import CONFIGS, FIXTURES, PPDET_CONFIGS, ZOO, fixture, set_deterministic_weights
+from conftest import CONFIGS, FIXTURES, PPDET_CONFIGS, ZOO, fixture
 
 
 def schema(name):
@@ -60,7 +61,7 @@ def test_all_data_layout_files_load():
 def zoo_model():
     cfg = ppfcos.load_config(os.path.join(PPDET_CONFIGS, "develop", "fcos",
                                           "fcos_r50_fpn_1x_coco.yml"))
-    return set_deterministic_weights(ppfcos.build_model(cfg))
+    return seed_weights(ppfcos.build_model(cfg))
 
 
 def _by_image_and_class(bbox, bbox_num):

@@ -11,7 +11,8 @@ from ppfcos.engine.checkpoint import load_weights
 from ppfcos.weights.mmdet import ConversionError, convert_mmdet_state, state_dict_of
 from ppfcos.weights.torch_file import load_torch_file
 
-from conftest import MMDET_FIXTURES, assert_same_detections, eval_batch, load_tool
+from conftest import load_tool
+from mmdet_fixtures import MMDET_FIXTURES, assert_same_detections, eval_batch
 
 TINY_CONFIG = os.path.join(MMDET_FIXTURES, "fcos_tiny.yml")
 CHECKPOINTS = [os.path.join(MMDET_FIXTURES, f"fcos_tiny_{kind}.pth") for kind in ("legacy", "zip")]

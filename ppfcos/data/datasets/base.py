@@ -8,7 +8,7 @@ PaddleDetection's keys: ``im_file``, ``im_id``, ``h``, ``w``, ``gt_bbox``,
 An image that cannot be read (missing file, corrupt bytes) does not raise:
 ``dataset[i]`` returns a *skipped marker* ``{SKIPPED_KEY: "<file>: <reason>"}``
 instead, which the reader's collate carries to the main process, where it is
-logged and counted (see ``ppfcos.data.reader``). This works the same in worker
+logged and counted (see ``ppfcos.data.loader``). This works the same in worker
 processes, whose exceptions would otherwise end the epoch.
 """
 import copy
@@ -52,6 +52,22 @@ def resolve_path(dataset_dir, relative, key, what, isdir=False):
     return path
 
 
+def path_inside(folder, relative, key, where, allow_outside=False):
+    """``folder/relative`` as an absolute path, refusing one that leaves ``folder``.
+
+    The check is on the path as written (``..`` components, absolute paths), not
+    on where symbolic links lead, so a dataset folder that is itself a link works.
+    Raises DatasetError naming ``key`` unless ``allow_outside``.
+    """
+    root = os.path.abspath(folder or "")
+    path = os.path.normpath(os.path.join(root, relative))
+    if not allow_outside and os.path.commonpath([root, path]) != root:
+        raise DatasetError(key, f"{where}: {relative!r} is outside the image folder {root}; "
+                                f"move the file into it, or set allow_outside_paths: true in "
+                                f"the dataset's section to read it anyway")
+    return path
+
+
 def clip_boxes(boxes, max_x, max_y):
     """Clip ``[n,4]`` x1,y1,x2,y2 boxes to ``[0,max_x]x[0,max_y]``.
 
@@ -82,8 +98,9 @@ class DetDataset:
     """
 
     def __init__(self, dataset_dir=None, image_dir=None, anno_path=None,
-                 data_fields=("image",), sample_num=-1):
+                 data_fields=("image",), sample_num=-1, allow_outside_paths=False):
         self.dataset_dir = dataset_dir
+        self.allow_outside_paths = allow_outside_paths
         self.image_dir = image_dir
         self.anno_path = anno_path
         self.data_fields = list(data_fields)

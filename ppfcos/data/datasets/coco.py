@@ -2,13 +2,12 @@
 import contextlib
 import io
 import logging
-import os
 
 import numpy as np
 
 from ppfcos.core.registry import register
 
-from .base import DatasetError, DetDataset, resolve_path
+from .base import DatasetError, DetDataset, path_inside, resolve_path
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +28,8 @@ class COCODataSet(DetDataset):
         allow_empty: keep images without boxes.
         empty_ratio: with ``allow_empty``, the largest fraction of empty images
             (``0 <= ratio < 1``; other values keep all of them).
+        allow_outside_paths: read images whose ``file_name`` leads outside
+            ``image_dir`` (``..``, absolute paths); refused by default.
 
     After parsing: ``catid2clsid`` / ``clsid2catid`` map COCO category ids to
     0-based labels and back, ``class_names`` lists names by label and
@@ -36,8 +37,10 @@ class COCODataSet(DetDataset):
     """
 
     def __init__(self, dataset_dir=None, image_dir=None, anno_path=None, data_fields=["image"],
-                 sample_num=-1, load_crowd=False, allow_empty=False, empty_ratio=1.):
-        super().__init__(dataset_dir, image_dir, anno_path, data_fields, sample_num)
+                 sample_num=-1, load_crowd=False, allow_empty=False, empty_ratio=1.,
+                 allow_outside_paths=False):
+        super().__init__(dataset_dir, image_dir, anno_path, data_fields, sample_num,
+                         allow_outside_paths)
         self.load_crowd = load_crowd
         self.allow_empty = allow_empty
         self.empty_ratio = empty_ratio
@@ -71,7 +74,9 @@ class COCODataSet(DetDataset):
             if w <= 0 or h <= 0:
                 bad_size += 1
                 continue
-            record = {"im_file": os.path.join(image_dir, img["file_name"]),
+            im_file = path_inside(image_dir, img["file_name"], "anno_path",
+                                  f"image id {img_id}: file_name", self.allow_outside_paths)
+            record = {"im_file": im_file,
                       "im_id": np.array([img_id]), "h": h, "w": w}
             gt = self._boxes(coco.imgToAnns[img_id], img, w, h)
             record = self._gt_record(record, gt)

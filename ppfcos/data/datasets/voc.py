@@ -12,7 +12,7 @@ import numpy as np
 
 from ppfcos.core.registry import register
 
-from .base import DatasetError, DetDataset, resolve_path
+from .base import DatasetError, DetDataset, path_inside, resolve_path
 
 logger = logging.getLogger(__name__)
 
@@ -34,15 +34,17 @@ class VOCDataSet(DetDataset):
 
     Args (PaddleDetection's names): ``dataset_dir``, ``image_dir``, ``anno_path``
     (the image-set list), ``label_list`` (class names file; the 20 VOC classes
-    if unset), ``data_fields``, ``sample_num``, ``allow_empty``, ``empty_ratio``
-    as in :class:`~ppfcos.data.datasets.coco.COCODataSet`. ``difficult`` comes
+    if unset), ``data_fields``, ``sample_num``, ``allow_empty``, ``empty_ratio``,
+    ``allow_outside_paths`` as in :class:`~ppfcos.data.datasets.coco.COCODataSet`. ``difficult`` comes
     from each object's ``<difficult>`` tag. Boxes are clipped to
     ``[0, width-1] x [0, height-1]`` as PaddleDetection does for VOC.
     """
 
     def __init__(self, dataset_dir=None, image_dir=None, anno_path=None, label_list=None,
-                 data_fields=["image"], sample_num=-1, allow_empty=False, empty_ratio=1.):
-        super().__init__(dataset_dir, image_dir, anno_path, data_fields, sample_num)
+                 data_fields=["image"], sample_num=-1, allow_empty=False, empty_ratio=1.,
+                 allow_outside_paths=False):
+        super().__init__(dataset_dir, image_dir, anno_path, data_fields, sample_num,
+                         allow_outside_paths)
         self.label_list = label_list
         self.allow_empty = allow_empty
         self.empty_ratio = empty_ratio
@@ -66,7 +68,8 @@ class VOCDataSet(DetDataset):
             if len(fields) < 2:
                 raise DatasetError("anno_path", f"{list_file} line {line_no}: expected "
                                    f"'image_path xml_path', got {' '.join(fields)!r}")
-            im_file, xml_file = (os.path.abspath(os.path.join(root, p)) for p in fields[:2])
+            im_file, xml_file = (path_inside(root, p, "anno_path", f"{list_file} line {line_no}",
+                                             self.allow_outside_paths) for p in fields[:2])
             record, num_boxes = self._read_xml(xml_file, f"{list_file} line {line_no}",
                                                len(records) + len(empty_records))
             if record is None:

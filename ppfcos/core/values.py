@@ -1,0 +1,53 @@
+"""Types and ranges of the config values every run depends on, checked at load time.
+
+A wrong value (``epoch: "one"``, ``base_lr: fast``, ``-o num_classes=two``,
+``epoch=-1``) is reported in one line that names where it was set (the file,
+or ``-o``), before anything is built or trained.
+"""
+import numbers
+
+
+def _integer(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _number(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+POSITIVE_INTEGER = ("a positive integer", lambda v: _integer(v) and v >= 1)
+NON_NEGATIVE_INTEGER = ("an integer >= 0", lambda v: _integer(v) and v >= 0)
+POSITIVE_NUMBER = ("a positive number", lambda v: _number(v) and v > 0)
+
+# (section, ..., key) -> (what it must be, test); absent keys are not checked here.
+RULES = {
+    ("epoch",): POSITIVE_INTEGER,
+    ("num_classes",): POSITIVE_INTEGER,
+    ("snapshot_epoch",): POSITIVE_INTEGER,
+    ("log_iter",): POSITIVE_INTEGER,
+    ("worker_num",): NON_NEGATIVE_INTEGER,
+    ("LearningRate", "base_lr"): POSITIVE_NUMBER,
+    ("TrainReader", "batch_size"): POSITIVE_INTEGER,
+    ("EvalReader", "batch_size"): POSITIVE_INTEGER,
+    ("TestReader", "batch_size"): POSITIVE_INTEGER,
+}
+
+
+def _lookup(cfg, path):
+    node = cfg
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return False, None
+        node = node[key]
+    return True, node
+
+
+def value_errors(cfg):
+    """One message per value of :data:`RULES` that is set and wrong."""
+    errors = []
+    for path, (expected, ok) in RULES.items():
+        present, value = _lookup(cfg, path)
+        if present and not ok(value):
+            errors.append(f"{cfg.origin(*path)}: {'.'.join(path)} must be {expected}, "
+                          f"got {value!r}")
+    return errors

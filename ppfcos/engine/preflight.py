@@ -1,0 +1,86 @@
+"""Checks that run before the first training step, so a mistake costs seconds, not an epoch.
+
+Each check raises ConfigError with one line naming what to change (and where it
+was set: the config file or ``-o``), or returns a hint to log.
+"""
+import contextlib
+import os
+
+from ..core.config import ConfigError
+from ..core.files import DirectoryBusy, atomic_path, exclusive_lock, remove_stale_temporaries
+
+# A training image whose long side exceeds the reader's largest target size by more
+# than this factor is worth resizing once, offline.
+OVERSIZE_FACTOR = 4
+
+
+def check_save_dir(cfg, save_dir):
+    """ConfigError unless ``save_dir`` can be created and written to."""
+    try:
+        os.makedirs(save_dir, exist_ok=True)
+        with atomic_path(os.path.join(save_dir, ".write-test")) as probe, open(probe, "w"):
+            pass
+        os.remove(os.path.join(save_dir, ".write-test"))
+    except OSError as e:
+        raise ConfigError(f"{cfg.origin('save_dir')}: checkpoints cannot be written to "
+                          f"{save_dir} ({e.strerror}): set save_dir (or -o save_dir=DIR) to a "
+                          f"writable folder") from None
+
+
+@contextlib.contextmanager
+def holding_save_dir(save_dir):
+    """Hold ``save_dir`` for the block and remove temporaries of killed saves in it;
+    ConfigError if another run holds it."""
+    try:
+        with exclusive_lock(save_dir):
+            remove_stale_temporaries(save_dir)
+            yield
+    except DirectoryBusy as e:
+        raise ConfigError(f"{e}: two runs writing one save_dir would mix their checkpoints; "
+                          f"wait for it to end, or set another save_dir "
+                          f"(-o save_dir=DIR)") from None
+
+
+def check_training_classes(cfg, dataset):
+    """ConfigError when the dataset has more categories than the model has classes."""
+    names = getattr(dataset, "class_names", None) or []
+    if names and len(names) > cfg["num_classes"]:
+        raise ConfigError(f"{cfg.origin('num_classes')}: num_classes is {cfg['num_classes']} "
+                          f"but the TrainDataset has {len(names)} categories "
+                          f"({', '.join(map(str, names[:6]))}{', ...' if len(names) > 6 else ''})"
+                          f": set num_classes: {len(names)}")
+
+
+def _target_sizes(value):
+    """Every number in a ``target_size`` argument (an int, [h, w] or a list of them)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [n for item in value for n in _target_sizes(item)]
+    return []
+
+
+def largest_target_size(reader):
+    """The largest ``target_size`` of a reader section's sample transforms, or None."""
+    sizes = []
+    for entry in reader.get("sample_transforms") or []:
+        for args in (entry or {}).values():
+            sizes += _target_sizes((args or {}).get("target_size"))
+    return max(sizes, default=None)
+
+
+def oversized_images_hint(cfg, dataset):
+    """A warning text when training images are far larger than the reader ever needs."""
+    largest = largest_target_size(cfg.get("TrainReader") or {})
+    if largest is None:
+        return None
+    oversized = [r for r in dataset.records
+                 if max(r.get("h", 0), r.get("w", 0)) > OVERSIZE_FACTOR * largest]
+    if not oversized:
+        return None
+    biggest = max(oversized, key=lambda r: r["h"] * r["w"])
+    return (f"{len(oversized)} training image(s) are over {OVERSIZE_FACTOR}x the largest size "
+            f"the TrainReader resizes to ({largest} px), up to {biggest['im_file']} at "
+            f"{int(biggest['w'])}x{int(biggest['h'])}: each is decoded (and normalized, if that "
+            f"comes before Resize) at full size, which costs memory and time (MemoryError with "
+            f"several workers); resize them once, offline, to about {2 * largest} px")
