@@ -1,6 +1,7 @@
 """Helpers for the mmdetection fixtures (tests/fixtures/mmdet/, made by
-make_mmdet_fixtures.py): the name-seeded recipe on mmdetection's names, the fixture
-images through a config's EvalReader, and the detection comparison."""
+make_mmdet_fixtures.py): the fixture images through a config's EvalReader, and the
+detection comparison. The weights recipe on mmdetection's names is
+ppfcos.modeling.seeded_weights.mmdet_seeded_state."""
 import os
 
 import numpy as np
@@ -8,29 +9,10 @@ import paddle
 
 from ppfcos.data.reader import build_ops
 from ppfcos.data.transforms import Resize
-from ppfcos.modeling.seeded_weights import seeded_value
 
 from conftest import FIXTURES
 
 MMDET_FIXTURES = os.path.join(FIXTURES, "mmdet")
-
-
-# mmdetection names -> the PaddleDetection-style name whose role they play in the recipe.
-MMDET_ROLES = (("running_var", "_variance"), ("running_mean", "_mean"),
-               (".scale", "scale_reg"), ("conv_cls.bias", "fcos_head_cls.bias"))
-
-
-def mmdet_seeded_state(keys):
-    """The recipe on mmdetection's names: keys [[name, shape], ...] -> {name: array}
-    (``num_batches_tracked`` zeros, as make_mmdet_fixtures.py leaves them)."""
-    state = {}
-    for name, shape in keys:
-        if name.endswith("num_batches_tracked"):
-            state[name] = np.zeros(shape, np.int64)
-            continue
-        role = next((ours for theirs, ours in MMDET_ROLES if name.endswith(theirs)), name)
-        state[name] = seeded_value(name, tuple(shape), role)
-    return state
 
 
 def eval_batch(cfg, indices, size):

@@ -50,6 +50,25 @@ def seeded_value(name, shape, role=None):
     return np.asarray(value, dtype=np.float32)
 
 
+# mmdetection's name endings -> the PaddleDetection ending whose role they play.
+MMDET_ROLES = (("running_var", "_variance"), ("running_mean", "_mean"),
+               (".scale", "scale_reg"), ("conv_cls.bias", "fcos_head_cls.bias"))
+
+
+def mmdet_seeded_state(keys):
+    """The recipe on mmdetection's names: keys [[name, shape], ...] -> {name: array};
+    BN's ``num_batches_tracked`` counters are int64 zeros. The mmdetection fixtures
+    (tests/fixtures/make_mmdet_fixtures.py, which loads this file by path) use it."""
+    state = {}
+    for name, shape in keys:
+        if name.endswith("num_batches_tracked"):
+            state[name] = np.zeros(shape, np.int64)
+            continue
+        role = next((ours for theirs, ours in MMDET_ROLES if name.endswith(theirs)), name)
+        state[name] = seeded_value(name, tuple(shape), role)
+    return state
+
+
 def seed_weights(model):
     """Give every tensor of ``model``'s state_dict its :func:`seeded_value`; returns model."""
     model.set_state_dict({name: seeded_value(name, tuple(t.shape))

@@ -18,11 +18,11 @@ import pytest
 import ppfcos
 from ppfcos.data.reader import build_ops
 from ppfcos.data.transforms import Gt2FCOSTarget
+from ppfcos.modeling.seeded_weights import mmdet_seeded_state
 from ppfcos.weights.mmdet import convert_mmdet_state
 
 from conftest import CONFIGS
-from mmdet_fixtures import (MMDET_FIXTURES as MMDET, assert_same_detections, eval_batch,
-                            mmdet_seeded_state)
+from mmdet_fixtures import MMDET_FIXTURES as MMDET, assert_same_detections, eval_batch
 FULL = ["fcos_r50_caffe_fpn_gn-head_1x_coco", "fcos_r50_caffe_fpn_gn-head_tricks_1x_coco",
         "fcos_r50_caffe_fpn_gn-head_tricks_dcn_1x_coco"]
 TINY_INPUT = ["fcos_r101_caffe_fpn_gn-head_1x_coco",

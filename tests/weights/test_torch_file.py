@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from ppfcos.core.safe_pickle import UnsafePickleError
+from ppfcos.modeling.seeded_weights import mmdet_seeded_state
 from ppfcos.weights.torch_file import (LEGACY_MAGIC, LEGACY_PROTOCOL, Inert, TorchFileError,
                                        inert_getattr, load_torch_file)
 
-from mmdet_fixtures import MMDET_FIXTURES, mmdet_seeded_state
+from mmdet_fixtures import MMDET_FIXTURES
 
 LEGACY = os.path.join(MMDET_FIXTURES, "fcos_tiny_legacy.pth")
 ZIP = os.path.join(MMDET_FIXTURES, "fcos_tiny_zip.pth")
