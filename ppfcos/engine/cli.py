@@ -12,13 +12,16 @@ import argparse
 import sys
 
 from ..core.config import ConfigError, load_config
+from ..core.safe_pickle import UnsafePickleError
 from ..data.datasets.base import DatasetError
+from ..weights import ConversionError, TorchFileError
 from .checkpoint import WeightsError
 from .slicing import SliceOptions
 from .trainer import TrainingDiverged
 
 # Errors whose message tells the user what to fix: printed without a traceback.
-USER_ERRORS = (ConfigError, DatasetError, WeightsError, TrainingDiverged, FileNotFoundError)
+USER_ERRORS = (ConfigError, DatasetError, WeightsError, TrainingDiverged, FileNotFoundError,
+               ConversionError, TorchFileError, UnsafePickleError)
 TRUE_WORDS, FALSE_WORDS = ("true", "yes", "1"), ("false", "no", "0")
 
 

@@ -61,7 +61,7 @@ class InferenceGraph(nn.Layer):
         if self.normalize:
             image = image * self.scale + self.shift
         image = image * valid_pixels(image, im_shape)
-        out = self.model({"image": image, "scale_factor": scale_factor})
+        out = self.model({"image": image, "im_shape": im_shape, "scale_factor": scale_factor})
         return out["bbox"], out["bbox_num"]
 
 

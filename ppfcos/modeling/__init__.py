@@ -4,6 +4,7 @@ Importing this package registers every component with ``ppfcos.core.registry``.
 """
 from ..core import ConfigError, create
 from . import post_process  # noqa: F401  (registers FCOSBox, MultiClassNMS, FCOSPostProcess)
+from . import level_topk_post_process  # noqa: F401  (registers LevelTopKPostProcess)
 from .architectures import fcos  # noqa: F401
 from .backbones import resnet  # noqa: F401
 from .heads import fcos_head  # noqa: F401

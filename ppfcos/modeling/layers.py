@@ -95,23 +95,24 @@ class DeformableConvV2(nn.Layer):
 
 
 class ConvNormLayer(nn.Layer):
-    """3x3 (or kxk) conv with bias, optional DCNv2, then an optional norm (head tower unit).
+    """3x3 (or kxk) conv (with a bias unless ``bias=False``), optional DCNv2, then an
+    optional norm (head tower unit).
 
     Input [N, ch_in, H, W] -> output [N, ch_out, H/stride, W/stride]; no activation.
     """
 
     def __init__(self, ch_in, ch_out, filter_size, stride=1, norm_type="gn", norm_groups=32,
-                 use_dcn=False, bias_lr=2.0, init_std=0.01):
+                 use_dcn=False, bias_lr=2.0, init_std=0.01, bias=True):
         super().__init__()
         weight_attr = ParamAttr(initializer=Normal(0.0, init_std))
         if use_dcn:
             self.conv = DeformableConvV2(ch_in, ch_out, filter_size, stride,
-                                         weight_attr=weight_attr, lr_scale=bias_lr)
+                                         weight_attr=weight_attr, bias=bias, lr_scale=bias_lr)
         else:
+            bias_attr = ParamAttr(initializer=Constant(0.0), learning_rate=bias_lr)
             self.conv = nn.Conv2D(ch_in, ch_out, filter_size, stride,
                                   padding=(filter_size - 1) // 2, weight_attr=weight_attr,
-                                  bias_attr=ParamAttr(initializer=Constant(0.0),
-                                                      learning_rate=bias_lr))
+                                  bias_attr=bias_attr if bias else False)
         self.norm = build_norm(norm_type, ch_out, groups=norm_groups)
 
     def forward(self, x):

@@ -125,8 +125,11 @@ class FCOSPostProcess:
         self.decode = decode
         self.nms = nms
 
-    def __call__(self, points, outputs, distances, scale_factor):
-        """points/distances per level (see FCOSBox), outputs: FCOSOutputs -> (bbox, bbox_num)."""
+    def __call__(self, points, outputs, distances, im_shape, scale_factor):
+        """points/distances per level (see FCOSBox), outputs: FCOSOutputs -> (bbox, bbox_num).
+
+        ``im_shape`` [N, 2] is part of the post-process interface (mmdetection's order clips
+        to it, see level_topk_post_process.py); PaddleDetection's decoding does not clip."""
         boxes, scores = self.decode(points, outputs.cls_logits, distances, outputs.quality,
                                     scale_factor)
         return self.nms(boxes, scores)

@@ -26,23 +26,47 @@ import zlib
 import numpy as np
 
 
-def seeded_value(name, shape):
-    """The value of parameter ``name`` of ``shape`` -> float32 array of that shape."""
+def seeded_value(name, shape, role=None):
+    """The value of parameter ``name`` of ``shape`` -> float32 array of that shape.
+
+    ``role`` is the PaddleDetection-style name whose ending gives the role (default:
+    ``name``); another framework's names pass their counterpart's (mmdetection's
+    ``running_var`` plays ``_variance``, for instance), the seed staying their own name."""
+    role = name if role is None else role
     noise = np.random.default_rng(zlib.crc32(name.encode("utf-8"))).standard_normal(shape)
-    if name.endswith("_variance"):
+    if role.endswith("_variance"):
         value = 1.0 + 0.2 * np.abs(noise)
-    elif name.endswith("_mean"):
+    elif role.endswith("_mean"):
         value = 0.1 * noise
-    elif name.endswith("scale_reg"):
+    elif role.endswith("scale_reg"):
         value = 1.0 + 0.1 * noise
     elif len(shape) <= 1:
-        if name.endswith("fcos_head_cls.bias"):
+        if role.endswith("fcos_head_cls.bias"):
             value = -2.0 + 0.1 * noise
         else:
-            value = 0.1 * noise if name.endswith(".bias") else 1.0 + 0.1 * noise
+            value = 0.1 * noise if role.endswith(".bias") else 1.0 + 0.1 * noise
     else:
         value = noise / np.sqrt(np.prod(shape[1:]))
-    return value.astype(np.float32)
+    return np.asarray(value, dtype=np.float32)
+
+
+# mmdetection's name endings -> the PaddleDetection ending whose role they play.
+MMDET_ROLES = (("running_var", "_variance"), ("running_mean", "_mean"),
+               (".scale", "scale_reg"), ("conv_cls.bias", "fcos_head_cls.bias"))
+
+
+def mmdet_seeded_state(keys):
+    """The recipe on mmdetection's names: keys [[name, shape], ...] -> {name: array};
+    BN's ``num_batches_tracked`` counters are int64 zeros. The mmdetection fixtures
+    (tests/fixtures/make_mmdet_fixtures.py, which loads this file by path) use it."""
+    state = {}
+    for name, shape in keys:
+        if name.endswith("num_batches_tracked"):
+            state[name] = np.zeros(shape, np.int64)
+            continue
+        role = next((ours for theirs, ours in MMDET_ROLES if name.endswith(theirs)), name)
+        state[name] = seeded_value(name, tuple(shape), role)
+    return state
 
 
 def seed_weights(model):

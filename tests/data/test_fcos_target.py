@@ -211,3 +211,14 @@ def test_size_range_bounds_are_exclusive():
     out = make_op(radius=0).targets(64, 128, np.array([[20, 20, 88, 36]], np.float32), cls)
     assert out["labels0"][3, 3, 0] == 1  # (28, 28): r = 60
     assert out["labels1"][1, 1, 0] == 0  # (24, 24) at stride 16: r = 64, not > 64
+
+
+def test_closed_size_ranges_include_their_ends():
+    """mmdetection's test (size_ranges_closed): a largest distance of exactly 64 belongs to
+    both levels that 64 separates."""
+    cls = np.array([[0]], np.int32)
+    op = make_op(radius=0, size_ranges_closed=True)
+    out = op.targets(64, 128, np.array([[20, 20, 92, 36]], np.float32), cls)
+    assert out["labels0"][3, 3, 0] == 1  # (28, 28): r = 64 <= 64
+    out = op.targets(64, 128, np.array([[20, 20, 88, 36]], np.float32), cls)
+    assert out["labels1"][1, 1, 0] == 1  # (24, 24) at stride 16: r = 64 >= 64

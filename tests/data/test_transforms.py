@@ -68,6 +68,11 @@ def test_decode_bytes_sets_shape_keys():
     assert out["im_shape"].dtype == np.float32 and out["scale_factor"].dtype == np.float32
 
 
+def test_decode_keeps_bgr_for_caffe_backbones():
+    out = Decode(to_rgb=False)({"image": _png_bytes(4, 6)})
+    np.testing.assert_array_equal(out["image"][0, 0], [10, 20, 30])
+
+
 def test_decode_from_im_file_and_path(tmp_path):
     path = tmp_path / "a.png"
     path.write_bytes(_png_bytes(30, 50))

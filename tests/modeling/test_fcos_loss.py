@@ -118,3 +118,11 @@ def test_normalizer_is_averaged_across_ranks_when_asked(monkeypatch):
     averaged = FCOSLoss(average_normalizer_across_ranks=True)(_outputs(), targets)
     for key in ("loss_cls", "loss_box", "loss_quality"):
         np.testing.assert_allclose(float(averaged[key]), float(local[key]) / 1.5, rtol=1e-5)
+
+
+def test_unsmoothed_iou_is_mmdetections():
+    """iou_smooth 0: overlap / union (mmdetection), not (overlap + 1) / (union + 1)."""
+    pred = paddle.to_tensor([[1.0, 1.0, 1.0, 1.0]])       # a 2x2 box around the point
+    target = paddle.to_tensor([[1.0, 1.0, 3.0, 3.0]])     # 4x4, containing it
+    np.testing.assert_allclose(iou_terms(pred, target, smooth=0.0)[0].numpy(), [0.25])
+    np.testing.assert_allclose(iou_terms(pred, target)[0].numpy(), [5 / 17], rtol=1e-6)

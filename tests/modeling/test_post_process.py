@@ -54,7 +54,8 @@ def test_post_process_chains_decode_and_nms():
     outputs = FCOSOutputs([_tensor(np.zeros([1, 2, 1, 2]))], None,
                           [_tensor(np.full([1, 1, 1, 2], np.log(3.0)))])
     bbox, num = post([_tensor([[4, 4], [40, 4]])], outputs,
-                     [_tensor(np.ones([1, 4, 1, 2]))], _tensor([[1.0, 1.0]]))
+                     [_tensor(np.ones([1, 4, 1, 2]))], _tensor([[8.0, 48.0]]),
+                     _tensor([[1.0, 1.0]]))
     assert num.numpy().tolist() == [4]          # 2 classes x 2 disjoint boxes
     np.testing.assert_allclose(sorted(bbox.numpy()[:, 2]), [3, 3, 39, 39])
 

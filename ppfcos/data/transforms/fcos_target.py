@@ -15,7 +15,8 @@ A box is a candidate for a location when the location is strictly inside the
 box shrunk around its centre to +-center_sampling_radius * s (clipped to the
 box; the box itself when the radius is 0), and the largest of (l, t, r, b) is
 strictly inside the level's size range (-1, b_0), (b_0, b_1), ..., (b_k, inf)
-from ``object_sizes_boundary``. Among candidates the smallest area wins;
+from ``object_sizes_boundary`` (inside or on its ends with ``size_ranges_closed``,
+as mmdetection tests it). Among candidates the smallest area wins;
 equal areas go to the box listed first. These are PaddleDetection's rules,
 and background locations carry the regression target of the first box, as in
 PaddleDetection (the loss ignores them).
@@ -40,26 +41,29 @@ def _box_areas(boxes):
     return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
 
 
-def _axis_terms(coords, lo_edge, hi_edge, inner_lo, inner_hi, size_lo, size_hi):
+def _axis_terms(coords, lo_edge, hi_edge, inner_lo, inner_hi, size_lo, size_hi, closed):
     """Per-axis factors of the assignment test, for locations ``coords`` [m] and n boxes.
 
     Args:
         coords: [m] float32 location coordinates along one axis.
         lo_edge, hi_edge: [n] box edges along the axis (x1, x2 or y1, y2).
         inner_lo, inner_hi: [n] edges of the centre-sampling region.
-        size_lo, size_hi: the level's open size range.
+        size_lo, size_hi: the level's size range.
+        closed: the range includes its ends (else it is open).
 
     Returns:
         (near [m, n] distance to lo_edge, far [m, n] distance to hi_edge,
-        ok [m, n]: inside the sampling region and both distances < size_hi,
-        big [m, n]: one of the distances > size_lo).
+        ok [m, n]: inside the sampling region and both distances < size_hi (<= if closed),
+        big [m, n]: one of the distances > size_lo (>= if closed)).
     """
     c = coords[:, None]
     near = c - lo_edge
     far = hi_edge - c
     longest = np.maximum(near, far)
-    ok = (c > inner_lo) & (c < inner_hi) & (longest < size_hi)
-    return near, far, ok, longest > size_lo
+    if closed:
+        return near, far, (c > inner_lo) & (c < inner_hi) & (longest <= size_hi), \
+            longest >= size_lo
+    return near, far, (c > inner_lo) & (c < inner_hi) & (longest < size_hi), longest > size_lo
 
 
 def _centerness(reg):
@@ -84,6 +88,9 @@ class Gt2FCOSTarget:
         multiply_strides_reg_targets (bool): the head multiplies its outputs
             by the stride, so targets stay in pixels even with norm_reg_targets.
         norm_reg_targets (bool): divide the regression targets by the stride.
+        size_ranges_closed (bool): a box whose largest distance equals a boundary
+            belongs to both levels it separates (mmdetection); else to neither
+            (PaddleDetection).
 
     Each sample needs a CHW ``image`` (its padded H, W set the grids),
     ``gt_bbox`` [n, 4] pixels and ``gt_class`` [n, 1] (0-based); ``is_crowd``
@@ -91,7 +98,8 @@ class Gt2FCOSTarget:
     """
 
     def __init__(self, object_sizes_boundary, center_sampling_radius, downsample_ratios,
-                 num_shift=0.5, multiply_strides_reg_targets=False, norm_reg_targets=False):
+                 num_shift=0.5, multiply_strides_reg_targets=False, norm_reg_targets=False,
+                 size_ranges_closed=False):
         bounds = [-1.0] + [float(b) for b in object_sizes_boundary] + [np.inf]
         if len(bounds) - 1 != len(downsample_ratios):
             raise ValueError("Gt2FCOSTarget: object_sizes_boundary needs one boundary "
@@ -102,6 +110,7 @@ class Gt2FCOSTarget:
         self.num_shift = num_shift
         self.multiply_strides_reg_targets = multiply_strides_reg_targets
         self.norm_reg_targets = norm_reg_targets
+        self.size_ranges_closed = size_ranges_closed
         self.size_ranges = list(zip(bounds[:-1], bounds[1:]))
 
     def __repr__(self):
@@ -109,7 +118,8 @@ class Gt2FCOSTarget:
                 f"center_sampling_radius={self.center_sampling_radius}, "
                 f"downsample_ratios={self.downsample_ratios}, num_shift={self.num_shift}, "
                 f"multiply_strides_reg_targets={self.multiply_strides_reg_targets}, "
-                f"norm_reg_targets={self.norm_reg_targets})")
+                f"norm_reg_targets={self.norm_reg_targets}, "
+                f"size_ranges_closed={self.size_ranges_closed})")
 
     def __call__(self, samples):
         """Add the targets to each sample dict of the list ``samples``; return the list."""
@@ -168,8 +178,11 @@ class Gt2FCOSTarget:
                     np.zeros(grid + (1,), np.float32))
         x1, y1, x2, y2 = boxes.T
         inner = self._sampling_region(boxes, stride)
-        left, right, col_ok, col_big = _axis_terms(xs, x1, x2, inner[0], inner[2], *size_range)
-        top, bottom, row_ok, row_big = _axis_terms(ys, y1, y2, inner[1], inner[3], *size_range)
+        closed = self.size_ranges_closed
+        left, right, col_ok, col_big = _axis_terms(xs, x1, x2, inner[0], inner[2], *size_range,
+                                                   closed)
+        top, bottom, row_ok, row_big = _axis_terms(ys, y1, y2, inner[1], inner[3], *size_range,
+                                                   closed)
         # [H, W, n]: inside the region, within the level's size range.
         cand = row_ok[:, None, :] & col_ok[None, :, :]
         cand &= row_big[:, None, :] | col_big[None, :, :]

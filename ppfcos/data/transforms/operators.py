@@ -68,7 +68,8 @@ def _read_bytes(path):
 
 @register
 class Decode(BaseOperator):
-    """Decode an encoded image into an RGB uint8 array [H, W, 3].
+    """Decode an encoded image into an RGB (or, with ``to_rgb: false``, BGR) uint8
+    array [H, W, 3]. Caffe-style backbones (mmdetection's caffe ResNets) read BGR.
 
     The encoded data is ``sample['image']`` (bytes, or a path string) or, when
     there is no ``image``, the file ``sample['im_file']``. An already decoded
@@ -76,6 +77,9 @@ class Decode(BaseOperator):
     ``im_shape`` = [h, w] and ``scale_factor`` = [1, 1] (float32).
     Raises :class:`ImageDecodeError` for an unreadable or undecodable image.
     """
+
+    def __init__(self, to_rgb=True):
+        self.to_rgb = to_rgb
 
     def apply(self, sample):
         data = sample.get("image")
@@ -88,7 +92,7 @@ class Decode(BaseOperator):
         if isinstance(data, np.ndarray) and data.ndim == 3:
             im = data
         else:
-            im = _decode_rgb(data, path)
+            im = _decode(data, path, self.to_rgb)
         sample["image"] = im
         sample["h"], sample["w"] = im.shape[:2]
         sample["im_shape"] = np.array(im.shape[:2], dtype=np.float32)
@@ -96,13 +100,13 @@ class Decode(BaseOperator):
         return sample
 
 
-def _decode_rgb(data, path):
-    """Decode encoded image bytes into RGB uint8 [H, W, 3]."""
+def _decode(data, path, to_rgb):
+    """Decode encoded image bytes into RGB (or BGR) uint8 [H, W, 3]."""
     buf = np.frombuffer(data, dtype=np.uint8)
     im = cv2.imdecode(buf, cv2.IMREAD_COLOR) if buf.size else None
     if im is None:
         raise ImageDecodeError(path)
-    return cv2.cvtColor(im, cv2.COLOR_BGR2RGB)
+    return cv2.cvtColor(im, cv2.COLOR_BGR2RGB) if to_rgb else im
 
 
 def _resized_hw(h, w, target_size, keep_ratio):

@@ -22,16 +22,18 @@ class FCOS(nn.Layer):
       - training (``model.train()``): ``inputs`` holds ``image`` [N, 3, H, W] and the
         per-level targets ``labels{l}``, ``reg_target{l}``, ``centerness{l}``;
         returns ``loss_cls``, ``loss_box``, ``loss_quality`` and their sum ``loss``.
-      - eval (``model.eval()``): ``inputs`` holds ``image``, ``im_shape`` [N, 2] and
-        ``scale_factor`` [N, 2] (resized / original, y then x; ones if absent);
-        returns ``bbox`` [K, 6] (class, score, x1, y1, x2, y2 in original-image
-        pixels) and ``bbox_num`` [N].
+      - eval (``model.eval()``): ``inputs`` holds ``image``, ``im_shape`` [N, 2]
+        (resized h, w before padding; the padded H, W if absent) and ``scale_factor``
+        [N, 2] (resized / original, y then x; ones if absent); returns ``bbox`` [K, 6]
+        (class, score, x1, y1, x2, y2 in original-image pixels) and ``bbox_num`` [N].
 
     Args:
         backbone, neck, fcos_head: the parts (built with shapes flowing between them).
         fcos_post_process: decoding + NMS; by default built from the head's
             ``nms`` and ``sqrt_score`` (PaddleDetection's current layout), or given as
-            ``FCOSPostProcess`` (its 2021 layout).
+            ``FCOSPostProcess`` (its 2021 layout) or ``LevelTopKPostProcess``
+            (mmdetection's order). Called with (points, outputs, distances in pixels,
+            im_shape, scale_factor).
     """
     __inject__ = ["backbone", "neck", "fcos_head", "fcos_post_process"]
 
@@ -44,6 +46,12 @@ class FCOS(nn.Layer):
         self.post_process = fcos_post_process or FCOSPostProcess(
             FCOSBox(num_classes=fcos_head.num_classes, sqrt_score=fcos_head.sqrt_score),
             fcos_head.nms)
+
+    @property
+    def static_graph(self):
+        """Whether the eval forward can be traced into a static program (export,
+        ``--predictor``): not with a dygraph-only post-process."""
+        return getattr(self.post_process, "static_graph", True)
 
     @classmethod
     def from_config(cls, values, build):
@@ -60,10 +68,14 @@ class FCOS(nn.Layer):
             losses = self.fcos_head.fcos_loss(outputs, inputs)
             losses["loss"] = paddle.add_n(list(losses.values()))
             return losses
+        image_shape = paddle.shape(inputs["image"])
         scale_factor = inputs.get("scale_factor")
         if scale_factor is None:
-            scale_factor = paddle.ones([paddle.shape(inputs["image"])[0], 2], dtype="float32")
+            scale_factor = paddle.ones([image_shape[0], 2], dtype="float32")
+        im_shape = inputs.get("im_shape")
+        if im_shape is None:
+            im_shape = image_shape[2:].astype("float32").unsqueeze(0).tile([image_shape[0], 1])
         bbox, bbox_num = self.post_process(
             self.fcos_head.points(feats), outputs,
-            self.fcos_head.distances_in_pixels(outputs.bbox_reg), scale_factor)
+            self.fcos_head.distances_in_pixels(outputs.bbox_reg), im_shape, scale_factor)
         return {"bbox": bbox, "bbox_num": bbox_num}

@@ -32,19 +32,29 @@ class FCOSFeat(nn.Layer):
 
     [N, feat_in, H, W] -> ([N, feat_out, H, W], [N, feat_out, H, W]).
     ``feat_in`` defaults to the neck's channels.
+
+    Args:
+        use_dcn: the tower convs are DCNv2 (all of them, as in PaddleDetection).
+        dcn_on_last_conv: with use_dcn, only the last conv of each tower is DCNv2
+            (mmdetection's ``dcn_on_last_conv``).
+        conv_bias: the tower convs have a bias (PaddleDetection: always; mmdetection:
+            ``conv_bias``, off by default when a norm follows).
     """
 
-    def __init__(self, feat_in=256, feat_out=256, num_convs=4, norm_type="bn", use_dcn=False):
+    def __init__(self, feat_in=256, feat_out=256, num_convs=4, norm_type="bn", use_dcn=False,
+                 dcn_on_last_conv=False, conv_bias=True):
         super().__init__()
         check_norm_type(norm_type)
         self.out_channels = feat_out if num_convs > 0 else feat_in
         self.cls_subnet_convs, self.reg_subnet_convs = [], []
         for i in range(num_convs):
             ch_in = feat_in if i == 0 else feat_out
+            dcn = use_dcn and (i == num_convs - 1 or not dcn_on_last_conv)
             for branch, convs in (("cls", self.cls_subnet_convs), ("reg", self.reg_subnet_convs)):
                 convs.append(self.add_sublayer(
                     f"fcos_head_{branch}_tower_conv_{i}",
-                    ConvNormLayer(ch_in, feat_out, 3, norm_type=norm_type, use_dcn=use_dcn)))
+                    ConvNormLayer(ch_in, feat_out, 3, norm_type=norm_type, use_dcn=dcn,
+                                  bias=conv_bias)))
 
     @classmethod
     def from_config(cls, values, build, input_shape):

@@ -1,8 +1,9 @@
 """FCOS losses: sigmoid focal loss for classes, IoU-family loss for boxes, and BCE for
 the quality branch (centerness, or the IoU of the predicted box).
 
-Numbers match PaddleDetection's FCOSLoss (including its +1 smoothing of the IoU),
-with two differences that only matter where it breaks:
+Numbers match PaddleDetection's FCOSLoss (including its +1 smoothing of the IoU), or
+with ``iou_smooth: 0`` mmdetection's FCOS losses (IoU = overlap / union), with two
+differences from PaddleDetection that only matter where it breaks:
 - normalizers are clamped, so a batch with no positive location gives finite
   losses and gradients (PaddleDetection divides by zero there);
 - in distributed training the normalizers (positive count, centerness sum) can be
@@ -36,11 +37,16 @@ def _flat_targets(targets, name, num_levels):
                             for t in levels], False)
 
 
-def iou_terms(pred, target):
+# mmdetection's floor of the union (and of the IoU for -log IoU) when not smoothing.
+IOU_EPS = 1e-6
+
+
+def iou_terms(pred, target, smooth=1.0):
     """Overlap terms of (l, t, r, b) distance boxes [P, 4] sharing their points.
 
-    Returns (smoothed IoU, union area, enclosing area), each [P]; the IoU is
-    (inter + 1) / (union + 1), as in the reference implementation.
+    Returns (IoU, union area, enclosing area), each [P]; the IoU is
+    (inter + smooth) / (union + smooth) (PaddleDetection: smooth = 1), or with
+    ``smooth`` 0, inter / max(union, IOU_EPS) (mmdetection).
     """
     pl, pt, pr, pb = pred.unbind(axis=1)
     tl, tt, tr, tb = target.unbind(axis=1)
@@ -51,7 +57,10 @@ def iou_terms(pred, target):
     union = area_pred + area_target - inter
     enclosing = ((paddle.maximum(pl, tl) + paddle.maximum(pr, tr))
                  * (paddle.maximum(pt, tt) + paddle.maximum(pb, tb)))
-    return (inter + 1.0) / (union + 1.0), union, enclosing
+    if smooth > 0:
+        return (inter + smooth) / (union + smooth), union, enclosing
+    union = paddle.clip(union, min=IOU_EPS)
+    return inter / union, union, enclosing
 
 
 def _mean_across_ranks(value):
@@ -70,10 +79,12 @@ class FCOSLoss(nn.Layer):
             (target: IoU of the predicted box; unweighted box loss).
         average_normalizer_across_ranks: average the normalizers over all ranks;
             None means on whenever the world size is above 1.
+        iou_smooth: IoU = (inter + iou_smooth) / (union + iou_smooth); 0 gives
+            mmdetection's unsmoothed IoU (see iou_terms).
     """
 
     def __init__(self, loss_alpha=0.25, loss_gamma=2.0, iou_loss_type="giou", reg_weights=1.0,
-                 quality="centerness", average_normalizer_across_ranks=None):
+                 quality="centerness", average_normalizer_across_ranks=None, iou_smooth=1.0):
         super().__init__()
         if iou_loss_type.lower() not in IOU_LOSS_TYPES:
             raise ValueError(f"iou_loss_type must be one of {IOU_LOSS_TYPES}, "
@@ -86,6 +97,7 @@ class FCOSLoss(nn.Layer):
         self.reg_weights = reg_weights
         self.quality = quality
         self.average_normalizer_across_ranks = average_normalizer_across_ranks
+        self.iou_smooth = iou_smooth
 
     def _normalizer(self, value, floor):
         average = self.average_normalizer_across_ranks
@@ -99,7 +111,7 @@ class FCOSLoss(nn.Layer):
         if self.iou_loss_type == "linear_iou":
             return 1.0 - iou
         if self.iou_loss_type == "iou":
-            return -paddle.log(iou)
+            return -paddle.log(iou if self.iou_smooth > 0 else paddle.clip(iou, min=IOU_EPS))
         enclosing = enclosing + 1e-7
         return 1.0 - (iou - (enclosing - union) / enclosing)
 
@@ -139,7 +151,7 @@ class FCOSLoss(nn.Layer):
 
         pred = paddle.gather(bbox_reg, positive)                   # [P, 4]
         target = paddle.gather(reg_target, positive)
-        iou, union, enclosing = iou_terms(pred, target)
+        iou, union, enclosing = iou_terms(pred, target, self.iou_smooth)
         box_loss = self._box_loss(iou, union, enclosing)
         quality_logit = paddle.gather(quality.reshape([-1]), positive)
         if self.quality == "centerness":
