@@ -16,6 +16,8 @@ PADDLE_FALLBACK = "paddlepaddle>=3.0"
 # ONNX export (tools/export_onnx.py, --export_onnx) and deploy's --backend onnxruntime.
 # paddle2onnx 2.x converts Paddle 3's PIR programs (model.json).
 ONNX_EXTRA = ["paddle2onnx>=2.0", "onnxruntime"]
+# deploy's --backend openvino (model.onnx, fp32/bf16/int8).
+OPENVINO_EXTRA = ["openvino>=2025.0"]
 
 # pip builds packages in an isolated environment whose sys.path hides the
 # target environment's site-packages; a fresh interpreter without pip's
@@ -61,5 +63,6 @@ if __name__ == "__main__":
         packages=find_packages(include=["ppfcos", "ppfcos.*"]),
         install_requires=["numpy", "opencv-python", "pyyaml", "pycocotools", "visualdl"]
         + paddle_requirements(installed_paddle()),
-        extras_require={"test": ["pytest"] + ONNX_EXTRA, "onnx": ONNX_EXTRA},
+        extras_require={"test": ["pytest"] + ONNX_EXTRA + OPENVINO_EXTRA, "onnx": ONNX_EXTRA,
+                        "openvino": OPENVINO_EXTRA},
     )

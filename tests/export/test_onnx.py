@@ -1,6 +1,8 @@
-"""ONNX export: ONNX Runtime gives the Paddle predictor's detections (zoo configs, any batch
-and image size), the ONNX NMS equals Paddle's multiclass_nms3 with MultiClassNMS's
-preselection case by case, and a missing optional extra is a clear error."""
+"""ONNX export: ONNX Runtime and OpenVINO give the Paddle predictor's detections, oneDNN on
+and off (zoo configs, any batch and image size), the ONNX NMS equals Paddle's
+multiclass_nms3 with MultiClassNMS's preselection case by case in both runtimes, and a
+missing optional extra is a clear error."""
+import importlib.util
 import json
 import os
 import sys
@@ -13,6 +15,7 @@ import ppfcos
 from ppfcos.export import export_model
 from ppfcos.export.onnx import (INSTALL_HINT, MAX_OPSET, MIN_OPSET, OnnxExportError,
                                 export_onnx, onnxruntime_session)
+from ppfcos.export.openvino_runtime import openvino_model
 from ppfcos.export.predictor import create_predictor
 from ppfcos.modeling.post_process import MultiClassNMS
 
@@ -32,8 +35,32 @@ def onnx_extra():
                             f"pip install -e .[onnx]")
 
 
+@pytest.fixture(scope="module")
+def openvino_extra():
+    """Skip where the openvino extra is not installed (CI installs it with .[test])."""
+    pytest.importorskip("openvino", reason="the openvino extra is not installed: "
+                        "pip install -e .[openvino]")
+
+
 def session(model):
     return onnxruntime_session(model, threads=2)
+
+
+def onnx_runner(runtime, model):
+    """run(inputs) -> (bbox, bbox_num) of ``model`` (path or ModelProto) in ``runtime``."""
+    if runtime == "openvino":
+        return openvino_model(model, threads=2)
+    runtime_session = session(model)
+    return lambda inputs: tuple(runtime_session.run(None, inputs))
+
+
+def assert_same_runtime_detections(actual, expected):
+    """What every fp32 runtime must agree on: the same rows and classes, scores within
+    1e-3, boxes within 1e-2 px."""
+    np.testing.assert_array_equal(actual[1], expected[1])
+    np.testing.assert_array_equal(actual[0][:, 0], expected[0][:, 0])
+    np.testing.assert_allclose(actual[0][:, 1], expected[0][:, 1], rtol=0, atol=1e-3)
+    np.testing.assert_allclose(actual[0][:, 2:], expected[0][:, 2:], rtol=0, atol=1e-2)
 
 
 # --- the NMS graph against Paddle's kernel ------------------------------------------------
@@ -105,8 +132,11 @@ NMS_CASES = ["many_survivors", "heavy_suppression", "few_candidates", "tied_scor
              "pixel_iou", "one_image_empty", "nothing_above_threshold"]
 
 
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
 @pytest.mark.parametrize("case", NMS_CASES)
-def test_onnx_nms_equals_paddle_nms(case, onnx_extra):
+def test_onnx_nms_equals_paddle_nms(case, runtime, onnx_extra, request):
+    if runtime == "openvino":
+        request.getfixturevalue("openvino_extra")
     params, boxes, scores = nms_case(case, np.random.default_rng(11))
     nms = MultiClassNMS(**params)
     expected = [t.numpy() for t in nms(paddle.to_tensor(boxes), paddle.to_tensor(scores))]
@@ -114,7 +144,7 @@ def test_onnx_nms_equals_paddle_nms(case, onnx_extra):
                  keep_top_k=nms.keep_top_k, nms_threshold=nms.nms_threshold,
                  normalized=nms.normalized, nms_eta=nms.nms_eta,
                  background_label=nms.background_label)
-    bbox, bbox_num = session(nms_model(attrs)).run(None, {"boxes": boxes, "scores": scores})
+    bbox, bbox_num = onnx_runner(runtime, nms_model(attrs))({"boxes": boxes, "scores": scores})
     assert bbox_num.dtype == np.int32 and bbox.dtype == np.float32
     np.testing.assert_array_equal(bbox_num, expected[1])
     np.testing.assert_array_equal(bbox, expected[0])
@@ -137,21 +167,30 @@ def onnx_zoo_model(request, tmp_path_factory, onnx_extra):
     return model_dir, export_onnx(model_dir)
 
 
-def test_onnx_runtime_detections_equal_the_paddle_predictor(onnx_zoo_model):
+def test_onnx_runtimes_give_the_paddle_predictors_detections(onnx_zoo_model):
+    """ONNX Runtime and OpenVINO (which reads no DeformConv: R50 only) against Paddle
+    Inference with oneDNN on and off."""
     model_dir, onnx_file = onnx_zoo_model
     assert onnx_file == os.path.join(model_dir, "model.onnx")
-    predictor = create_predictor(model_dir, threads=2, onednn=True)
-    runtime = session(onnx_file)
-    assert [i.name for i in runtime.get_inputs()] == ["image", "im_shape", "scale_factor"]
-    assert [o.name for o in runtime.get_outputs()] == ["bbox", "bbox_num"]
+    runtime_session = session(onnx_file)
+    assert [i.name for i in runtime_session.get_inputs()] == ["image", "im_shape",
+                                                              "scale_factor"]
+    assert [o.name for o in runtime_session.get_outputs()] == ["bbox", "bbox_num"]
+    runtimes = ["onnxruntime"]
+    if "dcn" not in model_dir and importlib.util.find_spec("openvino") is not None:
+        runtimes.append("openvino")
+    runs = [onnx_runner(runtime, onnx_file) for runtime in runtimes]
     inputs = {"image": raw_batch(), "im_shape": IM_SHAPE, "scale_factor": SCALE}
-    expected = predictor.run(inputs)
-    assert expected[1].tolist() == [100, 100]
-    assert_same_detections(runtime.run(None, inputs), expected)
     # another batch size and image size through the same model
     one = {"image": raw_batch()[1:, :, :128, :256], "im_shape": np.array([[128, 256]], "float32"),
            "scale_factor": np.array([[0.4, 0.5]], "float32")}
-    assert_same_detections(runtime.run(None, one), predictor.run(one))
+    for onednn in (True, False):
+        predictor = create_predictor(model_dir, threads=2, onednn=onednn)
+        for batch in (inputs, one):
+            expected = predictor.run(batch)
+            assert expected[1].sum() == 100 * len(expected[1])
+            for run in runs:
+                assert_same_runtime_detections(run(batch), expected)
 
 
 # --- errors and the command line ----------------------------------------------------------
