@@ -1,27 +1,44 @@
-"""Export trained weights to a static inference model for Paddle Inference (and ONNX).
+"""Export trained weights to a static inference model for Paddle Inference (and ONNX, int8).
 
     python tools/export_model.py -c configs/fcos_r50_fpn_1x_coco.yml -o weights=PATH_OR_URL
         [--output_dir output_inference] [--export_onnx [--opset 13]]
+        [--quantize int8 --calib_dir DIR [--calib_num 32]]
 
 Writes output_dir/<config name>/ with model.json (or model.pdmodel), model.pdiparams
 and infer_cfg.yml; deploy/python/infer.py runs it. --export_onnx also writes
-model.onnx for ONNX Runtime (needs `pip install -e .[onnx]`; see tools/export_onnx.py).
+model.onnx for ONNX Runtime and OpenVINO (needs `pip install -e .[onnx]`; see
+tools/export_onnx.py). --quantize int8 also writes model.onnx and model_int8.onnx,
+calibrated on up to --calib_num images of --calib_dir through the config's TestReader
+(needs `pip install -e .[quantize]`).
 """
 import os
 import sys
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
+from ppfcos.core.config import ConfigError  # noqa: E402
 from ppfcos.engine import cli, tasks  # noqa: E402
+from ppfcos.export.calibration import calibration_inputs  # noqa: E402
+from ppfcos.export.infer_cfg import preprocess_spec  # noqa: E402
 from ppfcos.export.onnx import add_opset_flag, check_onnx_export, export_onnx  # noqa: E402
+from ppfcos.export.quantize import quantize_int8, require_nncf  # noqa: E402
 
 
 def export(cfg, args):
-    if args.export_onnx:
+    if args.quantize and not (args.calib_dir and os.path.isdir(args.calib_dir)):
+        raise ConfigError(f"--quantize int8 calibrates on the images of --calib_dir DIR "
+                          f"(got {args.calib_dir!r})")
+    if args.export_onnx or args.quantize:
         check_onnx_export(args.opset)   # a missing extra fails before the Paddle export
+    if args.quantize:
+        require_nncf()
     model_dir = tasks.export(cfg, args.output_dir)
-    if args.export_onnx:
+    if args.export_onnx or args.quantize:
         export_onnx(model_dir, args.opset)
+    if args.quantize:
+        fused = preprocess_spec(cfg.get("TestReader") or {})[1] is not None
+        quantize_int8(model_dir, calibration_inputs(cfg, args.calib_dir, args.calib_num,
+                                                    normalize_in_graph=fused))
 
 
 def main(argv=None):
@@ -29,8 +46,16 @@ def main(argv=None):
     parser.add_argument("--output_dir", default="output_inference",
                         help="the model goes to output_dir/<config name>/")
     parser.add_argument("--export_onnx", action="store_true",
-                        help="also write model.onnx (ONNX Runtime), with decoding and NMS")
+                        help="also write model.onnx (ONNX Runtime, OpenVINO), with decoding "
+                        "and NMS")
     add_opset_flag(parser)
+    parser.add_argument("--quantize", choices=["int8"], default=None,
+                        help="also write model_int8.onnx: the network post-training "
+                        "quantized with NNCF (decoding and NMS stay float32)")
+    parser.add_argument("--calib_dir", default=None,
+                        help="calibration images for --quantize (recursive)")
+    parser.add_argument("--calib_num", type=int, default=32,
+                        help="calibrate on at most this many images (default 32)")
     args = parser.parse_args(argv)
     return cli.run(export, args)
 
