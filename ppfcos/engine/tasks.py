@@ -11,7 +11,8 @@ from ..core.config import ConfigError
 from ..data import create_reader
 from ..data.reader import build_dataset
 from ..export import export_model
-from ..export.predictor import PredictorDetector
+from ..export.calibration import calibration_inputs
+from ..export.predictor import PredictorDetector, check_backend
 from ..modeling import build_model
 from .checkpoint import load_weights
 from .env import (cpu_threads_per_process, init_distributed, logger, set_seed, setup_device,
@@ -65,11 +66,14 @@ def check_classes(cfg, dataset):
                           f"the model's classes, or set num_classes to match when training")
 
 
-def make_evaluator(cfg, model, rank, output_dir=None, classwise=False, predictor=False):
+def make_evaluator(cfg, model, rank, output_dir=None, classwise=False, predictor=False,
+                   runtime=None):
     """A callable running the config's metric on its EvalDataset -> results dict.
 
     ``predictor``: run the model's current weights through Paddle Inference with
     oneDNN (CPU) instead of dygraph: the same detections, several times faster.
+    ``runtime``: PredictorDetector's backend, precision and calibration (default:
+    Paddle Inference, fp32).
     """
     loader = create_reader(cfg, "eval")
     check_classes(cfg, loader.dataset)
@@ -78,7 +82,8 @@ def make_evaluator(cfg, model, rank, output_dir=None, classwise=False, predictor
                           map_type=cfg.get("map_type", "11point"))
 
     def run():
-        detector = PredictorDetector(model, cpu_threads_per_process()) if predictor else model
+        detector = (PredictorDetector(model, cpu_threads_per_process(), **(runtime or {}))
+                    if predictor else model)
         results = evaluate(detector, loader, metric)
         for line in metric.log_lines():
             logger.info("%s", line)
@@ -128,12 +133,22 @@ def train(cfg, resume=None, eval_snapshots=False, amp=False, use_vdl=False, vdl_
     return model
 
 
-def evaluate_weights(cfg, classwise=False, output_dir=None, predictor=False):
-    """Evaluate ``cfg['weights']`` on the EvalDataset; returns the metric's results."""
+def evaluate_weights(cfg, classwise=False, output_dir=None, predictor=False, backend="paddle",
+                     precision="fp32", calib_dir=None, calib_num=32):
+    """Evaluate ``cfg['weights']`` on the EvalDataset; returns the metric's results.
+    With ``predictor``: through ``backend`` at ``precision`` (int8: calibrated on up to
+    ``calib_num`` images of ``calib_dir`` through the TestReader)."""
     rank, _, device = setup(cfg)
+    check_backend(backend, precision)
+    if precision == "int8" and not (calib_dir and os.path.isdir(calib_dir)):
+        raise ConfigError(f"--precision int8 calibrates on the images of --calib_dir DIR "
+                          f"(training images, not the val set; got {calib_dir!r})")
     model = model_with_weights(cfg)
+    calibration = (calibration_inputs(cfg, calib_dir, calib_num, normalize_in_graph=False)
+                   if precision == "int8" else None)
     return make_evaluator(cfg, model, rank, output_dir or save_dir_of(cfg), classwise,
-                          predictor_on(device, predictor))()
+                          predictor_on(device, predictor),
+                          dict(backend=backend, precision=precision, calibration=calibration))()
 
 
 def infer(cfg, images, output_dir="output", draw_threshold=0.5, save_results=False):

@@ -268,3 +268,72 @@ def test_benchmark_times_onnxruntime(tmp_path, capsys, onnx_extra):
     assert [r["threads"] for r in rows] == sorted({1, os.cpu_count()})
     assert all(r["latency_s"] > 0 for r in rows)
     assert "| ONNX Runtime, 64x96, 1 threads |" in capsys.readouterr().out
+
+
+# --- fast evaluation through the ONNX runtimes ------------------------------------------
+
+def test_predictor_detector_runs_every_backend_and_precision(tiny_config, onnx_extra,
+                                                             openvino_extra):
+    """tools/eval.py --predictor's detector: ONNX Runtime and OpenVINO fp32 give Paddle
+    Inference's detections; bf16 and int8 (calibrated here) run and keep the classes of
+    the best detection."""
+    from ppfcos.export.predictor import PredictorDetector
+    model = set_deterministic_weights(ppfcos.build_model(tiny_config))
+    rng = np.random.default_rng(0)
+    batch = {"image": rng.standard_normal((1, 3, 96, 128)).astype(np.float32),
+             "im_shape": np.array([[96, 128]], np.float32),
+             "scale_factor": np.ones([1, 2], np.float32)}
+    expected = PredictorDetector(model, 2)(batch)
+    assert expected["bbox_num"][0] > 0
+    found = {(backend, precision): PredictorDetector(model, 2, backend, precision,
+                                                     calibration=[batch])(batch)
+             for backend, precision in [("onnxruntime", "fp32"), ("openvino", "fp32"),
+                                        ("openvino", "bf16"), ("openvino", "int8")]}
+    for key in [("onnxruntime", "fp32"), ("openvino", "fp32")]:
+        assert_same_runtime_detections((found[key]["bbox"], found[key]["bbox_num"]),
+                                       (expected["bbox"], expected["bbox_num"]))
+    for key in [("openvino", "bf16"), ("openvino", "int8")]:
+        assert found[key]["bbox_num"][0] > 0
+        assert not np.array_equal(found[key]["bbox"], expected["bbox"])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--predictor", "--precision", "bf16"],
+     "error: the paddle predictor does not run bf16 (--predictor_backend openvino does)"),
+    (["--predictor", "--predictor_backend", "openvino", "--precision", "int8"],
+     "error: --precision int8 calibrates on the images of --calib_dir DIR"),
+])
+def test_eval_precision_errors_are_one_line(args, message, tiny_weights, capsys):
+    config, weights = tiny_weights
+    assert load_tool("eval").main(["-c", config, "-o", f"weights={weights}", *args]) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_eval_precision_needs_the_predictor(tiny_weights, capsys):
+    config, weights = tiny_weights
+    with pytest.raises(SystemExit):
+        load_tool("eval").main(["-c", config, "-o", f"weights={weights}", "--precision",
+                                "bf16"])
+    assert "--predictor_backend and --precision apply with --predictor" in (
+        capsys.readouterr().err)
+
+
+def test_benchmark_times_every_runtime_and_names_the_cpu(tmp_path, capsys, onnx_extra,
+                                                        openvino_extra):
+    code = load_tool("benchmark").main([
+        "-c", os.path.join(CONFIGS, "demo", "fcos_r18_lite_synthetic.yml"), "--parts",
+        "runtimes", "--eval_size", "64", "96", "--batch_sizes", "1", "2", "--iters", "1",
+        "--warmup", "0", "--output", str(tmp_path)])
+    assert code == 0
+    with open(tmp_path / "fcos_r18_lite_synthetic.json") as f:
+        results = json.load(f)
+    rows = results["runtimes"]["rows"]
+    assert [(r["runtime"], r["precision"], r["batch"]) for r in rows] == [
+        (runtime, precision, batch) for batch in (1, 2) for runtime, precision in [
+            ("Paddle Inference", "fp32"), ("ONNX Runtime", "fp32"), ("OpenVINO", "fp32"),
+            ("OpenVINO", "bf16"), ("OpenVINO", "int8")]]
+    assert all(r["latency_s"] > 0 for r in rows)
+    assert set(results["machine"]) == {"cpu", "cores", "flags", "onednn_isa"}
+    out = capsys.readouterr().out
+    assert out.startswith("CPU: ") and "oneDNN ISA" in out.splitlines()[0]
+    assert f"| OpenVINO bf16, 64x96, batch 2, {os.cpu_count()} threads |" in out
