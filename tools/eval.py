@@ -13,6 +13,7 @@ import sys
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
 from ppfcos.engine import cli, tasks  # noqa: E402
+from ppfcos.export.calibration import add_calibration_flags  # noqa: E402
 from ppfcos.export.predictor import BACKENDS, PRECISIONS  # noqa: E402
 
 
@@ -28,10 +29,7 @@ def main(argv=None):
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
                         help="with --predictor: fp32, bf16 (openvino) or int8 (onnxruntime, "
                         "openvino; needs --calib_dir)")
-    parser.add_argument("--calib_dir", default=None,
-                        help="int8 calibration images (training images, not the val set)")
-    parser.add_argument("--calib_num", type=int, default=32,
-                        help="calibrate on at most this many images (default 32)")
+    add_calibration_flags(parser)
     args = parser.parse_args(argv)
     if (args.predictor_backend != "paddle" or args.precision != "fp32") and not args.predictor:
         parser.error("--predictor_backend and --precision apply with --predictor")

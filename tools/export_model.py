@@ -16,18 +16,17 @@ import sys
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
-from ppfcos.core.config import ConfigError  # noqa: E402
 from ppfcos.engine import cli, tasks  # noqa: E402
-from ppfcos.export.calibration import calibration_inputs  # noqa: E402
+from ppfcos.export.calibration import (add_calibration_flags, calibration_inputs,  # noqa: E402
+                                       check_calib_dir)
 from ppfcos.export.infer_cfg import preprocess_spec  # noqa: E402
 from ppfcos.export.onnx import add_opset_flag, check_onnx_export, export_onnx  # noqa: E402
 from ppfcos.export.quantize import quantize_int8, require_nncf  # noqa: E402
 
 
 def export(cfg, args):
-    if args.quantize and not (args.calib_dir and os.path.isdir(args.calib_dir)):
-        raise ConfigError(f"--quantize int8 calibrates on the images of --calib_dir DIR "
-                          f"(got {args.calib_dir!r})")
+    if args.quantize:
+        check_calib_dir(args.calib_dir, "--quantize int8")
     if args.export_onnx or args.quantize:
         check_onnx_export(args.opset)   # a missing extra fails before the Paddle export
     if args.quantize:
@@ -52,10 +51,7 @@ def main(argv=None):
     parser.add_argument("--quantize", choices=["int8"], default=None,
                         help="also write model_int8.onnx: the network post-training "
                         "quantized with NNCF (decoding and NMS stay float32)")
-    parser.add_argument("--calib_dir", default=None,
-                        help="calibration images for --quantize (recursive)")
-    parser.add_argument("--calib_num", type=int, default=32,
-                        help="calibrate on at most this many images (default 32)")
+    add_calibration_flags(parser)
     args = parser.parse_args(argv)
     return cli.run(export, args)
 

@@ -11,7 +11,7 @@ from ..core.config import ConfigError
 from ..data import create_reader
 from ..data.reader import build_dataset
 from ..export import export_model
-from ..export.calibration import calibration_inputs
+from ..export.calibration import DEFAULT_CALIB_NUM, calibration_inputs, check_calib_dir
 from ..export.predictor import PredictorDetector, check_backend
 from ..modeling import build_model
 from .checkpoint import load_weights
@@ -134,15 +134,14 @@ def train(cfg, resume=None, eval_snapshots=False, amp=False, use_vdl=False, vdl_
 
 
 def evaluate_weights(cfg, classwise=False, output_dir=None, predictor=False, backend="paddle",
-                     precision="fp32", calib_dir=None, calib_num=32):
+                     precision="fp32", calib_dir=None, calib_num=DEFAULT_CALIB_NUM):
     """Evaluate ``cfg['weights']`` on the EvalDataset; returns the metric's results.
     With ``predictor``: through ``backend`` at ``precision`` (int8: calibrated on up to
     ``calib_num`` images of ``calib_dir`` through the TestReader)."""
     rank, _, device = setup(cfg)
     check_backend(backend, precision)
-    if precision == "int8" and not (calib_dir and os.path.isdir(calib_dir)):
-        raise ConfigError(f"--precision int8 calibrates on the images of --calib_dir DIR "
-                          f"(training images, not the val set; got {calib_dir!r})")
+    if precision == "int8":
+        check_calib_dir(calib_dir, "--precision int8")
     model = model_with_weights(cfg)
     calibration = (calibration_inputs(cfg, calib_dir, calib_num, normalize_in_graph=False)
                    if precision == "int8" else None)

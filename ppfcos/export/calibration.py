@@ -4,10 +4,30 @@ The exported program takes what the TestReader gives, except that with
 ``fuse_normalize`` it normalizes inside the graph: then the images are fed
 before NormalizeImage, as deploy's preprocessing does.
 """
+import os
+
 from ..core.config import Config, ConfigError
 from ..data.reader import build_dataset, create_reader
 
 INPUT_NAMES = ("image", "im_shape", "scale_factor")
+DEFAULT_CALIB_NUM = 32
+
+
+def add_calibration_flags(parser):
+    """``--calib_dir DIR`` and ``--calib_num N`` of the tools that quantize to int8."""
+    parser.add_argument("--calib_dir", default=None,
+                        help="int8 calibration images (recursive; training images, not the "
+                        "val set)")
+    parser.add_argument("--calib_num", type=int, default=DEFAULT_CALIB_NUM,
+                        help=f"calibrate on at most this many images (default "
+                        f"{DEFAULT_CALIB_NUM})")
+
+
+def check_calib_dir(calib_dir, what):
+    """ConfigError unless ``calib_dir`` is a directory (``what`` asked for int8)."""
+    if not (calib_dir and os.path.isdir(calib_dir)):
+        raise ConfigError(f"{what} calibrates on the images of --calib_dir DIR (training "
+                          f"images, not the val set; got {calib_dir!r})")
 
 
 def calibration_inputs(cfg, calib_dir, calib_num, normalize_in_graph):
