@@ -3,8 +3,8 @@
     quantize_int8(model_dir, calibration)    # writes model_dir/model_int8.onnx
 
 NNCF (OpenVINO's quantization library) calibrates on the given inputs and writes
-QDQ ONNX: QuantizeLinear/DequantizeLinear pairs on the inputs of the network's
-convolutions (weights per channel). Only the network is quantized: box decoding,
+QDQ ONNX: QuantizeLinear/DequantizeLinear pairs around the network's convolutions.
+Only the network is quantized: box decoding,
 scores and NMS are ``ignored`` and stay float32. OpenVINO runs the result with
 int8 kernels; ONNX Runtime reads it too (slower than its fp32 here, see the
 README). Why NNCF and not ONNX Runtime's ``quantize_static``: on the same model,
