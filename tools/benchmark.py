@@ -10,8 +10,13 @@ The network has the name-seeded weights of ppfcos/modeling/seeded_weights.py. Pr
 and writes <output>/<config name>.json. ``--parts memory`` runs --memory_steps
 training steps and reports the resident-memory growth after the first 10.
 ``--parts onnxruntime`` times the exported model's model.onnx in ONNX Runtime (CPU,
-1 and all cores' threads; needs `pip install -e .[onnx]`).
+1 and all cores' threads; needs `pip install -e .[onnx]`). ``--parts runtimes`` times,
+with all cores' threads and each of --batch_sizes, Paddle Inference fp32 beside ONNX
+Runtime fp32 and OpenVINO fp32, bf16 and int8 (seconds per image; needs
+`pip install -e .[test]`). The first line printed names the CPU, its flags and
+oneDNN's ISA.
 """
+import importlib.util
 import json
 import os
 import sys
@@ -26,8 +31,17 @@ from ppfcos.export.onnx import export_onnx  # noqa: E402
 from ppfcos.modeling import build_model  # noqa: E402
 from ppfcos.modeling.seeded_weights import seed_weights  # noqa: E402
 
-PARTS = ("train", "eval", "deploy", "reader", "memory", "onnxruntime")
+PARTS = ("train", "eval", "deploy", "reader", "memory", "onnxruntime", "runtimes")
 THREAD_SETTINGS = sorted({1, os.cpu_count() or 1})   # inference: one thread, all cores
+
+
+def load_machine():
+    """deploy/python/machine.py (the CPU description deploy prints, one implementation)."""
+    path = os.path.join(os.path.dirname(__file__), "..", "deploy", "python", "machine.py")
+    spec = importlib.util.spec_from_file_location("deploy_machine", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def training_setup(cfg, args, size):
@@ -54,7 +68,12 @@ def onnxruntime_rows(model_dir, args):
 
 def run(cfg, args):
     tasks.setup(cfg)
-    results = {"config": cfg.name}
+    machine = load_machine()
+    cpu = machine.cpu_info()
+    print(machine.describe(cpu))
+    results = {"config": cfg.name, "machine": {"cpu": cpu["model"], "cores": cpu["cores"],
+                                               "flags": sorted(set(machine.FLAGS) & cpu["flags"]),
+                                               "onednn_isa": machine.onednn_isa(cpu["flags"])}}
     if "train" in args.parts:
         model, optimizer, batch = training_setup(cfg, args, args.train_size)
         results["train"] = dict(benchmark.measure_train_step(model, optimizer, batch,
@@ -69,7 +88,7 @@ def run(cfg, args):
         results["eval"] = dict(benchmark.measure_eval_forward(model, *args.eval_size,
                                                               args.warmup, args.iters),
                                size=args.eval_size)
-    if "deploy" in args.parts or "onnxruntime" in args.parts:
+    if set(args.parts) & {"deploy", "onnxruntime", "runtimes"}:
         with tempfile.TemporaryDirectory() as tmp:
             model_dir = export_model(seed_weights(build_model(cfg)), cfg,
                                      os.path.join(tmp, cfg.name))
@@ -78,6 +97,13 @@ def run(cfg, args):
             if "onnxruntime" in args.parts:
                 results["onnxruntime"] = dict(rows=onnxruntime_rows(model_dir, args),
                                               size=args.eval_size)
+            if "runtimes" in args.parts:
+                runners = benchmark.runtime_runners(model_dir, THREAD_SETTINGS[-1],
+                                                    *args.eval_size)
+                results["runtimes"] = dict(
+                    rows=benchmark.measure_runtimes(runners, *args.eval_size, args.batch_sizes,
+                                                    args.warmup, args.iters),
+                    size=args.eval_size, threads=THREAD_SETTINGS[-1])
     if "reader" in args.parts:
         results["reader"] = benchmark.measure_reader(cfg)
     print(table(results))
@@ -112,6 +138,12 @@ def table(results):
         size = results["onnxruntime"]["size"]
         rows.append(f"| ONNX Runtime, {size[0]}x{size[1]}, {r['threads']} threads | "
                     f"{r['latency_s']:.3f} s |")
+    runtimes = results.get("runtimes", {})
+    for r in runtimes.get("rows", []):
+        size = runtimes["size"]
+        rows.append(f"| {r['runtime']} {r['precision']}, {size[0]}x{size[1]}, batch "
+                    f"{r['batch']}, {runtimes['threads']} threads | {r['latency_s']:.3f} s "
+                    f"per image |")
     if "reader" in results:
         r = results["reader"]
         rows.append(f"| TrainReader, {r['workers']} workers | {r['images_per_s']:.1f} images/s |")
@@ -126,6 +158,8 @@ def main(argv=None):
     parser.add_argument("--train_batch", type=int, default=2)
     parser.add_argument("--eval_size", type=int, nargs=2, default=[800, 1216],
                         metavar=("H", "W"))
+    parser.add_argument("--batch_sizes", type=int, nargs="+", default=[1],
+                        help="batch sizes of --parts runtimes")
     parser.add_argument("--iters", type=int, default=3, help="timed runs per measurement")
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs first")
     parser.add_argument("--memory_steps", type=int, default=100)

@@ -1,10 +1,15 @@
 """Evaluate weights on a config's EvalDataset (COCO or VOC metric).
 
     python tools/eval.py -c configs/fcos_r50_fpn_1x_coco.yml -o weights=PATH_OR_URL [--classwise]
-        [--output_eval DIR] [--save_prediction_only] [--predictor]
+        [--output_eval DIR] [--save_prediction_only]
+        [--predictor [--predictor_backend paddle|onnxruntime|openvino]
+         [--precision fp32|bf16|int8 [--calib_dir DIR] [--calib_num 32]]]
         [--slice_infer --slice_size H W --overlap_ratio RH RW --combine_method nms|concat
          --match_threshold T --match_metric iou|ios]
     python tools/eval.py -c CONFIG --json_eval --output_eval DIR   # score DIR/bbox.json
+
+--precision measures the mAP cost of bf16 (OpenVINO) or int8 (NNCF, calibrated on
+--calib_dir through the TestReader; ONNX Runtime or OpenVINO) on the EvalDataset.
 """
 import os
 import sys
@@ -12,13 +17,17 @@ import sys
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
 from ppfcos.engine import cli, tasks  # noqa: E402
+from ppfcos.export.calibration import add_calibration_flags  # noqa: E402
+from ppfcos.export.predictor import BACKENDS, PRECISIONS  # noqa: E402
 
 
 def evaluate(cfg, args):
     if args.json_eval:
         return tasks.evaluate_json(cfg, args.output_eval, args.classwise)
     return tasks.evaluate_weights(cfg, args.classwise, args.output_eval, args.predictor,
-                                  cli.slice_options(args), args.save_prediction_only)
+                                  cli.slice_options(args), args.save_prediction_only,
+                                  args.predictor_backend, args.precision, args.calib_dir,
+                                  args.calib_num)
 
 
 def main(argv=None):
@@ -33,6 +42,13 @@ def main(argv=None):
                       "image_id, category_id, bbox [x, y, w, h], score) and do not evaluate, "
                       "e.g. for COCO test-dev")
     cli.add_predictor_flag(parser)
+    parser.add_argument("--predictor_backend", choices=BACKENDS, default="paddle",
+                        help="with --predictor: Paddle Inference (default), or model.onnx in "
+                        "ONNX Runtime or OpenVINO")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                        help="with --predictor: fp32, bf16 (openvino) or int8 (onnxruntime, "
+                        "openvino; needs --calib_dir)")
+    add_calibration_flags(parser)
     cli.add_slice_flags(parser)
     cli.add_unsupported_flags(parser, {
         **cli.SLIM,
@@ -40,6 +56,8 @@ def main(argv=None):
                   "as PaddleDetection's COCO metric does without --bias",
         "--amp": "use tools/train.py --amp: evaluation runs in float32"})
     args = parser.parse_args(argv)
+    if (args.predictor_backend != "paddle" or args.precision != "fp32") and not args.predictor:
+        parser.error("--predictor_backend and --precision apply with --predictor")
     return cli.run(evaluate, args)
 
 

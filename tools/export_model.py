@@ -1,11 +1,15 @@
-"""Export trained weights to a static inference model for Paddle Inference (and ONNX).
+"""Export trained weights to a static inference model for Paddle Inference (and ONNX, int8).
 
     python tools/export_model.py -c configs/fcos_r50_fpn_1x_coco.yml -o weights=PATH_OR_URL
         [--output_dir output_inference] [--export_onnx [--opset 13]]
+        [--quantize int8 --calib_dir DIR [--calib_num 32]]
 
 Writes output_dir/<config name>/ with model.json (or model.pdmodel), model.pdiparams
 and infer_cfg.yml; deploy/python/infer.py runs it. --export_onnx also writes
-model.onnx for ONNX Runtime (needs `pip install -e .[onnx]`; see tools/export_onnx.py).
+model.onnx for ONNX Runtime and OpenVINO (needs `pip install -e .[onnx]`; see
+tools/export_onnx.py). --quantize int8 also writes model.onnx and model_int8.onnx,
+calibrated on up to --calib_num images of --calib_dir through the config's TestReader
+(needs `pip install -e .[quantize]`).
 """
 import os
 import sys
@@ -13,15 +17,26 @@ import sys
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
 from ppfcos.engine import cli, tasks  # noqa: E402
+from ppfcos.export.calibration import (add_calibration_flags, calibration_inputs,  # noqa: E402
+                                       check_calib_dir)
+from ppfcos.export.infer_cfg import preprocess_spec  # noqa: E402
 from ppfcos.export.onnx import add_opset_flag, check_onnx_export, export_onnx  # noqa: E402
+from ppfcos.export.quantize import quantize_int8, require_nncf  # noqa: E402
 
 
 def export(cfg, args):
     extras = []
-    if args.export_onnx:
+    if args.quantize:
+        check_calib_dir(args.calib_dir, "--quantize int8")
+    if args.export_onnx or args.quantize:
         check_onnx_export(args.opset)   # a missing extra fails before the Paddle export
         extras.append(lambda model_dir: export_onnx(model_dir, args.opset))
-    tasks.export(cfg, args.output_dir, extras)
+    if args.quantize:
+        require_nncf()
+        fused = preprocess_spec(cfg.get("TestReader") or {})[1] is not None
+        extras.append(lambda model_dir: quantize_int8(model_dir, calibration_inputs(
+            cfg, args.calib_dir, args.calib_num, normalize_in_graph=fused)))
+    tasks.export(cfg, args.output_dir, extras)   # the extras write into the new export
 
 
 def main(argv=None):
@@ -29,8 +44,13 @@ def main(argv=None):
     parser.add_argument("--output_dir", default="output_inference",
                         help="the model goes to output_dir/<config name>/")
     cli.add_bool_flag(parser, "--export_onnx",
-                      help="also write model.onnx (ONNX Runtime), with decoding and NMS")
+                      help="also write model.onnx (ONNX Runtime, OpenVINO), with decoding "
+                      "and NMS")
     add_opset_flag(parser)
+    parser.add_argument("--quantize", choices=["int8"], default=None,
+                        help="also write model_int8.onnx: the network post-training "
+                        "quantized with NNCF (decoding and NMS stay float32)")
+    add_calibration_flags(parser)
     cli.add_unsupported_flags(parser, {
         **cli.SLIM,
         "--export_serving_model": "use deploy/python/infer.py (Paddle Inference, or "

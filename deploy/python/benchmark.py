@@ -1,4 +1,5 @@
-"""Time spent per stage, and the figures ``--run_benchmark`` prints."""
+"""Time spent per stage, and the figures ``--run_benchmark`` prints and writes."""
+import json
 import resource
 import sys
 import time
@@ -23,10 +24,23 @@ class Timings:
         finally:
             self.seconds[stage] += time.perf_counter() - start
 
+    def per_image_ms(self):
+        """{stage: mean milliseconds per image} over STAGES."""
+        images = max(self.images, 1)
+        return {stage: 1000 * s / images for stage, s in self.seconds.items()}
+
+    def write_json(self, path, **run):
+        """Write ``run`` (backend, precision, threads, batch_size) with ``images`` and
+        ``<stage>_ms`` per-image means as JSON to ``path``; returns the dict."""
+        record = {**run, "images": self.images,
+                  **{f"{stage}_ms": ms for stage, ms in self.per_image_ms().items()}}
+        with open(path, "w") as f:
+            json.dump(record, f, indent=1)
+        return record
+
     def report(self):
         """Lines of mean milliseconds per image per stage, fps and peak memory."""
-        images = max(self.images, 1)
-        per_image = {stage: 1000 * s / images for stage, s in self.seconds.items()}
+        per_image = self.per_image_ms()
         total = sum(per_image.values())
         return [f"benchmark over {self.images} image(s):",
                 "  " + ", ".join(f"{stage} {ms:.2f} ms" for stage, ms in per_image.items())

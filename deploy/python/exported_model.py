@@ -3,7 +3,8 @@
 ``tools/export_model.py`` writes ``model.json`` (Paddle 3's PIR program; older Paddle
 writes ``model.pdmodel``), ``model.pdiparams`` (both read by the ``paddle`` backend),
 ``model.onnx`` with ``--export_onnx`` or ``tools/export_onnx.py`` (read by the
-``onnxruntime`` backend) and ``infer_cfg.yml`` in PaddleDetection's layout::
+``onnxruntime`` and ``openvino`` backends), ``model_int8.onnx`` with ``--quantize int8``
+(``--precision int8``) and ``infer_cfg.yml`` in PaddleDetection's layout::
 
     draw_threshold: 0.5
     min_subgraph_size: 16
@@ -24,9 +25,11 @@ from errors import DeployError
 PROGRAM_FILES = ("model.json", "model.pdmodel")
 PARAMS_FILE = "model.pdiparams"
 ONNX_FILE = "model.onnx"
+INT8_FILE = "model_int8.onnx"
 INFER_CFG_FILE = "infer_cfg.yml"
 # The model files each backend reads: per file, the names it may have.
-BACKEND_FILES = {"paddle": [PROGRAM_FILES, (PARAMS_FILE,)], "onnxruntime": [(ONNX_FILE,)]}
+BACKEND_FILES = {"paddle": [PROGRAM_FILES, (PARAMS_FILE,)], "onnxruntime": [(ONNX_FILE,)],
+                 "openvino": [(ONNX_FILE,)]}
 ONNX_HINT = ("write it with tools/export_onnx.py --model_dir DIR, or tools/export_model.py "
              "--export_onnx")
 
@@ -37,6 +40,7 @@ class ExportedModel:
 
     program, params: paths of the Paddle program and parameter files (None if absent).
     onnx: path of model.onnx (None if absent).
+    onnx_int8: path of model_int8.onnx (None if absent).
     preprocess: infer_cfg's ``Preprocess`` list of ``{type: Name, arg: value, ...}``.
     label_list: class names by class index (may be empty).
     category_ids: the dataset's category id by class index (empty in exports without
@@ -48,6 +52,7 @@ class ExportedModel:
     program: str
     params: str
     onnx: str
+    onnx_int8: str
     preprocess: list
     label_list: list
     category_ids: list
@@ -85,7 +90,8 @@ def load_exported_model(model_dir, backend="paddle"):
                           f"{cfg.get('draw_threshold')!r}, {cfg.get('min_subgraph_size')!r}"
                           ) from None
     return ExportedModel(program=existing(PROGRAM_FILES), params=existing((PARAMS_FILE,)),
-                         onnx=existing((ONNX_FILE,)), preprocess=cfg["Preprocess"],
+                         onnx=existing((ONNX_FILE,)), onnx_int8=existing((INT8_FILE,)),
+                         preprocess=cfg["Preprocess"],
                          label_list=[str(name) for name in cfg.get("label_list") or []],
                          category_ids=category_ids(path, cfg),
                          use_dynamic_shape=bool(cfg.get("use_dynamic_shape", True)),
@@ -119,3 +125,15 @@ def read_infer_cfg(path):
     if labels is not None and not isinstance(labels, list):
         raise DeployError(f"{path}: label_list must be a list of class names, got {labels!r}")
     return cfg
+
+
+def onnx_model_file(model, precision):
+    """The ONNX file that runs ``precision``: model_int8.onnx for int8, else model.onnx;
+    DeployError naming --quantize int8 when the export has no int8 model."""
+    if precision != "int8":
+        return model.onnx
+    if model.onnx_int8 is None:
+        raise DeployError(f"--precision int8: {os.path.dirname(model.onnx)} has no "
+                          f"{INT8_FILE}; export it with tools/export_model.py ... --quantize "
+                          f"int8 --calib_dir DIR")
+    return model.onnx_int8

@@ -1,8 +1,9 @@
-"""Detect objects with a model from tools/export_model.py (Paddle Inference or ONNX Runtime).
+"""Detect objects with a model from tools/export_model.py (Paddle Inference, ONNX Runtime or
+OpenVINO).
 
     python deploy/python/infer.py --model_dir output_inference/fcos_r50_fpn_1x_coco \\
         (--image_file FILE | --image_dir DIR | --video_file FILE) [--batch_size 1] \\
-        [--backend paddle|onnxruntime] [--device CPU|GPU] \\
+        [--backend paddle|onnxruntime|openvino] [--precision fp32|bf16|int8] [--device CPU|GPU] \\
         [--run_mode paddle|trt_fp32|trt_fp16|trt_int8] [--cpu_threads N] \\
         [--enable_mkldnn True|False] [--threshold T] \\
         [--output_dir output] [--save_results] [--save_images True|False] [--run_benchmark] \\
@@ -11,10 +12,11 @@
          --collect_trt_shape_info --tuned_trt_shape_file shape_range_info.pbtxt]
 
 Writes output_dir/<image name> with the detections drawn (output_dir/<video stem>.mp4
-for a video or camera) and, with --save_results, output_dir/bbox.json. Standalone: imports
-only the standard library, paddle, numpy, opencv and pyyaml (and onnxruntime for
---backend onnxruntime, which runs model.onnx; sahi for --slice_infer), so ppfcos need not
-be installed.
+for a video or camera) and, with --save_results, output_dir/bbox.json; --run_benchmark
+prints the CPU and the stage times and writes output_dir/benchmark.json. Standalone:
+imports only the standard library, paddle, numpy, opencv and pyyaml (and onnxruntime or
+openvino for those backends, which run model.onnx; sahi for --slice_infer), so ppfcos need
+not be installed.
 """
 import argparse
 import itertools
@@ -22,13 +24,15 @@ import logging
 import os
 import sys
 
+import machine
 from benchmark import Timings
 from detector import Detector
 from errors import DeployError, ImageReadError
 from exported_model import load_exported_model
 from flags import add_bool_flag, add_slice_flags, add_tensorrt_flags, add_unsupported_flags
 from media import VideoReader, check_output_dir, list_images, open_camera, read_image
-from predictor import (BACKENDS, RUN_MODES, RunOptions, TensorRTOptions, check_options,
+from predictor import (BACKENDS, PRECISIONS, RUN_MODES, RunOptions, TensorRTOptions,
+                       check_options,
                        create_predictor)
 from preprocess import Preprocessor
 from results import ResultWriter
@@ -64,7 +68,12 @@ def build_parser():
                         "tensors have the same shape share a run")
     parser.add_argument("--backend", choices=sorted(BACKENDS), default="paddle",
                         help="inference library: paddle (Paddle Inference: model.json + "
-                        "model.pdiparams) or onnxruntime (ONNX Runtime: model.onnx)")
+                        "model.pdiparams), onnxruntime (ONNX Runtime: model.onnx) or "
+                        "openvino (OpenVINO: model.onnx)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                        help="fp32; bf16 (--backend openvino: the network in bf16, decoding "
+                        "and NMS in f32); int8 (model_int8.onnx from tools/export_model.py "
+                        "--quantize int8)")
     parser.add_argument("--device", choices=["CPU", "GPU"], default="CPU", type=str.upper)
     parser.add_argument("--run_mode", choices=RUN_MODES, default="paddle",
                         help="paddle, or TensorRT (trt_*: needs --device GPU and "
@@ -88,7 +97,8 @@ def build_parser():
     add_tensorrt_flags(parser)
     add_unsupported_flags(parser, {
         "--use_gpu": "use --device GPU",
-        "--enable_mkldnn_bfloat16": "oneDNN runs float32 here; use --enable_mkldnn",
+        "--enable_mkldnn_bfloat16": "Paddle Inference's bf16 also decodes the boxes in bf16; "
+                                    "use --backend openvino --precision bf16",
         "--use_coco_category": "bbox.json's category_id is already the dataset's category id "
                                "(infer_cfg.yml's category_ids, written at export)",
         "--use_dynamic_shape": "infer_cfg.yml's use_dynamic_shape (written at export) "
@@ -154,8 +164,13 @@ def run(args):
                                args.tuned_trt_shape_file)
     options = RunOptions(device=args.device, run_mode=args.run_mode,
                          cpu_threads=args.cpu_threads, enable_mkldnn=args.enable_mkldnn,
-                         batch_size=args.batch_size, tensorrt=tensorrt)
+                         batch_size=args.batch_size, tensorrt=tensorrt,
+                         precision=args.precision)
     check_options(args.backend, options)
+    cpu = machine.cpu_info()
+    notice = machine.missing_instructions(args.precision, cpu["flags"])
+    if notice and args.device == "CPU":
+        logger.warning("%s", notice)
     model = load_exported_model(args.model_dir, args.backend)
     preprocessor = Preprocessor(model.preprocess)
     if args.video_file:
@@ -187,7 +202,12 @@ def run(args):
     if args.save_results:
         logger.info("%d detections saved to %s", len(writer.records), writer.write_json())
     if args.run_benchmark:
+        print(machine.describe(cpu))
         print("\n".join(timings.report()))
+        os.makedirs(args.output_dir, exist_ok=True)
+        timings.write_json(os.path.join(args.output_dir, "benchmark.json"),
+                           backend=args.backend, precision=args.precision,
+                           threads=args.cpu_threads, batch_size=args.batch_size)
 
 
 def main(argv=None):

@@ -13,8 +13,12 @@ im_shape float32 [N, 2], scale_factor float32 [N, 2]. ``bbox`` is float32
 A backend may also define ``check(options)``, raising DeployError for options it
 cannot honour, so a run fails before any work. ``BACKENDS`` is the one place
 a backend is chosen by name (``--backend``): ``paddle`` (Paddle Inference: model.json
-+ model.pdiparams) or ``onnxruntime`` (ONNX Runtime: model.onnx; the onnxruntime
-package is imported only by that backend).
++ model.pdiparams), ``onnxruntime`` (ONNX Runtime: model.onnx) or ``openvino``
+(OpenVINO: model.onnx); onnxruntime and openvino are imported only by their backend.
+
+``--precision`` (``PRECISIONS`` of each backend): fp32; bf16 (OpenVINO: the network
+in bf16, box decoding, scores and NMS in f32); int8 (model_int8.onnx from
+``tools/export_model.py --quantize int8``, whose decoding and NMS are float32).
 """
 import os
 from dataclasses import dataclass, field
@@ -24,11 +28,13 @@ import paddle
 from paddle import inference
 
 from errors import DeployError
+from exported_model import onnx_model_file
 
 TRT_PRECISIONS = {"trt_fp32": inference.PrecisionType.Float32,
                   "trt_fp16": inference.PrecisionType.Half,
                   "trt_int8": inference.PrecisionType.Int8}
 RUN_MODES = ("paddle",) + tuple(TRT_PRECISIONS)
+PRECISIONS = ("fp32", "bf16", "int8")
 # oneDNN keeps kernels per input shape; remember at most this many shapes, so a
 # folder of differently sized images does not grow memory without bound.
 ONEDNN_CACHED_SHAPES = 10
@@ -54,13 +60,22 @@ class TensorRTOptions:
 @dataclass(frozen=True)
 class RunOptions:
     """How to run: device 'CPU'|'GPU', run_mode (RUN_MODES), CPU threads, oneDNN, batch
-    size, TensorRT settings."""
+    size, TensorRT settings, precision (PRECISIONS)."""
     device: str = "CPU"
     run_mode: str = "paddle"
     cpu_threads: int = 1
     enable_mkldnn: bool = True
     batch_size: int = 1
     tensorrt: TensorRTOptions = field(default_factory=TensorRTOptions)
+    precision: str = "fp32"
+
+
+def check_precision(backend, options, reasons):
+    """DeployError unless ``backend`` runs ``options.precision``; ``reasons`` maps each
+    precision it does not run to why, and what to use instead."""
+    if options.precision in reasons:
+        raise DeployError(f"--backend {backend} does not run --precision {options.precision}: "
+                          f"{reasons[options.precision]}")
 
 
 def mkl_avx2_on_amd():
@@ -96,11 +111,22 @@ def model_feed(input_names, inputs):
 
 
 class PaddlePredictor:
-    """Paddle Inference on CPU (optionally oneDNN) or GPU (optionally TensorRT)."""
+    """Paddle Inference on CPU (optionally oneDNN) or GPU (optionally TensorRT), fp32.
 
-    @staticmethod
-    def check(options):
+    No bf16: Paddle 3.3's oneDNN bf16 pass (PIR) picks the ops itself, box decoding
+    included, and ignores ``set_bfloat16_op``; decoded in bf16, a box edge near x =
+    1169 moves by up to 8 px. No int8 on CPU: the int8 model is QDQ ONNX.
+    """
+    UNSUPPORTED = {
+        "bf16": "Paddle Inference's oneDNN bf16 also decodes the boxes in bf16 (they move "
+                "by up to 8 px); use --backend openvino --precision bf16",
+        "int8": "the int8 model is model_int8.onnx; use --backend openvino (or onnxruntime) "
+                "--precision int8"}
+
+    @classmethod
+    def check(cls, options):
         """DeployError if ``options`` are inconsistent or this Paddle build cannot run them."""
+        check_precision("paddle", options, cls.UNSUPPORTED)
         trt = options.tensorrt
         if options.run_mode in TRT_PRECISIONS and not 1 <= trt.min_shape <= trt.opt_shape \
                 <= trt.max_shape:
@@ -187,20 +213,29 @@ def import_onnxruntime():
     return onnxruntime
 
 
+def check_not_tensorrt(backend, options):
+    """DeployError for a TensorRT run_mode (Paddle Inference's) on another backend."""
+    if options.run_mode in TRT_PRECISIONS:
+        raise DeployError(f"--run_mode {options.run_mode} is Paddle Inference's TensorRT; "
+                          f"--backend {backend} runs with --run_mode paddle (or use "
+                          f"--backend paddle)")
+
+
 class OnnxRuntimePredictor:
     """ONNX Runtime on CPU (``cpu_threads`` intra-op threads), or GPU through its CUDA
-    execution provider. Runs ``model.onnx``: decoding and NMS are in the graph, so it
-    gives the Paddle backend's detections. oneDNN and TensorRT are Paddle's settings:
-    ``enable_mkldnn`` does not apply, and a ``trt_*`` run_mode is an error."""
+    execution provider. Runs ``model.onnx`` (``model_int8.onnx`` for int8): decoding and
+    NMS are in the graph, so it gives the Paddle backend's detections. oneDNN and
+    TensorRT are Paddle's settings: ``enable_mkldnn`` does not apply, and a ``trt_*``
+    run_mode is an error."""
+    UNSUPPORTED = {"bf16": "ONNX Runtime's CPU provider has no bf16 convolutions; use "
+                           "--backend openvino --precision bf16"}
 
-    @staticmethod
-    def check(options):
+    @classmethod
+    def check(cls, options):
         """DeployError if onnxruntime is missing or cannot run ``options``."""
         ort = import_onnxruntime()
-        if options.run_mode in TRT_PRECISIONS:
-            raise DeployError(f"--run_mode {options.run_mode} is Paddle Inference's TensorRT; "
-                              f"--backend onnxruntime runs with --run_mode paddle (or use "
-                              f"--backend paddle)")
+        check_not_tensorrt("onnxruntime", options)
+        check_precision("onnxruntime", options, cls.UNSUPPORTED)
         providers = ort.get_available_providers()
         if options.device == "GPU" and "CUDAExecutionProvider" not in providers:
             raise DeployError(f"--device GPU with --backend onnxruntime needs ONNX Runtime's "
@@ -214,17 +249,16 @@ class OnnxRuntimePredictor:
         session_options.log_severity_level = 3      # errors only
         providers = (["CUDAExecutionProvider", "CPUExecutionProvider"]
                      if options.device == "GPU" else ["CPUExecutionProvider"])
+        path = onnx_model_file(model, options.precision)
         try:
-            self.session = ort.InferenceSession(model.onnx, session_options,
-                                                providers=providers)
+            self.session = ort.InferenceSession(path, session_options, providers=providers)
         except Exception as e:   # onnxruntime raises its own exception types
             hint = (" (deformable convolution: this onnxruntime has no DeformConv kernel; "
                     "upgrade onnxruntime)" if "DeformConv" in str(e) else "")
-            raise DeployError(f"{model.onnx}: ONNX Runtime {ort.__version__} cannot load it: "
+            raise DeployError(f"{path}: ONNX Runtime {ort.__version__} cannot load it: "
                               f"{e}{hint}") from None
         self.input_names = [i.name for i in self.session.get_inputs()]
-        self.output_names = checked_outputs(model.onnx,
-                                            [o.name for o in self.session.get_outputs()])
+        self.output_names = checked_outputs(path, [o.name for o in self.session.get_outputs()])
 
     def run(self, inputs):
         """Feed the inputs the model lists (by name), run -> (bbox [K, 6], bbox_num [N])."""
@@ -233,7 +267,55 @@ class OnnxRuntimePredictor:
         return bbox, bbox_num
 
 
-BACKENDS = {"paddle": PaddlePredictor, "onnxruntime": OnnxRuntimePredictor}
+def import_openvino():
+    """The openvino module, or DeployError saying how to install it."""
+    try:
+        import openvino
+    except ImportError:
+        raise DeployError("--backend openvino needs OpenVINO: pip install -e .[openvino]  "
+                          "(or: pip install openvino)") from None
+    return openvino
+
+
+class OpenVinoPredictor:
+    """OpenVINO on CPU (``cpu_threads`` inference threads): ``model.onnx`` in fp32 or
+    bf16 (INFERENCE_PRECISION_HINT: the CPU plugin runs convolutions and their
+    neighbours in bf16 and keeps box decoding, scores and NMS in f32), or
+    ``model_int8.onnx``. OpenVINO 2026.4 reads no ONNX DeformConv (DCN configs)."""
+    INFERENCE_PRECISION = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
+
+    @staticmethod
+    def check(options):
+        """DeployError if openvino is missing or cannot run ``options``."""
+        import_openvino()
+        check_not_tensorrt("openvino", options)
+        if options.device != "CPU":
+            raise DeployError("--backend openvino runs on --device CPU")
+
+    def __init__(self, model, options):
+        ov = import_openvino()
+        path = onnx_model_file(model, options.precision)
+        try:
+            self.compiled = ov.Core().compile_model(path, "CPU", {
+                "INFERENCE_NUM_THREADS": options.cpu_threads,
+                "INFERENCE_PRECISION_HINT": self.INFERENCE_PRECISION[options.precision]})
+        except RuntimeError as e:
+            hint = (" (deformable convolution: OpenVINO reads no ONNX DeformConv; use "
+                    "--backend onnxruntime)" if "DeformConv" in str(e) else "")
+            raise DeployError(f"{path}: OpenVINO {ov.__version__} cannot load it{hint}: "
+                              f"{str(e).splitlines()[0]}") from None
+        self.input_names = [port.get_any_name() for port in self.compiled.inputs]
+        checked_outputs(path, self.compiled.outputs)
+
+    def run(self, inputs):
+        """Feed the inputs the model lists (by name), run -> (bbox [K, 6], bbox_num [N])."""
+        results = self.compiled(model_feed(self.input_names, inputs))
+        bbox, bbox_num = (results[port] for port in self.compiled.outputs)
+        return bbox, bbox_num
+
+
+BACKENDS = {"paddle": PaddlePredictor, "onnxruntime": OnnxRuntimePredictor,
+            "openvino": OpenVinoPredictor}
 
 
 def check_options(backend, options):
@@ -244,5 +326,5 @@ def check_options(backend, options):
 
 
 def create_predictor(backend, model, options):
-    """The ``backend`` ('paddle', 'onnxruntime') predictor for an ExportedModel."""
+    """The ``backend`` (a BACKENDS name) predictor for an ExportedModel."""
     return BACKENDS[backend](model, options)

@@ -15,8 +15,10 @@ from ..core.config import Config
 from ..data.reader import build_ops, create_reader
 from ..data.synthetic import make_synthetic_coco
 from ..data.transforms.fcos_target import Gt2FCOSTarget
-from ..export.onnx import onnxruntime_session
+from ..export.onnx import export_onnx, onnxruntime_session
+from ..export.openvino_runtime import openvino_model
 from ..export.predictor import create_predictor
+from ..export.quantize import quantize_int8
 
 
 def peak_rss_mb():
@@ -105,12 +107,12 @@ def measure_eval_forward(model, height, width, warmup=1, iters=3):
     return {"latency_s": timed(forward, warmup, iters)}
 
 
-def exported_model_inputs(height, width):
-    """One random 0-255 image [1, 3, H, W] with its im_shape and scale_factor."""
-    return {"image": np.random.default_rng(0).uniform(0, 255, (1, 3, height, width)).astype(
-                np.float32),
-            "im_shape": np.array([[height, width]], np.float32),
-            "scale_factor": np.ones((1, 2), np.float32)}
+def exported_model_inputs(height, width, batch=1, seed=0):
+    """``batch`` random 0-255 images [B, 3, H, W] with their im_shape and scale_factor."""
+    return {"image": np.random.default_rng(seed).uniform(0, 255, (batch, 3, height, width))
+            .astype(np.float32),
+            "im_shape": np.array([[height, width]] * batch, np.float32),
+            "scale_factor": np.ones((batch, 2), np.float32)}
 
 
 def measure_predictor(model_dir, height, width, threads, onednn, warmup=1, iters=3):
@@ -128,6 +130,43 @@ def measure_onnxruntime(onnx_file, height, width, threads, warmup=1, iters=3):
     inputs = exported_model_inputs(height, width)
     return {"threads": threads, "latency_s": timed(lambda: session.run(None, inputs),
                                                    warmup, iters)}
+
+
+def runtime_runners(model_dir, threads, height, width, calib_images=4):
+    """{(runtime, precision): run(inputs)} for the CPU runtimes of an exported model:
+    Paddle Inference (oneDNN) fp32; model.onnx in ONNX Runtime fp32 and OpenVINO fp32 and
+    bf16; model_int8.onnx (NNCF, calibrated on ``calib_images`` random images: timing
+    only) in OpenVINO. Needs the onnx, openvino and quantize extras."""
+    onnx_file = export_onnx(model_dir)
+    int8_file = quantize_int8(model_dir, [exported_model_inputs(height, width, seed=seed)
+                                          for seed in range(calib_images)])
+    session = onnxruntime_session(onnx_file, threads)
+    return {("Paddle Inference", "fp32"): create_predictor(model_dir, threads=threads).run,
+            ("ONNX Runtime", "fp32"): lambda inputs: session.run(None, inputs),
+            ("OpenVINO", "fp32"): openvino_model(onnx_file, threads, "fp32"),
+            ("OpenVINO", "bf16"): openvino_model(onnx_file, threads, "bf16"),
+            ("OpenVINO", "int8"): openvino_model(int8_file, threads, "fp32")}
+
+
+def measure_runtimes(runners, height, width, batch_sizes, warmup=1, iters=3):
+    """Seconds per image of each runner, per batch size. The runners take turns in
+    every round, so a change in the machine's load touches them alike."""
+    rows = []
+    for batch in batch_sizes:
+        inputs = exported_model_inputs(height, width, batch)
+        for run in runners.values():
+            for _ in range(warmup):
+                run(inputs)
+        seconds = {key: 0.0 for key in runners}
+        for _ in range(iters):
+            for key, run in runners.items():
+                start = time.perf_counter()
+                run(inputs)
+                seconds[key] += time.perf_counter() - start
+        rows += [{"runtime": runtime, "precision": precision, "batch": batch,
+                  "latency_s": total / iters / batch}
+                 for (runtime, precision), total in seconds.items()]
+    return rows
 
 
 def measure_reader(cfg, num_images=64, image_size=(480, 640), epochs=2):

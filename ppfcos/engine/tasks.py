@@ -14,8 +14,9 @@ from ..data import create_reader
 from ..data.reader import build_dataset, parse_dataset
 from ..data.transforms.operators import Decode
 from ..export import export_model
+from ..export.calibration import DEFAULT_CALIB_NUM, calibration_inputs, check_calib_dir
 from ..export.exporter import check_export_dir
-from ..export.predictor import PredictorDetector
+from ..export.predictor import PredictorDetector, check_backend
 from ..modeling import build_model
 from .checkpoint import load_weights
 from .env import (cpu_threads_per_process, init_distributed, logger, set_seed, setup_device,
@@ -82,13 +83,15 @@ def predictions_of(model, loader, cfg, reader_section, slicing=None, desc="eval"
 
 
 def make_evaluator(cfg, model, rank, output_dir=None, classwise=False, predictor=False,
-                   slicing=None, save_prediction_only=False):
+                   slicing=None, save_prediction_only=False, runtime=None):
     """A callable running the config's metric on its EvalDataset -> results dict.
 
     ``predictor``: run the model's current weights through Paddle Inference with
     oneDNN (CPU) instead of dygraph: the same detections, several times faster.
     ``slicing``: sliced inference (SliceOptions). ``save_prediction_only``: write
     ``output_dir/bbox.json`` and score nothing.
+    ``runtime``: PredictorDetector's backend, precision and calibration (default:
+    Paddle Inference, fp32).
     """
     loader = create_reader(cfg, "eval")
     check_classes(cfg, loader.dataset)
@@ -98,7 +101,8 @@ def make_evaluator(cfg, model, rank, output_dir=None, classwise=False, predictor
                           save_prediction_only=save_prediction_only)
 
     def run():
-        detector = PredictorDetector(model, cpu_threads_per_process()) if predictor else model
+        detector = (PredictorDetector(model, cpu_threads_per_process(), **(runtime or {}))
+                    if predictor else model)
         images = sum(len(indices) for indices in loader.batch_sampler)
         start = time.perf_counter()
         results = evaluate(predictions_of(detector, loader, cfg, "EvalReader", slicing), metric)
@@ -167,12 +171,22 @@ def train(cfg, resume=None, eval_snapshots=False, amp=False, use_vdl=False, vdl_
 
 
 def evaluate_weights(cfg, classwise=False, output_dir=None, predictor=False, slicing=None,
-                     save_prediction_only=False):
-    """Evaluate ``cfg['weights']`` on the EvalDataset; returns the metric's results."""
+                     save_prediction_only=False, backend="paddle", precision="fp32",
+                     calib_dir=None, calib_num=DEFAULT_CALIB_NUM):
+    """Evaluate ``cfg['weights']`` on the EvalDataset; returns the metric's results.
+    With ``predictor``: through ``backend`` at ``precision`` (int8: calibrated on up to
+    ``calib_num`` images of ``calib_dir`` through the TestReader). ``slicing``,
+    ``save_prediction_only``: see :func:`make_evaluator`."""
     rank, _, device = setup(cfg)
+    check_backend(backend, precision)
+    if precision == "int8":
+        check_calib_dir(calib_dir, "--precision int8")
     model = model_with_weights(cfg)
+    calibration = (calibration_inputs(cfg, calib_dir, calib_num, normalize_in_graph=False)
+                   if precision == "int8" else None)
     return make_evaluator(cfg, model, rank, output_dir or save_dir_of(cfg), classwise,
-                          predictor_on(device, predictor), slicing, save_prediction_only)()
+                          predictor_on(device, predictor), slicing, save_prediction_only,
+                          dict(backend=backend, precision=precision, calibration=calibration))()
 
 
 def evaluate_json(cfg, output_dir=None, classwise=False):

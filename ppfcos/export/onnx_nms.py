@@ -1,4 +1,4 @@
-"""Paddle's ``multiclass_nms3`` written in ONNX operators, batched, for ONNX Runtime.
+"""Paddle's ``multiclass_nms3`` written in ONNX operators, batched, for ONNX runtimes.
 
 paddle2onnx maps ``multiclass_nms3`` to a graph that handles one image only (it
 flattens the scores as if the batch were 1), lets ``nms_top_k`` cap the boxes
@@ -7,7 +7,8 @@ score instead of by class. :func:`append_nms` builds the operation instead, for
 any batch size, with Paddle's results:
 
 1. candidates: per image and class, the ``nms_top_k`` best scores above
-   ``score_threshold`` (ties: lower box index first, as Paddle's stable sort);
+   ``score_threshold`` (ties: lower box index first, as Paddle's stable sort), and
+   each candidate's rank in that order;
 2. the exact preselection of ``ppfcos.modeling.post_process.MultiClassNMS``: NMS
    over the ``PRESELECT_PER_KEPT * keep_top_k`` best candidates of each image,
    and again over all of them where that gave fewer than ``keep_top_k``
@@ -19,8 +20,13 @@ any batch size, with Paddle's results:
 4. per image the ``keep_top_k`` best detections (ties: lower class, then box,
    first), rows grouped by image, then class ascending, score descending.
 
-ONNX ``TopK`` puts the lower index first among equal values, so ``TopK`` over a
-whole axis is a stable sort, and sorting by one key after another sorts by both.
+No result depends on how a runtime orders equal values. The ONNX spec has ``TopK``
+put the lower index first among equal values, but OpenVINO's CPU plugin does not
+(2026.4: any order), so ``TopK`` here either serves only for its values (which
+ties cannot change) or sorts keys that are all distinct: a candidate's rank
+within its image and class, combined with the image and class. OpenVINO's CPU
+plugin also computes int64 tensors in int32: the integers here stay far below 2^31
+(the largest, nms_top_k x points, is 2 x 10^7 at 800x1216 with nms_top_k 1000).
 """
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
@@ -83,10 +89,20 @@ class GraphBuilder:
         return self.op("Reshape", [self.gather(matrix, self.int64(index), axis=1),
                                    self.int64(-1)])
 
-    def stable_order(self, key, descending=False):
-        """Indices sorting the 1-D ``key``; equal keys keep their order."""
-        return self.op("TopK", [key, self.dim(key, 0)], outputs=2, axis=0,
-                       largest=int(descending), sorted=1)[1]
+    def order_of_distinct(self, key, axis=0, largest=False):
+        """Indices sorting the int64 ``key`` along ``axis``, whose values along that axis
+        are all distinct: no tie, so every runtime gives the same order."""
+        return self.op("TopK", [key, self.dim(key, axis)], outputs=2, axis=axis,
+                       largest=int(largest), sorted=1)[1]
+
+    def mask(self, condition, value, fill):
+        """``value`` where ``condition``, else the float constant ``fill``."""
+        return self.op("Where", [condition, value, self.float(fill)])
+
+    def count_true(self, condition, axes, keepdims=0):
+        """How many of the bool ``condition`` are true over ``axes`` (int64)."""
+        return self.op("ReduceSum", [self.op("Cast", [condition], to=TensorProto.INT64),
+                                     self.int64(*axes)], keepdims=keepdims)
 
 
 def append_nms(model, boxes, scores, params, outputs=("bbox", "bbox_num")):
@@ -109,10 +125,10 @@ def append_nms(model, boxes, scores, params, outputs=("bbox", "bbox_num")):
         selected = nms(candidates)                                  # [S, 3] (image, class, box)
     image, label, box = (g.column(selected, i) for i in range(3))
     score = g.op("GatherND", [scores, selected])                    # [S]
-    order = _paddle_order(g, image, label, score, box)
+    order = _paddle_order(g, image, label, g.op("GatherND", [rank, selected]), scores)
     num_images = g.dim(boxes, 0)
     if keep_top_k > -1:
-        rows, counts = _keep_top_k(g, order, image, label, score, num_images, keep_top_k)
+        rows, counts = _keep_top_k(g, order, image, score, num_images, keep_top_k)
     else:
         rows, counts = order, _count_per_image(g, image, num_images)
     column = g.int64(-1, 1)
@@ -140,10 +156,11 @@ def _candidates(g, scores, params):
         labels = g.arange(g.dim(scores, 1))
         other = g.op("Not", [g.op("Equal", [labels, g.int64(params["background_label"])])])
         valid = g.op("And", [valid, g.op("Reshape", [other, g.int64(1, -1, 1)])])
-    k = g.dim(scores, 2)
+    points = g.dim(scores, 2)
+    k = points
     if params["nms_top_k"] > -1:
         k = g.op("Min", [g.int64(int(params["nms_top_k"])), k])
-    _, best = g.op("TopK", [scores, k], outputs=2, axis=2, largest=1, sorted=1)    # [N, C, k]
+    best = _top_k_lowest_index_first(g, scores, k, points)                          # [N, C, k]
     descending = g.op("Cast", [g.op("Sub", [k, g.arange(k)])], to=TensorProto.FLOAT)
     updates = g.op("Expand", [g.op("Reshape", [descending, g.int64(1, 1, -1)]),
                               g.op("Shape", [best])])
@@ -153,25 +170,55 @@ def _candidates(g, scores, params):
     return g.op("And", [valid, g.op("Greater", [rank, g.float(0.0)])]), rank
 
 
+def _top_k_lowest_index_first(g, scores, k, points):
+    """The indices of the ``k`` best of ``scores`` [N, C, M] along the last axis, best
+    first, equal scores by lower index (Paddle's stable sort) -> [N, C, k] int64.
+
+    TopK's values do not depend on how it orders ties, its indices do: the k-th best
+    value picks the set (all above it, and the lowest-indexed of those equal to it),
+    and the set is ordered by the distinct key (rank of its value, index).
+    """
+    kth_best = g.op("Slice", [g.op("TopK", [scores, k], outputs=2, axis=2, largest=1,
+                                   sorted=1)[0],
+                              g.int64(-1), g.int64(np.iinfo(np.int32).max), g.int64(2)])
+    above = g.op("Greater", [scores, kth_best])
+    tied = g.op("Equal", [scores, kth_best])
+    room = g.op("Sub", [k, g.count_true(above, [2], keepdims=1)])                       # [N, C, 1]
+    tied_before = g.op("CumSum", [g.op("Cast", [tied], to=TensorProto.INT64), g.scalar(2)])
+    chosen = g.op("Or", [above, g.op("And", [tied, g.op("LessOrEqual", [tied_before, room])])])
+    values, index = g.op("TopK", [g.mask(chosen, scores, -np.inf), k], outputs=2, axis=2,
+                         largest=1, sorted=1)                                      # [N, C, k]
+    previous = g.op("Concat", [g.op("Slice", [values, g.int64(0), g.int64(1), g.int64(2)]),
+                               g.op("Slice", [values, g.int64(0), g.int64(-1), g.int64(2)])],
+                    axis=2)
+    value_rank = g.op("CumSum", [g.op("Cast", [g.op("Not", [g.op("Equal", [values, previous])])],
+                                      to=TensorProto.INT64), g.scalar(2)])
+    key = g.op("Add", [g.op("Mul", [value_rank, points]), index])
+    return g.op("GatherElements", [index, g.order_of_distinct(key, axis=2)], axis=2)
+
+
 class PaddleNMS:
     """Greedy per-class NMS as Paddle's kernel does it: ``nms(candidates)`` with a bool
     [N, C, M] mask -> selected (image, class, box) rows [S, 3] int64, in no set order.
 
     Candidates are taken by ``rank`` (distinct per class, Paddle's order). ONNX
-    NonMaxSuppression computes Paddle's IoU and suppresses alike (IoU > threshold),
-    except for boxes of zero area: Paddle's IoU of two zero-area boxes that touch is
-    0 / 0 = NaN, and NaN suppresses (its test to keep is IoU <= threshold), while
-    ONNX Runtime never suppresses a zero-area box. A zero-area box's IoU with a box
-    of positive area is 0 in both, so zero-area boxes run as a separate NMS where
-    touching suppresses: IoU > 0 over the boxes grown by 2^-20 of their coordinates
-    (boxes closer than that count as touching). With ``normalized=False`` Paddle
-    adds one pixel to the sides, so no box has zero area.
+    NonMaxSuppression computes Paddle's IoU. Paddle and ONNX Runtime suppress at
+    IoU > threshold, OpenVINO at IoU >= threshold: the graph's threshold is the next
+    float32 above Paddle's (:func:`just_above`), where both give Paddle's result (ONNX
+    Runtime differs only at an IoU of exactly that float). Boxes of zero area differ
+    too: Paddle's IoU of two zero-area boxes that touch is 0 / 0 = NaN, and NaN
+    suppresses (its test to keep is IoU <= threshold), while ONNX Runtime never
+    suppresses a zero-area box. A zero-area box's IoU with a box of positive area is
+    0 in both, so zero-area boxes run as a separate NMS where touching suppresses:
+    IoU > 0 over the boxes grown by 2^-20 of their coordinates (boxes closer than
+    that count as touching). With ``normalized=False`` Paddle adds one pixel to the
+    sides, so no box has zero area.
     """
 
     def __init__(self, g, boxes, rank, iou_threshold, normalized=True):
         self.g = g
         self.rank = rank
-        self.iou_threshold = g.float(iou_threshold)
+        self.iou_threshold = g.float(just_above(iou_threshold))
         self.max_per_class = g.dim(boxes, 1)     # no cap: nms_top_k caps the candidates
         self.normalized = normalized
         if not normalized:
@@ -192,9 +239,11 @@ class PaddleNMS:
 
     def _nms(self, boxes, candidates, iou_threshold):
         g = self.g
-        scores = g.op("Where", [candidates, self.rank, g.float(0.0)])
+        scores = g.mask(candidates, self.rank, 0.0)
+        # ranks are whole numbers >= 1: a score threshold of 0.5 leaves out the rest,
+        # whether a runtime keeps scores above the threshold or at it too
         return g.op("NonMaxSuppression", [boxes, scores, self.max_per_class, iou_threshold,
-                                          g.float(0.0)], center_point_box=0)
+                                          g.float(0.5)], center_point_box=0)
 
     def __call__(self, candidates):
         if not self.normalized:
@@ -203,8 +252,15 @@ class PaddleNMS:
         positive = self._nms(self.boxes, g.op("And", [candidates, g.op("Not", [self.zero_area])]),
                              self.iou_threshold)
         touching = self._nms(self.grown, g.op("And", [candidates, self.zero_area]),
-                             g.float(0.0))
+                             g.float(just_above(0.0)))
         return g.op("Concat", [positive, touching], axis=0)
+
+
+def just_above(threshold):
+    """The smallest normal float32 above ``threshold`` (OpenVINO's CPU plugin may flush
+    denormals to zero)."""
+    above = np.nextafter(np.float32(threshold), np.float32(np.inf))
+    return float(max(above, np.finfo(np.float32).tiny))
 
 
 def _count_per_image(g, image, num_images):
@@ -239,24 +295,46 @@ def _preselected_nms(g, nms, scores, candidates, keep_top_k):
     return nms(at_least(floor))
 
 
-def _paddle_order(g, image, label, score, box):
-    """Row indices ordering detections by image, class, score (descending), box index."""
-    order = g.stable_order(box)
-    for key, descending in ((score, True), (label, False), (image, False)):
-        order = g.gather(order, g.stable_order(g.gather(key, order), descending))
-    return order
+def _paddle_order(g, image, label, rank, scores):
+    """Row indices ordering detections by image, class, score (descending), box index:
+    ``rank`` [S] (float, distinct within an image and class, k for the best) gives the
+    last two, so the key (image, class, k - rank) is distinct."""
+    points = g.dim(scores, 2)
+    image_class = g.op("Add", [g.op("Mul", [image, g.dim(scores, 1)]), label])
+    key = g.op("Add", [g.op("Mul", [image_class, points]),
+                       g.op("Sub", [points, g.op("Cast", [rank], to=TensorProto.INT64)])])
+    return g.order_of_distinct(key)
 
 
-def _keep_top_k(g, order, image, label, score, num_images, keep_top_k):
+def _keep_top_k(g, order, image, score, num_images, keep_top_k):
     """Of the rows in Paddle's ``order``, the ``keep_top_k`` best of each image (ties:
-    lower class, then box, first), in the same order -> (rows [K], rows per image [N])."""
-    by_score = g.gather(order, g.stable_order(g.gather(score, order), descending=True))
-    ranked = g.gather(by_score, g.stable_order(g.gather(image, by_score)))   # image, score
-    image_ranked = g.gather(image, ranked)
-    counts = _count_per_image(g, image_ranked, num_images)
-    first_row = g.op("CumSum", [counts, g.scalar(0)], exclusive=1)                     # [N]
-    rank = g.op("Sub", [g.arange(g.dim(ranked, 0)), g.gather(first_row, image_ranked)])
-    kept = g.op("Compress", [ranked, g.op("Less", [rank, g.int64(keep_top_k)])], axis=0)
-    kept = g.gather(kept, g.stable_order(g.gather(label, kept)))                       # class
-    kept = g.gather(kept, g.stable_order(g.gather(image, kept)))                       # image
-    return kept, g.op("Min", [counts, g.int64(keep_top_k)])
+    lower class, then box, first), in the same order -> (rows [K], rows per image [N]).
+
+    Per image: the rows above its keep_top_k-th best score, and as many of the rows
+    equal to it as there is room for, first in Paddle's order (class, then box).
+    """
+    image, score = g.gather(image, order), g.gather(score, order)                     # [S]
+    mine = g.op("Equal", [g.op("Reshape", [g.arange(num_images), g.int64(-1, 1)]),
+                          g.op("Reshape", [image, g.int64(1, -1)])])                 # [N, S]
+    per_image = g.op("Concat", [g.mask(mine, g.op("Reshape", [score, g.int64(1, -1)]), -np.inf),
+                                g.op("Expand", [g.float(-np.inf),
+                                                g.op("Concat", [num_images, g.int64(1)],
+                                                     axis=0)])], axis=1)      # [N, S + 1]
+    k = g.op("Min", [g.dim(per_image, 1), g.int64(keep_top_k)])
+    kth_best = g.op("Slice", [g.op("TopK", [per_image, k], outputs=2, axis=1, largest=1,
+                                   sorted=1)[0],
+                              g.int64(-1), g.int64(np.iinfo(np.int32).max), g.int64(1)])
+    kth_best = g.gather(g.op("Reshape", [kth_best, g.int64(-1)]), image)             # [S]
+    above, tied = g.op("Greater", [score, kth_best]), g.op("Equal", [score, kth_best])
+    room = g.op("Sub", [g.int64(keep_top_k),
+                        g.count_true(g.op("And", [mine, above]), [1])])                  # [N]
+    tied_earlier_images = g.count_true(g.op("And", [g.op("Less", [
+        g.op("Reshape", [image, g.int64(1, -1)]),
+        g.op("Reshape", [g.arange(num_images), g.int64(-1, 1)])]), tied]), [1])     # [N]
+    tied_rank = g.op("Sub", [g.op("CumSum", [g.op("Cast", [tied], to=TensorProto.INT64),
+                                             g.scalar(0)]),
+                             g.gather(tied_earlier_images, image)])                 # 1, 2, ...
+    keep = g.op("Or", [above, g.op("And", [tied, g.op("LessOrEqual", [
+        tied_rank, g.gather(room, image)])])])
+    return g.op("Compress", [order, keep], axis=0), _count_per_image(
+        g, g.op("Compress", [image, keep], axis=0), num_images)

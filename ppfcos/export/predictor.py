@@ -1,11 +1,19 @@
-"""Run an exported model with Paddle Inference on CPU (benchmarks, fast evaluation)."""
+"""Run an exported model on CPU (benchmarks, fast evaluation): Paddle Inference, or its
+model.onnx in ONNX Runtime or OpenVINO, at fp32, bf16 (OpenVINO) or int8 (NNCF)."""
 import os
 import tempfile
 
 import numpy as np
 from paddle import inference
 
+from ..core.config import ConfigError
 from .exporter import program_file, save_program
+
+BACKENDS = ("paddle", "onnxruntime", "openvino")
+PRECISIONS = ("fp32", "bf16", "int8")
+# The precisions each backend runs (as deploy/python's backends).
+BACKEND_PRECISIONS = {"paddle": ("fp32",), "onnxruntime": ("fp32", "int8"),
+                      "openvino": PRECISIONS}
 
 
 class Predictor:
@@ -45,26 +53,58 @@ def create_predictor(model_dir, threads=None, onednn=True):
     return Predictor(inference.create_predictor(config))
 
 
+def onnx_runner(model_dir, backend, precision, threads, calibration=None):
+    """run(inputs) -> (bbox, bbox_num) of ``model_dir``'s model.onnx in ``backend``
+    ('onnxruntime' or 'openvino'), converted here; int8 first quantizes it with NNCF,
+    calibrated on ``calibration`` (input dicts)."""
+    from .onnx import export_onnx, onnxruntime_session
+    from .openvino_runtime import openvino_model
+    from .quantize import quantize_int8
+    path = export_onnx(model_dir)
+    if precision == "int8":
+        path = quantize_int8(model_dir, calibration)
+    if backend == "openvino":
+        return openvino_model(path, threads, "bf16" if precision == "bf16" else "fp32")
+    session = onnxruntime_session(path, threads)
+    return lambda inputs: tuple(session.run(None, inputs))
+
+
+def check_backend(backend, precision):
+    """ConfigError unless ``backend`` runs ``precision`` (BACKEND_PRECISIONS)."""
+    if precision not in BACKEND_PRECISIONS[backend]:
+        runs = ", ".join(b for b, p in BACKEND_PRECISIONS.items() if precision in p)
+        raise ConfigError(f"the {backend} predictor does not run {precision} "
+                          f"(--predictor_backend {runs} does)")
+
+
 class PredictorDetector:
-    """The detector's eval interface run by Paddle Inference with oneDNN (CPU).
+    """The detector's eval interface run by an inference runtime on CPU.
 
     Built from a dygraph ``model``: its current weights are saved as a temporary
     program (normalization left to the reader; the model itself is unchanged and
-    keeps training). Called with a reader batch (``image``, ``im_shape``,
-    ``scale_factor`` tensors) -> {"bbox": [K, 6], "bbox_num": [N]} numpy arrays,
-    like ``model(batch)`` in eval mode.
+    keeps training), run by ``backend`` (BACKENDS: Paddle Inference with oneDNN, or
+    model.onnx in ONNX Runtime or OpenVINO) at ``precision``; int8 is calibrated on
+    ``calibration`` (input dicts, ``export.calibration``). Called with a reader batch
+    (``image``, ``im_shape``, ``scale_factor`` tensors) -> {"bbox": [K, 6],
+    "bbox_num": [N]} numpy arrays, like ``model(batch)`` in eval mode.
     """
 
-    def __init__(self, model, threads=None):
+    def __init__(self, model, threads=None, backend="paddle", precision="fp32",
+                 calibration=None):
+        check_backend(backend, precision)
         model.eval()
         with tempfile.TemporaryDirectory() as tmp:
             save_program(model, tmp)
-            self.predictor = create_predictor(tmp, threads=threads, onednn=True)
+            if backend == "paddle":
+                self.run = create_predictor(tmp, threads=threads, onednn=True).run
+            else:
+                self.run = onnx_runner(tmp, backend, precision, threads or os.cpu_count() or 1,
+                                       calibration)
 
     def eval(self):
         return self
 
     def __call__(self, batch):
-        bbox, bbox_num = self.predictor.run({key: np.asarray(batch[key]) for key in
-                                             ("image", "im_shape", "scale_factor")})
+        bbox, bbox_num = self.run({key: np.asarray(batch[key], dtype=np.float32) for key in
+                                   ("image", "im_shape", "scale_factor")})
         return {"bbox": bbox, "bbox_num": bbox_num}

@@ -248,16 +248,26 @@ def test_run_benchmark_prints_the_figures(model_dir, image_dir, tmp_path):
 
 
 def assert_benchmark_figures(model_dir, image, out, *flags):
-    """deploy --run_benchmark on ``image`` prints the timings, fps and memory, and writes
-    nothing to ``out``."""
+    """deploy --run_benchmark on ``image`` prints the CPU, the timings, fps and memory, and
+    writes only ``out``/benchmark.json (the run's settings and per-image means) -> that
+    record."""
     done = cli("--model_dir", model_dir, "--image_file", image, "--run_benchmark",
-               "--output_dir", out, *flags)
+               "--output_dir", out, "--cpu_threads", 2, *flags)
     assert done.returncode == 0, done.stderr
     figures = r"preprocess [\d.]+ ms, inference [\d.]+ ms, postprocess [\d.]+ ms per image"
     assert re.search(figures, done.stdout), done.stdout
     assert re.search(r"[\d.]+ fps", done.stdout) and re.search(r"memory.* [\d.]+ MB",
                                                                  done.stdout)
-    assert not os.path.exists(out)
+    assert re.search(r"^CPU: .+, \d+ cores; flags .*avx512_bf16.*; oneDNN ISA \w+$",
+                     done.stdout, re.M), done.stdout
+    assert os.listdir(out) == ["benchmark.json"]
+    with open(os.path.join(out, "benchmark.json")) as f:
+        record = json.load(f)
+    assert list(record) == ["backend", "precision", "threads", "batch_size", "images",
+                            "preprocess_ms", "inference_ms", "postprocess_ms"]
+    assert (record["threads"], record["batch_size"], record["images"]) == (2, 1, 1)
+    assert record["inference_ms"] > 0
+    return record
 
 
 @pytest.mark.parametrize("present, missing", [
@@ -352,8 +362,8 @@ def test_output_dir_holding_the_inputs_is_refused(model_dir, image_dir, tmp_path
 
 
 def test_deploy_imports_only_paddle_numpy_cv2_yaml_and_itself():
-    """...and onnxruntime and sahi, imported only inside the functions that the onnxruntime
-    backend and --slice_infer call."""
+    """...and onnxruntime, openvino and sahi, each imported only inside the functions that
+    its backend (or --slice_infer) calls."""
     own = {name[:-3] for name in os.listdir(DEPLOY) if name.endswith(".py")}
     allowed = set(sys.stdlib_module_names) | {"paddle", "numpy", "cv2", "yaml"} | own
     lazy = {}
@@ -369,9 +379,10 @@ def test_deploy_imports_only_paddle_numpy_cv2_yaml_and_itself():
             else:
                 continue
             roots = {m.split(".")[0] for m in modules}
-            if roots in ({"onnxruntime"}, {"sahi"}):
-                lazy.setdefault(name, set()).update(f.name for f in functions
-                                                    if node in ast.walk(f))
+            if roots & {"onnxruntime", "openvino", "sahi"}:
+                lazy.setdefault(name, []).extend(f.name for f in functions
+                                                 if node in ast.walk(f))
                 continue
             assert roots <= allowed, (name, modules)
-    assert lazy == {"predictor": {"import_onnxruntime"}, "slicing": {"import_sahi"}}
+    assert lazy == {"predictor": ["import_onnxruntime", "import_openvino"],
+                    "slicing": ["import_sahi"]}

@@ -1,6 +1,8 @@
-"""ONNX export: ONNX Runtime gives the Paddle predictor's detections (zoo configs, any batch
-and image size), the ONNX NMS equals Paddle's multiclass_nms3 with MultiClassNMS's
-preselection case by case, and a missing optional extra is a clear error."""
+"""ONNX export: ONNX Runtime and OpenVINO give the Paddle predictor's detections, oneDNN on
+and off (zoo configs, any batch and image size), the ONNX NMS equals Paddle's
+multiclass_nms3 with MultiClassNMS's preselection case by case in both runtimes, and a
+missing optional extra is a clear error."""
+import importlib.util
 import json
 import os
 import sys
@@ -13,6 +15,7 @@ import ppfcos
 from ppfcos.export import export_model
 from ppfcos.export.onnx import (INSTALL_HINT, MAX_OPSET, MIN_OPSET, OnnxExportError,
                                 export_onnx, onnxruntime_session)
+from ppfcos.export.openvino_runtime import openvino_model
 from ppfcos.export.predictor import create_predictor
 from ppfcos.modeling.post_process import MultiClassNMS
 from ppfcos.modeling.seeded_weights import seed_weights
@@ -33,8 +36,32 @@ def onnx_extra():
                             f"pip install -e .[onnx]")
 
 
+@pytest.fixture(scope="module")
+def openvino_extra():
+    """Skip where the openvino extra is not installed (CI installs it with .[test])."""
+    pytest.importorskip("openvino", reason="the openvino extra is not installed: "
+                        "pip install -e .[openvino]")
+
+
 def session(model):
     return onnxruntime_session(model, threads=2)
+
+
+def onnx_runner(runtime, model):
+    """run(inputs) -> (bbox, bbox_num) of ``model`` (path or ModelProto) in ``runtime``."""
+    if runtime == "openvino":
+        return openvino_model(model, threads=2)
+    runtime_session = session(model)
+    return lambda inputs: tuple(runtime_session.run(None, inputs))
+
+
+def assert_same_runtime_detections(actual, expected):
+    """What every fp32 runtime must agree on: the same rows and classes, scores within
+    1e-3, boxes within 1e-2 px."""
+    np.testing.assert_array_equal(actual[1], expected[1])
+    np.testing.assert_array_equal(actual[0][:, 0], expected[0][:, 0])
+    np.testing.assert_allclose(actual[0][:, 1], expected[0][:, 1], rtol=0, atol=1e-3)
+    np.testing.assert_allclose(actual[0][:, 2:], expected[0][:, 2:], rtol=0, atol=1e-2)
 
 
 # --- the NMS graph against Paddle's kernel ------------------------------------------------
@@ -106,8 +133,11 @@ NMS_CASES = ["many_survivors", "heavy_suppression", "few_candidates", "tied_scor
              "pixel_iou", "one_image_empty", "nothing_above_threshold"]
 
 
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
 @pytest.mark.parametrize("case", NMS_CASES)
-def test_onnx_nms_equals_paddle_nms(case, onnx_extra):
+def test_onnx_nms_equals_paddle_nms(case, runtime, onnx_extra, request):
+    if runtime == "openvino":
+        request.getfixturevalue("openvino_extra")
     params, boxes, scores = nms_case(case, np.random.default_rng(11))
     nms = MultiClassNMS(**params)
     expected = [t.numpy() for t in nms(paddle.to_tensor(boxes), paddle.to_tensor(scores))]
@@ -115,7 +145,7 @@ def test_onnx_nms_equals_paddle_nms(case, onnx_extra):
                  keep_top_k=nms.keep_top_k, nms_threshold=nms.nms_threshold,
                  normalized=nms.normalized, nms_eta=nms.nms_eta,
                  background_label=nms.background_label)
-    bbox, bbox_num = session(nms_model(attrs)).run(None, {"boxes": boxes, "scores": scores})
+    bbox, bbox_num = onnx_runner(runtime, nms_model(attrs))({"boxes": boxes, "scores": scores})
     assert bbox_num.dtype == np.int32 and bbox.dtype == np.float32
     np.testing.assert_array_equal(bbox_num, expected[1])
     np.testing.assert_array_equal(bbox, expected[0])
@@ -138,21 +168,30 @@ def onnx_zoo_model(request, tmp_path_factory, onnx_extra):
     return model_dir, export_onnx(model_dir)
 
 
-def test_onnx_runtime_detections_equal_the_paddle_predictor(onnx_zoo_model):
+def test_onnx_runtimes_give_the_paddle_predictors_detections(onnx_zoo_model):
+    """ONNX Runtime and OpenVINO (which reads no DeformConv: R50 only) against Paddle
+    Inference with oneDNN on and off."""
     model_dir, onnx_file = onnx_zoo_model
     assert onnx_file == os.path.join(model_dir, "model.onnx")
-    predictor = create_predictor(model_dir, threads=2, onednn=True)
-    runtime = session(onnx_file)
-    assert [i.name for i in runtime.get_inputs()] == ["image", "im_shape", "scale_factor"]
-    assert [o.name for o in runtime.get_outputs()] == ["bbox", "bbox_num"]
+    runtime_session = session(onnx_file)
+    assert [i.name for i in runtime_session.get_inputs()] == ["image", "im_shape",
+                                                              "scale_factor"]
+    assert [o.name for o in runtime_session.get_outputs()] == ["bbox", "bbox_num"]
+    runtimes = ["onnxruntime"]
+    if "dcn" not in model_dir and importlib.util.find_spec("openvino") is not None:
+        runtimes.append("openvino")
+    runs = [onnx_runner(runtime, onnx_file) for runtime in runtimes]
     inputs = {"image": raw_batch(), "im_shape": IM_SHAPE, "scale_factor": SCALE}
-    expected = predictor.run(inputs)
-    assert expected[1].tolist() == [100, 100]
-    assert_same_detections(runtime.run(None, inputs), expected)
     # another batch size and image size through the same model
     one = {"image": raw_batch()[1:, :, :128, :256], "im_shape": np.array([[128, 256]], "float32"),
            "scale_factor": np.array([[0.4, 0.5]], "float32")}
-    assert_same_detections(runtime.run(None, one), predictor.run(one))
+    for onednn in (True, False):
+        predictor = create_predictor(model_dir, threads=2, onednn=onednn)
+        for batch in (inputs, one):
+            expected = predictor.run(batch)
+            assert expected[1].sum() == 100 * len(expected[1])
+            for run in runs:
+                assert_same_runtime_detections(run(batch), expected)
 
 
 # --- errors and the command line ----------------------------------------------------------
@@ -230,3 +269,72 @@ def test_benchmark_times_onnxruntime(tmp_path, capsys, onnx_extra):
     assert [r["threads"] for r in rows] == sorted({1, os.cpu_count()})
     assert all(r["latency_s"] > 0 for r in rows)
     assert "| ONNX Runtime, 64x96, 1 threads |" in capsys.readouterr().out
+
+
+# --- fast evaluation through the ONNX runtimes ------------------------------------------
+
+def test_predictor_detector_runs_every_backend_and_precision(tiny_config, onnx_extra,
+                                                             openvino_extra):
+    """tools/eval.py --predictor's detector: ONNX Runtime and OpenVINO fp32 give Paddle
+    Inference's detections; bf16 and int8 (calibrated here) run and keep the classes of
+    the best detection."""
+    from ppfcos.export.predictor import PredictorDetector
+    model = set_deterministic_weights(ppfcos.build_model(tiny_config))
+    rng = np.random.default_rng(0)
+    batch = {"image": rng.standard_normal((1, 3, 96, 128)).astype(np.float32),
+             "im_shape": np.array([[96, 128]], np.float32),
+             "scale_factor": np.ones([1, 2], np.float32)}
+    expected = PredictorDetector(model, 2)(batch)
+    assert expected["bbox_num"][0] > 0
+    found = {(backend, precision): PredictorDetector(model, 2, backend, precision,
+                                                     calibration=[batch])(batch)
+             for backend, precision in [("onnxruntime", "fp32"), ("openvino", "fp32"),
+                                        ("openvino", "bf16"), ("openvino", "int8")]}
+    for key in [("onnxruntime", "fp32"), ("openvino", "fp32")]:
+        assert_same_runtime_detections((found[key]["bbox"], found[key]["bbox_num"]),
+                                       (expected["bbox"], expected["bbox_num"]))
+    for key in [("openvino", "bf16"), ("openvino", "int8")]:
+        assert found[key]["bbox_num"][0] > 0
+        assert not np.array_equal(found[key]["bbox"], expected["bbox"])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--predictor", "--precision", "bf16"],
+     "error: the paddle predictor does not run bf16 (--predictor_backend openvino does)"),
+    (["--predictor", "--predictor_backend", "openvino", "--precision", "int8"],
+     "error: --precision int8 calibrates on the images of --calib_dir DIR"),
+])
+def test_eval_precision_errors_are_one_line(args, message, tiny_weights, capsys):
+    config, weights = tiny_weights
+    assert load_tool("eval").main(["-c", config, "-o", f"weights={weights}", *args]) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_eval_precision_needs_the_predictor(tiny_weights, capsys):
+    config, weights = tiny_weights
+    with pytest.raises(SystemExit):
+        load_tool("eval").main(["-c", config, "-o", f"weights={weights}", "--precision",
+                                "bf16"])
+    assert "--predictor_backend and --precision apply with --predictor" in (
+        capsys.readouterr().err)
+
+
+def test_benchmark_times_every_runtime_and_names_the_cpu(tmp_path, capsys, onnx_extra,
+                                                        openvino_extra):
+    code = load_tool("benchmark").main([
+        "-c", os.path.join(CONFIGS, "demo", "fcos_r18_lite_synthetic.yml"), "--parts",
+        "runtimes", "--eval_size", "64", "96", "--batch_sizes", "1", "2", "--iters", "1",
+        "--warmup", "0", "--output", str(tmp_path)])
+    assert code == 0
+    with open(tmp_path / "fcos_r18_lite_synthetic.json") as f:
+        results = json.load(f)
+    rows = results["runtimes"]["rows"]
+    assert [(r["runtime"], r["precision"], r["batch"]) for r in rows] == [
+        (runtime, precision, batch) for batch in (1, 2) for runtime, precision in [
+            ("Paddle Inference", "fp32"), ("ONNX Runtime", "fp32"), ("OpenVINO", "fp32"),
+            ("OpenVINO", "bf16"), ("OpenVINO", "int8")]]
+    assert all(r["latency_s"] > 0 for r in rows)
+    assert set(results["machine"]) == {"cpu", "cores", "flags", "onednn_isa"}
+    out = capsys.readouterr().out
+    assert out.startswith("CPU: ") and "oneDNN ISA" in out.splitlines()[0]
+    assert f"| OpenVINO bf16, 64x96, batch 2, {os.cpu_count()} threads |" in out

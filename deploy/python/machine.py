@@ -1,0 +1,62 @@
+"""The CPU a run measures on: model, cores, the flags bf16 and int8 speed depends on, and
+the instruction set oneDNN picks (speed figures mean little without them).
+
+Linux reads /proc/cpuinfo; elsewhere the fields are "unknown" and no flag is listed.
+"""
+import os
+
+# The flags that decide CPU inference speed, in the order they are printed.
+FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8")
+# oneDNN's ISA levels (its ONEDNN_MAX_CPU_ISA names), best first, with the flags each needs.
+ONEDNN_ISAS = (("AVX512_CORE_AMX", ("amx_bf16", "amx_int8", "avx512_bf16")),
+               ("AVX512_CORE_BF16", ("avx512_bf16", "avx512_vnni")),
+               ("AVX512_CORE_VNNI", ("avx512_vnni",)),
+               ("AVX512_CORE", ("avx512f", "avx512bw", "avx512vl", "avx512dq")),
+               ("AVX2", ("avx2",)))
+# What each precision needs to run natively (else oneDNN/OpenVINO emulate it, slower).
+PRECISION_FLAGS = {"bf16": ("avx512_bf16", "amx_bf16"),
+                   "int8": ("avx512_vnni", "avx_vnni", "amx_int8")}
+
+
+def cpu_info(path="/proc/cpuinfo"):
+    """-> {"model": str, "cores": int, "flags": set of str} of this machine."""
+    model, flags = "unknown", set()
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and model == "unknown":
+                    model = value.strip()
+                elif key.strip() == "flags" and not flags:
+                    flags = set(value.split())
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"model": model, "cores": cores or 1, "flags": flags}
+
+
+def onednn_isa(flags, cap=None):
+    """The ISA oneDNN dispatches to on a CPU with ``flags``, at most ``cap`` (the
+    ONEDNN_MAX_CPU_ISA value; default: that environment variable)."""
+    cap = (cap if cap is not None else os.environ.get("ONEDNN_MAX_CPU_ISA", "")).upper()
+    names = [name for name, _ in ONEDNN_ISAS]
+    allowed = names[names.index(cap):] if cap in names else names
+    return next((name for name, needs in ONEDNN_ISAS
+                 if name in allowed and all(flag in flags for flag in needs)), "SSE41")
+
+
+def describe(info):
+    """One line: CPU model, cores, the FLAGS it has and lacks, oneDNN's ISA."""
+    flags = " ".join(flag if flag in info["flags"] else f"-{flag}" for flag in FLAGS)
+    return (f"CPU: {info['model']}, {info['cores']} cores; flags {flags}; oneDNN ISA "
+            f"{onednn_isa(info['flags'])}")
+
+
+def missing_instructions(precision, flags):
+    """A one-line notice when the CPU lacks native ``precision`` instructions, else None."""
+    needs = PRECISION_FLAGS.get(precision)
+    if not needs or any(flag in flags for flag in needs):
+        return None
+    return (f"this CPU has none of {', '.join(needs)}: {precision} runs emulated, slower than "
+            f"fp32 and with {precision}'s rounding; rerun with --precision fp32 if you want "
+            f"fp32 speed and numbers")

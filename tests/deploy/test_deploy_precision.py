@@ -1,0 +1,213 @@
+"""deploy/python --backend openvino and --precision: OpenVINO fp32 gives the Paddle backend's
+detections, bf16 and int8 (model_int8.onnx, calibrated by tools/export_model.py --quantize
+int8) stay close to fp32 with box decoding in float32, and what a backend or an export
+cannot do is a one-line error."""
+import os
+import re
+import sys
+
+import numpy as np
+import pytest
+
+import test_deploy_infer
+from test_deploy_infer import LABELS, TINY, assert_benchmark_figures, cli, image_paths
+
+from conftest import load_tool, set_deterministic_weights
+
+image_dir = test_deploy_infer.image_dir   # a fixture
+
+from exported_model import load_exported_model  # noqa: E402  (deploy/python)
+import infer  # noqa: E402
+import machine  # noqa: E402
+from predictor import RunOptions, create_predictor  # noqa: E402
+
+import paddle  # noqa: E402
+import ppfcos  # noqa: E402
+
+for module in ("paddle2onnx", "onnxruntime", "openvino", "nncf"):
+    pytest.importorskip(module, reason=f"the test extra is not installed ({module}): "
+                        f"pip install -e .[test]")
+
+# OpenVINO reads no ONNX DeformConv: the tiny model of test_deploy_infer without DCN.
+TINY_PLAIN = TINY.replace(", dcn_v2_stages: [2]", "")
+
+
+@pytest.fixture(scope="module")
+def int8_export(tmp_path_factory, image_dir):
+    """model_dir written by tools/export_model.py --quantize int8, calibrated on the
+    test images (model.json, model.onnx, model_int8.onnx side by side)."""
+    root = tmp_path_factory.mktemp("precision")
+    (root / "label_list.txt").write_text("\n".join(LABELS) + "\n")
+    config = root / "tiny.yml"
+    config.write_text(TINY_PLAIN.format(root=root, fuse="true", mean=[0.485, 0.456, 0.406],
+                                        std=[0.229, 0.224, 0.225]))
+    weights = str(root / "tiny.pdparams")
+    cfg = ppfcos.load_config(str(config))
+    paddle.save(set_deterministic_weights(ppfcos.build_model(cfg)).state_dict(), weights)
+    status = load_tool("export_model").main([
+        "-c", str(config), "-o", f"weights={weights}", "--output_dir", str(root / "out"),
+        "--quantize", "int8", "--calib_dir", str(image_dir), "--calib_num", "4"])
+    assert status == 0
+    return str(root / "out" / "tiny")
+
+
+def detect(model_dir, backend, precision, image_dir):
+    """Per image of image_dir, the rows [K, 6] of ``backend`` at ``precision``."""
+    from detector import Detector
+    from benchmark import Timings
+    from media import read_image
+    from preprocess import Preprocessor
+    model = load_exported_model(model_dir, backend)
+    predictor = create_predictor(backend, model, RunOptions(cpu_threads=2, precision=precision))
+    return Detector(Preprocessor(model.preprocess), predictor, Timings()).detect(
+        [read_image(p) for p in image_paths(image_dir)])
+
+
+def test_int8_model_is_written_beside_the_fp32_one(int8_export):
+    assert sorted(os.listdir(int8_export)) == ["infer_cfg.yml", "model.json", "model.onnx",
+                                               "model.pdiparams", "model_int8.onnx"]
+    import onnx
+    ops = {node.op_type for node in onnx.load(os.path.join(int8_export,
+                                                           "model_int8.onnx")).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear", "NonMaxSuppression"} <= ops
+
+
+def test_openvino_fp32_gives_the_paddle_backends_detections(int8_export, image_dir):
+    for rows, expected in zip(detect(int8_export, "openvino", "fp32", image_dir),
+                              detect(int8_export, "paddle", "fp32", image_dir)):
+        assert len(expected) > 0 and rows.shape == expected.shape
+        np.testing.assert_array_equal(rows[:, 0], expected[:, 0])
+        np.testing.assert_allclose(rows[:, 1], expected[:, 1], rtol=0, atol=1e-3)
+        np.testing.assert_allclose(rows[:, 2:], expected[:, 2:], rtol=0, atol=1e-2)
+
+
+def best_match_errors(rows, reference, top=10):
+    """For the ``top`` best reference rows: the score and box error (pixels, relative to
+    the box's larger side) of the closest row of the same class."""
+    scores, boxes = [], []
+    for ref in reference[np.argsort(-reference[:, 1])[:top]]:
+        same = rows[rows[:, 0] == ref[0]]
+        assert len(same), "a class went missing"
+        distance = np.abs(same[:, 2:] - ref[2:]).max(axis=1)
+        best = same[np.argmin(distance)]
+        side = max(ref[4] - ref[2], ref[5] - ref[3], 1.0)
+        scores.append(abs(best[1] - ref[1]))
+        boxes.append(distance.min() / side)
+    return max(scores), max(boxes)
+
+
+@pytest.mark.parametrize("backend, precision, score_tol, box_tol", [
+    ("openvino", "bf16", 0.02, 0.06),
+    ("openvino", "int8", 0.1, None),
+    ("onnxruntime", "int8", 0.1, None)])
+def test_reduced_precision_stays_close_to_fp32(int8_export, image_dir, backend, precision,
+                                               score_tol, box_tol):
+    """The best detections keep their class, their score within ``score_tol`` and (bf16)
+    their box within ``box_tol`` of its size. The weights are random, with scores of
+    about 0.1-0.2 everywhere: int8 changes which of the nearby boxes scores best, so
+    int8's box accuracy is measured as mAP with the trained demo model instead (README,
+    "Accuracy budget")."""
+    reference = detect(int8_export, "paddle", "fp32", image_dir)
+    found = detect(int8_export, backend, precision, image_dir)
+    for rows, expected in zip(found, reference):
+        score_error, box_error = best_match_errors(rows, expected)
+        assert score_error <= score_tol, score_error
+        assert box_tol is None or box_error <= box_tol, box_error
+        assert not np.array_equal(rows, expected)     # it did not run fp32
+
+
+def test_bf16_leaves_decoding_scores_and_nms_in_float32(int8_export):
+    """In OpenVINO's compiled model, the only bf16 operations touching post-processing
+    are the head's last convolutions, into which it fuses the scale, ReLU and stride
+    multiply of the distances; box decoding, scores and NMS run in f32."""
+    import onnx
+    from ppfcos.export.quantize import post_process_nodes
+    post = set(post_process_nodes(onnx.load(os.path.join(int8_export, "model.onnx")).graph))
+    predictor = create_predictor("openvino", load_exported_model(int8_export, "openvino"),
+                                 RunOptions(cpu_threads=2, precision="bf16"))
+    precisions = {}
+    for op in predictor.compiled.get_runtime_model().get_ordered_ops():
+        info = op.get_rt_info()
+        kind, precision = (info[key].astype(str) for key in ("layerType", "runtimePrecision"))
+        touches_post = bool(post & set(info["originalLayersNames"].astype(str).split(",")))
+        precisions.setdefault((kind, touches_post), set()).add(precision)
+    assert "bf16" in precisions[("Convolution", False)]
+    assert precisions[("NonMaxSuppression", True)] == {"f32"}
+    assert [key for key, found in precisions.items()
+            if key[1] and "bf16" in found] == [("Convolution", True)]
+
+
+def test_openvino_benchmark_writes_benchmark_json(int8_export, image_dir, tmp_path):
+    record = assert_benchmark_figures(int8_export, image_dir / "c.jpg", tmp_path / "out",
+                                      "--backend", "openvino", "--precision", "int8")
+    assert (record["backend"], record["precision"]) == ("openvino", "int8")
+
+
+@pytest.fixture
+def fp32_only_dir(int8_export, tmp_path):
+    """An export without model_int8.onnx."""
+    for name in ("model.json", "model.pdiparams", "model.onnx", "infer_cfg.yml"):
+        os.symlink(os.path.join(int8_export, name), tmp_path / name)
+    return tmp_path
+
+
+@pytest.mark.parametrize("case", ["no int8 model", "paddle bf16", "paddle int8",
+                                  "onnxruntime bf16", "missing openvino"])
+def test_what_cannot_run_is_a_one_line_error(case, int8_export, fp32_only_dir, image_dir,
+                                             tmp_path, capsys, monkeypatch):
+    args, message = {
+        "no int8 model": (["--model_dir", fp32_only_dir, "--backend", "openvino",
+                           "--precision", "int8"],
+                          r"--precision int8: .* has no model_int8\.onnx; export it with "
+                          r"tools/export_model\.py \.\.\. --quantize int8 --calib_dir DIR"),
+        "paddle bf16": (["--model_dir", int8_export, "--precision", "bf16"],
+                        r"--backend paddle does not run --precision bf16: .*boxes.*use "
+                        r"--backend openvino --precision bf16"),
+        "paddle int8": (["--model_dir", int8_export, "--precision", "int8"],
+                        r"--backend paddle does not run --precision int8: .*use --backend "
+                        r"openvino"),
+        "onnxruntime bf16": (["--model_dir", int8_export, "--backend", "onnxruntime",
+                              "--precision", "bf16"],
+                             r"--backend onnxruntime does not run --precision bf16"),
+        "missing openvino": (["--model_dir", int8_export, "--backend", "openvino"],
+                             r"--backend openvino needs OpenVINO: pip install -e "
+                             r"\.\[openvino\]"),
+    }[case]
+    if case == "missing openvino":
+        monkeypatch.setitem(sys.modules, "openvino", None)   # as if not installed
+    status = infer.main([*map(str, args), "--image_dir", str(image_dir), "--output_dir",
+                         str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert len(err.strip().splitlines()) == 1 and re.search(rf"^error: {message}", err), err
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_precision_is_refused(int8_export, image_dir):
+    done = cli("--model_dir", int8_export, "--image_dir", image_dir, "--precision", "fp16")
+    assert done.returncode == 2
+    assert "--precision: invalid choice: 'fp16' (choose from 'fp32', 'bf16', 'int8')" in done.stderr
+
+
+def test_a_cpu_without_bf16_or_vnni_gets_a_notice():
+    old = {"avx2", "avx512f", "avx512bw", "avx512vl", "avx512dq"}
+    assert "bf16 runs emulated" in machine.missing_instructions("bf16", old)
+    assert "--precision fp32" in machine.missing_instructions("int8", old)
+    assert machine.missing_instructions("bf16", old | {"avx512_bf16"}) is None
+    assert machine.missing_instructions("int8", old | {"avx_vnni"}) is None
+    assert machine.missing_instructions("fp32", set()) is None
+    assert machine.onednn_isa(old) == "AVX512_CORE"
+    assert machine.onednn_isa(old | {"avx512_vnni", "avx512_bf16"}) == "AVX512_CORE_BF16"
+    assert machine.onednn_isa(old | {"avx512_vnni", "avx512_bf16"}, cap="avx2") == "AVX2"
+
+
+def test_cpu_info_reads_proc_cpuinfo(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Some CPU @ 2.0GHz\nflags\t\t: fpu avx2 "
+                       "avx512f avx512_vnni\n\nprocessor\t: 1\nmodel name\t: Some CPU @ 2.0GHz\n")
+    info = machine.cpu_info(str(cpuinfo))
+    assert info["model"] == "Some CPU @ 2.0GHz" and info["flags"] == {"fpu", "avx2", "avx512f",
+                                                                      "avx512_vnni"}
+    line = machine.describe(info)
+    assert "flags avx2 avx512f -avx512_bf16 avx512_vnni -amx_bf16 -amx_int8" in line
+    assert isinstance(info["cores"], int) and info["cores"] >= 1
