@@ -12,7 +12,8 @@ import pytest
 import test_deploy_infer
 from test_deploy_infer import LABELS, TINY, assert_benchmark_figures, cli, image_paths
 
-from conftest import load_tool, set_deterministic_weights
+from conftest import load_tool
+from ppfcos.modeling.seeded_weights import seed_weights
 
 image_dir = test_deploy_infer.image_dir   # a fixture
 
@@ -43,7 +44,7 @@ def int8_export(tmp_path_factory, image_dir):
                                         std=[0.229, 0.224, 0.225]))
     weights = str(root / "tiny.pdparams")
     cfg = ppfcos.load_config(str(config))
-    paddle.save(set_deterministic_weights(ppfcos.build_model(cfg)).state_dict(), weights)
+    paddle.save(seed_weights(ppfcos.build_model(cfg)).state_dict(), weights)
     status = load_tool("export_model").main([
         "-c", str(config), "-o", f"weights={weights}", "--output_dir", str(root / "out"),
         "--quantize", "int8", "--calib_dir", str(image_dir), "--calib_num", "4"])

@@ -279,7 +279,7 @@ def test_predictor_detector_runs_every_backend_and_precision(tiny_config, onnx_e
     Inference's detections; bf16 and int8 (calibrated here) run and keep the classes of
     the best detection."""
     from ppfcos.export.predictor import PredictorDetector
-    model = set_deterministic_weights(ppfcos.build_model(tiny_config))
+    model = seed_weights(ppfcos.build_model(tiny_config))
     rng = np.random.default_rng(0)
     batch = {"image": rng.standard_normal((1, 3, 96, 128)).astype(np.float32),
              "im_shape": np.array([[96, 128]], np.float32),
