@@ -25,9 +25,11 @@ def check_inputs(im_files, output_dir, visualize=True):
     if not im_files:
         raise DatasetError("infer_dir", "no image files found in the given --infer_img, "
                                         "--infer_dir or --infer_list")
+    if not visualize:
+        return
     out = os.path.realpath(output_dir)
     clash = next((f for f in im_files if os.path.dirname(os.path.realpath(f)) == out), None)
-    if visualize and clash is not None:
+    if clash is not None:
         raise DatasetError("--output_dir", f"{output_dir} holds the input image {clash}, which "
                            f"its annotated copy would replace: choose another --output_dir")
 

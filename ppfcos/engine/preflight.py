@@ -5,9 +5,10 @@ was set: the config file or ``-o``), or returns a hint to log.
 """
 import contextlib
 import os
+import tempfile
 
 from ..core.config import ConfigError
-from ..core.files import DirectoryBusy, atomic_path, exclusive_lock, remove_stale_temporaries
+from ..core.files import DirectoryBusy, exclusive_lock, remove_stale_temporaries
 
 # A training image whose long side exceeds the reader's largest target size by more
 # than this factor is worth resizing once, offline.
@@ -18,9 +19,7 @@ def check_save_dir(cfg, save_dir):
     """ConfigError unless ``save_dir`` can be created and written to."""
     try:
         os.makedirs(save_dir, exist_ok=True)
-        with atomic_path(os.path.join(save_dir, ".write-test")) as probe, open(probe, "w"):
-            pass
-        os.remove(os.path.join(save_dir, ".write-test"))
+        tempfile.TemporaryFile(dir=save_dir).close()
     except OSError as e:
         raise ConfigError(f"{cfg.origin('save_dir')}: checkpoints cannot be written to "
                           f"{save_dir} ({e.strerror}): set save_dir (or -o save_dir=DIR) to a "
