@@ -8,8 +8,9 @@
          --match_threshold T --match_metric iou|ios]
     python tools/eval.py -c CONFIG --json_eval --output_eval DIR   # score DIR/bbox.json
 
---precision measures the mAP cost of bf16 (OpenVINO) or int8 (NNCF, calibrated on
---calib_dir through the TestReader; ONNX Runtime or OpenVINO) on the EvalDataset.
+--precision measures the mAP cost of bf16 (Paddle Inference with oneDNN, or OpenVINO)
+or int8 (NNCF, calibrated on --calib_dir through the TestReader; ONNX Runtime or
+OpenVINO) on the EvalDataset.
 """
 import os
 import sys
@@ -46,8 +47,8 @@ def main(argv=None):
                         help="with --predictor: Paddle Inference (default), or model.onnx in "
                         "ONNX Runtime or OpenVINO")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                        help="with --predictor: fp32, bf16 (openvino) or int8 (onnxruntime, "
-                        "openvino; needs --calib_dir)")
+                        help="with --predictor: fp32, bf16 (paddle, openvino) or int8 "
+                        "(onnxruntime, openvino; needs --calib_dir)")
     add_calibration_flags(parser)
     cli.add_slice_flags(parser)
     cli.add_unsupported_flags(parser, {

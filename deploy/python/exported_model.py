@@ -14,6 +14,7 @@ writes ``model.pdmodel``), ``model.pdiparams`` (both read by the ``paddle`` back
     - {type: PadStride, stride: 128}
     label_list: [person, bicycle, ...]
     category_ids: [1, 2, ...]   # the dataset's category id of each class (ppfcos's key)
+    decode_dtype: float64       # the program decodes boxes in float64 (ppfcos's key)
 """
 import os
 from dataclasses import dataclass
@@ -48,6 +49,8 @@ class ExportedModel:
     use_dynamic_shape: False when the program's image input has a fixed H and W.
     draw_threshold: the default score threshold for drawing and saving.
     min_subgraph_size: the smallest subgraph TensorRT takes over.
+    decode_dtype: the dtype the program decodes boxes and scores in ("float32" when
+        infer_cfg does not say: PaddleDetection's exports and older ppfcos ones).
     """
     program: str
     params: str
@@ -59,6 +62,7 @@ class ExportedModel:
     use_dynamic_shape: bool
     draw_threshold: float
     min_subgraph_size: int
+    decode_dtype: str = "float32"
 
 
 def load_exported_model(model_dir, backend="paddle"):
@@ -95,7 +99,8 @@ def load_exported_model(model_dir, backend="paddle"):
                          label_list=[str(name) for name in cfg.get("label_list") or []],
                          category_ids=category_ids(path, cfg),
                          use_dynamic_shape=bool(cfg.get("use_dynamic_shape", True)),
-                         draw_threshold=threshold, min_subgraph_size=min_subgraph_size)
+                         draw_threshold=threshold, min_subgraph_size=min_subgraph_size,
+                         decode_dtype=str(cfg.get("decode_dtype", "float32")))
 
 
 def category_ids(path, cfg):

@@ -71,9 +71,10 @@ def build_parser():
                         "model.pdiparams), onnxruntime (ONNX Runtime: model.onnx) or "
                         "openvino (OpenVINO: model.onnx)")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                        help="fp32; bf16 (--backend openvino: the network in bf16, decoding "
-                        "and NMS in f32); int8 (model_int8.onnx from tools/export_model.py "
-                        "--quantize int8)")
+                        help="fp32; bf16 (--backend paddle with oneDNN, or openvino: the "
+                        "network in bf16, decoding and NMS in f32 or better); int8 "
+                        "(model_int8.onnx from tools/export_model.py --quantize int8; "
+                        "--backend openvino or onnxruntime)")
     parser.add_argument("--device", choices=["CPU", "GPU"], default="CPU", type=str.upper)
     parser.add_argument("--run_mode", choices=RUN_MODES, default="paddle",
                         help="paddle, or TensorRT (trt_*: needs --device GPU and "
@@ -82,6 +83,8 @@ def build_parser():
                         help="CPU math threads (default: all cores)")
     add_bool_flag(parser, "--enable_mkldnn", default=True,
                   help="use oneDNN on CPU (fastest; --backend paddle)")
+    add_bool_flag(parser, "--enable_mkldnn_bfloat16",
+                  help="PaddleDetection's spelling of --precision bf16")
     parser.add_argument("--threshold", type=float, default=None,
                         help="score threshold for drawing, counting and saving "
                         "(default: infer_cfg.yml's draw_threshold)")
@@ -97,8 +100,6 @@ def build_parser():
     add_tensorrt_flags(parser)
     add_unsupported_flags(parser, {
         "--use_gpu": "use --device GPU",
-        "--enable_mkldnn_bfloat16": "Paddle Inference's bf16 also decodes the boxes in bf16; "
-                                    "use --backend openvino --precision bf16",
         "--use_coco_category": "bbox.json's category_id is already the dataset's category id "
                                "(infer_cfg.yml's category_ids, written at export)",
         "--use_dynamic_shape": "infer_cfg.yml's use_dynamic_shape (written at export) "
@@ -162,6 +163,11 @@ def run(args):
     tensorrt = TensorRTOptions(args.trt_min_shape, args.trt_max_shape, args.trt_opt_shape,
                                args.trt_calib_mode, args.collect_trt_shape_info,
                                args.tuned_trt_shape_file)
+    if args.enable_mkldnn_bfloat16:
+        if args.precision not in ("fp32", "bf16"):
+            raise DeployError(f"--enable_mkldnn_bfloat16 is --precision bf16; it cannot go "
+                              f"with --precision {args.precision}")
+        args.precision = "bf16"
     options = RunOptions(device=args.device, run_mode=args.run_mode,
                          cpu_threads=args.cpu_threads, enable_mkldnn=args.enable_mkldnn,
                          batch_size=args.batch_size, tensorrt=tensorrt,

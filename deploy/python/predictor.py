@@ -16,9 +16,10 @@ a backend is chosen by name (``--backend``): ``paddle`` (Paddle Inference: model
 + model.pdiparams), ``onnxruntime`` (ONNX Runtime: model.onnx) or ``openvino``
 (OpenVINO: model.onnx); onnxruntime and openvino are imported only by their backend.
 
-``--precision`` (``PRECISIONS`` of each backend): fp32; bf16 (OpenVINO: the network
-in bf16, box decoding, scores and NMS in f32); int8 (model_int8.onnx from
-``tools/export_model.py --quantize int8``, whose decoding and NMS are float32).
+``--precision`` (``PRECISIONS`` of each backend): fp32; bf16 (Paddle Inference with
+oneDNN, OpenVINO: the network in bf16, box decoding, scores and NMS in f32 or better);
+int8 (model_int8.onnx from ``tools/export_model.py --quantize int8``, whose decoding
+and NMS are float32).
 """
 import os
 from dataclasses import dataclass, field
@@ -111,15 +112,14 @@ def model_feed(input_names, inputs):
 
 
 class PaddlePredictor:
-    """Paddle Inference on CPU (optionally oneDNN) or GPU (optionally TensorRT), fp32.
+    """Paddle Inference on CPU (optionally oneDNN) or GPU (optionally TensorRT).
 
-    No bf16: Paddle 3.3's oneDNN bf16 pass (PIR) picks the ops itself, box decoding
-    included, and ignores ``set_bfloat16_op``; decoded in bf16, a box edge near x =
-    1169 moves by up to 8 px. No int8 on CPU: the int8 model is QDQ ONNX.
+    fp32, or bf16 on CPU with oneDNN (``enable_mkldnn_bfloat16``): oneDNN's bf16 pass
+    converts every float32 op it has a bf16 kernel for, so the network runs in bf16
+    while the decoding, which ppfcos exports in float64 (infer_cfg's ``decode_dtype``),
+    stays exact. No int8 on CPU: the int8 model is QDQ ONNX.
     """
     UNSUPPORTED = {
-        "bf16": "Paddle Inference's oneDNN bf16 also decodes the boxes in bf16 (they move "
-                "by up to 8 px); use --backend openvino --precision bf16",
         "int8": "the int8 model is model_int8.onnx; use --backend openvino (or onnxruntime) "
                 "--precision int8"}
 
@@ -141,6 +141,10 @@ class PaddlePredictor:
         if options.device == "GPU" and not cuda:
             raise DeployError(f"--device GPU needs a GPU build of Paddle{build}; or use "
                               f"--device CPU")
+        if options.precision == "bf16" and (options.device != "CPU"
+                                            or not options.enable_mkldnn):
+            raise DeployError("--precision bf16 with --backend paddle runs oneDNN's bf16 "
+                              "kernels: use --device CPU with --enable_mkldnn True")
         if options.run_mode in TRT_PRECISIONS and inference.get_trt_compile_version() == (0, 0, 0):
             raise DeployError(f"--run_mode {options.run_mode} needs a Paddle build with "
                               f"TensorRT; this GPU build has none (use --run_mode paddle)")
@@ -160,6 +164,9 @@ class PaddlePredictor:
             if options.enable_mkldnn:
                 config.enable_mkldnn()
                 config.set_mkldnn_cache_capacity(ONEDNN_CACHED_SHAPES)
+            if options.precision == "bf16":
+                check_bf16_decoding(model)
+                config.enable_mkldnn_bfloat16()
             else:
                 config.disable_mkldnn()
         config.disable_glog_info()
@@ -175,6 +182,17 @@ class PaddlePredictor:
         bbox, bbox_num = (self.predictor.get_output_handle(name).copy_to_cpu()
                           for name in self.output_names)
         return bbox, bbox_num
+
+
+def check_bf16_decoding(model):
+    """DeployError unless the export decodes in float64 (ppfcos's exports since bf16 ran
+    in Paddle Inference): oneDNN's bf16 would decode a float32 decoding in bf16."""
+    if model.decode_dtype != "float64":
+        raise DeployError(f"--precision bf16: {model.program} decodes boxes in "
+                          f"{model.decode_dtype}, which Paddle Inference's bf16 would run in "
+                          f"bf16 (boxes move by up to 8 px); export it again with ppfcos's "
+                          f"tools/export_model.py (it decodes in float64), or use --backend "
+                          f"openvino --precision bf16")
 
 
 def configure_tensorrt(config, model, options):
@@ -304,7 +322,10 @@ class OpenVinoPredictor:
                     "--backend onnxruntime)" if "DeformConv" in str(e) else "")
             raise DeployError(f"{path}: OpenVINO {ov.__version__} cannot load it{hint}: "
                               f"{str(e).splitlines()[0]}") from None
-        self.input_names = [port.get_any_name() for port in self.compiled.inputs]
+        # A port may carry several tensor names (a float64 cast of scale_factor, which
+        # OpenVINO folds, lends it its name); the parameter keeps the ONNX input's name.
+        self.input_names = [port.get_node().get_friendly_name()
+                            for port in self.compiled.inputs]
         checked_outputs(path, self.compiled.outputs)
 
     def run(self, inputs):

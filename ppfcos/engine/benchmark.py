@@ -134,14 +134,16 @@ def measure_onnxruntime(onnx_file, height, width, threads, warmup=1, iters=3):
 
 def runtime_runners(model_dir, threads, height, width, calib_images=4):
     """{(runtime, precision): run(inputs)} for the CPU runtimes of an exported model:
-    Paddle Inference (oneDNN) fp32; model.onnx in ONNX Runtime fp32 and OpenVINO fp32 and
-    bf16; model_int8.onnx (NNCF, calibrated on ``calib_images`` random images: timing
-    only) in OpenVINO. Needs the onnx, openvino and quantize extras."""
+    Paddle Inference (oneDNN) fp32 and bf16; model.onnx in ONNX Runtime fp32 and OpenVINO
+    fp32 and bf16; model_int8.onnx (NNCF, calibrated on ``calib_images`` random images:
+    timing only) in OpenVINO. Needs the onnx, openvino and quantize extras."""
     onnx_file = export_onnx(model_dir)
     int8_file = quantize_int8(model_dir, [exported_model_inputs(height, width, seed=seed)
                                           for seed in range(calib_images)])
     session = onnxruntime_session(onnx_file, threads)
     return {("Paddle Inference", "fp32"): create_predictor(model_dir, threads=threads).run,
+            ("Paddle Inference", "bf16"): create_predictor(model_dir, threads=threads,
+                                                           bf16=True).run,
             ("ONNX Runtime", "fp32"): lambda inputs: session.run(None, inputs),
             ("OpenVINO", "fp32"): openvino_model(onnx_file, threads, "fp32"),
             ("OpenVINO", "bf16"): openvino_model(onnx_file, threads, "bf16"),

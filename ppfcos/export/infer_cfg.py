@@ -4,6 +4,7 @@ import logging
 from ..core.config import ConfigError
 from ..data.coco_classes import COCO_CATEGORY_IDS, COCO_CLASSES
 from ..data.reader import build_dataset
+from .graph import DECODE_DTYPE
 
 logger = logging.getLogger("ppfcos")
 
@@ -86,10 +87,11 @@ def labels(cfg):
 
 def inference_config(cfg, preprocess, dynamic_shape=True):
     """The ``infer_cfg.yml`` contents (PaddleDetection's fields and order, then ppfcos's
-    ``category_ids``). ``use_dynamic_shape`` is PaddleDetection's rule: True unless the
-    exported image input has a fixed size."""
+    ``category_ids`` and ``decode_dtype``, the dtype the program decodes boxes in).
+    ``use_dynamic_shape`` is PaddleDetection's rule: True unless the exported image input
+    has a fixed size."""
     names, category_ids = labels(cfg)
     return {"mode": "paddle", "draw_threshold": 0.5, "metric": cfg.get("metric", "COCO"),
             "use_dynamic_shape": dynamic_shape, "arch": cfg["architecture"],
             "min_subgraph_size": MIN_SUBGRAPH_SIZE, "Preprocess": preprocess,
-            "label_list": names, "category_ids": category_ids}
+            "label_list": names, "category_ids": category_ids, "decode_dtype": DECODE_DTYPE}

@@ -1,5 +1,6 @@
 """Run an exported model on CPU (benchmarks, fast evaluation): Paddle Inference, or its
-model.onnx in ONNX Runtime or OpenVINO, at fp32, bf16 (OpenVINO) or int8 (NNCF)."""
+model.onnx in ONNX Runtime or OpenVINO, at fp32, bf16 (Paddle Inference with oneDNN,
+OpenVINO) or int8 (NNCF)."""
 import os
 import tempfile
 
@@ -12,7 +13,7 @@ from .exporter import program_file, save_program
 BACKENDS = ("paddle", "onnxruntime", "openvino")
 PRECISIONS = ("fp32", "bf16", "int8")
 # The precisions each backend runs (as deploy/python's backends).
-BACKEND_PRECISIONS = {"paddle": ("fp32",), "onnxruntime": ("fp32", "int8"),
+BACKEND_PRECISIONS = {"paddle": ("fp32", "bf16"), "onnxruntime": ("fp32", "int8"),
                       "openvino": PRECISIONS}
 
 
@@ -39,14 +40,17 @@ class Predictor:
         return bbox, bbox_num
 
 
-def create_predictor(model_dir, threads=None, onednn=True):
-    """A CPU Predictor of ``model_dir`` with ``threads`` math threads (default: all cores)
-    and oneDNN on or off."""
+def create_predictor(model_dir, threads=None, onednn=True, bf16=False):
+    """A CPU Predictor of ``model_dir`` with ``threads`` math threads (default: all cores),
+    oneDNN on or off and, with oneDNN, bf16 (oneDNN's bf16 pass: the network in bf16; the
+    program's float64 decoding stays as it is, see graph.py)."""
     config = inference.Config(program_file(model_dir), os.path.join(model_dir, "model.pdiparams"))
     config.disable_gpu()
     config.set_cpu_math_library_num_threads(threads or os.cpu_count() or 1)
     if onednn:
         config.enable_mkldnn()
+        if bf16:
+            config.enable_mkldnn_bfloat16()
     else:
         config.disable_mkldnn()
     config.disable_glog_info()
@@ -96,7 +100,8 @@ class PredictorDetector:
         with tempfile.TemporaryDirectory() as tmp:
             save_program(model, tmp)
             if backend == "paddle":
-                self.run = create_predictor(tmp, threads=threads, onednn=True).run
+                self.run = create_predictor(tmp, threads=threads, onednn=True,
+                                            bf16=precision == "bf16").run
             else:
                 self.run = onnx_runner(tmp, backend, precision, threads or os.cpu_count() or 1,
                                        calibration)

@@ -35,13 +35,14 @@ class FCOSBox:
             scale_factor: [N, 2] (scale_y, scale_x) from original to input image.
         Returns:
             boxes [N, M, 4] (x1, y1, x2, y2) in original-image pixels and scores
-            [N, C, M], M = sum of H_l*W_l.
+            [N, C, M], M = sum of H_l*W_l, in the dtype of the inputs.
         """
         if self.num_classes is not None and cls_logits[0].shape[1] not in (-1, self.num_classes):
             raise ValueError(f"FCOSBox expects {self.num_classes} classes, the head gives "
                              f"{cls_logits[0].shape[1]}")
         boxes, scores = [], []
-        sign = paddle.to_tensor([-1.0, -1.0, 1.0, 1.0]).reshape([1, 4, 1])
+        sign = paddle.to_tensor([-1.0, -1.0, 1.0, 1.0], dtype=distances[0].dtype).reshape(
+            [1, 4, 1])
         for pts, cls, dist, qual in zip(points, cls_logits, distances, quality):
             score = F.sigmoid(cls.flatten(2)) * F.sigmoid(qual.flatten(2))    # [N, C, HW]
             scores.append(paddle.sqrt(score) if self.sqrt_score else score)
@@ -132,4 +133,6 @@ class FCOSPostProcess:
         to it, see level_topk_post_process.py); PaddleDetection's decoding does not clip."""
         boxes, scores = self.decode(points, outputs.cls_logits, distances, outputs.quality,
                                     scale_factor)
+        if boxes.dtype != paddle.float32:      # decoded in float64 (exported programs)
+            boxes, scores = boxes.astype("float32"), scores.astype("float32")
         return self.nms(boxes, scores)

@@ -1,7 +1,7 @@
 """deploy/python --backend openvino and --precision: OpenVINO fp32 gives the Paddle backend's
-detections, bf16 and int8 (model_int8.onnx, calibrated by tools/export_model.py --quantize
-int8) stay close to fp32 with box decoding in float32, and what a backend or an export
-cannot do is a one-line error."""
+detections, bf16 (Paddle Inference, OpenVINO) and int8 (model_int8.onnx, calibrated by
+tools/export_model.py --quantize int8) stay close to fp32 with box decoding in float32 or
+better, and what a backend or an export cannot do is a one-line error."""
 import os
 import re
 import sys
@@ -98,6 +98,7 @@ def best_match_errors(rows, reference, top=10):
 
 
 @pytest.mark.parametrize("backend, precision, score_tol, box_tol", [
+    ("paddle", "bf16", 0.02, 0.06),
     ("openvino", "bf16", 0.02, 0.06),
     ("openvino", "int8", 0.1, None),
     ("onnxruntime", "int8", 0.1, None)])
@@ -138,6 +139,32 @@ def test_bf16_leaves_decoding_scores_and_nms_in_float32(int8_export):
             if key[1] and "bf16" in found] == [("Convolution", True)]
 
 
+def bf16_numbers(values):
+    """Whether each value, as float32, is also a bf16 number (its low 16 bits are zero)."""
+    return (np.asarray(values, np.float32).view(np.uint32) & 0xFFFF) == 0
+
+
+def test_paddle_bf16_runs_the_network_in_bf16_and_decodes_in_float(int8_export):
+    """Paddle Inference's bf16 pass takes every float32 op it has a bf16 kernel for; the
+    export decodes in float64, which it leaves alone. Decoded in bf16, every box corner
+    would be a bf16 number (8 significant bits: steps of 2-4 px above 256); decoded in
+    float, a corner is a point (a multiple of 4) minus a distance the network gave in bf16."""
+    model = load_exported_model(int8_export)
+    rng = np.random.default_rng(0)
+    inputs = {"image": rng.uniform(0, 255, (1, 3, 512, 640)).astype(np.float32),
+              "im_shape": np.array([[512, 640]], np.float32),
+              "scale_factor": np.ones((1, 2), np.float32)}
+    bbox, _ = create_predictor("paddle", model, RunOptions(cpu_threads=2, precision="bf16")
+                               ).run(inputs)
+    fp32, _ = create_predictor("paddle", model, RunOptions(cpu_threads=2)).run(inputs)
+    assert bbox.shape == fp32.shape and not np.array_equal(bbox, fp32)   # it ran bf16
+    corners = bbox[:, 2:][bbox[:, 2:] >= 256]
+    assert len(corners) >= 20
+    assert bf16_numbers(corners).mean() < 0.5, bf16_numbers(corners).mean()
+    assert bf16_numbers(np.float32([257.0, 258.0, 1168.0, 1169.0])).tolist() == [
+        False, True, True, False]
+
+
 def test_openvino_benchmark_writes_benchmark_json(int8_export, image_dir, tmp_path):
     record = assert_benchmark_figures(int8_export, image_dir / "c.jpg", tmp_path / "out",
                                       "--backend", "openvino", "--precision", "int8")
@@ -152,18 +179,47 @@ def fp32_only_dir(int8_export, tmp_path):
     return tmp_path
 
 
-@pytest.mark.parametrize("case", ["no int8 model", "paddle bf16", "paddle int8",
-                                  "onnxruntime bf16", "missing openvino"])
-def test_what_cannot_run_is_a_one_line_error(case, int8_export, fp32_only_dir, image_dir,
-                                             tmp_path, capsys, monkeypatch):
+@pytest.fixture
+def float32_decoding_dir(int8_export, tmp_path):
+    """An export whose infer_cfg.yml does not say it decodes in float64 (PaddleDetection's
+    exports, older ppfcos ones)."""
+    model_dir = tmp_path / "float32_decoding"
+    model_dir.mkdir()
+    for name in ("model.json", "model.pdiparams"):
+        os.symlink(os.path.join(int8_export, name), model_dir / name)
+    with open(os.path.join(int8_export, "infer_cfg.yml")) as f:
+        lines = f.readlines()
+    kept = [line for line in lines if not line.startswith("decode_dtype:")]
+    assert len(kept) == len(lines) - 1
+    (model_dir / "infer_cfg.yml").write_text("".join(kept))
+    return model_dir
+
+
+@pytest.mark.parametrize("case", ["no int8 model", "paddle bf16 of a float32 decoding",
+                                  "paddle bf16 without onednn", "paddle int8",
+                                  "onnxruntime bf16", "missing openvino",
+                                  "bf16 flag with int8"])
+def test_what_cannot_run_is_a_one_line_error(case, int8_export, fp32_only_dir,
+                                             float32_decoding_dir, image_dir, tmp_path,
+                                             capsys, monkeypatch):
     args, message = {
         "no int8 model": (["--model_dir", fp32_only_dir, "--backend", "openvino",
                            "--precision", "int8"],
                           r"--precision int8: .* has no model_int8\.onnx; export it with "
                           r"tools/export_model\.py \.\.\. --quantize int8 --calib_dir DIR"),
-        "paddle bf16": (["--model_dir", int8_export, "--precision", "bf16"],
-                        r"--backend paddle does not run --precision bf16: .*boxes.*use "
-                        r"--backend openvino --precision bf16"),
+        "paddle bf16 of a float32 decoding": (
+            ["--model_dir", float32_decoding_dir, "--enable_mkldnn_bfloat16"],
+            r"--precision bf16: .*model\.json decodes boxes in float32, .* export it again "
+            r"with ppfcos's tools/export_model\.py .*, or use --backend openvino --precision "
+            r"bf16"),
+        "paddle bf16 without onednn": (
+            ["--model_dir", int8_export, "--precision", "bf16", "--enable_mkldnn", "False"],
+            r"--precision bf16 with --backend paddle runs oneDNN's bf16 kernels: use "
+            r"--device CPU with --enable_mkldnn True"),
+        "bf16 flag with int8": (
+            ["--model_dir", int8_export, "--enable_mkldnn_bfloat16", "--precision", "int8"],
+            r"--enable_mkldnn_bfloat16 is --precision bf16; it cannot go with --precision "
+            r"int8"),
         "paddle int8": (["--model_dir", int8_export, "--precision", "int8"],
                         r"--backend paddle does not run --precision int8: .*use --backend "
                         r"openvino"),

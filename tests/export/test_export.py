@@ -86,7 +86,9 @@ def test_zoo_infer_cfg_has_paddledetection_fields(exported_zoo_model):
     with open(os.path.join(model_dir, "infer_cfg.yml")) as f:
         infer_cfg = yaml.safe_load(f)
     assert list(infer_cfg) == ["mode", "draw_threshold", "metric", "use_dynamic_shape", "arch",
-                               "min_subgraph_size", "Preprocess", "label_list", "category_ids"]
+                               "min_subgraph_size", "Preprocess", "label_list", "category_ids",
+                               "decode_dtype"]
+    assert infer_cfg["decode_dtype"] == "float64"
     assert (infer_cfg["mode"], infer_cfg["arch"], infer_cfg["metric"]) == ("paddle", "FCOS",
                                                                            "COCO")
     assert infer_cfg["use_dynamic_shape"] is True      # image input [-1, 3, -1, -1]

@@ -276,8 +276,8 @@ def test_benchmark_times_onnxruntime(tmp_path, capsys, onnx_extra):
 def test_predictor_detector_runs_every_backend_and_precision(tiny_config, onnx_extra,
                                                              openvino_extra):
     """tools/eval.py --predictor's detector: ONNX Runtime and OpenVINO fp32 give Paddle
-    Inference's detections; bf16 and int8 (calibrated here) run and keep the classes of
-    the best detection."""
+    Inference's detections; bf16 (Paddle Inference, OpenVINO) and int8 (calibrated here)
+    run and find detections."""
     from ppfcos.export.predictor import PredictorDetector
     model = seed_weights(ppfcos.build_model(tiny_config))
     rng = np.random.default_rng(0)
@@ -289,18 +289,20 @@ def test_predictor_detector_runs_every_backend_and_precision(tiny_config, onnx_e
     found = {(backend, precision): PredictorDetector(model, 2, backend, precision,
                                                      calibration=[batch])(batch)
              for backend, precision in [("onnxruntime", "fp32"), ("openvino", "fp32"),
-                                        ("openvino", "bf16"), ("openvino", "int8")]}
+                                        ("paddle", "bf16"), ("openvino", "bf16"),
+                                        ("openvino", "int8")]}
     for key in [("onnxruntime", "fp32"), ("openvino", "fp32")]:
         assert_same_runtime_detections((found[key]["bbox"], found[key]["bbox_num"]),
                                        (expected["bbox"], expected["bbox_num"]))
-    for key in [("openvino", "bf16"), ("openvino", "int8")]:
+    for key in [("paddle", "bf16"), ("openvino", "bf16"), ("openvino", "int8")]:
         assert found[key]["bbox_num"][0] > 0
         assert not np.array_equal(found[key]["bbox"], expected["bbox"])
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--predictor", "--precision", "bf16"],
-     "error: the paddle predictor does not run bf16 (--predictor_backend openvino does)"),
+    (["--predictor", "--precision", "int8"],
+     "error: the paddle predictor does not run int8 (--predictor_backend onnxruntime, "
+     "openvino does)"),
     (["--predictor", "--predictor_backend", "openvino", "--precision", "int8"],
      "error: --precision int8 calibrates on the images of --calib_dir DIR"),
 ])
@@ -331,8 +333,8 @@ def test_benchmark_times_every_runtime_and_names_the_cpu(tmp_path, capsys, onnx_
     rows = results["runtimes"]["rows"]
     assert [(r["runtime"], r["precision"], r["batch"]) for r in rows] == [
         (runtime, precision, batch) for batch in (1, 2) for runtime, precision in [
-            ("Paddle Inference", "fp32"), ("ONNX Runtime", "fp32"), ("OpenVINO", "fp32"),
-            ("OpenVINO", "bf16"), ("OpenVINO", "int8")]]
+            ("Paddle Inference", "fp32"), ("Paddle Inference", "bf16"), ("ONNX Runtime", "fp32"),
+            ("OpenVINO", "fp32"), ("OpenVINO", "bf16"), ("OpenVINO", "int8")]]
     assert all(r["latency_s"] > 0 for r in rows)
     assert set(results["machine"]) == {"cpu", "cores", "flags", "onednn_isa"}
     out = capsys.readouterr().out

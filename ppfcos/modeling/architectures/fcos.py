@@ -3,6 +3,7 @@ import paddle
 import paddle.nn as nn
 
 from ...core.registry import register
+from ..heads.fcos_head import FCOSOutputs
 from ..post_process import FCOSBox, FCOSPostProcess
 
 
@@ -34,7 +35,12 @@ class FCOS(nn.Layer):
             ``FCOSPostProcess`` (its 2021 layout) or ``LevelTopKPostProcess``
             (mmdetection's order). Called with (points, outputs, distances in pixels,
             im_shape, scale_factor).
+
+    ``decode_dtype`` (attribute, "float32"): the dtype eval decodes boxes and scores in,
+    from the head's outputs to the NMS (which takes float32). Exported programs set
+    "float64" (see ppfcos/export/graph.py).
     """
+    decode_dtype = "float32"
     __inject__ = ["backbone", "neck", "fcos_head", "fcos_post_process"]
 
     def __init__(self, backbone="ResNet", neck="FPN", fcos_head="FCOSHead",
@@ -75,7 +81,11 @@ class FCOS(nn.Layer):
         im_shape = inputs.get("im_shape")
         if im_shape is None:
             im_shape = image_shape[2:].astype("float32").unsqueeze(0).tile([image_shape[0], 1])
+        dtype = self.decode_dtype
+        if dtype != "float32":
+            outputs = FCOSOutputs(*([x.astype(dtype) for x in part] for part in outputs))
+            im_shape, scale_factor = im_shape.astype(dtype), scale_factor.astype(dtype)
         bbox, bbox_num = self.post_process(
-            self.fcos_head.points(feats), outputs,
+            self.fcos_head.points(feats, dtype), outputs,
             self.fcos_head.distances_in_pixels(outputs.bbox_reg), im_shape, scale_factor)
         return {"bbox": bbox, "bbox_num": bbox_num}

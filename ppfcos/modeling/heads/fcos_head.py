@@ -154,13 +154,14 @@ class FCOSHead(nn.Layer):
                 reg_feat if self.centerness_on_reg else cls_feat))
         return FCOSOutputs(cls_logits, bbox_reg, quality)
 
-    def points(self, fpn_feats):
-        """Per level, the image-pixel (x, y) of each cell's point: [H_l*W_l, 2], row-major."""
+    def points(self, fpn_feats, dtype="float32"):
+        """Per level, the image-pixel (x, y) of each cell's point: [H_l*W_l, 2] of
+        ``dtype``, row-major."""
         points = []
         for stride, feat in zip(self.fpn_stride, fpn_feats):
             shape = paddle.shape(feat)
-            xs = (paddle.arange(shape[3], dtype="float32") + self.num_shift) * stride
-            ys = (paddle.arange(shape[2], dtype="float32") + self.num_shift) * stride
+            xs = (paddle.arange(shape[3], dtype=dtype) + self.num_shift) * stride
+            ys = (paddle.arange(shape[2], dtype=dtype) + self.num_shift) * stride
             grid_y, grid_x = paddle.meshgrid(ys, xs)
             points.append(paddle.stack([grid_x.flatten(), grid_y.flatten()], axis=-1))
         return points
