@@ -299,8 +299,10 @@ class OpenVinoPredictor:
     """OpenVINO on CPU (``cpu_threads`` inference threads): ``model.onnx`` in fp32 or
     bf16 (INFERENCE_PRECISION_HINT: the CPU plugin runs convolutions and their
     neighbours in bf16 and keeps box decoding, scores and NMS in f32), or
-    ``model_int8.onnx``. OpenVINO 2026.4 reads no ONNX DeformConv (DCN configs)."""
-    INFERENCE_PRECISION = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
+    ``model_int8.onnx``: its quantized convolutions in int8, the rest as in bf16 (a CPU
+    without bf16 instructions keeps f32). OpenVINO 2026.4 reads no ONNX DeformConv (DCN
+    configs)."""
+    INFERENCE_PRECISION = {"fp32": "f32", "bf16": "bf16", "int8": "bf16"}
 
     @staticmethod
     def check(options):

@@ -147,7 +147,7 @@ def runtime_runners(model_dir, threads, height, width, calib_images=4):
             ("ONNX Runtime", "fp32"): lambda inputs: session.run(None, inputs),
             ("OpenVINO", "fp32"): openvino_model(onnx_file, threads, "fp32"),
             ("OpenVINO", "bf16"): openvino_model(onnx_file, threads, "bf16"),
-            ("OpenVINO", "int8"): openvino_model(int8_file, threads, "fp32")}
+            ("OpenVINO", "int8"): openvino_model(int8_file, threads, "int8")}
 
 
 def measure_runtimes(runners, height, width, batch_sizes, warmup=1, iters=3):

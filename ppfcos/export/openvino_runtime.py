@@ -3,10 +3,11 @@
     run = openvino_model("output_inference/fcos_r50_fpn_1x_coco/model.onnx", threads=2)
     bbox, bbox_num = run({"image": ..., "im_shape": ..., "scale_factor": ...})
 
-``precision`` is OpenVINO's inference precision: ``fp32``, or ``bf16`` (the CPU
+``precision`` names OpenVINO's inference precision: ``fp32``, or ``bf16`` (the CPU
 plugin runs the network's convolutions and their neighbours in bf16; box decoding
-and NMS stay in f32, which deploy's tests check). An int8 model (QDQ
-``model_int8.onnx``) runs with ``fp32`` here: its int8 parts come from the file.
+and NMS stay in f32, which deploy's tests check). ``int8`` is for an int8 model (QDQ
+``model_int8.onnx``): its quantized convolutions run in int8 and the rest as with
+``bf16`` (on a CPU without bf16 instructions OpenVINO keeps f32).
 
 OpenVINO is an optional extra: ``pip install -e .[openvino]``.
 """
@@ -15,7 +16,7 @@ import importlib
 from ..core.config import ConfigError
 
 INSTALL_HINT = "pip install -e .[openvino]"
-INFERENCE_PRECISION = {"fp32": "f32", "bf16": "bf16"}
+INFERENCE_PRECISION = {"fp32": "f32", "bf16": "bf16", "int8": "bf16"}
 
 
 def require_openvino():

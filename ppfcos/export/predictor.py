@@ -68,7 +68,7 @@ def onnx_runner(model_dir, backend, precision, threads, calibration=None):
     if precision == "int8":
         path = quantize_int8(model_dir, calibration)
     if backend == "openvino":
-        return openvino_model(path, threads, "bf16" if precision == "bf16" else "fp32")
+        return openvino_model(path, threads, precision)
     session = onnxruntime_session(path, threads)
     return lambda inputs: tuple(session.run(None, inputs))
 

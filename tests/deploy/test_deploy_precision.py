@@ -118,25 +118,30 @@ def test_reduced_precision_stays_close_to_fp32(int8_export, image_dir, backend, 
         assert not np.array_equal(rows, expected)     # it did not run fp32
 
 
-def test_bf16_leaves_decoding_scores_and_nms_in_float32(int8_export):
-    """In OpenVINO's compiled model, the only bf16 operations touching post-processing
-    are the head's last convolutions, into which it fuses the scale, ReLU and stride
-    multiply of the distances; box decoding, scores and NMS run in f32."""
+@pytest.mark.parametrize("precision, network", [("bf16", "bf16"), ("int8", "u8")])
+def test_openvino_leaves_decoding_scores_and_nms_in_float32(int8_export, precision, network):
+    """In OpenVINO's compiled model (bf16: model.onnx; int8: model_int8.onnx, whose
+    unquantized operations run as in bf16), the network's convolutions run at
+    ``network`` precision, and the only bf16 operations touching post-processing are
+    the head's last convolutions, into which it fuses the scale,
+    ReLU and stride multiply of the distances; box decoding, scores and NMS run in f32."""
     import onnx
     from ppfcos.export.quantize import post_process_nodes
-    post = set(post_process_nodes(onnx.load(os.path.join(int8_export, "model.onnx")).graph))
+    model_file = "model_int8.onnx" if precision == "int8" else "model.onnx"
+    post = set(post_process_nodes(onnx.load(os.path.join(int8_export, model_file)).graph))
     predictor = create_predictor("openvino", load_exported_model(int8_export, "openvino"),
-                                 RunOptions(cpu_threads=2, precision="bf16"))
+                                 RunOptions(cpu_threads=2, precision=precision))
     precisions = {}
     for op in predictor.compiled.get_runtime_model().get_ordered_ops():
         info = op.get_rt_info()
         kind, precision = (info[key].astype(str) for key in ("layerType", "runtimePrecision"))
         touches_post = bool(post & set(info["originalLayersNames"].astype(str).split(",")))
         precisions.setdefault((kind, touches_post), set()).add(precision)
-    assert "bf16" in precisions[("Convolution", False)]
+    assert network in precisions[("Convolution", False)], precisions
     assert precisions[("NonMaxSuppression", True)] == {"f32"}
     assert [key for key, found in precisions.items()
-            if key[1] and "bf16" in found] == [("Convolution", True)]
+            if key[1] and found & {"bf16", "f16"}] == [("Convolution", True)], \
+        {key: found for key, found in precisions.items() if key[1]}
 
 
 def bf16_numbers(values):
