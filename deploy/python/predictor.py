@@ -150,27 +150,7 @@ class PaddlePredictor:
                               f"TensorRT; this GPU build has none (use --run_mode paddle)")
 
     def __init__(self, model, options):
-        config = inference.Config(model.program, model.params)
-        if options.tensorrt.collect_shape_info:
-            config.collect_shape_range_info(options.tensorrt.shape_file)
-        if options.device == "GPU":
-            config.enable_use_gpu(200, 0)
-            if options.run_mode in TRT_PRECISIONS:
-                configure_tensorrt(config, model, options)
-        else:
-            mkl_avx2_on_amd()
-            config.disable_gpu()
-            config.set_cpu_math_library_num_threads(options.cpu_threads)
-            if options.enable_mkldnn:
-                config.enable_mkldnn()
-                config.set_mkldnn_cache_capacity(ONEDNN_CACHED_SHAPES)
-            if options.precision == "bf16":
-                check_bf16_decoding(model)
-                config.enable_mkldnn_bfloat16()
-            else:
-                config.disable_mkldnn()
-        config.disable_glog_info()
-        self.predictor = inference.create_predictor(config)
+        self.predictor = inference.create_predictor(paddle_config(model, options))
         self.input_names = list(self.predictor.get_input_names())
         self.output_names = checked_outputs(model.program, self.predictor.get_output_names())
 
@@ -182,6 +162,31 @@ class PaddlePredictor:
         bbox, bbox_num = (self.predictor.get_output_handle(name).copy_to_cpu()
                           for name in self.output_names)
         return bbox, bbox_num
+
+
+def paddle_config(model, options):
+    """The inference.Config that runs ``model`` (an ExportedModel) with ``options``."""
+    config = inference.Config(model.program, model.params)
+    if options.tensorrt.collect_shape_info:
+        config.collect_shape_range_info(options.tensorrt.shape_file)
+    if options.device == "GPU":
+        config.enable_use_gpu(200, 0)
+        if options.run_mode in TRT_PRECISIONS:
+            configure_tensorrt(config, model, options)
+    else:
+        mkl_avx2_on_amd()
+        config.disable_gpu()
+        config.set_cpu_math_library_num_threads(options.cpu_threads)
+        if options.enable_mkldnn:
+            config.enable_mkldnn()
+            config.set_mkldnn_cache_capacity(ONEDNN_CACHED_SHAPES)
+            if options.precision == "bf16":
+                check_bf16_decoding(model)
+                config.enable_mkldnn_bfloat16()
+        else:
+            config.disable_mkldnn()
+    config.disable_glog_info()
+    return config
 
 
 def check_bf16_decoding(model):

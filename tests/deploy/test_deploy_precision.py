@@ -170,6 +170,14 @@ def test_paddle_bf16_runs_the_network_in_bf16_and_decodes_in_float(int8_export):
         False, True, True, False]
 
 
+@pytest.mark.parametrize("options, onednn", [
+    (RunOptions(), True), (RunOptions(precision="bf16"), True),
+    (RunOptions(enable_mkldnn=False), False)])
+def test_paddle_backend_runs_onednn_as_asked(int8_export, options, onednn):
+    from predictor import paddle_config
+    assert paddle_config(load_exported_model(int8_export), options).mkldnn_enabled() is onednn
+
+
 def test_openvino_benchmark_writes_benchmark_json(int8_export, image_dir, tmp_path):
     record = assert_benchmark_figures(int8_export, image_dir / "c.jpg", tmp_path / "out",
                                       "--backend", "openvino", "--precision", "int8")
