@@ -20,7 +20,7 @@ import paddle
 
 from ..core.config import ConfigError
 from ..data.reader import BatchCollator, Compose, build_ops
-from ..data.transforms.operators import ImageDecodeError
+from ..data.transforms.operators import Decode, ImageDecodeError
 from .evaluator import split_per_image
 from .progress import progress
 
@@ -83,15 +83,17 @@ def shifted(rows, corner):
 class SlicedDetector:
     """A detector (dygraph model or ``PredictorDetector``) run on windows of an image.
 
-    ``transforms``: the reader's sample transforms (Decode keeps an array as it is);
-    ``collate``: its batch transforms and stacking. Windows of an image share a
-    shape, so up to ``batch_size`` of them run together.
+    ``transforms``: the reader's sample transforms (a Compose; Decode keeps an array as
+    it is, so ``decode``, its Decode, reads whole images in the channel order the model
+    expects); ``collate``: its batch transforms and stacking. Windows of an image share
+    a shape, so up to ``batch_size`` of them run together.
     """
 
     def __init__(self, model, transforms, collate, options, batch_size=1):
         import_sahi()
         self.model = model
         self.transforms = transforms
+        self.decode = next((op for op in transforms.ops if isinstance(op, Decode)), Decode())
         self.collate = collate
         self.options = options
         self.batch_size = max(1, int(batch_size))
@@ -104,7 +106,8 @@ class SlicedDetector:
                    (cfg.get(reader_section) or {}).get("batch_size", 1))
 
     def detect(self, image):
-        """RGB uint8 [H, W, 3] -> merged detections [K, 6] in the image's pixels."""
+        """uint8 [H, W, 3] as ``decode`` gives it -> merged detections [K, 6] in the
+        image's pixels."""
         corners = windows(image.shape[0], image.shape[1], self.options)
         rows = []
         for start in range(0, len(corners), self.batch_size):
@@ -122,16 +125,16 @@ class SlicedDetector:
                      self.options)
 
 
-def predict_sliced(detector, loader, decode, desc="eval"):
+def predict_sliced(detector, loader, desc="eval"):
     """Like ``evaluator.predict`` for a SlicedDetector: yield ``(batch, detections)`` per
     image of ``loader``'s shard, batch holding ``im_file`` and ``im_id``; unreadable images
-    are skipped with a warning. ``decode``: the Decode op that reads a record's image."""
+    are skipped with a warning."""
     detector.model.eval()
     indices = [i for batch in loader.batch_sampler for i in batch]
     for index in progress(indices, len(indices), desc):
         record = loader.dataset.records[index]
         try:
-            image = decode({"im_file": record["im_file"]})["image"]
+            image = detector.decode({"im_file": record["im_file"]})["image"]
         except ImageDecodeError as e:     # as the reader does: skip, never crash
             logger.warning("skipped unreadable image; %s", e)
             continue

@@ -12,7 +12,6 @@ import paddle
 from ..core.config import ConfigError
 from ..data import create_reader
 from ..data.reader import build_dataset, parse_dataset
-from ..data.transforms.operators import Decode
 from ..export import export_model
 from ..export.calibration import DEFAULT_CALIB_NUM, calibration_inputs, check_calib_dir
 from ..export.exporter import check_export_dir
@@ -79,7 +78,7 @@ def predictions_of(model, loader, cfg, reader_section, slicing=None, desc="eval"
     if slicing is None:
         return predict(model, loader, desc)
     detector = SlicedDetector.from_config(model, cfg, reader_section, slicing)
-    return predict_sliced(detector, loader, Decode(), desc)
+    return predict_sliced(detector, loader, desc)
 
 
 def make_evaluator(cfg, model, rank, output_dir=None, classwise=False, predictor=False,

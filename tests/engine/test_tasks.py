@@ -1,10 +1,16 @@
-"""Tool wiring checks that turn config mistakes into one-line errors."""
+"""Tool wiring checks that turn config mistakes into one-line errors, and what the tools
+build from a config."""
+import os
 import types
 
 import pytest
 
+from ppfcos import load_config
 from ppfcos.core.config import ConfigError
+from ppfcos.engine.slicing import SlicedDetector, SliceOptions
 from ppfcos.engine.tasks import check_classes
+
+CONFIGS = os.path.join(os.path.dirname(__file__), "..", "..", "configs")
 
 
 def test_model_with_more_classes_than_the_eval_dataset_is_a_config_error():
@@ -14,3 +20,14 @@ def test_model_with_more_classes_than_the_eval_dataset_is_a_config_error():
     with pytest.raises(ConfigError, match="num_classes is 80 but the EvalDataset has 2 "
                                           r"categories \(circle, square\)"):
         check_classes({"num_classes": 80}, dataset)
+
+
+@pytest.mark.parametrize("config, to_rgb", [("fcos_r50_fpn_1x_coco.yml", True),
+                                            ("fcos_r50_caffe_fpn_gn-head_1x_coco.yml", False)])
+def test_sliced_inference_reads_images_in_the_readers_channel_order(config, to_rgb):
+    """Windows are cut from the image the reader's Decode gives (BGR for caffe-style
+    backbones): the window transforms keep an already decoded array as it is."""
+    pytest.importorskip("sahi", reason="the slice extra is not installed: pip install -e .[slice]")
+    cfg = load_config(os.path.join(CONFIGS, config))
+    detector = SlicedDetector.from_config(None, cfg, "TestReader", SliceOptions())
+    assert detector.decode.to_rgb is to_rgb
