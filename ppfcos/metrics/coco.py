@@ -101,13 +101,14 @@ class COCOMetric:
                 for r in results):
             raise ValueError(f"{path}: expected a COCO results list of {{image_id, "
                              f"category_id, bbox, score}} records")
-        unknown = sorted({r["image_id"] for r in results} - set(self.coco_gt.imgs))[:5]
+        image_ids = {r["image_id"] for r in results}
+        unknown = sorted(image_ids - set(self.coco_gt.imgs))[:5]
         if unknown:
             raise ValueError(f"{path}: image ids {unknown} are not in the annotation file "
                              f"{self.anno_path}")
         self.reset()
         self._results = results
-        self._seen_ids = {r["image_id"] for r in results}
+        self._seen_ids = image_ids
 
     def _coco_results(self, im_id, bbox):
         """One image's detections as COCO result dicts (bbox as x, y, w, h, no +1)."""
@@ -156,12 +157,18 @@ class COCOMetric:
         return self._result
 
     def _write_results(self):
-        """Write ``bbox.json`` into ``output_dir`` through a temporary file."""
+        """Write ``bbox.json`` into ``output_dir`` through ``bbox.json.tmp-<pid>`` (the
+        temporary name the tools remove when a killed process leaves one behind)."""
         os.makedirs(self.output_dir, exist_ok=True)
         path = os.path.join(self.output_dir, "bbox.json")
-        with open(path + ".tmp", "w") as f:
-            json.dump(self._results, f)
-        os.replace(path + ".tmp", path)
+        tmp = f"{path}.tmp-{os.getpid()}"
+        try:
+            with open(tmp, "w") as f:
+                json.dump(self._results, f)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
 
     def _evaluate(self):
         """Run COCOeval -> (12 stats, pycocotools' summary lines, per-class (name, AP, AP50))."""
