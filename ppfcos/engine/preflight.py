@@ -40,14 +40,19 @@ def holding_save_dir(save_dir):
                           f"(-o save_dir=DIR)") from None
 
 
+def listed_categories(names):
+    """'N categories (a, b, ..., f, ...)': a dataset's category count and its first six."""
+    more = ", ..." if len(names) > 6 else ""
+    return f"{len(names)} categories ({', '.join(map(str, names[:6]))}{more})"
+
+
 def check_training_classes(cfg, dataset):
     """ConfigError when the dataset has more categories than the model has classes."""
     names = getattr(dataset, "class_names", None) or []
     if names and len(names) > cfg["num_classes"]:
         raise ConfigError(f"{cfg.origin('num_classes')}: num_classes is {cfg['num_classes']} "
-                          f"but the TrainDataset has {len(names)} categories "
-                          f"({', '.join(map(str, names[:6]))}{', ...' if len(names) > 6 else ''})"
-                          f": set num_classes: {len(names)}")
+                          f"but the TrainDataset has {listed_categories(names)}: set "
+                          f"num_classes: {len(names)}")
 
 
 def _target_sizes(value):

@@ -26,7 +26,7 @@ from .infer import check_inputs, infer_images
 from .slicing import SlicedDetector, predict_sliced
 from .optimizer import build_optimizer, build_schedule, linear_scaling_warning
 from .preflight import (check_save_dir, check_training_classes, holding_save_dir,
-                        oversized_images_hint)
+                        listed_categories, oversized_images_hint)
 from .snapshot import resume_snapshot
 from .trainer import Trainer
 
@@ -67,9 +67,8 @@ def check_classes(cfg, dataset):
     names = getattr(dataset, "class_names", None)
     if names and cfg.get("num_classes", len(names)) > len(names):
         raise ConfigError(f"num_classes is {cfg['num_classes']} but the EvalDataset has "
-                          f"{len(names)} categories ({', '.join(map(str, names[:6]))}"
-                          f"{', ...' if len(names) > 6 else ''}): evaluate on a dataset with "
-                          f"the model's classes, or set num_classes to match when training")
+                          f"{listed_categories(names)}: evaluate on a dataset with the "
+                          f"model's classes, or set num_classes to match when training")
 
 
 def predictions_of(model, loader, cfg, reader_section, slicing=None, desc="eval"):

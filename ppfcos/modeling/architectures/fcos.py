@@ -84,7 +84,7 @@ class FCOS(nn.Layer):
         dtype = self.decode_dtype
         if dtype != "float32":
             outputs = FCOSOutputs(*([x.astype(dtype) for x in part] for part in outputs))
-            im_shape, scale_factor = im_shape.astype(dtype), scale_factor.astype(dtype)
+            scale_factor = scale_factor.astype(dtype)
         bbox, bbox_num = self.post_process(
             self.fcos_head.points(feats, dtype), outputs,
             self.fcos_head.distances_in_pixels(outputs.bbox_reg), im_shape, scale_factor)
