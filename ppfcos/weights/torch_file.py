@@ -16,7 +16,6 @@ weights (mmengine's ``message_hub`` history buffers, say) resolve to :class:`Ine
 which keeps and runs nothing, and ``getattr`` works on those alone. Any other global
 stops the load.
 """
-import io
 import pickle
 import zipfile
 
@@ -46,9 +45,6 @@ class TorchFileError(ValueError):
 class Inert:
     """What any object of :data:`INERT_PACKAGES` unpickles to: it ignores its arguments and
     state, so constructing, calling or filling it does nothing."""
-
-    def __new__(cls, *args, **kwargs):
-        return object.__new__(cls)
 
     def __init__(self, *args, **kwargs):
         pass
@@ -257,14 +253,15 @@ def load_torch_file(path):
     ``ppfcos.core.safe_pickle.UnsafePickleError`` when it names anything outside the
     allow-list (so nothing from the file ever runs).
     """
-    with open(path, "rb") as f:
-        data = f.read()
     try:
-        if zipfile.is_zipfile(io.BytesIO(data)):
-            with zipfile.ZipFile(io.BytesIO(data)) as archive:
-                obj = _load_zip(archive)
-        else:
-            obj = _load_legacy(io.BytesIO(data))
+        with open(path, "rb") as f:
+            if zipfile.is_zipfile(f):
+                f.seek(0)
+                with zipfile.ZipFile(f) as archive:
+                    obj = _load_zip(archive)
+            else:
+                f.seek(0)
+                obj = _load_legacy(f)
     except UnsafePickleError:
         raise
     except (EOFError, pickle.UnpicklingError, KeyError, IndexError, TypeError) as e:
