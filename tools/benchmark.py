@@ -58,9 +58,8 @@ def deploy_rows(model_dir, args):
             for threads in THREAD_SETTINGS for onednn in (False, True)]
 
 
-def onnxruntime_rows(model_dir, args):
-    """Latency of the exported model's model.onnx in ONNX Runtime, threads in (1, all cores)."""
-    onnx_file = export_onnx(model_dir)
+def onnxruntime_rows(onnx_file, args):
+    """Latency of an exported model's ``onnx_file`` in ONNX Runtime, threads in (1, all cores)."""
     return [benchmark.measure_onnxruntime(onnx_file, *args.eval_size, threads, args.warmup,
                                           args.iters)
             for threads in THREAD_SETTINGS]
@@ -94,11 +93,13 @@ def run(cfg, args):
                                      os.path.join(tmp, cfg.name))
             if "deploy" in args.parts:
                 results["deploy"] = dict(rows=deploy_rows(model_dir, args), size=args.eval_size)
+            onnx_file = (export_onnx(model_dir)
+                         if set(args.parts) & {"onnxruntime", "runtimes"} else None)
             if "onnxruntime" in args.parts:
-                results["onnxruntime"] = dict(rows=onnxruntime_rows(model_dir, args),
+                results["onnxruntime"] = dict(rows=onnxruntime_rows(onnx_file, args),
                                               size=args.eval_size)
             if "runtimes" in args.parts:
-                runners = benchmark.runtime_runners(model_dir, THREAD_SETTINGS[-1],
+                runners = benchmark.runtime_runners(model_dir, onnx_file, THREAD_SETTINGS[-1],
                                                     *args.eval_size)
                 results["runtimes"] = dict(
                     rows=benchmark.measure_runtimes(runners, *args.eval_size, args.batch_sizes,

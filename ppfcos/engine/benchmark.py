@@ -15,9 +15,8 @@ from ..core.config import Config
 from ..data.reader import build_ops, create_reader
 from ..data.synthetic import make_synthetic_coco
 from ..data.transforms.fcos_target import Gt2FCOSTarget
-from ..export.onnx import export_onnx, onnxruntime_session
-from ..export.openvino_runtime import openvino_model
-from ..export.predictor import create_predictor
+from ..export.onnx import onnxruntime_session
+from ..export.predictor import create_predictor, onnx_runner
 from ..export.quantize import quantize_int8
 
 
@@ -132,22 +131,21 @@ def measure_onnxruntime(onnx_file, height, width, threads, warmup=1, iters=3):
                                                    warmup, iters)}
 
 
-def runtime_runners(model_dir, threads, height, width, calib_images=4):
+def runtime_runners(model_dir, onnx_file, threads, height, width, calib_images=4):
     """{(runtime, precision): run(inputs)} for the CPU runtimes of an exported model:
-    Paddle Inference (oneDNN) fp32 and bf16; model.onnx in ONNX Runtime fp32 and OpenVINO
-    fp32 and bf16; model_int8.onnx (NNCF, calibrated on ``calib_images`` random images:
-    timing only) in OpenVINO. Needs the onnx, openvino and quantize extras."""
-    onnx_file = export_onnx(model_dir)
+    Paddle Inference (oneDNN) fp32 and bf16; its ``onnx_file`` (model.onnx) in ONNX
+    Runtime fp32 and OpenVINO fp32 and bf16; model_int8.onnx (NNCF, calibrated on
+    ``calib_images`` random images: timing only) in OpenVINO. Needs the onnx, openvino
+    and quantize extras."""
     int8_file = quantize_int8(model_dir, [exported_model_inputs(height, width, seed=seed)
                                           for seed in range(calib_images)])
-    session = onnxruntime_session(onnx_file, threads)
     return {("Paddle Inference", "fp32"): create_predictor(model_dir, threads=threads).run,
             ("Paddle Inference", "bf16"): create_predictor(model_dir, threads=threads,
                                                            bf16=True).run,
-            ("ONNX Runtime", "fp32"): lambda inputs: session.run(None, inputs),
-            ("OpenVINO", "fp32"): openvino_model(onnx_file, threads, "fp32"),
-            ("OpenVINO", "bf16"): openvino_model(onnx_file, threads, "bf16"),
-            ("OpenVINO", "int8"): openvino_model(int8_file, threads, "int8")}
+            ("ONNX Runtime", "fp32"): onnx_runner(onnx_file, "onnxruntime", "fp32", threads),
+            ("OpenVINO", "fp32"): onnx_runner(onnx_file, "openvino", "fp32", threads),
+            ("OpenVINO", "bf16"): onnx_runner(onnx_file, "openvino", "bf16", threads),
+            ("OpenVINO", "int8"): onnx_runner(int8_file, "openvino", "int8", threads)}
 
 
 def measure_runtimes(runners, height, width, batch_sizes, warmup=1, iters=3):

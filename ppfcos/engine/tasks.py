@@ -180,10 +180,11 @@ def evaluate_weights(cfg, classwise=False, output_dir=None, predictor=False, sli
     if precision == "int8":
         check_calib_dir(calib_dir, "--precision int8")
     model = model_with_weights(cfg)
+    predictor = predictor_on(device, predictor)
     calibration = (calibration_inputs(cfg, calib_dir, calib_num, normalize_in_graph=False)
-                   if precision == "int8" else None)
+                   if predictor and precision == "int8" else None)
     return make_evaluator(cfg, model, rank, output_dir or save_dir_of(cfg), classwise,
-                          predictor_on(device, predictor), slicing, save_prediction_only,
+                          predictor, slicing, save_prediction_only,
                           dict(backend=backend, precision=precision, calibration=calibration))()
 
 

@@ -57,16 +57,12 @@ def create_predictor(model_dir, threads=None, onednn=True, bf16=False):
     return Predictor(inference.create_predictor(config))
 
 
-def onnx_runner(model_dir, backend, precision, threads, calibration=None):
-    """run(inputs) -> (bbox, bbox_num) of ``model_dir``'s model.onnx in ``backend``
-    ('onnxruntime' or 'openvino'), converted here; int8 first quantizes it with NNCF,
-    calibrated on ``calibration`` (input dicts)."""
-    from .onnx import export_onnx, onnxruntime_session
+def onnx_runner(path, backend, precision, threads):
+    """run(inputs) -> (bbox, bbox_num) of the ONNX model at ``path`` (model.onnx, or
+    model_int8.onnx for int8) in ``backend`` ('onnxruntime' or 'openvino') at
+    ``precision``, with ``threads`` threads."""
+    from .onnx import onnxruntime_session
     from .openvino_runtime import openvino_model
-    from .quantize import quantize_int8
-    path = export_onnx(model_dir)
-    if precision == "int8":
-        path = quantize_int8(model_dir, calibration)
     if backend == "openvino":
         return openvino_model(path, threads, precision)
     session = onnxruntime_session(path, threads)
@@ -103,8 +99,12 @@ class PredictorDetector:
                 self.run = create_predictor(tmp, threads=threads, onednn=True,
                                             bf16=precision == "bf16").run
             else:
-                self.run = onnx_runner(tmp, backend, precision, threads or os.cpu_count() or 1,
-                                       calibration)
+                from .onnx import export_onnx
+                from .quantize import quantize_int8
+                path = export_onnx(tmp)
+                if precision == "int8":
+                    path = quantize_int8(tmp, calibration)
+                self.run = onnx_runner(path, backend, precision, threads or os.cpu_count() or 1)
 
     def eval(self):
         return self
