@@ -99,6 +99,14 @@ class GraphBuilder:
         """``value`` where ``condition``, else the float constant ``fill``."""
         return self.op("Where", [condition, value, self.float(fill)])
 
+    def kth_largest(self, values, k, axis):
+        """The ``k``-th largest of ``values`` along ``axis`` (k an int64 [1] tensor), that
+        axis kept with size 1. The slice ends at int32's maximum, which every runtime
+        reads as "to the end"."""
+        largest = self.op("TopK", [values, k], outputs=2, axis=axis, largest=1, sorted=1)[0]
+        return self.op("Slice", [largest, self.int64(-1), self.int64(np.iinfo(np.int32).max),
+                                 self.int64(axis)])
+
     def count_true(self, condition, axes, keepdims=0):
         """How many of the bool ``condition`` are true over ``axes`` (int64)."""
         return self.op("ReduceSum", [self.op("Cast", [condition], to=TensorProto.INT64),
@@ -178,9 +186,7 @@ def _top_k_lowest_index_first(g, scores, k, points):
     value picks the set (all above it, and the lowest-indexed of those equal to it),
     and the set is ordered by the distinct key (rank of its value, index).
     """
-    kth_best = g.op("Slice", [g.op("TopK", [scores, k], outputs=2, axis=2, largest=1,
-                                   sorted=1)[0],
-                              g.int64(-1), g.int64(np.iinfo(np.int32).max), g.int64(2)])
+    kth_best = g.kth_largest(scores, k, axis=2)
     above = g.op("Greater", [scores, kth_best])
     tied = g.op("Equal", [scores, kth_best])
     room = g.op("Sub", [k, g.count_true(above, [2], keepdims=1)])                       # [N, C, 1]
@@ -267,21 +273,17 @@ def _count_per_image(g, image, num_images):
     """[S] image index of each row -> [N] rows per image (int64)."""
     same = g.op("Equal", [g.op("Reshape", [image, g.int64(-1, 1)]),
                           g.op("Reshape", [g.arange(num_images), g.int64(1, -1)])])   # [S, N]
-    return g.op("ReduceSum", [g.op("Cast", [same], to=TensorProto.INT64), g.int64(0)],
-                keepdims=0)
+    return g.count_true(same, [0])
 
 
 def _preselected_nms(g, nms, scores, candidates, keep_top_k):
     """MultiClassNMS's exact shortcut (see post_process.py): NMS over each image's best
     candidates, then over all of them where that left the image short of keep_top_k."""
     lowest = g.float(-np.inf)
-    flat = g.op("Reshape", [g.op("Where", [candidates, scores, lowest]), g.int64(0, -1)])
+    flat = g.op("Reshape", [g.mask(candidates, scores, -np.inf), g.int64(0, -1)])
     count = g.op("Min", [g.dim(flat, 1), g.int64(keep_top_k * PRESELECT_PER_KEPT)])
-    best = g.op("TopK", [flat, count], outputs=2, axis=1, largest=1, sorted=1)[0]
-    kth_best = g.op("Slice", [best, g.int64(-1), g.int64(np.iinfo(np.int64).max),
-                              g.int64(1)])                                            # [N, 1]
-    above = g.op("ReduceSum", [g.op("Cast", [candidates], to=TensorProto.INT64),
-                               g.int64(1, 2)], keepdims=0)                             # [N]
+    kth_best = g.kth_largest(flat, count, axis=1)                                      # [N, 1]
+    above = g.count_true(candidates, [1, 2])                                           # [N]
 
     def at_least(floor):   # floor [N, 1]
         floor = g.op("Reshape", [floor, g.int64(-1, 1, 1)])
@@ -321,10 +323,8 @@ def _keep_top_k(g, order, image, score, num_images, keep_top_k):
                                                 g.op("Concat", [num_images, g.int64(1)],
                                                      axis=0)])], axis=1)      # [N, S + 1]
     k = g.op("Min", [g.dim(per_image, 1), g.int64(keep_top_k)])
-    kth_best = g.op("Slice", [g.op("TopK", [per_image, k], outputs=2, axis=1, largest=1,
-                                   sorted=1)[0],
-                              g.int64(-1), g.int64(np.iinfo(np.int32).max), g.int64(1)])
-    kth_best = g.gather(g.op("Reshape", [kth_best, g.int64(-1)]), image)             # [S]
+    kth_best = g.gather(g.op("Reshape", [g.kth_largest(per_image, k, axis=1), g.int64(-1)]),
+                        image)                                                       # [S]
     above, tied = g.op("Greater", [score, kth_best]), g.op("Equal", [score, kth_best])
     room = g.op("Sub", [g.int64(keep_top_k),
                         g.count_true(g.op("And", [mine, above]), [1])])                  # [N]
