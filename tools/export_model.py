@@ -19,7 +19,6 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")
 from ppfcos.engine import cli, tasks  # noqa: E402
 from ppfcos.export.calibration import (add_calibration_flags, calibration_inputs,  # noqa: E402
                                        check_calib_dir)
-from ppfcos.export.infer_cfg import preprocess_spec  # noqa: E402
 from ppfcos.export.onnx import add_opset_flag, check_onnx_export, export_onnx  # noqa: E402
 from ppfcos.export.quantize import quantize_int8, require_nncf  # noqa: E402
 
@@ -33,7 +32,7 @@ def export(cfg, args):
         extras.append(lambda model_dir: export_onnx(model_dir, args.opset))
     if args.quantize:
         require_nncf()
-        fused = preprocess_spec(cfg.get("TestReader") or {})[1] is not None
+        fused = bool((cfg.get("TestReader") or {}).get("fuse_normalize", False))
         extras.append(lambda model_dir: quantize_int8(model_dir, calibration_inputs(
             cfg, args.calib_dir, args.calib_num, normalize_in_graph=fused)))
     tasks.export(cfg, args.output_dir, extras)   # the extras write into the new export
