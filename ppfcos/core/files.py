@@ -64,10 +64,8 @@ def _restore_stranded(path):
     if os.path.exists(path):
         return
     parent, name = os.path.split(os.path.abspath(path))
-    for entry in sorted(os.listdir(parent)):
-        match = _TEMPORARY.search(entry)
-        if (match and match.group(1) == "old" and entry[:match.start()] == name
-                and not _pid_alive(int(match.group(2)))):
+    for entry, of_name, kind in _dead_temporaries(parent):
+        if kind == "old" and of_name == name:
             os.replace(os.path.join(parent, entry), path)
             return
 
@@ -121,12 +119,20 @@ def remove_stale_temporaries(directory, stem=""):
     if not os.path.isdir(directory):
         return []
     removed = []
-    for entry in os.listdir(directory):
-        match = _TEMPORARY.search(entry)
-        if match and entry.startswith(stem) and not _pid_alive(int(match.group(2))):
+    for entry, _, _ in _dead_temporaries(directory):
+        if entry.startswith(stem):
             _remove(os.path.join(directory, entry))
             removed.append(os.path.join(directory, entry))
     return removed
+
+
+def _dead_temporaries(directory):
+    """(entry, the name it stands in for, 'tmp'|'part'|'old') for each
+    ``<name>.<kind>-<pid>`` in ``directory`` whose process no longer runs, by name."""
+    for entry in sorted(os.listdir(directory)):
+        match = _TEMPORARY.search(entry)
+        if match and not _pid_alive(int(match.group(2))):
+            yield entry, entry[:match.start()], match.group(1)
 
 
 class DirectoryBusy(RuntimeError):
