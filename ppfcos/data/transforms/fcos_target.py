@@ -60,10 +60,9 @@ def _axis_terms(coords, lo_edge, hi_edge, inner_lo, inner_hi, size_lo, size_hi, 
     near = c - lo_edge
     far = hi_edge - c
     longest = np.maximum(near, far)
-    if closed:
-        return near, far, (c > inner_lo) & (c < inner_hi) & (longest <= size_hi), \
-            longest >= size_lo
-    return near, far, (c > inner_lo) & (c < inner_hi) & (longest < size_hi), longest > size_lo
+    below, above = (np.less_equal, np.greater_equal) if closed else (np.less, np.greater)
+    return (near, far, (c > inner_lo) & (c < inner_hi) & below(longest, size_hi),
+            above(longest, size_lo))
 
 
 def _centerness(reg):
