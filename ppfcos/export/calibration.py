@@ -2,12 +2,17 @@
 
 The exported program takes what the TestReader gives, except that with
 ``fuse_normalize`` it normalizes inside the graph: then the images are fed
-before NormalizeImage, as deploy's preprocessing does.
+before NormalizeImage, as deploy's preprocessing does; and with a static
+``inputs_def.image_shape`` [3, H, W] the images are resized to H x W and padded to
+exactly that size, as the export's preprocessing (infer_cfg.py) does.
 """
 import os
 
+import numpy as np
+
 from ..core.config import Config, ConfigError
 from ..data.reader import build_dataset, create_reader
+from .infer_cfg import static_image_shape
 
 INPUT_NAMES = ("image", "im_shape", "scale_factor")
 DEFAULT_CALIB_NUM = 32
@@ -39,6 +44,11 @@ def calibration_inputs(cfg, calib_dir, calib_num, normalize_in_graph):
     if normalize_in_graph:
         reader["sample_transforms"] = [op for op in reader.get("sample_transforms", [])
                                        if "NormalizeImage" not in op]
+    image_hw = static_image_shape(reader)
+    if image_hw is not None:
+        reader["sample_transforms"] = [
+            {"Resize": {**(op["Resize"] or {}), "target_size": list(image_hw)}}
+            if "Resize" in op else op for op in reader.get("sample_transforms", [])]
     reader["batch_size"] = 1
     cfg = Config({**cfg, "TestReader": reader}, cfg.origins, cfg.path)
     dataset = build_dataset(cfg, "TestDataset")
@@ -48,7 +58,21 @@ def calibration_inputs(cfg, calib_dir, calib_num, normalize_in_graph):
     loader = create_reader(cfg, "test", dataset=dataset, num_replicas=1, rank=0, worker_num=0)
     inputs = []
     for batch in loader:
-        inputs.append({name: batch[name].numpy().astype("float32") for name in INPUT_NAMES})
+        sample = {name: batch[name].numpy().astype("float32") for name in INPUT_NAMES}
+        if image_hw is not None:
+            sample["image"] = padded_to(sample["image"], image_hw)
+        inputs.append(sample)
         if len(inputs) == calib_num:
             break
     return inputs
+
+
+def padded_to(image, image_hw):
+    """[N, 3, h, w] with h <= H, w <= W after resizing (past them only the batch's stride
+    padding, cut here) -> [N, 3, H, W], zeros right and below, as the static export's Pad
+    leaves it (the program zeroes what lies outside im_shape in any case)."""
+    height, width = image_hw
+    out = np.zeros(image.shape[:2] + (height, width), np.float32)
+    kept = image[:, :, :height, :width]
+    out[:, :, :kept.shape[2], :kept.shape[3]] = kept
+    return out

@@ -4,6 +4,7 @@ export leaves the previous one intact."""
 import json
 import os
 
+import cv2
 import numpy as np
 import paddle
 import pytest
@@ -12,6 +13,7 @@ import yaml
 import ppfcos
 from ppfcos.core.config import ConfigError
 from ppfcos.export import exporter, export_model
+from ppfcos.export.calibration import calibration_inputs
 from ppfcos.export.graph import inference_model
 from ppfcos.export.predictor import create_predictor
 from ppfcos.modeling.backbones.resnet import ConvNorm
@@ -270,6 +272,24 @@ def test_static_image_shape_exports_a_fixed_input_and_pads_to_it(tiny_config, tm
         expected = model({key: paddle.to_tensor(value) for key, value in inputs.items()})
     assert_same_detections(run_predictor(out, inputs, onednn=True),
                            (expected["bbox"].numpy(), expected["bbox_num"].numpy()))
+
+
+def test_calibration_images_take_the_static_input_shape(tiny_config, tmp_path):
+    """int8 calibration feeds what the static export's preprocessing gives: resized into
+    H x W (keeping the ratio: a wide image is shorter) and zero-padded to exactly H x W."""
+    cfg = static_config(tiny_config, [3, 96, 96], {"target_size": [64, 64], "keep_ratio": True})
+    calib_dir = tmp_path / "calib"
+    calib_dir.mkdir()
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(calib_dir / "wide.jpg"), rng.integers(0, 255, (50, 100, 3), np.uint8))
+    cv2.imwrite(str(calib_dir / "tall.jpg"), rng.integers(0, 255, (120, 60, 3), np.uint8))
+    inputs = calibration_inputs(cfg, str(calib_dir), 4, normalize_in_graph=False)
+    assert len(inputs) == 2
+    for sample in inputs:
+        assert sample["image"].shape == (1, 3, 96, 96)
+        h, w = sample["im_shape"][0].astype(int)
+        assert max(h, w) == 96 and min(h, w) == 48
+        assert not sample["image"][:, :, h:].any() and not sample["image"][:, :, :, w:].any()
 
 
 @pytest.mark.parametrize("image_shape,resize,message", [
