@@ -8,8 +8,25 @@ differ and how. ``import ppfcos`` refuses another Paddle in one line
 """
 import re
 import sys
+import zlib
 
-import paddle
+
+def bind_system_zlib():
+    """Keep the process's zlib calls inside the system zlib (call before importing paddle).
+
+    Paddle 2.6's libpaddle.so carries zlib 1.2.8 and exports its functions; the newer
+    system zlib that Python's ``zlib`` module uses (1.2.13 on Debian 12) then calls Paddle's
+    copy from its own ``inflateInit2_`` and the process dies ("Segmentation fault ...
+    inflateReset2", Paddle issue 70538: on importing numpy.random, tracing a model, reading
+    a gzip). One round trip through zlib before Paddle is loaded binds those calls inside
+    the system library for the whole process. Paddle 3 ships zlib 1.3.1 and is unaffected;
+    the round trip costs microseconds there."""
+    zlib.decompress(zlib.compress(b"ppfcos"))
+
+
+bind_system_zlib()
+
+import paddle  # noqa: E402
 
 SUPPORTED = ((2, 6), (3, 0), (3, 1), (3, 2), (3, 3))
 SUPPORTED_TEXT = "2.6, 3.0, 3.1, 3.2 or 3.3"
@@ -105,3 +122,13 @@ def sum_all(x):
         return x.sum()
     return paddle.concat([x.flatten(), paddle.zeros([1], x.dtype)]).sum()
 
+
+
+def paddle2onnx_without_optimizer(paddle2onnx):
+    """The keyword arguments of ``paddle2onnx.export`` that turn its graph optimizer off.
+
+    paddle2onnx 2.x (for Paddle 3) takes ``optimize_tool="none"``; 1.x (the one for Paddle
+    2.6: 2.x refuses Paddle < 3) has ``enable_optimize`` instead."""
+    if paddle2onnx.__version__.startswith("1."):
+        return {"enable_optimize": False}
+    return {"optimize_tool": "none"}
