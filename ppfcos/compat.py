@@ -132,3 +132,9 @@ def paddle2onnx_without_optimizer(paddle2onnx):
     if paddle2onnx.__version__.startswith("1."):
         return {"enable_optimize": False}
     return {"optimize_tool": "none"}
+
+
+def paddle2onnx_max_opset(paddle2onnx):
+    """The highest ONNX opset ``paddle2onnx`` writes: 18 for 1.x (it aborts the process
+    when an operator needs more, as deformable_conv's DeformConv needs 19), 21 for 2.x."""
+    return 18 if paddle2onnx.__version__.startswith("1.") else 21

@@ -41,3 +41,28 @@ def load_tool(name):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def export_onnx_or_skip(model_dir):
+    """ppfcos.export.onnx.export_onnx(model_dir), or a skip where this Paddle's paddle2onnx
+    cannot write the model's operators (deformable conv on Paddle 2.6), once the refusal
+    has been checked to be the one-line OnnxExportError saying so."""
+    import paddle2onnx
+    from ppfcos.compat import paddle2onnx_max_opset
+    from ppfcos.export.onnx import OnnxExportError, export_onnx
+    try:
+        return export_onnx(model_dir)
+    except OnnxExportError as e:
+        if paddle2onnx_max_opset(paddle2onnx) >= 19 or "convert this model with Paddle 3" not in str(e):
+            raise
+        pytest.skip(f"refused as expected on Paddle {paddle.__version__}: {e}")
+
+
+# The program file an export writes with this Paddle (3.x: PIR model.json; 2.6: model.pdmodel).
+from ppfcos.compat import writes_pir_programs  # noqa: E402
+PROGRAM_FILE = "model.json" if writes_pir_programs() else "model.pdmodel"
+
+
+def export_listing(model_dir):
+    """Sorted file names of an export, less the model.pdiparams.info Paddle 2.6 adds."""
+    return sorted(name for name in os.listdir(model_dir) if name != "model.pdiparams.info")

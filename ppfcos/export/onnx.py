@@ -25,7 +25,7 @@ import tempfile
 
 import paddle
 
-from ..compat import paddle2onnx_without_optimizer, writes_pir_programs
+from ..compat import paddle2onnx_max_opset, paddle2onnx_without_optimizer, writes_pir_programs
 from ..core.config import ConfigError
 from ..core.files import atomic_path
 from .exporter import program_file
@@ -98,6 +98,7 @@ def export_onnx(model_dir, opset=DEFAULT_OPSET, output=None):
     output = output or os.path.join(model_dir, ONNX_FILE)
     with tempfile.TemporaryDirectory() as tmp, static_mode():
         network = read_program(model_dir)
+        check_operators_convert(network.view, paddle2onnx)
         network.save_before_nms(os.path.join(tmp, "network"))
         model = convert(paddle2onnx, onnx, os.path.join(tmp, "network"), opset)
     restore_group_norm_epsilons(model, network.group_norm_epsilons)
@@ -179,6 +180,23 @@ def _nms_inputs(view, nms_ops):
         raise OnnxExportError("the program's NMS ops run on different boxes or scores: not "
                               "MultiClassNMS's preselection, which this converter rebuilds")
     return inputs[0]
+
+
+# ONNX opset that each Paddle op paddle2onnx writes needs, where it is above MIN_OPSET.
+OPSET_OF = {"deformable_conv": 19}
+
+
+def check_operators_convert(view, paddle2onnx):
+    """OnnxExportError, before paddle2onnx aborts the process, when the program has an op
+    that needs a higher opset than this paddle2onnx writes (deformable conv with the
+    paddle2onnx 1.x of Paddle 2.6)."""
+    highest = paddle2onnx_max_opset(paddle2onnx)
+    for kind, opset in OPSET_OF.items():
+        if opset > highest and view.ops(kind):
+            raise OnnxExportError(
+                f"the program's {kind} needs ONNX opset {opset}, and paddle2onnx "
+                f"{paddle2onnx.__version__} (the one Paddle {paddle.__version__} works with) "
+                f"writes at most {highest}: convert this model with Paddle 3.0 or newer")
 
 
 def convert(paddle2onnx, onnx, prefix, opset):

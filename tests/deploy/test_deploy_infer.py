@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 import ppfcos
-from conftest import REPO
+from conftest import PROGRAM_FILE, REPO
 from ppfcos.data.reader import build_dataset
 from ppfcos.export import export_model
 from ppfcos.modeling.seeded_weights import seed_weights
@@ -272,7 +272,7 @@ def assert_benchmark_figures(model_dir, image, out, *flags):
 
 @pytest.mark.parametrize("present, missing", [
     ([], "model.json or model.pdmodel, model.pdiparams, infer_cfg.yml"),
-    (["model.json", "infer_cfg.yml"], "model.pdiparams"),
+    ([PROGRAM_FILE, "infer_cfg.yml"], "model.pdiparams"),
     (["model.pdiparams"], "model.json or model.pdmodel, infer_cfg.yml"),
 ])
 def test_incomplete_model_dir_lists_the_missing_files(model_dir, tmp_path, present, missing):
@@ -283,7 +283,7 @@ def test_incomplete_model_dir_lists_the_missing_files(model_dir, tmp_path, prese
 
 
 def test_an_old_style_model_pdmodel_is_accepted(model_dir, tmp_path):
-    for src, dst in [("model.json", "model.pdmodel"), ("model.pdiparams", "model.pdiparams"),
+    for src, dst in [(PROGRAM_FILE, "model.pdmodel"), ("model.pdiparams", "model.pdiparams"),
                      ("infer_cfg.yml", "infer_cfg.yml")]:
         os.symlink(os.path.join(model_dir, src), tmp_path / dst)
     model = load_exported_model(str(tmp_path))
@@ -311,7 +311,7 @@ def test_split_rows_drops_placeholder_rows_and_checks_counts():
 @pytest.fixture
 def bad_cfg_model(model_dir, tmp_path):
     """model_dir with a Preprocess step type this predictor does not know."""
-    for name in ("model.json", "model.pdiparams"):
+    for name in (PROGRAM_FILE, "model.pdiparams"):
         os.symlink(os.path.join(model_dir, name), tmp_path / name)
     with open(os.path.join(model_dir, "infer_cfg.yml")) as f:
         cfg = yaml.safe_load(f)

@@ -25,7 +25,7 @@ from media import read_image  # noqa: E402
 from predictor import RunOptions, check_options, create_predictor  # noqa: E402
 from preprocess import Preprocessor  # noqa: E402
 
-from ppfcos.export.onnx import export_onnx  # noqa: E402
+from conftest import PROGRAM_FILE, export_onnx_or_skip  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def onnx_model(export):
         pytest.importorskip(module, reason=f"the onnx extra is not installed ({module}): "
                             f"pip install -e .[onnx]")
     model_dir, _, detections = export(True)
-    export_onnx(model_dir)
+    export_onnx_or_skip(model_dir)
     return model_dir, detections
 
 
@@ -79,7 +79,7 @@ def test_onnxruntime_benchmark_prints_the_figures(onnx_model, image_dir, tmp_pat
 def paddle_only_dir(onnx_model, tmp_path):
     """A model directory without model.onnx."""
     model_dir, _ = onnx_model
-    for name in ("model.json", "model.pdiparams", "infer_cfg.yml"):
+    for name in (PROGRAM_FILE, "model.pdiparams", "infer_cfg.yml"):
         os.symlink(os.path.join(model_dir, name), tmp_path / name)
     return tmp_path
 

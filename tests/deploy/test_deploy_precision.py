@@ -12,7 +12,7 @@ import pytest
 import test_deploy_infer
 from test_deploy_infer import LABELS, TINY, assert_benchmark_figures, cli, image_paths
 
-from conftest import load_tool
+from conftest import PROGRAM_FILE, export_listing, load_tool
 from ppfcos.modeling.seeded_weights import seed_weights
 
 image_dir = test_deploy_infer.image_dir   # a fixture
@@ -65,7 +65,7 @@ def detect(model_dir, backend, precision, image_dir):
 
 
 def test_int8_model_is_written_beside_the_fp32_one(int8_export):
-    assert sorted(os.listdir(int8_export)) == ["infer_cfg.yml", "model.json", "model.onnx",
+    assert export_listing(int8_export) == ["infer_cfg.yml", PROGRAM_FILE, "model.onnx",
                                                "model.pdiparams", "model_int8.onnx"]
     import onnx
     ops = {node.op_type for node in onnx.load(os.path.join(int8_export,
@@ -187,7 +187,7 @@ def test_openvino_benchmark_writes_benchmark_json(int8_export, image_dir, tmp_pa
 @pytest.fixture
 def fp32_only_dir(int8_export, tmp_path):
     """An export without model_int8.onnx."""
-    for name in ("model.json", "model.pdiparams", "model.onnx", "infer_cfg.yml"):
+    for name in (PROGRAM_FILE, "model.pdiparams", "model.onnx", "infer_cfg.yml"):
         os.symlink(os.path.join(int8_export, name), tmp_path / name)
     return tmp_path
 
@@ -198,7 +198,7 @@ def float32_decoding_dir(int8_export, tmp_path):
     exports, older ppfcos ones)."""
     model_dir = tmp_path / "float32_decoding"
     model_dir.mkdir()
-    for name in ("model.json", "model.pdiparams"):
+    for name in (PROGRAM_FILE, "model.pdiparams"):
         os.symlink(os.path.join(int8_export, name), model_dir / name)
     with open(os.path.join(int8_export, "infer_cfg.yml")) as f:
         lines = f.readlines()

@@ -1,0 +1,116 @@
+"""Paddle versions: an unsupported Paddle is refused at import in one line, and every
+supported one gives the same detections in dygraph, Paddle Inference and ONNX Runtime.
+
+CI runs this file on each Paddle of the matrix with PPFCOS_VERSION_RECORDS set to one
+folder: each run writes its detections there and compares them with the runs before it.
+"""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import paddle
+import pytest
+
+import test_deploy_infer
+from conftest import REPO
+from test_deploy_infer import image_paths
+
+from ppfcos import compat
+
+export, image_dir = test_deploy_infer.export, test_deploy_infer.image_dir
+
+from detector import Detector  # noqa: E402  (deploy/python, on sys.path by test_deploy_infer)
+from benchmark import Timings  # noqa: E402
+from exported_model import load_exported_model  # noqa: E402
+from media import read_image  # noqa: E402
+from predictor import RunOptions, create_predictor  # noqa: E402
+from preprocess import Preprocessor  # noqa: E402
+
+
+@pytest.mark.parametrize("version, supported", [
+    ("2.6.2", True), ("2.6.0", True), ("3.0.0", True), ("3.1.1", True), ("3.2.2", True),
+    ("3.3.1", True), ("3.0.0rc1", True), ("0.0.0", True),      # a develop build
+    ("2.5.2", False), ("2.4.0", False), ("3.4.0", False), ("4.0.0", False)])
+def test_supported_versions(version, supported):
+    if supported:
+        compat.check_paddle_version(version)
+    else:
+        with pytest.raises(compat.UnsupportedPaddleError, match=f"this is Paddle {version}"):
+            compat.check_paddle_version(version)
+
+
+# Runs before anything else in the process: binds zlib as ppfcos does (Paddle 2.6 crashes
+# otherwise), then makes the imported Paddle claim another version.
+FAKE_VERSION = ("import zlib; zlib.decompress(zlib.compress(b'x')); import paddle; "
+                "paddle.__version__ = {version!r}")
+
+
+def fake_paddle_env(tmp_path, version):
+    """Environment whose Python reports Paddle ``version`` (a sitecustomize sets it)."""
+    (tmp_path / "sitecustomize.py").write_text(FAKE_VERSION.format(version=version) + "\n")
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), REPO])}
+
+
+@pytest.mark.parametrize("command", [
+    ["-c", "import ppfcos"],
+    ["tools/train.py", "-c", "configs/demo/fcos_r18_lite_synthetic.yml"],
+], ids=["import", "tool"])
+def test_unsupported_paddle_is_one_line_at_import(tmp_path, command):
+    done = subprocess.run([sys.executable, *command], cwd=REPO, capture_output=True, text=True,
+                          env=fake_paddle_env(tmp_path, "2.5.2"), timeout=120)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"error: ppfcos supports Paddle {compat.SUPPORTED_TEXT}; this is Paddle 2.5.2. "
+        f"Install a supported one: {compat.INSTALL_HINT}")
+
+
+def detections_of_every_runtime(export, image_dir):
+    """{runtime: detections [K, 6] per image} of the tiny model: dygraph, Paddle Inference
+    (oneDNN on) and, where the onnx extra is installed, ONNX Runtime."""
+    model_dir, _, dygraph = export(True)
+    runtimes = {"dygraph": dygraph}
+    images = [read_image(p) for p in image_paths(image_dir)]
+    backends = ["paddle"]
+    try:
+        import onnxruntime  # noqa: F401
+        from ppfcos.export.onnx import export_onnx
+        export_onnx(model_dir)
+        backends.append("onnxruntime")
+    except ImportError:
+        pass
+    for backend in backends:
+        model = load_exported_model(model_dir, backend)
+        predictor = create_predictor(backend, model, RunOptions(cpu_threads=2))
+        runtimes[backend] = Detector(Preprocessor(model.preprocess), predictor,
+                                     Timings()).detect(images)
+    return runtimes
+
+
+def assert_same_detections(found, expected, what):
+    for i, (rows, reference) in enumerate(zip(found, expected)):
+        assert rows.shape == reference.shape, f"{what}, image {i}"
+        np.testing.assert_array_equal(rows[:, 0], reference[:, 0], err_msg=what)
+        np.testing.assert_allclose(rows[:, 1], reference[:, 1], atol=1e-4, err_msg=what)
+        np.testing.assert_allclose(rows[:, 2:], reference[:, 2:], atol=1e-2, err_msg=what)
+
+
+def test_every_runtime_and_paddle_version_gives_the_same_detections(export, image_dir):
+    runtimes = detections_of_every_runtime(export, image_dir)
+    assert sum(len(rows) for rows in runtimes["dygraph"]) > 20
+    for name, found in runtimes.items():
+        assert_same_detections(found, runtimes["dygraph"], f"{name} against dygraph")
+    records = os.environ.get("PPFCOS_VERSION_RECORDS")
+    if not records:
+        return
+    os.makedirs(records, exist_ok=True)
+    np.savez(os.path.join(records, f"paddle-{paddle.__version__}.npz"),
+             **{f"{name}_{i}": rows for name, found in runtimes.items()
+                for i, rows in enumerate(found)})
+    for name in sorted(os.listdir(records)):
+        other = np.load(os.path.join(records, name))
+        for key in other.files:
+            runtime, index = key.rsplit("_", 1)
+            assert_same_detections([runtimes["dygraph"][int(index)]], [other[key]],
+                                   f"Paddle {paddle.__version__} dygraph against {name} {key}")
