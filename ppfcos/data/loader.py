@@ -10,7 +10,9 @@ Per epoch the trainer calls::
 Unreadable images arrive as each collated batch's ``skipped`` list (see
 :mod:`ppfcos.data.collate`) and are logged here, in the main process: one
 warning per file plus an end-of-epoch summary. A batch whose images were all
-unreadable is left out.
+unreadable is left out. A sample or batch op that raised (in this process's
+fetching thread or in a worker) arrives as the batch's ``reader_error`` and is
+raised here as :class:`ReaderError`, so the run stops with its message.
 """
 import logging
 import shutil
@@ -18,12 +20,16 @@ import shutil
 import paddle
 
 from .collate import EMPTY_KEY, restore_empty
-from .datasets import SKIPPED_KEY
+from .datasets import READER_ERROR_KEY, SKIPPED_KEY
 
 logger = logging.getLogger(__name__)
 
 MIN_SHARED_MEMORY = 1 << 30
 _shm_warned = []
+
+
+class ReaderError(RuntimeError):
+    """A transform failed on an image or batch; the message names it (one line)."""
 
 
 class DetLoader:
@@ -70,6 +76,8 @@ class DetLoader:
     def __iter__(self):
         self.skipped = []
         for batch in self.dataloader:
+            if READER_ERROR_KEY in batch:
+                raise ReaderError(f"the reader failed on {batch[READER_ERROR_KEY][0]}")
             for item in batch.pop(SKIPPED_KEY):
                 logger.warning("skipped unreadable image; %s", item)
                 self.skipped.append(item)

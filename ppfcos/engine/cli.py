@@ -14,6 +14,7 @@ import sys
 from ..core.config import ConfigError, load_config
 from ..core.safe_pickle import UnsafePickleError
 from ..data.datasets.base import DatasetError
+from ..data.loader import ReaderError
 from ..weights import ConversionError, TorchFileError
 from .checkpoint import WeightsError
 from .slicing import SliceOptions
@@ -21,7 +22,7 @@ from .trainer import TrainingDiverged
 
 # Errors whose message tells the user what to fix: printed without a traceback.
 USER_ERRORS = (ConfigError, DatasetError, WeightsError, TrainingDiverged, FileNotFoundError,
-               ConversionError, TorchFileError, UnsafePickleError)
+               ConversionError, TorchFileError, UnsafePickleError, ReaderError)
 TRUE_WORDS, FALSE_WORDS = ("true", "yes", "1"), ("false", "no", "0")
 
 
