@@ -119,9 +119,11 @@ class DetDataset:
     """
 
     def __init__(self, dataset_dir=None, image_dir=None, anno_path=None,
-                 data_fields=("image",), sample_num=-1, allow_outside_paths=False):
+                 data_fields=("image",), sample_num=-1, allow_outside_paths=False,
+                 allow_bad_records=False):
         self.dataset_dir = dataset_dir
         self.allow_outside_paths = allow_outside_paths
+        self.allow_bad_records = allow_bad_records
         self.image_dir = image_dir
         self.anno_path = anno_path
         self.data_fields = list(data_fields)
