@@ -79,7 +79,7 @@ class DetLoader:
             if READER_ERROR_KEY in batch:
                 raise ReaderError(f"the reader failed on {batch[READER_ERROR_KEY][0]}")
             for item in batch.pop(SKIPPED_KEY):
-                logger.warning("skipped unreadable image; %s", item)
+                logger.warning("skipped image; %s", item)
                 self.skipped.append(item)
             if EMPTY_KEY not in batch:
                 yield restore_empty(batch)
@@ -90,8 +90,8 @@ class DetLoader:
                     f"these files from the dataset")
         if self.skipped:
             shown = "; ".join(self.skipped[:5]) + ("; ..." if len(self.skipped) > 5 else "")
-            logger.warning("epoch done: %d unreadable image(s) skipped: %s", len(self.skipped),
-                           shown)
+            logger.warning("epoch done: %d image(s) skipped (unreadable, or not the size their "
+                           "record declares): %s", len(self.skipped), shown)
 
 
 def shared_memory_free():
