@@ -124,6 +124,10 @@ class DetDataset:
         self.dataset_dir = dataset_dir
         self.allow_outside_paths = allow_outside_paths
         self.allow_bad_records = allow_bad_records
+        # collect_problems: set by a checker before parsing, so that malformed records
+        # are gathered in ``problems`` (a RecordProblems) instead of raising.
+        self.collect_problems = False
+        self.problems = None
         self.image_dir = image_dir
         self.anno_path = anno_path
         self.data_fields = list(data_fields)

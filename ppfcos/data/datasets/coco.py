@@ -66,7 +66,8 @@ class COCODataSet(DetDataset):
         data, anno_file = self._load_json()
         image_dir = resolve_path(self.dataset_dir, self.image_dir or "", "image_dir",
                                  "image directory", isdir=True)
-        problems = RecordProblems(anno_file, self.allow_bad_records)
+        problems = self.problems = RecordProblems(anno_file, self.allow_bad_records,
+                                                  self.collect_problems)
         cats, (ids, names, widths, heights), anns = coco_tables(data, problems)
         self.catid2clsid = {c["id"]: i for i, c in enumerate(cats)}
         self.clsid2catid = {i: c["id"] for i, c in enumerate(cats)}

@@ -58,7 +58,8 @@ class RecordProblems:
             self.errors.append(line)
         elif not self.allow_bad_records:
             raise DatasetError(key, f"{line}; {RELAX_HINT}")
-        self.skip(kind, message)
+        else:
+            self.skip(kind, message)
 
     def skip(self, kind, message, count=1):
         """``count`` records of ``kind`` left out; ``message`` describes the first."""
@@ -71,8 +72,8 @@ class RecordProblems:
         return [f"{n} {kind} (first: {self.examples[kind]})" for kind, n in self.skips.items()]
 
     def log(self, owner):
-        """Warn once per kind of skipped record."""
-        for line in self.summary():
+        """Warn once per kind of skipped record (collecting: the report says it)."""
+        for line in [] if self.collect else self.summary():
             logger.warning("%s %s: skipped %s", owner, self.source, line)
 
 

@@ -70,7 +70,8 @@ class VOCDataSet(DetDataset):
         root = os.path.join(self.dataset_dir or "", self.image_dir or "")
 
         records, empty_records, seen = [], [], {}
-        problems = RecordProblems(list_file, self.allow_bad_records)
+        problems = self.problems = RecordProblems(list_file, self.allow_bad_records,
+                                                  self.collect_problems)
         with open(list_file, encoding="utf-8") as f:
             lines = [(n, line.split()) for n, line in enumerate(f, 1) if line.strip()]
         for line_no, fields in lines:
