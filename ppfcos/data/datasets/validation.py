@@ -127,7 +127,13 @@ def _is_int(value):
 
 
 def _int_ids(records, keys, what, problems):
-    """Keep records whose ``keys`` are all integers; strict error for the others."""
+    """Keep records whose ``keys`` are all integers; strict error for the others.
+
+    Returns (kept records, {key: int64 array of the kept records' values}).
+    """
+    columns = {k: _column(records, k, None) for k in keys}
+    if all(set(map(type, column)) <= {int} for column in columns.values()):   # fast path
+        return records, {k: np.array(c, dtype=np.int64) for k, c in columns.items()}
     keep = []
     for i, r in enumerate(records):
         bad = next((k for k in keys if not _is_int(r.get(k))), None)
@@ -138,7 +144,7 @@ def _int_ids(records, keys, what, problems):
             problems.error(f"{what}s without an integer {bad}",
                            f"{name} ({_short(r)}) has {bad} {r.get(bad)!r}: give it an "
                            f"integer {bad}")
-    return keep
+    return keep, {k: np.array(_column(keep, k, 0), dtype=np.int64) for k in keys}
 
 
 def _short(record, limit=80):
@@ -158,7 +164,7 @@ def check_images(records, problems):
     a non-numeric width/height, a duplicate id, a file listed twice. Skipped: an
     image without a positive width and height.
     """
-    records = _int_ids(records, ("id",), "image", problems)
+    records, _ = _int_ids(records, ("id",), "image", problems)
     kept = []
     for r in records:
         name = r.get("file_name")
@@ -213,61 +219,53 @@ def check_annotations(records, listed_ids, image_ids, category_ids, problems):
     with_box = [r for r in records if "bbox" in r]
     problems.skip("annotations without a bbox", "segmentation or keypoints only",
                   len(records) - len(with_box))
-    records = _int_ids(with_box, ("id", "image_id", "category_id"), "annotation", problems)
-    ann_ids = np.array(_column(records, "id", 0), dtype=np.int64)
-    for index in _duplicates(ann_ids):
-        problems.error("annotations with a duplicate id",
-                       f"annotation id {ann_ids[index]} is used twice: give each annotation "
-                       f"its own id")
-    records = _drop(records, _duplicates(ann_ids))
+    records, columns = _int_ids(with_box, ("id", "image_id", "category_id"), "annotation",
+                                problems)
+    ann_ids, of_images, cats = columns["id"], columns["image_id"], columns["category_id"]
+    keep = np.ones(len(records), dtype=bool)
 
-    of_images = np.array(_column(records, "image_id", 0), dtype=np.int64)
-    listed = np.isin(of_images, listed_ids)
-    for index in np.flatnonzero(~listed):
-        r = records[index]
-        problems.error("annotations of images that are not listed",
-                       f"annotation id {r['id']}: image_id {r['image_id']} is not in "
-                       f"'images': list the image or remove its annotations")
-    records = [r for r, ok in zip(records, listed & np.isin(of_images, image_ids)) if ok]
-    known = np.isin(np.array(_column(records, "category_id", 0), dtype=np.int64),
-                    np.array(sorted(category_ids), dtype=np.int64))
-    for index in np.flatnonzero(~known):
-        r = records[index]
-        problems.error("annotations of unknown categories",
-                       f"annotation id {r['id']} of image id {r['image_id']} has category_id "
-                       f"{r['category_id']}, which is not in 'categories' (ids: "
-                       f"{sorted(category_ids)}): add the category or fix the id")
-    records = [r for r, ok in zip(records, known) if ok]
+    def refuse(bad, kind, describe):
+        """Strict error for each kept record where ``bad``; they are left out."""
+        for index in np.flatnonzero(bad & keep):
+            problems.error(kind, describe(records[index]))
+        keep[bad] = False
 
-    boxes = _numbers(_column(records, "bbox", None),
-                     lambda a: a.ndim == 2 and a.shape[1] == 4) if records else \
-        np.zeros((0, 4))
+    duplicate = np.zeros(len(records), dtype=bool)
+    duplicate[_duplicates(ann_ids)] = True
+    refuse(duplicate, "annotations with a duplicate id",
+           lambda r: f"annotation id {r['id']} is used twice: give each annotation its own id")
+    refuse(~np.isin(of_images, listed_ids), "annotations of images that are not listed",
+           lambda r: f"annotation id {r['id']}: image_id {r['image_id']} is not in 'images': "
+                     f"list the image or remove its annotations")
+    known = np.array(sorted(category_ids), dtype=np.int64)
+    refuse(~np.isin(cats, known), "annotations of unknown categories",
+           lambda r: f"annotation id {r['id']} of image id {r['image_id']} has category_id "
+                     f"{r['category_id']}, which is not in 'categories' (ids: "
+                     f"{known.tolist()}): add the category or fix the id")
+
+    raw = _column(records, "bbox", None)
+    boxes = _numbers(raw, lambda a: a.ndim == 2 and a.shape[1] == 4) if raw else None
     if boxes is None:   # slow path: name the malformed boxes
-        kept = []
-        for r in records:
-            if _is_box(r["bbox"]):
-                kept.append(r)
-            else:
-                problems.error("annotations with a malformed bbox",
-                               f"annotation id {r['id']} of image id {r['image_id']}: bbox "
-                               f"{_short(r['bbox'], 60)} is not 4 numbers [x, y, width, "
-                               f"height] (polygons go in 'segmentation'): fix it")
-        records = kept
-        boxes = np.array(_column(records, "bbox", None), dtype=np.float64).reshape(-1, 4)
+        well_formed = np.array([_is_box(b) for b in raw], dtype=bool)
+        refuse(~well_formed, "annotations with a malformed bbox",
+               lambda r: f"annotation id {r['id']} of image id {r['image_id']}: bbox "
+                         f"{_short(r['bbox'], 60)} is not 4 numbers [x, y, width, height] "
+                         f"(polygons go in 'segmentation'): fix it")
+        boxes = np.zeros((len(raw), 4))
+        boxes[well_formed] = np.array([b for b, ok in zip(raw, well_formed) if ok],
+                                      dtype=np.float64).reshape(-1, 4)
     finite = np.isfinite(boxes).all(axis=1)
-    if not finite.all():
-        first = records[int(np.flatnonzero(~finite)[0])]
+    if not (finite | ~keep).all():
+        first = records[int(np.flatnonzero(~finite & keep)[0])]
         problems.skip("boxes with NaN or infinite numbers",
                       f"annotation id {first['id']} of image id {first['image_id']}",
-                      int(np.sum(~finite)))
-        records = [r for r, ok in zip(records, finite) if ok]
-        boxes = boxes[finite]
-    return {"id": np.array(_column(records, "id", 0), dtype=np.int64),
-            "image_id": np.array(_column(records, "image_id", 0), dtype=np.int64),
-            "category_id": np.array(_column(records, "category_id", 0), dtype=np.int64),
-            "bbox": boxes.reshape(-1, 4),
-            "iscrowd": np.array([bool(r.get("iscrowd", 0)) for r in records], dtype=bool),
-            "ignore": np.array([bool(r.get("ignore", 0)) for r in records], dtype=bool)}
+                      int(np.sum(~finite & keep)))
+    keep &= finite & np.isin(of_images, image_ids)
+    flags = {key: np.fromiter((bool(r.get(key, 0)) for r in records), dtype=bool,
+                              count=len(records)) for key in ("iscrowd", "ignore")}
+    return {"id": ann_ids[keep], "image_id": of_images[keep], "category_id": cats[keep],
+            "bbox": boxes[keep], "iscrowd": flags["iscrowd"][keep],
+            "ignore": flags["ignore"][keep]}
 
 
 def coco_tables(data, problems):
@@ -277,8 +275,9 @@ def coco_tables(data, problems):
     tuple of :func:`check_images`; ``annotations``: the columns of
     :func:`check_annotations`, restricted to the images kept.
     """
-    categories = _int_ids(_dicts(data, "categories", problems), ("id",), "category", problems)
-    cat_ids = np.array(_column(categories, "id", 0), dtype=np.int64)
+    categories, columns = _int_ids(_dicts(data, "categories", problems), ("id",), "category",
+                                   problems)
+    cat_ids = columns["id"]
     for index in _duplicates(cat_ids):
         problems.error("categories with a duplicate id",
                        f"category id {cat_ids[index]} is listed twice: give each category "
