@@ -178,19 +178,19 @@ def check_images(records, problems):
                            f"{r.get('height')!r} must be numbers of pixels: fix them")
         else:
             kept.append(r)
-    ids = np.array(_column(kept, "id", 0), dtype=np.int64)
-    for index in _duplicates(ids):
+    later = _duplicates(np.array(_column(kept, "id", 0), dtype=np.int64))
+    for index in later:
         problems.error("images with a duplicate id",
-                       f"image id {ids[index]} is listed twice ({kept[index]['file_name']!r} "
-                       f"again): give each image its own id (evaluation would count its "
-                       f"boxes twice)")
-    kept = _drop(kept, _duplicates(ids))
-    names = _column(kept, "file_name", "")
-    for index in _duplicates(np.unique(names, return_inverse=True)[1]):
+                       f"image id {kept[index]['id']} is listed twice "
+                       f"({kept[index]['file_name']!r} again): give each image its own id "
+                       f"(evaluation would count its boxes twice)")
+    kept = _drop(kept, later)
+    later = _duplicates(np.unique(_column(kept, "file_name", ""), return_inverse=True)[1])
+    for index in later:
         problems.error("images listed twice",
-                       f"image id {kept[index]['id']}: file_name {names[index]!r} is listed "
-                       f"under another id too: list each image once")
-    kept = _drop(kept, _duplicates(np.unique(names, return_inverse=True)[1]))
+                       f"image id {kept[index]['id']}: file_name {kept[index]['file_name']!r} "
+                       f"is listed under another id too: list each image once")
+    kept = _drop(kept, later)
     ids = np.array(_column(kept, "id", 0), dtype=np.int64)
     widths = np.array(_column(kept, "width", 0), dtype=np.float64).reshape(-1)
     heights = np.array(_column(kept, "height", 0), dtype=np.float64).reshape(-1)
