@@ -16,6 +16,8 @@ PADDLE_FALLBACK = "paddlepaddle>=3.0"
 # Sliced inference (--slice_infer in tools/ and deploy/python): sahi's window grid and its
 # numpy NMS. sahi 0.12 needs no torch (its torchvision backend is optional) and no Paddle.
 SLICE_EXTRA = ["sahi>=0.12.8"]
+# Plots of tools/check_dataset.py.
+ANALYSIS_EXTRA = ["matplotlib"]
 # deploy's --backend openvino (model.onnx, fp32/bf16/int8).
 OPENVINO_EXTRA = ["openvino>=2025.0"]
 
@@ -78,7 +80,9 @@ if __name__ == "__main__":
         packages=find_packages(include=["ppfcos", "ppfcos.*"]),
         install_requires=["numpy", "opencv-python", "pyyaml", "pycocotools", "visualdl"]
         + paddle_requirements(PADDLE_DISTS),
-        extras_require={"test": ["pytest"] + QUANTIZE_EXTRA + OPENVINO_EXTRA + SLICE_EXTRA,
+        extras_require={"test": ["pytest"] + QUANTIZE_EXTRA + OPENVINO_EXTRA + SLICE_EXTRA
+                        + ANALYSIS_EXTRA,
                         "onnx": ONNX_EXTRA, "openvino": OPENVINO_EXTRA,
-                        "quantize": QUANTIZE_EXTRA, "slice": SLICE_EXTRA},
+                        "quantize": QUANTIZE_EXTRA, "slice": SLICE_EXTRA,
+                        "analysis": ANALYSIS_EXTRA},
     )

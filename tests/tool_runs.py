@@ -19,9 +19,9 @@ def data_overrides(root):
             for section in ("TrainDataset", "EvalDataset", "TestDataset")]
 
 
-def run_tool(tool, args, cwd, launch=False):
+def run_tool(tool, args, cwd, launch=False, timeout=600):
     """Run tools/<tool>.py or a script path (optionally under paddle.distributed.launch
-    with 2 processes); returns the finished process."""
+    with 2 processes); returns the finished process (TimeoutExpired after ``timeout`` s)."""
     command = [sys.executable]
     if launch:
         command += ["-m", "paddle.distributed.launch", "--nproc_per_node", "2",
@@ -31,7 +31,7 @@ def run_tool(tool, args, cwd, launch=False):
     env = dict(os.environ, PYTHONPATH=REPO)
     env.pop("OMP_NUM_THREADS", None)
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=600)
+                          timeout=timeout)
 
 
 def train(data, cwd, *extra, launch=False, script="train"):

@@ -6,12 +6,14 @@ and keeps variable-length ground truth (``gt_bbox`` [K_i, 4], ``gt_class``
 [K_i, 1], ``is_crowd``, ``difficult``) as a list with one entry per image.
 Samples of unreadable images carry ``SKIPPED_KEY`` instead of data: the collate
 drops them (in the worker) and hands their "file: reason" strings on as the
-batch's ``skipped`` list, for the loader to log in the main process.
+batch's ``skipped`` list, for the loader to log in the main process. A sample
+or batch op that failed makes the batch ``{READER_ERROR_KEY: [line], ...}``,
+which the loader raises in the main process.
 """
 import numpy as np
 
-from .datasets import SKIPPED_KEY
-from .datasets.base import GT_FIELDS
+from .datasets import READER_ERROR_KEY, SKIPPED_KEY
+from .datasets.base import GT_FIELDS, failure_line
 
 # Per-sample keys that are not model inputs (PaddleDetection removes them too).
 DROPPED_KEYS = ("h", "w", "flipped")
@@ -33,12 +35,19 @@ class BatchCollator:
 
     def __call__(self, samples):
         skipped = [s[SKIPPED_KEY] for s in samples if SKIPPED_KEY in s]
+        errors = [s[READER_ERROR_KEY] for s in samples if READER_ERROR_KEY in s]
         samples = [s for s in samples if SKIPPED_KEY not in s]
         batch = {EMPTY_KEY: np.zeros([1], dtype=np.int32)}
-        if samples:
-            for op in self.batch_ops:
-                samples = op(samples)
-            batch = stack_samples(samples)
+        if samples and not errors:
+            try:
+                for op in self.batch_ops:
+                    samples = op(samples)
+                batch = stack_samples(samples)
+            except Exception as e:  # raised in the main process by the loader
+                files = ", ".join(str(s.get("im_file")) for s in samples)
+                errors = [failure_line(f"batch of {files}", e)]
+        if errors:
+            batch = {EMPTY_KEY: np.zeros([1], dtype=np.int32), READER_ERROR_KEY: errors}
         batch[SKIPPED_KEY] = skipped
         return batch
 

@@ -10,7 +10,9 @@ Per epoch the trainer calls::
 Unreadable images arrive as each collated batch's ``skipped`` list (see
 :mod:`ppfcos.data.collate`) and are logged here, in the main process: one
 warning per file plus an end-of-epoch summary. A batch whose images were all
-unreadable is left out.
+unreadable is left out. A sample or batch op that raised (in this process's
+fetching thread or in a worker) arrives as the batch's ``reader_error`` and is
+raised here as :class:`ReaderError`, so the run stops with its message.
 """
 import logging
 import shutil
@@ -18,12 +20,16 @@ import shutil
 import paddle
 
 from .collate import EMPTY_KEY, restore_empty
-from .datasets import SKIPPED_KEY
+from .datasets import READER_ERROR_KEY, SKIPPED_KEY
 
 logger = logging.getLogger(__name__)
 
 MIN_SHARED_MEMORY = 1 << 30
 _shm_warned = []
+
+
+class ReaderError(RuntimeError):
+    """A transform failed on an image or batch; the message names it (one line)."""
 
 
 class DetLoader:
@@ -70,8 +76,10 @@ class DetLoader:
     def __iter__(self):
         self.skipped = []
         for batch in self.dataloader:
+            if READER_ERROR_KEY in batch:
+                raise ReaderError(f"the reader failed on {batch[READER_ERROR_KEY][0]}")
             for item in batch.pop(SKIPPED_KEY):
-                logger.warning("skipped unreadable image; %s", item)
+                logger.warning("skipped image; %s", item)
                 self.skipped.append(item)
             if EMPTY_KEY not in batch:
                 yield restore_empty(batch)
@@ -82,8 +90,8 @@ class DetLoader:
                     f"these files from the dataset")
         if self.skipped:
             shown = "; ".join(self.skipped[:5]) + ("; ..." if len(self.skipped) > 5 else "")
-            logger.warning("epoch done: %d unreadable image(s) skipped: %s", len(self.skipped),
-                           shown)
+            logger.warning("epoch done: %d image(s) skipped (unreadable, or not the size their "
+                           "record declares): %s", len(self.skipped), shown)
 
 
 def shared_memory_free():

@@ -9,11 +9,16 @@ PaddleDetection flag ppfcos does not implement into a one-line error that says w
 use instead.
 """
 import argparse
+import contextlib
+import os
+import signal
 import sys
+import threading
 
 from ..core.config import ConfigError, load_config
 from ..core.safe_pickle import UnsafePickleError
 from ..data.datasets.base import DatasetError
+from ..data.loader import ReaderError
 from ..weights import ConversionError, TorchFileError
 from .checkpoint import WeightsError
 from .slicing import SliceOptions
@@ -21,7 +26,7 @@ from .trainer import TrainingDiverged
 
 # Errors whose message tells the user what to fix: printed without a traceback.
 USER_ERRORS = (ConfigError, DatasetError, WeightsError, TrainingDiverged, FileNotFoundError,
-               ConversionError, TorchFileError, UnsafePickleError)
+               ConversionError, TorchFileError, UnsafePickleError, ReaderError)
 TRUE_WORDS, FALSE_WORDS = ("true", "yes", "1"), ("false", "no", "0")
 
 
@@ -110,12 +115,44 @@ def run(main, args):
     return exit_code(lambda: main(load_config(args.config, args.opt), args))
 
 
+INTERRUPTED = 130   # the shell's code for a process ended by SIGINT
+
+
+def _exit_now(signum, frame):
+    print("error: interrupted again: exiting at once", file=sys.stderr, flush=True)
+    os._exit(INTERRUPTED)
+
+
+def _first_interrupt(signum, frame):
+    signal.signal(signal.SIGINT, _exit_now)
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def ctrl_c_twice_exits():
+    """The first Ctrl-C raises KeyboardInterrupt (blocks unwind: temporaries go, locks are
+    released); a second one, while that cleanup runs, ends the process at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, _first_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def exit_code(call):
     """Call ``call()`` -> the process exit code: 0, or 1 with a one-paragraph ``error:``
-    message on stderr for errors the user can fix (bad config, data, weights, diverged)."""
+    message on stderr for errors the user can fix (bad config, data, weights, diverged),
+    or 130 with one ``error: interrupted`` line after Ctrl-C."""
     try:
-        call()
+        with ctrl_c_twice_exits():
+            call()
     except USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt as e:
+        print(f"error: interrupted (Ctrl-C){': ' + str(e) if str(e) else ''}", file=sys.stderr)
+        return INTERRUPTED
     return 0

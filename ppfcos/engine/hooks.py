@@ -57,11 +57,15 @@ class LoggerHook(HookBase):
 
 
 class CheckpointHook(HookBase):
-    """Save ``save_dir/epoch_N`` every ``period`` epochs and ``model_final`` after the last."""
+    """Save ``save_dir/epoch_N`` every ``period`` epochs and ``model_final`` after the last.
+
+    ``last_saved``: the prefix of the last snapshot written completely (None before).
+    """
 
     def __init__(self, save_dir, period=1):
         self.save_dir = save_dir
         self.period = max(int(period), 1)
+        self.last_saved = None
 
     def after_epoch(self):
         t = self.trainer
@@ -70,6 +74,7 @@ class CheckpointHook(HookBase):
         name = "model_final" if t.epoch + 1 == t.epochs else f"epoch_{t.epoch + 1}"
         prefix = os.path.join(self.save_dir, name)
         save_snapshot(prefix, t.network, t.optimizer, t.epoch + 1, t.iter)
+        self.last_saved = prefix
         logger.info("saved checkpoint %s.pdparams (+ .pdopt)", prefix)
 
 

@@ -150,7 +150,8 @@ def train(cfg, resume=None, eval_snapshots=False, amp=False, use_vdl=False, vdl_
             logger.info("pretrain weights %s: %s", cfg["pretrain_weights"], report.summary())
 
         period = cfg.get("snapshot_epoch", 1)
-        hooks = [CheckpointHook(save_dir, period)] if rank == 0 else []
+        checkpoints = CheckpointHook(save_dir, period)
+        hooks = [checkpoints] if rank == 0 else []
         if eval_snapshots:
             hooks.append(EvalHook(make_evaluator(cfg, model, rank, save_dir,
                                                  predictor=predictor_on(device, predictor)),
@@ -163,9 +164,23 @@ def train(cfg, resume=None, eval_snapshots=False, amp=False, use_vdl=False, vdl_
         if amp and device != "gpu":
             logger.info("--amp needs a GPU: training in float32 on CPU")
         network = paddle.DataParallel(model) if world > 1 else model
-        Trainer(network, optimizer, schedule, loader, cfg["epoch"], hooks, start_epoch,
-                start_iter, amp=amp and device == "gpu").train()
+        trainer = Trainer(network, optimizer, schedule, loader, cfg["epoch"], hooks,
+                          start_epoch, start_iter, amp=amp and device == "gpu")
+        try:
+            trainer.train()
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt(interrupted_message(trainer, checkpoints.last_saved
+                                                        or resume)) from None
     return model
+
+
+def interrupted_message(trainer, last_snapshot):
+    """Where an interrupted run stopped and which snapshot resumes it."""
+    where = f"training stopped in epoch {trainer.epoch + 1} after {trainer.iter} iterations"
+    if not last_snapshot:
+        return f"{where}; no checkpoint was written yet"
+    return (f"{where}; the last complete checkpoint is {last_snapshot}: resume with "
+            f"-r {last_snapshot}")
 
 
 def evaluate_weights(cfg, classwise=False, output_dir=None, predictor=False, slicing=None,

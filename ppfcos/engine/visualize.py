@@ -37,18 +37,24 @@ def draw_detections(image_bgr, bbox, class_names, threshold=0.5):
     label "name 0.87" on a filled background above the box (inside it when there is
     no room above). The input image is not modified.
     """
+    rows = kept_rows(bbox, threshold)
+    return draw_boxes(image_bgr, rows[:, 0], rows[:, 2:],
+                      [f"{class_name(class_names, int(r[0]))} {r[1]:.2f}" for r in rows])
+
+
+def draw_boxes(image_bgr, classes, boxes, labels):
+    """A copy of ``image_bgr`` with ``boxes`` [K, 4] (x1, y1, x2, y2) in the colours of
+    ``classes`` [K] and the texts ``labels`` [K] (see :func:`draw_detections`)."""
     canvas = np.array(image_bgr, dtype=np.uint8, order="C")
     height, width = canvas.shape[:2]
     thickness = max(1, round(min(height, width) / 320))
-    for row in kept_rows(bbox, threshold):
-        box = clip_box(row[2:], width, height)
+    for index, box, label in zip(classes, boxes, labels):
+        box = clip_box(box, width, height)
         if box is None:
             continue
-        index = int(row[0])
-        color = class_color(index)
+        color = class_color(int(index))
         cv2.rectangle(canvas, box[:2], box[2:], color, thickness)
-        draw_label(canvas, f"{class_name(class_names, index)} {row[1]:.2f}", box, color,
-                   thickness)
+        draw_label(canvas, label, box, color, thickness)
     return canvas
 
 

@@ -1,9 +1,10 @@
 """Collate: stacking, ground truth per image, skipped samples, empty ground truth."""
+import re
+
 import numpy as np
-import pytest
 
 from ppfcos.data.collate import EMPTY_KEY, BatchCollator, ZeroSizeArray, restore_empty
-from ppfcos.data.datasets import SKIPPED_KEY
+from ppfcos.data.datasets import READER_ERROR_KEY, SKIPPED_KEY
 
 
 def sample(im_id, boxes, side=4):
@@ -36,9 +37,13 @@ def test_a_batch_of_unreadable_images_is_marked_empty():
 
 
 def test_collate_refuses_unpadded_images_with_a_hint():
-    samples = [{"image": np.zeros((3, 4, 4))}, {"image": np.zeros((3, 4, 8))}]
-    with pytest.raises(ValueError, match=r"'image': shapes differ.*PadBatch"):
-        BatchCollator([])(samples)
+    samples = [{"image": np.zeros((3, 4, 4)), "im_file": "a.jpg"},
+               {"image": np.zeros((3, 4, 8)), "im_file": "b.jpg"}]
+    batch = BatchCollator([])(samples)
+    line, = batch[READER_ERROR_KEY]
+    assert re.match(r"batch of a.jpg, b.jpg: ValueError: cannot batch 'image': shapes differ"
+                    r".*PadBatch.*\(at collate.py:\d+\)$", line), line
+    assert EMPTY_KEY in batch and batch[SKIPPED_KEY] == []
 
 
 def test_empty_ground_truth_travels_as_a_stand_in_and_comes_back_as_an_empty_tensor():

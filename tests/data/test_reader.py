@@ -92,7 +92,7 @@ def test_unreadable_images_are_skipped_logged_and_counted(tmp_path, caplog, work
     for name in ["2.jpg", "3.jpg", "4.jpg"]:
         assert any(name in r.getMessage() and "skipped" in r.getMessage()
                    for r in caplog.records)
-    assert "3 unreadable image(s) skipped" in caplog.records[-1].getMessage()
+    assert "3 image(s) skipped (unreadable" in caplog.records[-1].getMessage()
     # next epoch counts afresh
     assert len(list(loader)) == 3 and len(loader.skipped) == 3
 

@@ -1,8 +1,8 @@
 """Detection datasets a config can name: COCODataSet, VOCDataSet, ImageFolder."""
-from .base import SKIPPED_KEY, DatasetError, DetDataset
+from .base import READER_ERROR_KEY, SKIPPED_KEY, DatasetError, DetDataset
 from .coco import COCODataSet
 from .image_folder import ImageFolder
 from .voc import VOCDataSet
 
-__all__ = ["COCODataSet", "DatasetError", "DetDataset", "ImageFolder", "SKIPPED_KEY",
+__all__ = ["COCODataSet", "DatasetError", "DetDataset", "ImageFolder", "READER_ERROR_KEY", "SKIPPED_KEY",
            "VOCDataSet"]

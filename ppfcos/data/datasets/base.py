@@ -10,10 +10,18 @@ An image that cannot be read (missing file, corrupt bytes) does not raise:
 instead, which the reader's collate carries to the main process, where it is
 logged and counted (see ``ppfcos.data.loader``). This works the same in worker
 processes, whose exceptions would otherwise end the epoch.
+
+Any other exception while transforming a sample is not raised in the reader
+either: ``dataset[i]`` returns ``{READER_ERROR_KEY: "<one line>"}``, which the
+collate passes on and the loader raises as ``ReaderError`` in the main process.
+Raising inside the reader would be lost: with ``worker_num: 0`` Paddle's
+DataLoader fetches in a thread whose death leaves the main process waiting on
+its queue forever.
 """
 import copy
 import logging
 import os
+import traceback
 
 import numpy as np
 
@@ -23,6 +31,7 @@ from ppfcos.data.transforms.operators import ImageDecodeError
 logger = logging.getLogger(__name__)
 
 SKIPPED_KEY = "skipped"
+READER_ERROR_KEY = "reader_error"
 
 # Variable-length ground-truth fields a record may carry; ``data_fields``
 # selects which ones it keeps, and the reader batches them as per-image lists.
@@ -39,6 +48,18 @@ class DatasetError(ConfigError):
     def __init__(self, key, detail):
         super().__init__(f"{key}: {detail}")
         self.key, self.detail = key, detail
+
+
+def failure_line(where, error):
+    """One line for an exception raised in the reader: where, what, and the code line.
+
+    ``where`` names the image or batch; the innermost frame (file:line) points a
+    developer at the op that failed without a multi-line traceback.
+    """
+    frames = traceback.extract_tb(error.__traceback__)
+    origin = f" (at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno})" if frames else ""
+    message = " ".join(str(error).split()) or "no message"
+    return f"{where}: {type(error).__name__}: {message}{origin}"
 
 
 def resolve_path(dataset_dir, relative, key, what, isdir=False):
@@ -98,9 +119,15 @@ class DetDataset:
     """
 
     def __init__(self, dataset_dir=None, image_dir=None, anno_path=None,
-                 data_fields=("image",), sample_num=-1, allow_outside_paths=False):
+                 data_fields=("image",), sample_num=-1, allow_outside_paths=False,
+                 allow_bad_records=False):
         self.dataset_dir = dataset_dir
         self.allow_outside_paths = allow_outside_paths
+        self.allow_bad_records = allow_bad_records
+        # collect_problems: set by a checker before parsing, so that malformed records
+        # are gathered in ``problems`` (a RecordProblems) instead of raising.
+        self.collect_problems = False
+        self.problems = None
         self.image_dir = image_dir
         self.anno_path = anno_path
         self.data_fields = list(data_fields)
@@ -149,6 +176,8 @@ class DetDataset:
         except (ImageDecodeError, OSError) as e:  # unreadable image: skip, never crash
             name, reason = str(sample.get("im_file")), str(e)
             return {SKIPPED_KEY: reason if name in reason else f"{name}: {reason}"}
+        except Exception as e:  # carried to the main process (see the module docstring)
+            return {READER_ERROR_KEY: failure_line(f"image {sample.get('im_file')}", e)}
 
     def _gt_record(self, record, gt):
         """Add the ``gt`` fields that ``data_fields`` asks for to ``record``.

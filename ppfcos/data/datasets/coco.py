@@ -1,15 +1,13 @@
 """COCO-format detection dataset (a json with ``images``, ``annotations``, ``categories``)."""
-import contextlib
-import io
-import logging
+import json
 
 import numpy as np
 
 from ppfcos.core.registry import register
 
 from .base import DatasetError, DetDataset, path_inside, resolve_path
+from .validation import RecordProblems, coco_tables
 
-logger = logging.getLogger(__name__)
 
 
 @register
@@ -30,6 +28,8 @@ class COCODataSet(DetDataset):
             (``0 <= ratio < 1``; other values keep all of them).
         allow_outside_paths: read images whose ``file_name`` leads outside
             ``image_dir`` (``..``, absolute paths); refused by default.
+        allow_bad_records: skip (and count) malformed records instead of stopping
+            with an error naming the first (see :mod:`.validation`).
 
     After parsing: ``catid2clsid`` / ``clsid2catid`` map COCO category ids to
     0-based labels and back, ``class_names`` lists names by label and
@@ -38,76 +38,68 @@ class COCODataSet(DetDataset):
 
     def __init__(self, dataset_dir=None, image_dir=None, anno_path=None, data_fields=["image"],
                  sample_num=-1, load_crowd=False, allow_empty=False, empty_ratio=1.,
-                 allow_outside_paths=False):
+                 allow_outside_paths=False, allow_bad_records=False):
         super().__init__(dataset_dir, image_dir, anno_path, data_fields, sample_num,
-                         allow_outside_paths)
+                         allow_outside_paths, allow_bad_records)
         self.load_crowd = load_crowd
         self.allow_empty = allow_empty
         self.empty_ratio = empty_ratio
         self.catid2clsid = self.clsid2catid = self.cname2cid = None
         self.class_names = None
 
-    def _load_coco(self):
-        from pycocotools.coco import COCO
+    def _load_json(self):
+        """(parsed json dict, absolute path) of ``anno_path``."""
         anno_file = resolve_path(self.dataset_dir, self.anno_path, "anno_path",
                                  "annotation file")
         try:
-            with contextlib.redirect_stdout(io.StringIO()):
-                return COCO(anno_file), anno_file
-        except (ValueError, KeyError, TypeError, AssertionError) as e:
-            raise DatasetError("anno_path", f"not a valid COCO json: {anno_file} ({e!r})") from e
+            with open(anno_file, encoding="utf-8") as f:
+                data = json.load(f)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise DatasetError("anno_path", f"not a valid COCO json: {anno_file} ({e})") from e
+        if not isinstance(data, dict):
+            raise DatasetError("anno_path", f"not a valid COCO json: {anno_file} (its top "
+                               f"level is a {type(data).__name__}, not an object with 'images', "
+                               f"'annotations' and 'categories')")
+        return data, anno_file
 
     def _parse(self):
-        coco, anno_file = self._load_coco()
+        data, anno_file = self._load_json()
         image_dir = resolve_path(self.dataset_dir, self.image_dir or "", "image_dir",
                                  "image directory", isdir=True)
-        cats = coco.dataset.get("categories", [])
+        problems = self.problems = RecordProblems(anno_file, self.allow_bad_records,
+                                                  self.collect_problems)
+        cats, (ids, names, widths, heights), anns = coco_tables(data, problems)
         self.catid2clsid = {c["id"]: i for i, c in enumerate(cats)}
         self.clsid2catid = {i: c["id"] for i, c in enumerate(cats)}
-        self.class_names = [c.get("name", str(c["id"])) for c in cats]
+        self.class_names = [str(c.get("name", c["id"])) for c in cats]
         self.cname2cid = {name: i for i, name in enumerate(self.class_names)}
 
-        records, empty_records, bad_size = [], [], 0
-        for img_id in coco.getImgIds():
-            img = coco.imgs[img_id]
-            w, h = float(img.get("width", 0)), float(img.get("height", 0))
-            if w <= 0 or h <= 0:
-                bad_size += 1
-                continue
-            im_file = path_inside(image_dir, img["file_name"], "anno_path",
-                                  f"image id {img_id}: file_name", self.allow_outside_paths)
-            record = {"im_file": im_file,
-                      "im_id": np.array([img_id]), "h": h, "w": w}
-            gt = self._boxes(coco.imgToAnns[img_id], img, w, h)
+        keep = ~anns["ignore"] & (self.load_crowd | ~anns["iscrowd"])
+        anns = {key: column[keep] for key, column in anns.items()}
+        order = np.argsort(anns["image_id"], kind="stable")
+        anns = {key: column[order] for key, column in anns.items()}
+        starts = np.searchsorted(anns["image_id"], ids, side="left")
+        ends = np.searchsorted(anns["image_id"], ids, side="right")
+        labels = np.array([self.catid2clsid[c] for c in anns["category_id"].tolist()],
+                          dtype=np.int32)
+
+        records, empty_records = [], []
+        for img_id, name, w, h, lo, hi in zip(ids.tolist(), names, widths.tolist(),
+                                              heights.tolist(), starts, ends):
+            im_file = path_inside(image_dir, name, "anno_path", f"image id {img_id}: file_name",
+                                  self.allow_outside_paths)
+            record = {"im_file": im_file, "im_id": np.array([img_id]), "h": h, "w": w}
+            xywh = anns["bbox"][lo:hi]
+            boxes, valid = self._clean(np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]],
+                                                      axis=1), w, h)
+            n = len(boxes)
+            gt = {"gt_bbox": boxes,
+                  "gt_class": labels[lo:hi][valid].reshape(n, 1),
+                  "is_crowd": anns["iscrowd"][lo:hi][valid].astype(np.int32).reshape(n, 1),
+                  "difficult": np.zeros((n, 1), dtype=np.int32)}
             record = self._gt_record(record, gt)
-            if self._file_record(record, len(gt["gt_bbox"]) > 0, records, empty_records):
+            if self._file_record(record, n > 0, records, empty_records):
                 break
-        if bad_size:
-            logger.warning("COCODataSet %s: skipped %d images without a positive width/height",
-                           anno_file, bad_size)
+        problems.log(type(self).__name__)
         self._warn_dropped(anno_file)
         return self._select(records, empty_records, self.empty_ratio, anno_file)
-
-    def _boxes(self, anns, img, w, h):
-        """Ground-truth arrays of one image's annotations (crowd and degenerate boxes handled)."""
-        anns = [a for a in anns if not a.get("ignore", False) and "bbox" in a
-                and (self.load_crowd or not a.get("iscrowd", 0))]
-        for a in anns:
-            if a["category_id"] not in self.catid2clsid:
-                raise DatasetError("anno_path", f"annotation {a.get('id')} of image "
-                                   f"{img['file_name']!r} (id {img['id']}) has category_id "
-                                   f"{a['category_id']}, which is not in 'categories' (ids: "
-                                   f"{sorted(self.catid2clsid)})")
-        xywh = np.array([a["bbox"] for a in anns], dtype=np.float32).reshape(-1, 4)
-        xyxy = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
-        boxes, keep = self._clean(xyxy, w, h)
-        anns = [a for a, k in zip(anns, keep) if k]
-        n = len(anns)
-        return {
-            "gt_bbox": boxes,
-            "gt_class": np.array([self.catid2clsid[a["category_id"]] for a in anns],
-                                 dtype=np.int32).reshape(n, 1),
-            "is_crowd": np.array([int(a.get("iscrowd", 0)) for a in anns],
-                                 dtype=np.int32).reshape(n, 1),
-            "difficult": np.zeros((n, 1), dtype=np.int32),
-        }

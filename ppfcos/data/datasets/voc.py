@@ -4,7 +4,7 @@
 (both relative to ``dataset_dir``, or to ``dataset_dir/image_dir`` when that is
 set); ``dataset_dir/label_list`` names the classes, one per line, in label order.
 """
-import logging
+import math
 import os
 import xml.etree.ElementTree as ET
 
@@ -13,13 +13,20 @@ import numpy as np
 from ppfcos.core.registry import register
 
 from .base import DatasetError, DetDataset, path_inside, resolve_path
-
-logger = logging.getLogger(__name__)
+from .validation import RecordProblems
 
 # The 20 Pascal VOC classes, used when no label_list is given.
 VOC_CLASSES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair",
                "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant",
                "sheep", "sofa", "train", "tvmonitor")
+
+
+def _number(text):
+    """The float in an XML tag's text, or None if it is missing or not a number."""
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
 
 
 def read_label_list(path):
@@ -35,16 +42,17 @@ class VOCDataSet(DetDataset):
     Args (PaddleDetection's names): ``dataset_dir``, ``image_dir``, ``anno_path``
     (the image-set list), ``label_list`` (class names file; the 20 VOC classes
     if unset), ``data_fields``, ``sample_num``, ``allow_empty``, ``empty_ratio``,
-    ``allow_outside_paths`` as in :class:`~ppfcos.data.datasets.coco.COCODataSet`. ``difficult`` comes
+    ``allow_outside_paths``, ``allow_bad_records`` as in
+    :class:`~ppfcos.data.datasets.coco.COCODataSet`. ``difficult`` comes
     from each object's ``<difficult>`` tag. Boxes are clipped to
     ``[0, width-1] x [0, height-1]`` as PaddleDetection does for VOC.
     """
 
     def __init__(self, dataset_dir=None, image_dir=None, anno_path=None, label_list=None,
                  data_fields=["image"], sample_num=-1, allow_empty=False, empty_ratio=1.,
-                 allow_outside_paths=False):
+                 allow_outside_paths=False, allow_bad_records=False):
         super().__init__(dataset_dir, image_dir, anno_path, data_fields, sample_num,
-                         allow_outside_paths)
+                         allow_outside_paths, allow_bad_records)
         self.label_list = label_list
         self.allow_empty = allow_empty
         self.empty_ratio = empty_ratio
@@ -61,7 +69,9 @@ class VOCDataSet(DetDataset):
         self.catid2clsid = self.clsid2catid = {i: i for i in range(len(self.class_names))}
         root = os.path.join(self.dataset_dir or "", self.image_dir or "")
 
-        records, empty_records, bad_size = [], [], 0
+        records, empty_records, seen = [], [], {}
+        problems = self.problems = RecordProblems(list_file, self.allow_bad_records,
+                                                  self.collect_problems)
         with open(list_file, encoding="utf-8") as f:
             lines = [(n, line.split()) for n, line in enumerate(f, 1) if line.strip()]
         for line_no, fields in lines:
@@ -70,43 +80,68 @@ class VOCDataSet(DetDataset):
                                    f"'image_path xml_path', got {' '.join(fields)!r}")
             im_file, xml_file = (path_inside(root, p, "anno_path", f"{list_file} line {line_no}",
                                              self.allow_outside_paths) for p in fields[:2])
+            if im_file in seen:
+                problems.error("images listed twice", f"line {line_no}: {fields[0]} is "
+                               f"already listed on line {seen[im_file]}: list each image once")
+                continue
+            seen[im_file] = line_no
             record, num_boxes = self._read_xml(xml_file, f"{list_file} line {line_no}",
-                                               len(records) + len(empty_records))
+                                               len(records) + len(empty_records), problems)
             if record is None:
-                bad_size += 1
                 continue
             record["im_file"] = im_file
             if self._file_record(record, num_boxes > 0, records, empty_records):
                 break
-        if bad_size:
-            logger.warning("VOCDataSet %s: skipped %d images without a positive width/height "
-                           "in their XML", list_file, bad_size)
+        problems.log(type(self).__name__)
         self._warn_dropped(list_file)
         return self._select(records, empty_records, self.empty_ratio, list_file)
 
-    def _read_xml(self, xml_file, where, index):
-        """(record, number of boxes) of one XML file; (None, 0) if it has no usable size."""
+    def _read_xml(self, xml_file, where, index, problems):
+        """(record, number of boxes) of one XML file; (None, 0) if it has no usable size.
+
+        A size that is missing or not positive skips the image (counted); a size or
+        box coordinate that is not a number and an unknown class are strict errors
+        of ``problems``; a box with infinite numbers is skipped (counted).
+        """
         if not os.path.isfile(xml_file):
             raise DatasetError("anno_path", f"{where}: annotation XML not found: {xml_file}")
         try:
             tree = ET.parse(xml_file).getroot()
         except ET.ParseError as e:
             raise DatasetError("anno_path", f"{where}: not valid XML: {xml_file} ({e})") from e
-        w = float(tree.findtext("size/width", "0") or 0)
-        h = float(tree.findtext("size/height", "0") or 0)
-        if w <= 0 or h <= 0:
+        size = [tree.findtext(f"size/{k}") for k in ("width", "height")]
+        w, h = (_number(text or 0) for text in size)
+        if w is None or h is None:
+            problems.error("XML files with a non-numeric size", f"{xml_file}: <size> width "
+                           f"{size[0]!r} height {size[1]!r} must be numbers of pixels: fix them")
+            return None, 0
+        if not (w > 0 and h > 0):
+            problems.skip("images without a positive width/height in their XML",
+                          f"{xml_file} (no <size>, or zero)")
             return None, 0
         im_id = int(tree.findtext("id")) if tree.findtext("id") else index
         names, boxes, difficult = [], [], []
-        for obj in tree.iter("object"):
+        for k, obj in enumerate(tree.iter("object")):
             name = (obj.findtext("name") or "").strip()
             if name not in self.cname2cid:
-                raise DatasetError("label_list", f"{xml_file}: object class {name!r} is not in "
-                                   f"the label list ({', '.join(self.class_names)})")
+                problems.error("objects of classes not in the label list",
+                               f"{xml_file}: object class {name!r} is not in the label list "
+                               f"({', '.join(self.class_names)}): add it or fix the name",
+                               key="label_list")
+                continue
+            texts = [obj.findtext(f"bndbox/{c}") for c in ("xmin", "ymin", "xmax", "ymax")]
+            box = [_number(t) for t in texts]
+            if None in box:
+                problems.error("objects with a non-numeric box",
+                               f"{xml_file}: object #{k} ({name}): bndbox xmin, ymin, xmax, "
+                               f"ymax are {texts}, not 4 numbers: fix them")
+                continue
+            if not all(map(math.isfinite, box)):
+                problems.skip("boxes with NaN or infinite numbers", f"{xml_file} object #{k}")
+                continue
             names.append(name)
-            boxes.append([float(obj.findtext(f"bndbox/{k}")) for k in
-                          ("xmin", "ymin", "xmax", "ymax")])
-            difficult.append(int(obj.findtext("difficult") or 0))
+            boxes.append(box)
+            difficult.append(int(_number(obj.findtext("difficult")) or 0))
         boxes, keep = self._clean(boxes, w - 1, h - 1)
         n = len(boxes)
         gt = {

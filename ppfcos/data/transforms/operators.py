@@ -75,7 +75,9 @@ class Decode(BaseOperator):
     there is no ``image``, the file ``sample['im_file']``. An already decoded
     array (ndim 3) is kept as is. Sets ``h``, ``w`` (actual size),
     ``im_shape`` = [h, w] and ``scale_factor`` = [1, 1] (float32).
-    Raises :class:`ImageDecodeError` for an unreadable or undecodable image.
+    Raises :class:`ImageDecodeError` for an unreadable or undecodable image, and
+    for a decoded file whose size is not the ``h``, ``w`` its annotation record
+    declares (its boxes would be in other pixels): the reader skips and counts it.
     """
 
     def __init__(self, to_rgb=True):
@@ -93,11 +95,24 @@ class Decode(BaseOperator):
             im = data
         else:
             im = _decode(data, path, self.to_rgb)
+            _check_declared_size(sample, im.shape[:2], path)
         sample["image"] = im
         sample["h"], sample["w"] = im.shape[:2]
         sample["im_shape"] = np.array(im.shape[:2], dtype=np.float32)
         sample["scale_factor"] = np.array([1.0, 1.0], dtype=np.float32)
         return sample
+
+
+def _check_declared_size(sample, shape, path):
+    """ImageDecodeError if the record's ``h``, ``w`` (when given) are not ``shape``."""
+    if "h" not in sample or "w" not in sample:
+        return
+    declared = (int(round(sample["h"])), int(round(sample["w"])))
+    if declared != tuple(shape):
+        raise ImageDecodeError(path, f"the annotation file gives width {declared[1]} height "
+                               f"{declared[0]}, the image is {shape[1]} x {shape[0]}; fix the "
+                               f"record's width/height (its boxes must be in the image's "
+                               f"pixels)")
 
 
 def _decode(data, path, to_rgb):
