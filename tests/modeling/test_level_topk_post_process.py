@@ -3,7 +3,7 @@ import numpy as np
 import paddle
 
 from ppfcos.modeling.heads.fcos_head import FCOSOutputs
-from ppfcos.modeling.level_topk_post_process import LevelTopKPostProcess, class_offset_nms
+from ppfcos.modeling.level_topk_post_process import LevelTopKPostProcess
 
 
 def _tensor(array, dtype="float32"):
@@ -54,12 +54,6 @@ def test_boxes_clipped_to_the_resized_image_then_rescaled_and_empty_ones_dropped
     bbox, num = _run(LevelTopKPostProcess(min_bbox_size=-1), [[0.9, 0.8]], [0.5, 0.5],
                      [[5, 5, 20, 5], [5, 5, 5, 5]], [[90, 20], [120, 20]], im_shape=(50, 100))
     assert num.tolist() == [2]
-
-
-def test_class_offset_nms_never_suppresses_across_classes():
-    boxes = _tensor([[0, 0, 10, 10], [0, 0, 10, 10], [1, 1, 10, 10]])
-    keep = class_offset_nms(boxes, _tensor([0.9, 0.8, 0.7]), _tensor([0, 1, 0], "int64"), 0.5)
-    assert keep.numpy().tolist() == [0, 1]
 
 
 def test_no_candidate_gives_no_detection():
