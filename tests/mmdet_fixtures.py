@@ -84,3 +84,15 @@ def assert_same_detections(out, ref, prefix=""):
         np.testing.assert_allclose(ours[:, 1], scores[order], rtol=0, atol=1e-4)
         np.testing.assert_allclose(ours[:, 2:], ref[f"{prefix}bboxes{i}"][order], rtol=0,
                                    atol=1e-2)
+
+
+def as_reference(out, prefix=""):
+    """Detections {"bbox" [K, 6], "bbox_num" [N]} in the fixtures' per-image layout."""
+    bbox, counts = np.asarray(out["bbox"]), np.asarray(out["bbox_num"])
+    ref, start = {}, 0
+    for i, count in enumerate(counts):
+        rows = bbox[start:start + count]
+        start += count
+        ref[f"{prefix}labels{i}"] = rows[:, 0].astype(np.int64)
+        ref[f"{prefix}scores{i}"], ref[f"{prefix}bboxes{i}"] = rows[:, 1], rows[:, 2:]
+    return ref

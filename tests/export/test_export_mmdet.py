@@ -12,8 +12,8 @@ import yaml
 from ppfcos.export import export_model
 from ppfcos.export.predictor import create_predictor
 
-from mmdet_fixtures import (FULL, TEST_SIZE, assert_same_detections, converted_model,
-                            eval_batch, mmdet_fixture)
+from mmdet_fixtures import (FULL, TEST_SIZE, as_reference, assert_same_detections,
+                            converted_model, eval_batch, mmdet_fixture)
 
 
 @pytest.fixture(scope="module", params=FULL)
@@ -24,18 +24,6 @@ def exported(request, tmp_path_factory):
     model_dir = str(tmp_path_factory.mktemp("export") / request.param)
     export_model(model, cfg, model_dir)
     return request.param, cfg, model, model_dir
-
-
-def as_reference(out, prefix=""):
-    """Detections {"bbox" [K, 6], "bbox_num" [N]} in the fixtures' per-image layout."""
-    bbox, counts = np.asarray(out["bbox"]), np.asarray(out["bbox_num"])
-    ref, start = {}, 0
-    for i, count in enumerate(counts):
-        rows = bbox[start:start + count]
-        start += count
-        ref[f"{prefix}labels{i}"] = rows[:, 0].astype(np.int64)
-        ref[f"{prefix}scores{i}"], ref[f"{prefix}bboxes{i}"] = rows[:, 1], rows[:, 2:]
-    return ref
 
 
 @pytest.mark.parametrize("onednn", [True, False], ids=["onednn", "no-onednn"])
