@@ -24,9 +24,10 @@ from conftest import CONFIGS, load_tool
 
 import test_export
 import test_export_mmdet
-from mmdet_fixtures import TEST_SIZE, as_reference, eval_batch, mmdet_fixture
+from mmdet_fixtures import as_reference, eval_batch
 from mmdet_fixtures import assert_same_detections as assert_mmdet_detections
 from test_export import IM_SHAPE, SCALE, assert_same_detections, raw_batch
+from test_export_mmdet import fixture_batches
 
 tiny_config = test_export.tiny_config   # a fixture
 exported = test_export_mmdet.exported   # a fixture: an mmdetection zoo row exported
@@ -201,18 +202,15 @@ def test_onnx_runtimes_give_the_paddle_predictors_detections(onnx_zoo_model):
 def test_onnx_runtimes_give_mmdets_detections(exported, onnx_extra):
     """mmdetection's zoo rows (LevelTopKPostProcess): ONNX Runtime and OpenVINO (not the
     DCN row: it reads no DeformConv) give mmdetection's detections and the dygraph
-    model's, for a batch of two and each image alone."""
+    model's, for the fixtures' batches (test_export_mmdet.fixture_batches)."""
     config, cfg, model, model_dir = exported
     onnx_file = export_onnx(model_dir)
     runtimes = ["onnxruntime"]
     if "dcn" not in config and importlib.util.find_spec("openvino") is not None:
         runtimes.append("openvino")
     runs = [onnx_runner(runtime, onnx_file) for runtime in runtimes]
-    ref = mmdet_fixture(config)
-    for indices in ([0, 1], [0], [1]):
-        batch = eval_batch(cfg, indices, TEST_SIZE["full"])
-        expected = ref if len(indices) == 2 else {
-            f"{k}0": ref[f"single_{k}{indices[0]}"] for k in ("labels", "scores", "bboxes")}
+    for indices, size, expected in fixture_batches(config):
+        batch = eval_batch(cfg, indices, size)
         with paddle.no_grad():
             dygraph = as_reference(model(batch))
         for run in runs:
