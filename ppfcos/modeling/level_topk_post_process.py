@@ -15,7 +15,10 @@ Batched tensor ops with shapes fixed by ``nms_pre``, so the same code runs in dy
 and in an exported static graph (and converts to ONNX): each level gives exactly
 ``nms_pre`` candidates per image, those that mmdetection would not take (at or below
 the threshold, beyond the level's pairs, too small) with score 0, which the NMS
-(``MultiClassNMS`` at score threshold 0) drops.
+(``MultiClassNMS`` at score threshold 0) drops. Rows come out in multiclass_nms3's order
+(by class, best first within a class) where mmdetection's are best first: the same
+detections. Pairs tied at a level's ``nms_pre``-th probability may be taken in another
+order by another runtime (OpenVINO's TopK orders ties arbitrarily), as by mmdetection's.
 """
 import paddle
 import paddle.nn.functional as F
