@@ -139,15 +139,21 @@ def evaluate_tool(data, cwd, weights, out, *extra):
                         if "Average" in line]
 
 
-@pytest.mark.parametrize("variant", ["batch_size_4", "predictor_batch_size_4"])
+# mmdetection's post-processing (its zoo rows' LevelTopKPostProcess) on the demo network
+LEVEL_TOPK = "FCOS.fcos_post_process={name: LevelTopKPostProcess, score_threshold: 0.0}"
+
+
+@pytest.mark.parametrize("variant", ["batch_size_4", "predictor_batch_size_4",
+                                     "level_topk_predictor_batch_size_4"])
 def test_batched_and_predictor_evaluation_give_the_detections_of_single_images(data, tmp_path,
                                                                                 variant):
     train(data, tmp_path, "epoch=1")
     weights = str(tmp_path / "output" / "fcos_r18_lite_synthetic" / "model_final")
+    post = [LEVEL_TOPK] if "level_topk" in variant else []
     single = evaluate_tool(data, tmp_path, weights, tmp_path / "single",
-                           "EvalReader.batch_size=1")
+                           "EvalReader.batch_size=1", *post)
     extra = ["EvalReader.batch_size=4"] + (["--predictor"] if "predictor" in variant else [])
-    batched = evaluate_tool(data, tmp_path, weights, tmp_path / variant, *extra)
+    batched = evaluate_tool(data, tmp_path, weights, tmp_path / variant, *post, *extra)
     assert single[1] == batched[1]  # all 12 stats printed identically
     assert len(single[0]) == len(batched[0]) > 0
     for a, b in zip(*(single[0], batched[0])):

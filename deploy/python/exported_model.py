@@ -9,6 +9,7 @@ writes ``model.pdmodel``), ``model.pdiparams`` (both read by the ``paddle`` back
     draw_threshold: 0.5
     min_subgraph_size: 16
     Preprocess:                 # applied in order to each RGB image
+    - {type: ToBGR}             # only for models reading BGR (caffe-style backbones)
     - {type: Resize, target_size: [800, 1333], keep_ratio: true, interp: 1}
     - {type: Permute}
     - {type: PadStride, stride: 128}

@@ -1,9 +1,9 @@
 """Image preprocessing built from infer_cfg.yml's ``Preprocess`` list.
 
 Each step gives the same arrays as ppfcos's reader op of the same name (Resize,
-NormalizeImage, Permute; PadStride is PadBatch for one image), so the exported
-network sees exactly what it saw in training and evaluation. Pad fills a
-static-shape export's fixed input size.
+NormalizeImage, Permute; PadStride is PadBatch for one image; ToBGR is Decode's
+``to_rgb: false``), so the exported network sees exactly what it saw in training and
+evaluation. Pad fills a static-shape export's fixed input size.
 
 A sample is a dict:
     image         RGB uint8 [H, W, 3] on entry; float32 [3, H', W'] at the end
@@ -17,6 +17,15 @@ import cv2
 import numpy as np
 
 from errors import DeployError
+
+
+class ToBGR:
+    """RGB -> BGR channel order of the HWC image (caffe-style backbones read BGR, as
+    ppfcos's Decode with ``to_rgb: false``)."""
+
+    def __call__(self, sample):
+        sample["image"] = np.ascontiguousarray(sample["image"][:, :, ::-1])
+        return sample
 
 
 class Resize:
@@ -138,7 +147,8 @@ class Pad:
         return sample
 
 
-STEPS = {cls.__name__: cls for cls in (Resize, NormalizeImage, Pad, Permute, PadStride)}
+STEPS = {cls.__name__: cls for cls in (ToBGR, Resize, NormalizeImage, Pad, Permute,
+                                       PadStride)}
 
 
 def build_step(spec):

@@ -88,9 +88,6 @@ def save_program(model, model_dir, normalize=None, image_hw=None):
     """Write the InferenceGraph of ``model`` (batch norms folded, on a copy) as
     ``model_dir/model.json`` (or .pdmodel) + ``model.pdiparams``. ``normalize``: (scale,
     shift) fused into the graph; ``image_hw``: a fixed (H, W) of the image input."""
-    if not getattr(model, "static_graph", True):
-        raise ConfigError(f"{type(model.post_process).__name__} runs in dygraph only, so this "
-                          f"model cannot be exported (nor evaluated with --predictor)")
     graph = InferenceGraph(inference_model(model), normalize)
     graph.eval()
     static = paddle.jit.to_static(graph, input_spec=input_spec(image_hw), full_graph=True)

@@ -30,7 +30,9 @@ def static_image_shape(reader):
 
 def preprocess_spec(reader):
     """TestReader -> (infer_cfg ``Preprocess`` list, NormalizeImage spec fused into the
-    graph or None). Decode is implied; PadBatch becomes PadStride.
+    graph or None). Decode is implied (deploy tools decode to RGB); a Decode with
+    ``to_rgb: false`` (caffe-style backbones) becomes a first ``ToBGR`` step. PadBatch
+    becomes PadStride.
 
     With a static ``inputs_def.image_shape`` [3, H, W], Resize targets [H, W] (as in
     PaddleDetection's export) and a Pad step before Permute fills the image up to
@@ -38,7 +40,8 @@ def preprocess_spec(reader):
     every image fit after resizing (Resize scales by the long side there).
     """
     static = static_image_shape(reader)
-    ops = [next(iter(op.items())) for op in reader.get("sample_transforms", [])[1:]]
+    transforms = [next(iter(op.items())) for op in reader.get("sample_transforms", [])]
+    ops = transforms[1:]
     if static is not None:
         resize = [dict(args or {}) for kind, args in ops if kind == "Resize"]
         if not resize:
@@ -49,6 +52,9 @@ def preprocess_spec(reader):
                               f"Resize keep_ratio, use a square H == W (or keep_ratio: "
                               f"false) so that every image fits the fixed input")
     steps, fused = [], None
+    if transforms and transforms[0][0] == "Decode" and not (transforms[0][1] or {}).get(
+            "to_rgb", True):
+        steps.append({"type": "ToBGR"})
     for kind, args in ops:
         args = dict(args or {})
         if kind == "NormalizeImage" and reader.get("fuse_normalize", False):

@@ -16,9 +16,11 @@ import pytest
 import yaml
 
 import ppfcos
-from conftest import PROGRAM_FILE, REPO
+from conftest import CONFIGS, PROGRAM_FILE, REPO
+from mmdet_fixtures import FULL, MMDET_FIXTURES, TEST_SIZE, mmdet_fixture
 from ppfcos.data.reader import build_dataset
 from ppfcos.export import export_model
+from ppfcos.export.infer_cfg import preprocess_spec
 from ppfcos.modeling.seeded_weights import seed_weights
 
 DEPLOY = os.path.join(REPO, "deploy", "python")
@@ -288,6 +290,26 @@ def test_an_old_style_model_pdmodel_is_accepted(model_dir, tmp_path):
         os.symlink(os.path.join(model_dir, src), tmp_path / dst)
     model = load_exported_model(str(tmp_path))
     assert model.program.endswith("model.pdmodel") and model.label_list == LABELS
+
+
+@pytest.mark.parametrize("config", FULL)
+def test_bgr_models_get_mmdetections_preprocessed_images(config, tmp_path):
+    """The infer_cfg Preprocess of mmdetection's caffe-style rows (ToBGR first) on the
+    fixture images gives mmdetection's own preprocessed batch."""
+    cfg = ppfcos.load_config(os.path.join(CONFIGS, f"{config}.yml"))
+    steps, _ = preprocess_spec(cfg["TestReader"])
+    assert steps[0] == {"type": "ToBGR"}
+    steps = [dict(step, target_size=TEST_SIZE["full"]) if step["type"] == "Resize" else step
+             for step in steps]
+    ref, images = mmdet_fixture(config), np.load(os.path.join(MMDET_FIXTURES, "images.npz"))
+    for i in range(2):
+        (tmp_path / f"{i}.png").write_bytes(images[f"png{i}"].tobytes())
+        sample = Preprocessor(steps)(read_image(str(tmp_path / f"{i}.png")))
+        np.testing.assert_array_equal(sample["im_shape"], ref[f"img_shape{i}"])
+        _, h, w = sample["image"].shape
+        np.testing.assert_allclose(sample["image"], ref["inputs"][i][:, :h, :w], rtol=0,
+                                   atol=1e-4)
+        assert not ref["inputs"][i][:, h:].any() and not ref["inputs"][i][:, :, w:].any()
 
 
 def test_preprocess_steps_reject_unknown_types_and_arguments():

@@ -31,17 +31,21 @@ for module in ("paddle2onnx", "onnxruntime", "openvino", "nncf"):
 
 # OpenVINO reads no ONNX DeformConv: the tiny model of test_deploy_infer without DCN.
 TINY_PLAIN = TINY.replace(", dcn_v2_stages: [2]", "")
+# The same with mmdetection's post-processing (its zoo rows' LevelTopKPostProcess).
+TINY_LEVEL_TOPK = TINY_PLAIN.replace(
+    "fcos_head: FCOSHead}}", "fcos_head: FCOSHead, fcos_post_process: {{name: "
+    "LevelTopKPostProcess}}}}")
+assert TINY_LEVEL_TOPK != TINY_PLAIN
 
 
-@pytest.fixture(scope="module")
-def int8_export(tmp_path_factory, image_dir):
-    """model_dir written by tools/export_model.py --quantize int8, calibrated on the
-    test images (model.json, model.onnx, model_int8.onnx side by side)."""
-    root = tmp_path_factory.mktemp("precision")
+def write_int8_export(root, template, image_dir):
+    """model_dir written by tools/export_model.py --quantize int8 for the config
+    ``template`` (TINY's fields), calibrated on the test images (model.json, model.onnx,
+    model_int8.onnx side by side)."""
     (root / "label_list.txt").write_text("\n".join(LABELS) + "\n")
     config = root / "tiny.yml"
-    config.write_text(TINY_PLAIN.format(root=root, fuse="true", mean=[0.485, 0.456, 0.406],
-                                        std=[0.229, 0.224, 0.225]))
+    config.write_text(template.format(root=root, fuse="true", mean=[0.485, 0.456, 0.406],
+                                      std=[0.229, 0.224, 0.225]))
     weights = str(root / "tiny.pdparams")
     cfg = ppfcos.load_config(str(config))
     paddle.save(seed_weights(ppfcos.build_model(cfg)).state_dict(), weights)
@@ -50,6 +54,24 @@ def int8_export(tmp_path_factory, image_dir):
         "--quantize", "int8", "--calib_dir", str(image_dir), "--calib_num", "4"])
     assert status == 0
     return str(root / "out" / "tiny")
+
+
+@pytest.fixture(scope="module")
+def int8_export(tmp_path_factory, image_dir):
+    """write_int8_export of the tiny model (PaddleDetection's post-processing)."""
+    return write_int8_export(tmp_path_factory.mktemp("precision"), TINY_PLAIN, image_dir)
+
+
+@pytest.fixture(scope="module")
+def level_topk_int8_export(tmp_path_factory, image_dir):
+    """write_int8_export of the tiny model with mmdetection's post-processing."""
+    return write_int8_export(tmp_path_factory.mktemp("level_topk"), TINY_LEVEL_TOPK, image_dir)
+
+
+# The tests of where each precision runs, over both post-processings (their accuracy with
+# mmdetection's: README, "Accuracy budget").
+BOTH_POST_PROCESSINGS = pytest.mark.parametrize("export", ["int8_export",
+                                                           "level_topk_int8_export"])
 
 
 def detect(model_dir, backend, precision, image_dir):
@@ -118,8 +140,10 @@ def test_reduced_precision_stays_close_to_fp32(int8_export, image_dir, backend, 
         assert not np.array_equal(rows, expected)     # it did not run fp32
 
 
+@BOTH_POST_PROCESSINGS
 @pytest.mark.parametrize("precision, network", [("bf16", "bf16"), ("int8", "u8")])
-def test_openvino_leaves_decoding_scores_and_nms_in_float32(int8_export, precision, network):
+def test_openvino_leaves_decoding_scores_and_nms_in_float32(export, precision, network,
+                                                            request):
     """In OpenVINO's compiled model (bf16: model.onnx; int8: model_int8.onnx, whose
     unquantized operations run as in bf16), the network's convolutions run at
     ``network`` precision, and the only bf16 operations touching post-processing are
@@ -127,6 +151,7 @@ def test_openvino_leaves_decoding_scores_and_nms_in_float32(int8_export, precisi
     ReLU and stride multiply of the distances; box decoding, scores and NMS run in f32."""
     import onnx
     from ppfcos.export.quantize import post_process_nodes
+    int8_export = request.getfixturevalue(export)
     model_file = "model_int8.onnx" if precision == "int8" else "model.onnx"
     post = set(post_process_nodes(onnx.load(os.path.join(int8_export, model_file)).graph))
     predictor = create_predictor("openvino", load_exported_model(int8_export, "openvino"),
@@ -149,12 +174,13 @@ def bf16_numbers(values):
     return (np.asarray(values, np.float32).view(np.uint32) & 0xFFFF) == 0
 
 
-def test_paddle_bf16_runs_the_network_in_bf16_and_decodes_in_float(int8_export):
+@BOTH_POST_PROCESSINGS
+def test_paddle_bf16_runs_the_network_in_bf16_and_decodes_in_float(export, request):
     """Paddle Inference's bf16 pass takes every float32 op it has a bf16 kernel for; the
     export decodes in float64, which it leaves alone. Decoded in bf16, every box corner
     would be a bf16 number (8 significant bits: steps of 2-4 px above 256); decoded in
     float, a corner is a point (a multiple of 4) minus a distance the network gave in bf16."""
-    model = load_exported_model(int8_export)
+    model = load_exported_model(request.getfixturevalue(export))
     rng = np.random.default_rng(0)
     inputs = {"image": rng.uniform(0, 255, (1, 3, 512, 640)).astype(np.float32),
               "im_shape": np.array([[512, 640]], np.float32),

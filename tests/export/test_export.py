@@ -21,7 +21,6 @@ from ppfcos.modeling.backbones.resnet import ConvNorm
 from ppfcos.modeling.seeded_weights import seed_weights
 
 from conftest import CONFIGS
-from mmdet_fixtures import MMDET_FIXTURES
 
 MEAN = np.array([0.485, 0.456, 0.406], np.float32).reshape(1, 3, 1, 1)
 STD = np.array([0.229, 0.224, 0.225], np.float32).reshape(1, 3, 1, 1)
@@ -307,11 +306,3 @@ def test_dynamic_image_shape_keeps_any_size(tiny_config, tmp_path):
     assert infer_cfg["use_dynamic_shape"] is True
     assert [step["type"] for step in infer_cfg["Preprocess"]][-1] == "PadStride"
     assert program_input_shapes(out)["image"] == [-1, 3, -1, -1]
-
-
-def test_a_dygraph_only_post_process_is_refused_before_anything_is_written(tmp_path):
-    """mmdetection's post-processing (LevelTopKPostProcess) loops over images in Python."""
-    cfg = ppfcos.load_config(os.path.join(MMDET_FIXTURES, "fcos_tiny.yml"))
-    with pytest.raises(ConfigError, match="LevelTopKPostProcess runs in dygraph only"):
-        export_model(ppfcos.build_model(cfg), cfg, str(tmp_path / "out"))
-    assert os.listdir(tmp_path) == []

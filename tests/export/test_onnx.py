@@ -23,9 +23,14 @@ from ppfcos.modeling.seeded_weights import seed_weights
 from conftest import CONFIGS, PROGRAM_FILE, export_listing, export_onnx_or_skip, load_tool
 
 import test_export
+import test_export_mmdet
+from mmdet_fixtures import as_reference, eval_batch
+from mmdet_fixtures import assert_same_detections as assert_mmdet_detections
 from test_export import IM_SHAPE, SCALE, assert_same_detections, raw_batch
+from test_export_mmdet import fixture_batches
 
 tiny_config = test_export.tiny_config   # a fixture
+exported = test_export_mmdet.exported   # a fixture: an mmdetection zoo row exported
 
 
 @pytest.fixture(scope="module")
@@ -192,6 +197,27 @@ def test_onnx_runtimes_give_the_paddle_predictors_detections(onnx_zoo_model):
             assert expected[1].sum() == 100 * len(expected[1])
             for run in runs:
                 assert_same_runtime_detections(run(batch), expected)
+
+
+def test_onnx_runtimes_give_mmdets_detections(exported, onnx_extra):
+    """mmdetection's zoo rows (LevelTopKPostProcess): ONNX Runtime and OpenVINO (not the
+    DCN row: it reads no DeformConv) give mmdetection's detections and the dygraph
+    model's, for the fixtures' batches (test_export_mmdet.fixture_batches)."""
+    config, cfg, model, model_dir = exported
+    onnx_file = export_onnx(model_dir)
+    runtimes = ["onnxruntime"]
+    if "dcn" not in config and importlib.util.find_spec("openvino") is not None:
+        runtimes.append("openvino")
+    runs = [onnx_runner(runtime, onnx_file) for runtime in runtimes]
+    for indices, size, expected in fixture_batches(config):
+        batch = eval_batch(cfg, indices, size)
+        with paddle.no_grad():
+            dygraph = as_reference(model(batch))
+        for run in runs:
+            bbox, bbox_num = run({k: v.numpy() for k, v in batch.items()})
+            found = {"bbox": bbox, "bbox_num": bbox_num}
+            assert_mmdet_detections(found, expected)
+            assert_mmdet_detections(found, dygraph)
 
 
 # --- errors and the command line ----------------------------------------------------------

@@ -1,9 +1,10 @@
 """mmdetection's post-processing order (LevelTopKPostProcess)."""
 import numpy as np
 import paddle
+import pytest
 
 from ppfcos.modeling.heads.fcos_head import FCOSOutputs
-from ppfcos.modeling.level_topk_post_process import LevelTopKPostProcess, class_offset_nms
+from ppfcos.modeling.level_topk_post_process import LevelTopKPostProcess
 
 
 def _tensor(array, dtype="float32"):
@@ -56,13 +57,41 @@ def test_boxes_clipped_to_the_resized_image_then_rescaled_and_empty_ones_dropped
     assert num.tolist() == [2]
 
 
-def test_class_offset_nms_never_suppresses_across_classes():
-    boxes = _tensor([[0, 0, 10, 10], [0, 0, 10, 10], [1, 1, 10, 10]])
-    keep = class_offset_nms(boxes, _tensor([0.9, 0.8, 0.7]), _tensor([0, 1, 0], "int64"), 0.5)
-    assert keep.numpy().tolist() == [0, 1]
-
-
 def test_no_candidate_gives_no_detection():
     bbox, num = _run(LevelTopKPostProcess(), [[0.01, 0.02]], [0.9, 0.9], [[5, 5, 5, 5]] * 2,
                      [[20, 20], [40, 20]])
     assert num.tolist() == [0] and bbox.shape == (0, 6)
+
+
+def test_nms_pre_minus_one_takes_every_pair_above_the_threshold():
+    points = [[20, 20], [21, 20], [60, 60]]
+    probs = [[0.9, 0.8, 0.3], [0.7, 0.2, 0.2]]
+    bbox, num = _run(LevelTopKPostProcess(nms_pre=-1), probs, [0.5] * 3, [[5, 5, 5, 5]] * 3,
+                     points)
+    # all 6 pairs enter; per class, cell 1 overlaps cell 0 (IoU 0.82) and goes
+    assert num.tolist() == [4]
+    np.testing.assert_allclose(bbox[:, :2], [[0, 0.45], [0, 0.15], [1, 0.35], [1, 0.1]],
+                               rtol=1e-5)
+    np.testing.assert_allclose(bbox[[1, 3], 2:], [[55, 55, 65, 65]] * 2, rtol=1e-6)
+
+
+def test_a_batch_gives_each_images_detections():
+    """nms_pre per image and level: image 1's candidates do not crowd out image 0's."""
+    post = LevelTopKPostProcess(nms_pre=2)
+    rng = np.random.default_rng(0)
+    probs = rng.uniform(0.01, 0.99, (2, 3, 8))
+    quality = rng.uniform(0.1, 0.9, (2, 8))
+    dist = rng.uniform(1, 6, (2, 8, 4))
+    points = [[10.0 * k + 5, 10] for k in range(8)]
+    alone = [_run(post, probs[i], quality[i], dist[i], points) for i in range(2)]
+    outputs = FCOSOutputs([_tensor(_logit(probs)).reshape([2, 3, 1, 8])], None,
+                          [_tensor(_logit(quality)).reshape([2, 1, 1, 8])])
+    bbox, num = post([_tensor(points)], outputs, [_tensor(dist.transpose(0, 2, 1)).reshape(
+        [2, 4, 1, 8])], _tensor([[100, 100]] * 2), _tensor([[1.0, 1.0]] * 2))
+    assert num.numpy().tolist() == [len(alone[0][0]), len(alone[1][0])] and 0 < num[0] <= 2
+    np.testing.assert_allclose(bbox.numpy(), np.concatenate([a[0] for a in alone]), rtol=1e-6)
+
+
+def test_a_negative_score_threshold_is_refused():
+    with pytest.raises(ValueError, match="score_threshold must be >= 0"):
+        LevelTopKPostProcess(score_threshold=-0.1)

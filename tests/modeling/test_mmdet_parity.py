@@ -7,8 +7,6 @@ weights go through our converter into our model, and ours must give the same num
 The fixtures were made at test scale (224, 128) instead of (1333, 800) to stay small;
 the tests set the same size in our Resize.
 """
-import functools
-import json
 import os
 
 import numpy as np
@@ -18,37 +16,11 @@ import pytest
 import ppfcos
 from ppfcos.data.reader import build_ops
 from ppfcos.data.transforms import Gt2FCOSTarget
-from ppfcos.modeling.seeded_weights import mmdet_seeded_state
 from ppfcos.weights.mmdet import convert_mmdet_state
 
 from conftest import CONFIGS
-from mmdet_fixtures import MMDET_FIXTURES as MMDET, assert_same_detections, eval_batch
-FULL = ["fcos_r50_caffe_fpn_gn-head_1x_coco", "fcos_r50_caffe_fpn_gn-head_tricks_1x_coco",
-        "fcos_r50_caffe_fpn_gn-head_tricks_dcn_1x_coco"]
-TINY_INPUT = ["fcos_r101_caffe_fpn_gn-head_1x_coco",
-              "fcos_x101_64x4d_fpn_gn-head_mstrain_640-800_2x_coco"]
-TEST_SIZE = {"full": [128, 224], "tiny": [64, 96]}   # make_mmdet_fixtures' test scales
-
-
-def mmdet_fixture(name):
-    return np.load(os.path.join(MMDET, f"{name}.npz"))
-
-
-@functools.lru_cache(maxsize=None)
-def mmdet_keys():
-    with open(os.path.join(MMDET, "state_dict_keys.json")) as f:
-        return json.load(f)
-
-
-@functools.lru_cache(maxsize=None)
-def converted_model(config):
-    """Our model of ``config`` with mmdetection's name-seeded weights, through the converter."""
-    cfg = ppfcos.load_config(os.path.join(CONFIGS, f"{config}.yml"))
-    model = ppfcos.build_model(cfg)
-    shapes = {n: tuple(t.shape) for n, t in model.state_dict().items()}
-    model.set_state_dict(convert_mmdet_state(shapes, mmdet_seeded_state(mmdet_keys()[config])))
-    model.eval()
-    return cfg, model
+from mmdet_fixtures import (FULL, TEST_SIZE, TINY_INPUT, assert_same_detections, converted_model,
+                            eval_batch, mmdet_fixture, mmdet_keys)
 
 
 @pytest.mark.parametrize("config", sorted(mmdet_keys()))

@@ -53,12 +53,6 @@ class FCOS(nn.Layer):
             FCOSBox(num_classes=fcos_head.num_classes, sqrt_score=fcos_head.sqrt_score),
             fcos_head.nms)
 
-    @property
-    def static_graph(self):
-        """Whether the eval forward can be traced into a static program (export,
-        ``--predictor``): not with a dygraph-only post-process."""
-        return getattr(self.post_process, "static_graph", True)
-
     @classmethod
     def from_config(cls, values, build):
         backbone = build("backbone")
