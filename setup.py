@@ -21,6 +21,9 @@ ONNX_EXTRA = ["paddle2onnx>=2.0", "onnxruntime"]
 SLICE_EXTRA = ["sahi>=0.12.8"]
 # deploy's --backend openvino (model.onnx, fp32/bf16/int8).
 OPENVINO_EXTRA = ["openvino>=2025.0"]
+# tools/analyze_results.py and tools/eval.py --analyze: the plots (matplotlib) and the TIDE
+# error breakdown (tidecv, which brings seaborn and pandas).
+ANALYSIS_EXTRA = ["matplotlib", "tidecv"]
 # tools/export_model.py --quantize int8 (NNCF post-training quantization of model.onnx).
 QUANTIZE_EXTRA = ONNX_EXTRA + ["nncf"]
 
@@ -68,7 +71,9 @@ if __name__ == "__main__":
         packages=find_packages(include=["ppfcos", "ppfcos.*"]),
         install_requires=["numpy", "opencv-python", "pyyaml", "pycocotools", "visualdl"]
         + paddle_requirements(installed_paddle()),
-        extras_require={"test": ["pytest"] + QUANTIZE_EXTRA + OPENVINO_EXTRA + SLICE_EXTRA,
+        extras_require={"test": ["pytest"] + QUANTIZE_EXTRA + OPENVINO_EXTRA + SLICE_EXTRA
+                        + ANALYSIS_EXTRA,
                         "onnx": ONNX_EXTRA, "openvino": OPENVINO_EXTRA,
-                        "quantize": QUANTIZE_EXTRA, "slice": SLICE_EXTRA},
+                        "quantize": QUANTIZE_EXTRA, "slice": SLICE_EXTRA,
+                        "analysis": ANALYSIS_EXTRA},
     )
