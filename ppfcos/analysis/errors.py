@@ -59,6 +59,7 @@ def error_breakdown(records, iou_threshold=0.5, background_threshold=0.1):
         main = tide.get_main_errors()["run"]
         special = tide.get_special_errors()["run"]
     counts = {error.short_name: len(found) for error, found in run.error_dict.items()}
-    return {"iou_threshold": iou_threshold, "ap": float(run.ap), "main": {k: float(main[k]) for k in MAIN_ERRORS},
+    return {"iou_threshold": iou_threshold, "ap": float(run.ap),
+            "main": {k: float(main[k]) for k in MAIN_ERRORS},
             "special": {k: float(special[k]) for k in SPECIAL_ERRORS},
             "counts": {k: int(counts.get(k, 0)) for k in MAIN_ERRORS}}
