@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import load_tool
 from crafted import THREE_IMAGES
 from tool_runs import DEMO, TINY, data_overrides, run_tool
 
@@ -104,10 +105,12 @@ def test_eval_analyze_runs_the_analysis_after_evaluating(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--score_threshold", "1.5"], "error: score_threshold must be within [0, 1], got 1.5"),
-    (["-o", "metric=VOC"], "error: the analysis reads COCO's bbox.json: it needs metric COCO"),
+    (["-o", "metric=VOC"], "error: the analysis reads COCO's bbox.json: it needs metric COCO "
+     "(convert a VOC dataset with tools/x2coco.py --from voc)"),
 ])
-def test_bad_options_are_one_line_errors(crafted_eval, tmp_path, args, message):
+def test_bad_options_are_one_line_errors(crafted_eval, capsys, args, message):
     root, saved = crafted_eval
-    done = run_tool("analyze_results", ["-c", DEMO, "--json_eval", "--output_eval", str(saved),
-                                        *args, "-o", *data_overrides(root)], str(tmp_path))
-    assert done.returncode == 1 and done.stderr.strip().splitlines()[-1].startswith(message)
+    tool = load_tool("analyze_results")
+    assert tool.main(["-c", DEMO, "--json_eval", "--output_eval", str(saved), *args,
+                      "-o", *data_overrides(root)]) == 1
+    assert capsys.readouterr().err.strip() == message
