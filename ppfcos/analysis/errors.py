@@ -52,9 +52,11 @@ def error_breakdown(records, iou_threshold=0.5, background_threshold=0.1):
     """{"iou_threshold", "ap": TIDE's AP at it (0-100), "main": {type: dAP}, "special":
     {"FalsePos", "FalseNeg": dAP}, "counts": {type: number of errors}} of ``records``."""
     TIDE, _ = import_tide()
+    import matplotlib
     gt, preds = tide_data(records)
-    tide = TIDE(pos_threshold=iou_threshold, background_threshold=background_threshold)
-    with contextlib.redirect_stdout(io.StringIO()):
+    # TIDE() sets seaborn's style and a dpi in matplotlib's global rcParams: keep them local
+    with matplotlib.rc_context(), contextlib.redirect_stdout(io.StringIO()):
+        tide = TIDE(pos_threshold=iou_threshold, background_threshold=background_threshold)
         run = tide.evaluate(gt, preds, mode=TIDE.BOX, name="run")
         main = tide.get_main_errors()["run"]
         special = tide.get_special_errors()["run"]

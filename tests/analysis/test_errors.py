@@ -47,3 +47,10 @@ def test_perfect_detections_have_no_error_and_ap_100():
     assert breakdown["ap"] == pytest.approx(100.0)
     assert sum(breakdown["counts"].values()) == 0
     assert breakdown["special"] == {"FalsePos": 0.0, "FalseNeg": 0.0}
+
+
+def test_matplotlib_settings_are_left_as_they_were():
+    import matplotlib
+    before = dict(matplotlib.rcParams)
+    error_breakdown([record([(A, 0)], [(A, 0, 0.9)])])
+    assert dict(matplotlib.rcParams) == before            # tidecv's seaborn style undone
