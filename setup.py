@@ -13,9 +13,6 @@ import sys
 from setuptools import find_packages, setup
 
 PADDLE_FALLBACK = "paddlepaddle>=3.0"
-# ONNX export (tools/export_onnx.py, --export_onnx) and deploy's --backend onnxruntime.
-# paddle2onnx 2.x converts Paddle 3's PIR programs (model.json).
-ONNX_EXTRA = ["paddle2onnx>=2.0", "onnxruntime"]
 # Sliced inference (--slice_infer in tools/ and deploy/python): sahi's window grid and its
 # numpy NMS. sahi 0.12 needs no torch (its torchvision backend is optional) and no Paddle.
 SLICE_EXTRA = ["sahi>=0.12.8"]
@@ -24,8 +21,6 @@ OPENVINO_EXTRA = ["openvino>=2025.0"]
 # tools/analyze_results.py and tools/eval.py --analyze: the plots (matplotlib) and the TIDE
 # error breakdown (tidecv, which brings seaborn and pandas).
 ANALYSIS_EXTRA = ["matplotlib", "tidecv"]
-# tools/export_model.py --quantize int8 (NNCF post-training quantization of model.onnx).
-QUANTIZE_EXTRA = ONNX_EXTRA + ["nncf"]
 
 # pip builds packages in an isolated environment whose sys.path hides the
 # target environment's site-packages; a fresh interpreter without pip's
@@ -33,14 +28,16 @@ QUANTIZE_EXTRA = ONNX_EXTRA + ["nncf"]
 _PROBE = (
     "import importlib.metadata as m, importlib.util as u, json;"
     "names = sorted({(d.metadata['Name'] or '').lower() for d in m.distributions()});"
-    "print(json.dumps({'dists': [n for n in names if n.startswith('paddlepaddle')],"
-    " 'module': u.find_spec('paddle') is not None}))"
+    "dists = [n for n in names if n.startswith('paddlepaddle')];"
+    "print(json.dumps({'dists': dists, 'module': u.find_spec('paddle') is not None,"
+    " 'version': m.version(dists[0]) if dists else None}))"
 )
 _ISOLATION_VARS = ("PYTHONPATH", "PYTHONNOUSERSITE", "PYTHONHOME")
 
 
 def installed_paddle():
-    """Paddle distributions installed for this interpreter, e.g. ['paddlepaddle-gpu'].
+    """(Paddle distributions installed for this interpreter, e.g. ['paddlepaddle-gpu'],
+    the first one's version or None).
 
     A ``paddle`` module without distribution metadata counts as ['paddle'].
     """
@@ -50,8 +47,8 @@ def installed_paddle():
                              text=True, timeout=120, check=True).stdout
         found = json.loads(out.strip().splitlines()[-1])
     except (OSError, subprocess.SubprocessError, ValueError, IndexError):
-        return []
-    return found["dists"] or (["paddle"] if found["module"] else [])
+        return [], None
+    return found["dists"] or (["paddle"] if found["module"] else []), found["version"]
 
 
 def paddle_requirements(installed):
@@ -59,7 +56,20 @@ def paddle_requirements(installed):
     return [] if installed else [PADDLE_FALLBACK]
 
 
+def onnx_requirements(paddle_version):
+    """ONNX export (tools/export_onnx.py, --export_onnx) and deploy's --backend onnxruntime.
+    paddle2onnx 2.x converts Paddle 3's programs and refuses to import beside Paddle 2.x,
+    whose ProgramDesc programs (model.pdmodel) paddle2onnx 1.x converts."""
+    major = int(paddle_version.split(".")[0]) if paddle_version else 3   # develop builds: 0
+    old = 0 < major < 3
+    return ["paddle2onnx>=1.2,<2" if old else "paddle2onnx>=2.0", "onnxruntime"]
+
+
 if __name__ == "__main__":
+    PADDLE_DISTS, PADDLE_VERSION = installed_paddle()
+    ONNX_EXTRA = onnx_requirements(PADDLE_VERSION)
+    # tools/export_model.py --quantize int8 (NNCF post-training quantization of model.onnx).
+    QUANTIZE_EXTRA = ONNX_EXTRA + ["nncf"]
     setup(
         name="ppfcos",
         version="0.1.0",
@@ -70,7 +80,7 @@ if __name__ == "__main__":
         python_requires=">=3.9",
         packages=find_packages(include=["ppfcos", "ppfcos.*"]),
         install_requires=["numpy", "opencv-python", "pyyaml", "pycocotools", "visualdl"]
-        + paddle_requirements(installed_paddle()),
+        + paddle_requirements(PADDLE_DISTS),
         extras_require={"test": ["pytest"] + QUANTIZE_EXTRA + OPENVINO_EXTRA + SLICE_EXTRA
                         + ANALYSIS_EXTRA,
                         "onnx": ONNX_EXTRA, "openvino": OPENVINO_EXTRA,

@@ -11,6 +11,11 @@ import os
 # MKL's kernels) are made by the tools, in ppfcos.engine.env.setup_device.
 USER_OMP_NUM_THREADS = os.environ.get("OMP_NUM_THREADS")
 
+from . import compat  # noqa: E402
+
+compat.print_unsupported_paddle_in_one_line()
+compat.check_paddle_version()
+
 from . import data  # noqa: E402,F401  (registers datasets and transforms)
 from .core import ConfigError, create, load_config  # noqa: E402
 from .data import create_reader  # noqa: E402

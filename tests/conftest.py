@@ -3,7 +3,9 @@ import importlib.util
 import os
 
 import numpy as np
-import paddle
+
+import ppfcos.compat  # noqa: F401  (before paddle: see ppfcos.compat.bind_system_zlib)
+import paddle  # noqa: E402
 import pytest
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))

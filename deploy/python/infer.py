@@ -24,7 +24,8 @@ import logging
 import os
 import sys
 
-import machine
+import paddle_compat  # noqa: F401  (first: see paddle_compat.bind_system_zlib)
+import machine  # noqa: E402
 from benchmark import Timings
 from detector import Detector
 from errors import DeployError, ImageReadError

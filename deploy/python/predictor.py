@@ -25,11 +25,12 @@ import os
 from dataclasses import dataclass, field
 
 import numpy as np
-import paddle
-from paddle import inference
+from paddle_compat import paddle_bf16_unsupported  # before paddle: see bind_system_zlib
+import paddle  # noqa: E402
+from paddle import inference  # noqa: E402
 
-from errors import DeployError
-from exported_model import onnx_model_file
+from errors import DeployError  # noqa: E402
+from exported_model import onnx_model_file  # noqa: E402
 
 TRT_PRECISIONS = {"trt_fp32": inference.PrecisionType.Float32,
                   "trt_fp16": inference.PrecisionType.Half,
@@ -145,6 +146,8 @@ class PaddlePredictor:
                                             or not options.enable_mkldnn):
             raise DeployError("--precision bf16 with --backend paddle runs oneDNN's bf16 "
                               "kernels: use --device CPU with --enable_mkldnn True")
+        if options.precision == "bf16" and paddle_bf16_unsupported():
+            raise DeployError(paddle_bf16_unsupported())
         if options.run_mode in TRT_PRECISIONS and inference.get_trt_compile_version() == (0, 0, 0):
             raise DeployError(f"--run_mode {options.run_mode} needs a Paddle build with "
                               f"TensorRT; this GPU build has none (use --run_mode paddle)")

@@ -18,7 +18,6 @@ mappings give wrong numbers, so this module does not trust them:
 
 paddle2onnx and onnxruntime are an optional extra: ``pip install -e .[onnx]``.
 """
-import contextlib
 import importlib
 import logging
 import os
@@ -26,9 +25,11 @@ import tempfile
 
 import paddle
 
+from ..compat import paddle2onnx_without_optimizer, writes_pir_programs
 from ..core.config import ConfigError
 from ..core.files import atomic_path
 from .exporter import program_file
+from .program import ProgramFormatError, load_program, static_mode
 
 logger = logging.getLogger("ppfcos")
 
@@ -113,19 +114,6 @@ def export_onnx(model_dir, opset=DEFAULT_OPSET, output=None):
     return output
 
 
-@contextlib.contextmanager
-def static_mode():
-    """Paddle's static-graph mode inside the block, with a scope of its own."""
-    dynamic = paddle.in_dynamic_mode()
-    paddle.enable_static()
-    try:
-        with paddle.static.scope_guard(paddle.static.Scope()):
-            yield
-    finally:
-        if dynamic:
-            paddle.disable_static()
-
-
 class ExportedProgram:
     """The program of an exported model, read for conversion (static mode only).
 
@@ -133,74 +121,74 @@ class ExportedProgram:
     group_norm_epsilons: the epsilon of each group_norm op, in program order.
     """
 
-    def __init__(self, program, feeds, executor):
-        self.program = program
+    def __init__(self, view, executor):
+        self.view = view
         self.executor = executor
-        ops = program.global_block().ops
-        self.feeds = [next(op.result(0) for op in ops if op.name() == "pd_op.data"
-                           and op.attrs()["name"] == name) for name in feeds]
-        nms = [op for op in ops if op.name() == "pd_op.multiclass_nms3"]
+        nms = view.ops("multiclass_nms3")
         if not nms:
             raise OnnxExportError("the exported program has no multiclass_nms3 (not a model "
                                   "written by tools/export_model.py?)")
         keys = ("score_threshold", "nms_top_k", "keep_top_k", "nms_threshold", "normalized",
                 "nms_eta", "background_label")
-        params = [{key: op.attrs()[key] for key in keys} for op in nms]
+        params = [{key: view.attr(op, key) for key in keys} for op in nms]
         if any(p != params[0] for p in params):
             raise OnnxExportError(f"the program's NMS ops differ in their settings: {params}")
         self.nms_params = params[0]
         if self.nms_params["nms_eta"] < 1.0:
             raise OnnxExportError(f"adaptive NMS (nms_eta={self.nms_params['nms_eta']:g}) has "
                                   f"no ONNX equivalent; export with nms_eta: 1.0")
-        self.boxes, self.scores = _nms_inputs(nms)
-        self.group_norm_epsilons = [op.attrs()["epsilon"] for op in ops
-                                    if op.name() == "pd_op.group_norm"]
-        if any(op.name() == "pd_op.instance_norm" for op in ops):
+        self.boxes, self.scores = _nms_inputs(view, nms)
+        self.group_norm_epsilons = [view.attr(op, "epsilon") for op in view.ops("group_norm")]
+        if view.ops("instance_norm"):
             raise OnnxExportError("the program has instance_norm ops, which this converter "
                                   "cannot tell from group_norm in paddle2onnx's output")
 
     def save_before_nms(self, prefix):
-        """Write the program cut before NMS: outputs boxes [N, M, 4], scores [N, C, M]."""
-        paddle.static.save_inference_model(prefix, self.feeds, [self.boxes, self.scores],
-                                           self.executor, program=self.program)
+        """Write the program cut before NMS: outputs boxes [N, M, 4], scores [N, C, M].
+
+        Saving adds an op per output whose variable names (``save_infer_model/scale_0...``)
+        a loaded ProgramDesc already holds; a name prefix of their own keeps them apart."""
+        with paddle.utils.unique_name.guard("before_nms_"):
+            paddle.static.save_inference_model(prefix, self.view.feeds,
+                                               [self.boxes, self.scores], self.executor,
+                                               program=self.view.program)
 
 
 def read_program(model_dir):
     """The ExportedProgram of ``model_dir`` (call in static_mode())."""
-    path = program_file(model_dir)
-    if not path.endswith(".json"):
-        raise OnnxExportError(f"{path}: ONNX export reads Paddle 3's PIR program (model.json); "
-                              f"re-export the model with this Paddle")
-    executor = paddle.static.Executor(paddle.CPUPlace())
-    program, feeds, _ = paddle.static.load_inference_model(os.path.join(model_dir, "model"),
-                                                           executor)
-    return ExportedProgram(program, feeds, executor)
+    try:
+        view, executor = load_program(model_dir)
+    except ProgramFormatError as e:
+        raise OnnxExportError(str(e)) from None
+    return ExportedProgram(view, executor)
 
 
-def _nms_inputs(nms_ops):
+def _nms_inputs(view, nms_ops):
     """(boxes, scores) before MultiClassNMS's preselection: the NMS ops' boxes, and the
     scores its masking ``where(scores >= floor, scores, full_like(...))`` starts from (the
     NMS's own scores without one). OnnxExportError unless all NMS ops share them."""
     inputs = []
     for op in nms_ops:
-        boxes, scores = op.operand_source(0), op.operand_source(1)
-        masking = scores.get_defining_op()
-        if (masking.name() == "pd_op.where"
-                and masking.operand_source(2).get_defining_op().name() == "pd_op.full_like"):
-            scores = masking.operand_source(1)
+        boxes, scores = view.operand(op, 0), view.operand(op, 1)
+        masking = view.producer(scores)
+        if (view.kind(masking) == "where"
+                and view.kind(view.producer(view.operand(masking, 2))) == "full_like"):
+            scores = view.operand(masking, 1)
         inputs.append((boxes, scores))
-    if any(not (b.is_same(inputs[0][0]) and s.is_same(inputs[0][1])) for b, s in inputs):
+    if any(not (view.same(b, inputs[0][0]) and view.same(s, inputs[0][1])) for b, s in inputs):
         raise OnnxExportError("the program's NMS ops run on different boxes or scores: not "
                               "MultiClassNMS's preselection, which this converter rebuilds")
     return inputs[0]
 
 
 def convert(paddle2onnx, onnx, prefix, opset):
-    """paddle2onnx on ``prefix``.json/.pdiparams -> onnx.ModelProto."""
+    """paddle2onnx on the program ``prefix``.json or .pdmodel + .pdiparams ->
+    onnx.ModelProto."""
+    program = prefix + (".json" if writes_pir_programs() else ".pdmodel")
     try:
-        data = paddle2onnx.export(prefix + ".json", prefix + ".pdiparams", None,
-                                  opset_version=opset, auto_upgrade_opset=True,
-                                  enable_onnx_checker=True, optimize_tool="none")
+        data = paddle2onnx.export(program, prefix + ".pdiparams", None, opset_version=opset,
+                                  auto_upgrade_opset=True, enable_onnx_checker=True,
+                                  **paddle2onnx_without_optimizer(paddle2onnx))
     except Exception as e:   # paddle2onnx logs the cause and fails on its return value
         raise OnnxExportError(f"paddle2onnx could not convert the program: {e}") from None
     return onnx.load_from_string(data)

@@ -5,8 +5,8 @@ same code runs in dygraph and in an exported static graph.
 """
 import paddle
 import paddle.nn.functional as F
-from paddle import _C_ops
 
+from ..compat import multiclass_nms3
 from ..core.registry import register
 
 
@@ -94,8 +94,9 @@ class MultiClassNMS:
         # NMS's cost grows with the candidates it compares, and an image has classes x
         # points of them (80 x ~20k for COCO), nearly all far below the kept scores.
         flat = scores.flatten(1)                                                # [N, C*M]
-        count = paddle.minimum(paddle.shape(flat)[1], paddle.full([], self.keep_top_k
-                                                                  * PRESELECT_PER_KEPT, "int64"))
+        size = paddle.shape(flat)[1]                  # int32 on Paddle 2.6, int64 on 3.x
+        count = paddle.minimum(size, paddle.full([], self.keep_top_k * PRESELECT_PER_KEPT,
+                                                 size.dtype))
         kth_best = paddle.topk(flat, count, axis=1)[0][:, -1]                  # [N]
         above = (flat > self.score_threshold).astype("int64").sum(axis=1)      # [N]
         _, kept = self._nms(boxes, self._only_above(scores, kth_best))
@@ -111,10 +112,9 @@ class MultiClassNMS:
                             paddle.full_like(scores, self.score_threshold))
 
     def _nms(self, boxes, scores):
-        bbox, _, bbox_num = _C_ops.multiclass_nms3(
-            boxes, scores, None, self.score_threshold, self.nms_top_k, self.keep_top_k,
-            self.nms_threshold, self.normalized, self.nms_eta, self.background_label)
-        return bbox, bbox_num
+        return multiclass_nms3(boxes, scores, self.score_threshold, self.nms_top_k,
+                               self.keep_top_k, self.nms_threshold, self.normalized,
+                               self.nms_eta, self.background_label)
 
 
 @register

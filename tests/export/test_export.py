@@ -16,6 +16,7 @@ from ppfcos.export import exporter, export_model
 from ppfcos.export.calibration import calibration_inputs
 from ppfcos.export.graph import inference_model
 from ppfcos.export.predictor import create_predictor
+from ppfcos.export.program import load_program, static_mode
 from ppfcos.modeling.backbones.resnet import ConvNorm
 from ppfcos.modeling.seeded_weights import seed_weights
 
@@ -232,14 +233,9 @@ def test_export_replaces_an_earlier_export_with_its_extras(tiny_config, tmp_path
 def program_input_shapes(model_dir):
     """{input name: declared shape} of an exported program, read by Paddle's inference-model
     loader (Paddle Inference's predictor reports shapes only once fed)."""
-    paddle.enable_static()
-    try:
-        program, _, _ = paddle.static.load_inference_model(os.path.join(model_dir, "model"),
-                                                           paddle.static.Executor())
-        return {op.attrs()["name"]: list(op.result(0).shape)
-                for op in program.global_block().ops if op.name() == "pd_op.data"}
-    finally:
-        paddle.disable_static()
+    with static_mode():
+        view, _ = load_program(model_dir)
+        return view.input_shapes()
 
 
 def static_config(tiny_config, image_shape, resize):

@@ -14,6 +14,7 @@ import paddle.distributed as dist
 import paddle.nn as nn
 import paddle.nn.functional as F
 
+from ...compat import sum_all
 from ...core.registry import register
 
 IOU_LOSS_TYPES = ("iou", "linear_iou", "giou")
@@ -156,12 +157,12 @@ class FCOSLoss(nn.Layer):
         quality_logit = paddle.gather(quality.reshape([-1]), positive)
         if self.quality == "centerness":
             target_ctr = paddle.gather(centerness, positive)
-            loss_box = (box_loss * target_ctr).sum() / self._normalizer(target_ctr.sum(), 1e-6)
+            loss_box = sum_all(box_loss * target_ctr) / self._normalizer(sum_all(target_ctr), 1e-6)
             quality_target = target_ctr
         else:
-            loss_box = box_loss.sum() / num_positive
+            loss_box = sum_all(box_loss) / num_positive
             quality_target = iou.detach()
-        loss_quality = F.binary_cross_entropy_with_logits(
-            quality_logit, quality_target, reduction="sum") / num_positive
+        loss_quality = sum_all(F.binary_cross_entropy_with_logits(
+            quality_logit, quality_target, reduction="none")) / num_positive
         return {"loss_cls": loss_cls, "loss_box": loss_box * self.reg_weights,
                 "loss_quality": loss_quality}

@@ -1,0 +1,130 @@
+"""Read an exported program, whichever format the Paddle that wrote it has.
+
+Paddle 3 writes a PIR program (``model.json``), Paddle 2.6 a ProgramDesc (``model.pdmodel``);
+their Python objects differ (``op.name() == "pd_op.where"`` and operands, against
+``op.type == "where"`` and variable names). :func:`load_program` returns one of two small
+views with the same methods, so the ONNX conversion and the tests read both alike.
+
+Call everything here in :func:`static_mode`.
+"""
+import contextlib
+import os
+
+import paddle
+
+from ..compat import writes_pir_programs
+from .exporter import program_file
+
+
+@contextlib.contextmanager
+def static_mode():
+    """Paddle's static-graph mode inside the block, with a scope of its own."""
+    dynamic = paddle.in_dynamic_mode()
+    paddle.enable_static()
+    try:
+        with paddle.static.scope_guard(paddle.static.Scope()):
+            yield
+    finally:
+        if dynamic:
+            paddle.disable_static()
+
+
+class ProgramFormatError(ValueError):
+    """The program file is not one this Paddle reads; says which Paddle does."""
+
+
+def load_program(model_dir):
+    """(program view, executor) of the export in ``model_dir``; ProgramFormatError when
+    this Paddle cannot read its format (model.json needs Paddle 3; model.pdmodel is read
+    here only by Paddle 2.6, as Paddle 3's loader looks for model.json)."""
+    path = program_file(model_dir)
+    pir = path.endswith(".json")
+    if pir != writes_pir_programs():
+        needed = "3.x (a PIR model.json)" if pir else "2.6 (a ProgramDesc model.pdmodel)"
+        raise ProgramFormatError(f"{path}: this program needs Paddle {needed}, this is Paddle "
+                                 f"{paddle.__version__}; export the model again with this Paddle")
+    executor = paddle.static.Executor(paddle.CPUPlace())
+    program, feeds, fetches = paddle.static.load_inference_model(
+        os.path.join(model_dir, "model"), executor)
+    view = PirProgram if pir else DescProgram
+    return view(program, feeds, fetches), executor
+
+
+class PirProgram:
+    """A PIR program (Paddle 3): ops named ``pd_op.<kind>``, values are op results."""
+
+    def __init__(self, program, feeds, fetches):
+        self.program = program
+        self.all_ops = program.global_block().ops
+        self.inputs = {op.attrs()["name"]: op.result(0) for op in self.all_ops
+                       if op.name() == "pd_op.data"}
+        self.feeds = [self.inputs[name] for name in feeds]
+
+    @staticmethod
+    def kind(op):
+        """The op's type, e.g. 'multiclass_nms3'."""
+        return op.name().replace("pd_op.", "", 1)
+
+    def ops(self, kind):
+        """The ops of type ``kind``, in program order."""
+        return [op for op in self.all_ops if self.kind(op) == kind]
+
+    @staticmethod
+    def attr(op, name):
+        return op.attrs()[name]
+
+    def input_shapes(self):
+        """{input name: declared shape} (-1 for any size)."""
+        return {name: list(value.shape) for name, value in self.inputs.items()}
+
+    @staticmethod
+    def operand(op, index):
+        """The value of the op's ``index``-th input (in the op's signature order)."""
+        return op.operand_source(index)
+
+    @staticmethod
+    def producer(value):
+        """The op that computes ``value``."""
+        return value.get_defining_op()
+
+    @staticmethod
+    def same(a, b):
+        return a.is_same(b)
+
+
+class DescProgram:
+    """A ProgramDesc (Paddle 2.6): ops have a ``type`` and named input slots, values are
+    variables. ``operand`` maps the signature order of the ops read here onto the slots."""
+
+    SLOTS = {"multiclass_nms3": ("BBoxes", "Scores"), "where": ("Condition", "X", "Y")}
+    KINDS = {"fill_any_like": "full_like"}     # PIR's names where the types differ
+
+    def __init__(self, program, feeds, fetches):
+        self.program = program
+        self.block = program.global_block()
+        self.all_ops = self.block.ops
+        self.feed_names = list(feeds)
+        self.feeds = [self.block.var(name) for name in feeds]
+
+    def kind(self, op):
+        return self.KINDS.get(op.type, op.type)
+
+    def ops(self, kind):
+        return [op for op in self.all_ops if self.kind(op) == kind]
+
+    @staticmethod
+    def attr(op, name):
+        return op.attr(name)
+
+    def input_shapes(self):
+        return {name: list(self.block.var(name).shape) for name in self.feed_names}
+
+    def operand(self, op, index):
+        return self.block.var(op.input(self.SLOTS[op.type][index])[0])
+
+    def producer(self, value):
+        return next(op for op in self.all_ops if value.name in op.output_arg_names)
+
+    @staticmethod
+    def same(a, b):
+        return a.name == b.name
