@@ -16,10 +16,11 @@ PADDLE_FALLBACK = "paddlepaddle>=3.0"
 # Sliced inference (--slice_infer in tools/ and deploy/python): sahi's window grid and its
 # numpy NMS. sahi 0.12 needs no torch (its torchvision backend is optional) and no Paddle.
 SLICE_EXTRA = ["sahi>=0.12.8"]
-# Plots of tools/check_dataset.py.
-ANALYSIS_EXTRA = ["matplotlib"]
 # deploy's --backend openvino (model.onnx, fp32/bf16/int8).
 OPENVINO_EXTRA = ["openvino>=2025.0"]
+# tools/analyze_results.py, tools/eval.py --analyze and tools/check_dataset.py: the plots
+# (matplotlib) and the TIDE error breakdown (tidecv, which brings seaborn and pandas).
+ANALYSIS_EXTRA = ["matplotlib", "tidecv"]
 
 # pip builds packages in an isolated environment whose sys.path hides the
 # target environment's site-packages; a fresh interpreter without pip's

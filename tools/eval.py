@@ -7,6 +7,8 @@
         [--slice_infer --slice_size H W --overlap_ratio RH RW --combine_method nms|concat
          --match_threshold T --match_metric iou|ios]
     python tools/eval.py -c CONFIG --json_eval --output_eval DIR   # score DIR/bbox.json
+    python tools/eval.py -c CONFIG -o weights=... --analyze [--analysis_dir DIR]
+        [--iou_threshold 0.5] [--score_threshold 0.25] [--num_images 8]
 
 --precision measures the mAP cost of bf16 (Paddle Inference with oneDNN, or OpenVINO)
 or int8 (NNCF, calibrated on --calib_dir through the TestReader; ONNX Runtime or
@@ -23,6 +25,16 @@ from ppfcos.export.predictor import BACKENDS, PRECISIONS  # noqa: E402
 
 
 def evaluate(cfg, args):
+    if args.analyze:
+        options = cli.analysis_options(args)
+        tasks.check_analyzable(cfg)
+    results = score(cfg, args)
+    if args.analyze:
+        tasks.analyze_saved(cfg, args.output_eval, args.analysis_dir, options)
+    return results
+
+
+def score(cfg, args):
     if args.json_eval:
         return tasks.evaluate_json(cfg, args.output_eval, args.classwise)
     return tasks.evaluate_weights(cfg, args.classwise, args.output_eval, args.predictor,
@@ -42,6 +54,10 @@ def main(argv=None):
     cli.add_bool_flag(parser, "--save_prediction_only", help="write bbox.json (COCO results: "
                       "image_id, category_id, bbox [x, y, w, h], score) and do not evaluate, "
                       "e.g. for COCO test-dev")
+    cli.add_bool_flag(parser, "--analyze", help="then analyse the detections: confusion "
+                      "matrix, PR and F1 curves, TIDE errors, worst and best images (see "
+                      "tools/analyze_results.py)")
+    cli.add_analysis_flags(parser)
     cli.add_predictor_flag(parser)
     parser.add_argument("--predictor_backend", choices=BACKENDS, default="paddle",
                         help="with --predictor: Paddle Inference (default), or model.onnx in "

@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 
+from ..analysis import AnalysisOptions
 from ..core.config import ConfigError, load_config
 from ..core.safe_pickle import UnsafePickleError
 from ..data.datasets.base import DatasetError
@@ -99,6 +100,27 @@ def add_slice_flags(parser):
                         help="overlap above which NMS drops the lower-scored box")
     parser.add_argument("--match_metric", choices=["iou", "ios"], default="ios",
                         help="overlap measure: intersection over union, or over the smaller box")
+
+
+def add_analysis_flags(parser, dir_flags=("--analysis_dir",)):
+    """The folder, thresholds and image count of the analysis (tools/analyze_results.py,
+    and tools/eval.py --analyze); ``dir_flags``: the spellings of the folder's flag."""
+    parser.add_argument(*dir_flags, dest="analysis_dir", default=None, help="where the "
+                        "analysis is written (default: the bbox.json folder's analysis/)")
+    parser.add_argument("--iou_threshold", type=float, default=0.5, help="IoU of a match, for "
+                        "the confusion matrix, the score curves and the error breakdown")
+    parser.add_argument("--score_threshold", type=float, default=0.25, help="lowest score of "
+                        "the detections in the confusion matrix and the image ranking")
+    parser.add_argument("--num_images", type=int, default=8, help="worst and best images "
+                        "drawn, each")
+
+
+def analysis_options(args):
+    """The AnalysisOptions of parsed analysis flags (ConfigError when out of range)."""
+    try:
+        return AnalysisOptions(args.iou_threshold, args.score_threshold, args.num_images)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
 
 
 def slice_options(args):

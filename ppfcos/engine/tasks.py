@@ -9,6 +9,8 @@ import time
 
 import paddle
 
+from ..analysis import AnalysisOptions, analyze
+from ..analysis.report import summary_lines
 from ..core.config import ConfigError
 from ..data import create_reader
 from ..data.reader import build_dataset, parse_dataset
@@ -203,26 +205,66 @@ def evaluate_weights(cfg, classwise=False, output_dir=None, predictor=False, sli
                           dict(backend=backend, precision=precision, calibration=calibration))()
 
 
-def evaluate_json(cfg, output_dir=None, classwise=False):
-    """Score the ``bbox.json`` in ``output_dir`` (default save_dir/<config>) against the
-    EvalDataset, as PaddleDetection's ``--json_eval``; returns the metric's results."""
-    setup(cfg)
+def saved_results(cfg, output_dir=None, classwise=False, verb="scores"):
+    """(EvalDataset, COCOMetric holding the ``bbox.json`` of ``output_dir``, default
+    save_dir/<config>): the detections a previous evaluation saved. ``verb``: what
+    ``--json_eval`` does with them, for the error messages."""
     dataset = parse_dataset(cfg, "EvalDataset", build_dataset(cfg, "EvalDataset"))
     if cfg.get("metric", "COCO") != "COCO":
-        raise ConfigError("--json_eval scores COCO's bbox.json: it needs metric COCO")
+        raise ConfigError(f"--json_eval {verb} COCO's bbox.json: it needs metric COCO")
     metric = build_metric("COCO", dataset, classwise=classwise)
     path = os.path.join(output_dir or save_dir_of(cfg), "bbox.json")
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"--json_eval scores {path}, which does not exist: give the "
+        raise FileNotFoundError(f"--json_eval {verb} {path}, which does not exist: give the "
                                 f"directory holding bbox.json with --output_eval DIR")
     try:
         metric.load_results(path)
     except ValueError as e:
         raise ConfigError(str(e)) from None
+    return dataset, metric
+
+
+def check_analyzable(cfg):
+    """ConfigError unless the config's metric is COCO (the analysis reads bbox.json), so
+    ``tools/eval.py --analyze`` refuses before evaluating rather than after."""
+    if cfg.get("metric", "COCO") != "COCO":
+        raise ConfigError("the analysis reads COCO's bbox.json: it needs metric COCO (convert "
+                          "a VOC dataset with tools/x2coco.py --from voc)")
+
+
+def evaluate_json(cfg, output_dir=None, classwise=False):
+    """Score the ``bbox.json`` in ``output_dir`` (default save_dir/<config>) against the
+    EvalDataset, as PaddleDetection's ``--json_eval``; returns the metric's results."""
+    setup(cfg)
+    _, metric = saved_results(cfg, output_dir, classwise)
     results = metric.accumulate()
     for line in metric.log_lines():
         logger.info("%s", line)
     return results
+
+
+def analyze_saved(cfg, eval_dir=None, output_dir=None, options=None):
+    """Analyse the ``bbox.json`` in ``eval_dir`` (default save_dir/<config>) against the
+    EvalDataset into ``output_dir`` (default ``eval_dir/analysis``); returns the summary
+    (see :func:`ppfcos.analysis.analyze`). The analysis is numpy work on one process:
+    in a distributed run (after evaluating), ranks other than 0 return None."""
+    rank = paddle.distributed.get_rank()
+    setup_logging(rank)
+    if rank != 0:
+        return None
+    dataset, metric = saved_results(cfg, eval_dir, verb="analyses")
+    output_dir = output_dir or os.path.join(eval_dir or save_dir_of(cfg), "analysis")
+    try:
+        summary = analyze(metric.coco_gt, metric.results, dataset.class_names,
+                          dataset.clsid2catid,
+                          os.path.join(dataset.dataset_dir or "", dataset.image_dir or ""),
+                          output_dir, options or AnalysisOptions())
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    for line in summary_lines(summary):
+        logger.info("%s", line)
+    logger.info("analysis written to %s", output_dir)
+    return summary
 
 
 def infer(cfg, images, output_dir="output", draw_threshold=0.5, save_results=False,

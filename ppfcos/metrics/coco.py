@@ -16,6 +16,19 @@ def image_id(value):
     return int(np.asarray(value).item())
 
 
+def run_cocoeval(coco_gt, results):
+    """COCOeval of the COCO results list ``results`` (non-empty) against ``coco_gt``, run
+    quietly through ``evaluate`` and ``accumulate``; its ``eval["precision"]`` is
+    [iou, recall, category, area, max_dets]."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        # loadRes adds keys to the dicts it gets: hand it copies
+        coco_dt = coco_gt.loadRes([dict(r) for r in results])
+        coco_eval = COCOeval(coco_gt, coco_dt, "bbox")
+        coco_eval.evaluate()
+        coco_eval.accumulate()
+    return coco_eval
+
+
 def detection_rows(bbox):
     """A ``[K, 6]`` detection array as float64 rows, without the ``class < 0`` padding rows
     that some NMS kernels emit for images with no detection."""
@@ -77,6 +90,11 @@ class COCOMetric:
             with contextlib.redirect_stdout(io.StringIO()):
                 self._coco_gt = COCO(self.anno_path)
         return self._coco_gt
+
+    @property
+    def results(self):
+        """The COCO results list added or loaded so far (``bbox.json``'s records)."""
+        return self._results
 
     def update(self, detections):
         """Add the detections of a batch of images (see the class docstring for the format)."""
@@ -172,13 +190,7 @@ class COCOMetric:
 
     def _evaluate(self):
         """Run COCOeval -> (12 stats, pycocotools' summary lines, per-class (name, AP, AP50))."""
-        quiet = io.StringIO()
-        with contextlib.redirect_stdout(quiet):
-            # loadRes adds keys to the dicts it gets: hand it copies
-            coco_dt = self.coco_gt.loadRes([dict(r) for r in self._results])
-            coco_eval = COCOeval(self.coco_gt, coco_dt, "bbox")
-            coco_eval.evaluate()
-            coco_eval.accumulate()
+        coco_eval = run_cocoeval(self.coco_gt, self._results)
         summary = io.StringIO()
         with contextlib.redirect_stdout(summary):
             coco_eval.summarize()
