@@ -66,3 +66,20 @@ PROGRAM_FILE = "model.json" if writes_pir_programs() else "model.pdmodel"
 def export_listing(model_dir):
     """Sorted file names of an export, less the model.pdiparams.info Paddle 2.6 adds."""
     return sorted(name for name in os.listdir(model_dir) if name != "model.pdiparams.info")
+
+
+def assert_same_detections(found, expected, score_atol=1e-3, box_atol=1e-2, what=""):
+    """Detections [K, 6] (class, score, x1, y1, x2, y2) equal up to tolerance, in any order
+    among rows of one class whose scores are within ``score_atol`` (runtimes computing
+    the same scores to ~1e-6 may order such near-ties either way; NMS sorts by score).
+    Each expected row needs its own found row: same class, score and box within tolerance."""
+    assert found.shape == expected.shape, f"{what}: {found.shape} against {expected.shape}"
+    unused = list(range(len(found)))
+    for row in expected:
+        close = [i for i in unused if found[i, 0] == row[0]
+                 and abs(found[i, 1] - row[1]) <= score_atol]
+        assert close, f"{what}: no row of class {row[0]:g} with score {row[1]:.6f}"
+        best = min(close, key=lambda i: np.abs(found[i, 2:] - row[2:]).max())
+        error = np.abs(found[best, 2:] - row[2:]).max()
+        assert error <= box_atol, f"{what}: box of {row} off by {error:.4f} px"
+        unused.remove(best)

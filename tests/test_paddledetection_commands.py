@@ -137,7 +137,7 @@ def test_export_then_deploy_with_paddledetection_spellings(setup, tmp_path):
                "--export_onnx=False", "-o", *overrides)
     assert done.returncode == 0, done.stderr[-3000:]
     model_dir = tmp_path / "fcos_r18_lite_synthetic"
-    assert export_listing(model_dir) == ["infer_cfg.yml", PROGRAM_FILE, "model.pdiparams"]
+    assert export_listing(model_dir) == sorted(["infer_cfg.yml", PROGRAM_FILE, "model.pdiparams"])
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     deploy = subprocess.run(
         [sys.executable, "deploy/python/infer.py", "--model_dir", str(model_dir),

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 import test_deploy_infer
-from test_deploy_infer import LABELS, TINY, assert_benchmark_figures, cli, image_paths
+from test_deploy_infer import LABELS, TINY_PLAIN, assert_benchmark_figures, cli, image_paths
 
-from conftest import PROGRAM_FILE, export_listing, load_tool
+from conftest import PROGRAM_FILE, assert_same_detections, export_listing, load_tool
 from ppfcos.modeling.seeded_weights import seed_weights
 
 image_dir = test_deploy_infer.image_dir   # a fixture
@@ -20,6 +20,7 @@ image_dir = test_deploy_infer.image_dir   # a fixture
 from exported_model import load_exported_model  # noqa: E402  (deploy/python)
 import infer  # noqa: E402
 import machine  # noqa: E402
+from paddle_compat import paddle_bf16_unsupported  # noqa: E402
 from predictor import RunOptions, create_predictor  # noqa: E402
 
 import paddle  # noqa: E402
@@ -29,8 +30,10 @@ for module in ("paddle2onnx", "onnxruntime", "openvino", "nncf"):
     pytest.importorskip(module, reason=f"the test extra is not installed ({module}): "
                         f"pip install -e .[test]")
 
-# OpenVINO reads no ONNX DeformConv: the tiny model of test_deploy_infer without DCN.
-TINY_PLAIN = TINY.replace(", dcn_v2_stages: [2]", "")
+# Paddle Inference bf16 needs Paddle 3 (deploy refuses it before: see the last test here).
+needs_paddle_bf16 = pytest.mark.skipif(paddle_bf16_unsupported() is not None,
+                                       reason=str(paddle_bf16_unsupported()))
+
 # The same with mmdetection's post-processing (its zoo rows' LevelTopKPostProcess).
 TINY_LEVEL_TOPK = TINY_PLAIN.replace(
     "fcos_head: FCOSHead}}", "fcos_head: FCOSHead, fcos_post_process: {{name: "
@@ -87,8 +90,8 @@ def detect(model_dir, backend, precision, image_dir):
 
 
 def test_int8_model_is_written_beside_the_fp32_one(int8_export):
-    assert export_listing(int8_export) == ["infer_cfg.yml", PROGRAM_FILE, "model.onnx",
-                                               "model.pdiparams", "model_int8.onnx"]
+    assert export_listing(int8_export) == sorted(["infer_cfg.yml", PROGRAM_FILE, "model.onnx",
+                                               "model.pdiparams", "model_int8.onnx"])
     import onnx
     ops = {node.op_type for node in onnx.load(os.path.join(int8_export,
                                                            "model_int8.onnx")).graph.node}
@@ -98,10 +101,8 @@ def test_int8_model_is_written_beside_the_fp32_one(int8_export):
 def test_openvino_fp32_gives_the_paddle_backends_detections(int8_export, image_dir):
     for rows, expected in zip(detect(int8_export, "openvino", "fp32", image_dir),
                               detect(int8_export, "paddle", "fp32", image_dir)):
-        assert len(expected) > 0 and rows.shape == expected.shape
-        np.testing.assert_array_equal(rows[:, 0], expected[:, 0])
-        np.testing.assert_allclose(rows[:, 1], expected[:, 1], rtol=0, atol=1e-3)
-        np.testing.assert_allclose(rows[:, 2:], expected[:, 2:], rtol=0, atol=1e-2)
+        assert len(expected) > 0
+        assert_same_detections(rows, expected, score_atol=1e-3, box_atol=1e-2)
 
 
 def best_match_errors(rows, reference, top=10):
@@ -120,7 +121,7 @@ def best_match_errors(rows, reference, top=10):
 
 
 @pytest.mark.parametrize("backend, precision, score_tol, box_tol", [
-    ("paddle", "bf16", 0.02, 0.06),
+    pytest.param("paddle", "bf16", 0.02, 0.06, marks=needs_paddle_bf16),
     ("openvino", "bf16", 0.02, 0.06),
     ("openvino", "int8", 0.1, None),
     ("onnxruntime", "int8", 0.1, None)])
@@ -175,6 +176,7 @@ def bf16_numbers(values):
 
 
 @BOTH_POST_PROCESSINGS
+@needs_paddle_bf16
 def test_paddle_bf16_runs_the_network_in_bf16_and_decodes_in_float(export, request):
     """Paddle Inference's bf16 pass takes every float32 op it has a bf16 kernel for; the
     export decodes in float64, which it leaves alone. Decoded in bf16, every box corner
@@ -234,7 +236,9 @@ def float32_decoding_dir(int8_export, tmp_path):
     return model_dir
 
 
-@pytest.mark.parametrize("case", ["no int8 model", "paddle bf16 of a float32 decoding",
+@pytest.mark.parametrize("case", ["no int8 model",
+                                  pytest.param("paddle bf16 of a float32 decoding",
+                                               marks=needs_paddle_bf16),
                                   "paddle bf16 without onednn", "paddle int8",
                                   "onnxruntime bf16", "missing openvino",
                                   "bf16 flag with int8"])
@@ -307,3 +311,14 @@ def test_cpu_info_reads_proc_cpuinfo(tmp_path):
     line = machine.describe(info)
     assert "flags avx2 avx512f -avx512_bf16 avx512_vnni -amx_bf16 -amx_int8" in line
     assert isinstance(info["cores"], int) and info["cores"] >= 1
+
+
+@pytest.mark.skipif(paddle_bf16_unsupported() is None, reason="this Paddle runs bf16")
+def test_paddle_bf16_before_paddle_3_is_a_one_line_error(int8_export, image_dir, tmp_path,
+                                                        capsys):
+    status = infer.main(["--model_dir", int8_export, "--precision", "bf16", "--image_dir",
+                         str(image_dir), "--output_dir", str(tmp_path / "out")])
+    assert status == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: --precision bf16 with --backend paddle needs Paddle 3.0 or newer (this is "
+        f"Paddle {paddle.__version__}); use --backend openvino --precision bf16")

@@ -87,8 +87,10 @@ def test_optimizer_state_survives_different_tensor_names(tmp_path):
     resumed = make_trainer(second, epochs=2)
     epoch, it = resume_snapshot(str(tmp_path / "s"), second, resumed.optimizer)
     resumed.start_epoch, resumed.epoch, resumed.iter = epoch, epoch, it
-    mine = {k.split("_velocity")[0]: v for k, v in resumed.optimizer.state_dict().items()
-            if "velocity" in k}
+    # Paddle 2.6 holds restored accumulators aside until the first step creates them
+    restored = {**getattr(resumed.optimizer, "_accumulators_holder", {}),
+                **resumed.optimizer.state_dict()}
+    mine = {k.split("_velocity")[0]: v for k, v in restored.items() if "velocity" in k}
     theirs = {k.split("_velocity")[0]: v for k, v in trainer.optimizer.state_dict().items()
               if "velocity" in k}
     np.testing.assert_array_equal(mine[second.fc.weight.name].numpy(),

@@ -3,9 +3,8 @@
 import os
 import sys
 
-import paddle
-
-from ppfcos.engine import cli, tasks
+from ppfcos.engine import cli, tasks  # first: ppfcos binds zlib before paddle loads
+import paddle  # noqa: E402
 
 
 def dump_after_training(cfg, args):

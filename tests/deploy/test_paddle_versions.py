@@ -13,12 +13,12 @@ import paddle
 import pytest
 
 import test_deploy_infer
-from conftest import REPO
-from test_deploy_infer import image_paths
+from conftest import REPO, assert_same_detections
+from test_deploy_infer import TINY_PLAIN, export_tiny, image_paths
 
 from ppfcos import compat
 
-export, image_dir = test_deploy_infer.export, test_deploy_infer.image_dir
+image_dir = test_deploy_infer.image_dir   # a fixture
 
 from detector import Detector  # noqa: E402  (deploy/python, on sys.path by test_deploy_infer)
 from benchmark import Timings  # noqa: E402
@@ -66,10 +66,10 @@ def test_unsupported_paddle_is_one_line_at_import(tmp_path, command):
         f"Install a supported one: {compat.INSTALL_HINT}")
 
 
-def detections_of_every_runtime(export, image_dir):
+def detections_of_every_runtime(root, image_dir):
     """{runtime: detections [K, 6] per image} of the tiny model: dygraph, Paddle Inference
     (oneDNN on) and, where the onnx extra is installed, ONNX Runtime."""
-    model_dir, _, dygraph = export(True)
+    model_dir, _, dygraph = export_tiny(root, True, image_paths(image_dir), TINY_PLAIN)
     runtimes = {"dygraph": dygraph}
     images = [read_image(p) for p in image_paths(image_dir)]
     backends = ["paddle"]
@@ -88,19 +88,17 @@ def detections_of_every_runtime(export, image_dir):
     return runtimes
 
 
-def assert_same_detections(found, expected, what):
+def assert_same_per_image(found, expected, what):
     for i, (rows, reference) in enumerate(zip(found, expected)):
-        assert rows.shape == reference.shape, f"{what}, image {i}"
-        np.testing.assert_array_equal(rows[:, 0], reference[:, 0], err_msg=what)
-        np.testing.assert_allclose(rows[:, 1], reference[:, 1], atol=1e-4, err_msg=what)
-        np.testing.assert_allclose(rows[:, 2:], reference[:, 2:], atol=1e-2, err_msg=what)
+        assert_same_detections(rows, reference, score_atol=1e-4, box_atol=1e-2,
+                               what=f"{what}, image {i}")
 
 
-def test_every_runtime_and_paddle_version_gives_the_same_detections(export, image_dir):
-    runtimes = detections_of_every_runtime(export, image_dir)
+def test_every_runtime_and_paddle_version_gives_the_same_detections(tmp_path, image_dir):
+    runtimes = detections_of_every_runtime(tmp_path, image_dir)
     assert sum(len(rows) for rows in runtimes["dygraph"]) > 20
     for name, found in runtimes.items():
-        assert_same_detections(found, runtimes["dygraph"], f"{name} against dygraph")
+        assert_same_per_image(found, runtimes["dygraph"], f"{name} against dygraph")
     records = os.environ.get("PPFCOS_VERSION_RECORDS")
     if not records:
         return
@@ -112,5 +110,5 @@ def test_every_runtime_and_paddle_version_gives_the_same_detections(export, imag
         other = np.load(os.path.join(records, name))
         for key in other.files:
             runtime, index = key.rsplit("_", 1)
-            assert_same_detections([runtimes["dygraph"][int(index)]], [other[key]],
+            assert_same_per_image([runtimes["dygraph"][int(index)]], [other[key]],
                                    f"Paddle {paddle.__version__} dygraph against {name} {key}")
