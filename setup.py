@@ -59,10 +59,11 @@ def paddle_requirements(installed):
 def onnx_requirements(paddle_version):
     """ONNX export (tools/export_onnx.py, --export_onnx) and deploy's --backend onnxruntime.
     paddle2onnx 2.x converts Paddle 3's programs and refuses to import beside Paddle 2.x,
-    whose ProgramDesc programs (model.pdmodel) paddle2onnx 1.x converts."""
+    whose ProgramDesc programs (model.pdmodel) paddle2onnx 1.x converts. paddle2onnx 1.x
+    does not bring the onnx package ppfcos edits the model with; 2.x does."""
     major = int(paddle_version.split(".")[0]) if paddle_version else 3   # develop builds: 0
     old = 0 < major < 3
-    return ["paddle2onnx>=1.2,<2" if old else "paddle2onnx>=2.0", "onnxruntime"]
+    return ["paddle2onnx>=1.2,<2" if old else "paddle2onnx>=2.0", "onnx", "onnxruntime"]
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from paddle import inference
 from paddle.static import InputSpec
 
 import ppfcos
+from conftest import assert_same_detections
 
 TINY = """
 architecture: FCOS
@@ -78,4 +79,4 @@ def test_paddle_inference_runs_the_graph(exported, onednn):
         predictor.get_input_handle(name).copy_from_cpu(value)
     predictor.run()
     bbox = predictor.get_output_handle(predictor.get_output_names()[0]).copy_to_cpu()
-    np.testing.assert_allclose(bbox, expected[0], rtol=1e-4, atol=1e-3)
+    assert_same_detections(bbox, expected[0], score_atol=1e-4, box_atol=1e-3)
