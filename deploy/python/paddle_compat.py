@@ -31,7 +31,8 @@ def paddle_bf16_unsupported():
     """Why Paddle Inference cannot run ppfcos's bf16 here, or None.
 
     Paddle 3's PIR oneDNN bf16 pass leaves the float64 decoding of ppfcos's exports alone;
-    Paddle 2.6's pass on a ProgramDesc was never shown to, so bf16 there is refused."""
+    Paddle 2.6's pass on a ProgramDesc inserts quantize/dequantize ops its CPU build has no
+    kernel for ("no kernels ... registered in the dequantize operator")."""
     if paddle_version() < (3, 0):
         return (f"--precision bf16 with --backend paddle needs Paddle 3.0 or newer (this is "
                 f"Paddle {paddle.__version__}); use --backend openvino --precision bf16")

@@ -11,6 +11,7 @@ import time
 import numpy as np
 import paddle
 
+from ..compat import paddle_inference_bf16_unsupported
 from ..core.config import Config
 from ..data.reader import build_ops, create_reader
 from ..data.synthetic import make_synthetic_coco
@@ -133,15 +134,16 @@ def measure_onnxruntime(onnx_file, height, width, threads, warmup=1, iters=3):
 
 def runtime_runners(model_dir, onnx_file, threads, height, width, calib_images=4):
     """{(runtime, precision): run(inputs)} for the CPU runtimes of an exported model:
-    Paddle Inference (oneDNN) fp32 and bf16; its ``onnx_file`` (model.onnx) in ONNX
+    Paddle Inference (oneDNN) fp32 and, on Paddle 3, bf16; its ``onnx_file`` (model.onnx) in ONNX
     Runtime fp32 and OpenVINO fp32 and bf16; model_int8.onnx (NNCF, calibrated on
     ``calib_images`` random images: timing only) in OpenVINO. Needs the onnx, openvino
     and quantize extras."""
     int8_file = quantize_int8(model_dir, [exported_model_inputs(height, width, seed=seed)
                                           for seed in range(calib_images)])
+    paddle_bf16 = {} if paddle_inference_bf16_unsupported() else {
+        ("Paddle Inference", "bf16"): create_predictor(model_dir, threads=threads, bf16=True).run}
     return {("Paddle Inference", "fp32"): create_predictor(model_dir, threads=threads).run,
-            ("Paddle Inference", "bf16"): create_predictor(model_dir, threads=threads,
-                                                           bf16=True).run,
+            **paddle_bf16,
             ("ONNX Runtime", "fp32"): onnx_runner(onnx_file, "onnxruntime", "fp32", threads),
             ("OpenVINO", "fp32"): onnx_runner(onnx_file, "openvino", "fp32", threads),
             ("OpenVINO", "bf16"): onnx_runner(onnx_file, "openvino", "bf16", threads),

@@ -7,6 +7,7 @@ import tempfile
 import numpy as np
 from paddle import inference
 
+from ..compat import paddle_inference_bf16_unsupported
 from ..core.config import ConfigError
 from .exporter import program_file, save_program
 
@@ -43,7 +44,9 @@ class Predictor:
 def create_predictor(model_dir, threads=None, onednn=True, bf16=False):
     """A CPU Predictor of ``model_dir`` with ``threads`` math threads (default: all cores),
     oneDNN on or off and, with oneDNN, bf16 (oneDNN's bf16 pass: the network in bf16; the
-    program's float64 decoding stays as it is, see graph.py)."""
+    program's float64 decoding stays as it is, see graph.py; Paddle 3 only)."""
+    if bf16 and paddle_inference_bf16_unsupported():
+        raise ConfigError(paddle_inference_bf16_unsupported())
     config = inference.Config(program_file(model_dir), os.path.join(model_dir, "model.pdiparams"))
     config.disable_gpu()
     config.set_cpu_math_library_num_threads(threads or os.cpu_count() or 1)
