@@ -7,7 +7,7 @@ ground-truth boxes, the right one the score threshold and the image's TP / FP / 
 import cv2
 import numpy as np
 
-from ..engine.visualize import FONT, class_color, class_name, clip_box, draw_detections, draw_label
+from ..engine.visualize import FONT, class_color, class_name, draw_boxes, draw_detections
 
 CAPTION_HEIGHT = 22
 GAP = 4
@@ -16,16 +16,11 @@ GAP = 4
 def draw_truth(canvas, boxes, classes, class_names, crowd):
     """Draw ground-truth ``boxes`` [M, 4] with their class names on ``canvas`` in place;
     crowd regions in grey, labelled "crowd"."""
-    height, width = canvas.shape[:2]
-    thickness = max(1, round(min(height, width) / 320))
-    for box, cls, is_crowd in zip(boxes, classes, crowd):
-        box = clip_box(box, width, height)
-        if box is None:
-            continue
-        color = (128, 128, 128) if is_crowd else class_color(int(cls))
-        cv2.rectangle(canvas, box[:2], box[2:], color, thickness)
-        label = "crowd" if is_crowd else class_name(class_names, int(cls))
-        draw_label(canvas, label, box, color, thickness)
+    labels = ["crowd" if is_crowd else class_name(class_names, int(cls))
+              for cls, is_crowd in zip(classes, crowd)]
+    colors = [(128, 128, 128) if is_crowd else class_color(int(cls))
+              for cls, is_crowd in zip(classes, crowd)]
+    canvas[...] = draw_boxes(canvas, classes, boxes, labels, colors)
 
 
 def caption(width, text):

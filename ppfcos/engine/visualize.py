@@ -42,17 +42,19 @@ def draw_detections(image_bgr, bbox, class_names, threshold=0.5):
                       [f"{class_name(class_names, int(r[0]))} {r[1]:.2f}" for r in rows])
 
 
-def draw_boxes(image_bgr, classes, boxes, labels):
+def draw_boxes(image_bgr, classes, boxes, labels, colors=None):
     """A copy of ``image_bgr`` with ``boxes`` [K, 4] (x1, y1, x2, y2) in the colours of
-    ``classes`` [K] and the texts ``labels`` [K] (see :func:`draw_detections`)."""
+    ``classes`` [K] (or the BGR ``colors`` [K] given) and the texts ``labels`` [K] (see
+    :func:`draw_detections`)."""
     canvas = np.array(image_bgr, dtype=np.uint8, order="C")
     height, width = canvas.shape[:2]
     thickness = max(1, round(min(height, width) / 320))
-    for index, box, label in zip(classes, boxes, labels):
+    if colors is None:
+        colors = [class_color(int(index)) for index in classes]
+    for box, label, color in zip(boxes, labels, colors):
         box = clip_box(box, width, height)
         if box is None:
             continue
-        color = class_color(int(index))
         cv2.rectangle(canvas, box[:2], box[2:], color, thickness)
         draw_label(canvas, label, box, color, thickness)
     return canvas
