@@ -9,6 +9,7 @@ import pytest
 
 from ppfcos.data.synthetic import make_synthetic_coco
 from tool_runs import DEMO, TINY, data_overrides, run_tool
+from voc_files import voc_xml
 
 ANNO = os.path.join("annotations", "instances_train.json")
 
@@ -128,14 +129,7 @@ def write_voc(root, coco, out, damage=None):
     os.makedirs(out / "Annotations")
     lines = []
     for k, image in enumerate(coco["images"]):
-        objects = "".join(
-            f"<object><name>{names[a['category_id']]}</name><difficult>0</difficult><bndbox>"
-            f"<xmin>{a['bbox'][0]}</xmin><ymin>{a['bbox'][1]}</ymin>"
-            f"<xmax>{a['bbox'][0] + a['bbox'][2]}</xmax><ymax>{a['bbox'][1] + a['bbox'][3]}"
-            f"</ymax></bndbox></object>"
-            for a in coco["annotations"] if a["image_id"] == image["id"])
-        xml = (f"<annotation><size><width>{image['width']}</width><height>{image['height']}"
-               f"</height><depth>3</depth></size>{objects}</annotation>")
+        xml = voc_xml(image, coco["annotations"], names)
         stem = os.path.splitext(image["file_name"])[0]
         (out / "Annotations" / f"{stem}.xml").write_text(
             damage(xml) if damage and k == 0 else xml)

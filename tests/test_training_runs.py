@@ -10,6 +10,7 @@ import pytest
 from conftest import REPO
 from ppfcos.data.synthetic import make_synthetic_coco
 from tool_runs import DEMO, TINY, data_overrides, run_tool, train
+from voc_files import voc_xml
 
 DUMP_SCRIPT = os.path.join(REPO, "tests", "helpers", "train_and_dump.py")
 
@@ -29,16 +30,9 @@ def write_voc_copy(coco_root, out):
     os.makedirs(os.path.join(out, "Annotations"))
     lines = []
     for image in coco["images"]:
-        objects = "".join(
-            f"<object><name>{names[a['category_id']]}</name><difficult>0</difficult><bndbox>"
-            f"<xmin>{a['bbox'][0]}</xmin><ymin>{a['bbox'][1]}</ymin>"
-            f"<xmax>{a['bbox'][0] + a['bbox'][2] - 1}</xmax>"
-            f"<ymax>{a['bbox'][1] + a['bbox'][3] - 1}</ymax></bndbox></object>"
-            for a in coco["annotations"] if a["image_id"] == image["id"])
         xml = os.path.join("Annotations", f"{image['id']}.xml")
         with open(os.path.join(out, xml), "w") as f:
-            f.write(f"<annotation><size><width>{image['width']}</width><height>"
-                    f"{image['height']}</height></size>{objects}</annotation>")
+            f.write(voc_xml(image, coco["annotations"], names, inclusive_ends=True))
         lines.append(f"{os.path.join(coco_root, 'val', image['file_name'])} {xml}")
     with open(os.path.join(out, "val.txt"), "w") as f:
         f.write("\n".join(lines) + "\n")
