@@ -29,7 +29,8 @@ bind_system_zlib()
 import paddle  # noqa: E402
 
 SUPPORTED = ((2, 6), (3, 0), (3, 1), (3, 2), (3, 3))
-SUPPORTED_TEXT = "2.6, 3.0, 3.1, 3.2 or 3.3"
+SUPPORTED_TEXT = (", ".join(f"{a}.{b}" for a, b in SUPPORTED[:-1])
+                  + " or {}.{}".format(*SUPPORTED[-1]))
 INSTALL_HINT = ("pip install paddlepaddle==3.3.1 (CPU), or paddlepaddle-gpu==2.6.2 from PyPI "
                 "(3.x GPU builds: https://www.paddlepaddle.org.cn/install/quick)")
 
@@ -59,6 +60,10 @@ def check_paddle_version(version=None):
                                      f"{text}. Install a supported one: {INSTALL_HINT}")
 
 
+# (major, minor) of the installed Paddle, read once (ppfcos/__init__ checks it is supported).
+INSTALLED = paddle_version()
+
+
 def print_unsupported_paddle_in_one_line():
     """Make an uncaught UnsupportedPaddleError print as one ``error:`` line, not a
     traceback (scripts and the tools; notebooks keep their own display)."""
@@ -76,7 +81,7 @@ def print_unsupported_paddle_in_one_line():
 def writes_pir_programs():
     """Whether ``paddle.jit.save`` writes a PIR program (``model.json``): Paddle 3.x.
     Paddle 2.6 writes a ProgramDesc (``model.pdmodel``)."""
-    return paddle_version() >= (3, 0)
+    return INSTALLED >= (3, 0)
 
 
 def in_legacy_static_graph():
@@ -118,7 +123,7 @@ def sum_all(x):
 
     Paddle 2.6 refuses to reduce an empty tensor ("Tensor need be reduced must not
     empty"); 3.x returns 0. A zero appended to the flattened tensor gives 0 on both."""
-    if paddle_version() >= (3, 0):
+    if INSTALLED >= (3, 0):
         return x.sum()
     return paddle.concat([x.flatten(), paddle.zeros([1], x.dtype)]).sum()
 
@@ -147,7 +152,7 @@ def paddle_inference_bf16_unsupported():
     float64 decoding alone; Paddle 2.6's pass on a ProgramDesc inserts quantize/dequantize
     ops that its CPU build has no kernel for ("no kernels ... registered in the dequantize
     operator"). deploy/python/paddle_compat.py says the same for deploy."""
-    if paddle_version() < (3, 0):
+    if INSTALLED < (3, 0):
         return (f"--precision bf16 with --backend paddle needs Paddle 3.0 or newer (this is "
                 f"Paddle {paddle.__version__}); use --backend openvino --precision bf16")
     return None

@@ -146,8 +146,9 @@ class PaddlePredictor:
                                             or not options.enable_mkldnn):
             raise DeployError("--precision bf16 with --backend paddle runs oneDNN's bf16 "
                               "kernels: use --device CPU with --enable_mkldnn True")
-        if options.precision == "bf16" and paddle_bf16_unsupported():
-            raise DeployError(paddle_bf16_unsupported())
+        refusal = paddle_bf16_unsupported() if options.precision == "bf16" else None
+        if refusal:
+            raise DeployError(refusal)
         if options.run_mode in TRT_PRECISIONS and inference.get_trt_compile_version() == (0, 0, 0):
             raise DeployError(f"--run_mode {options.run_mode} needs a Paddle build with "
                               f"TensorRT; this GPU build has none (use --run_mode paddle)")

@@ -45,8 +45,9 @@ def create_predictor(model_dir, threads=None, onednn=True, bf16=False):
     """A CPU Predictor of ``model_dir`` with ``threads`` math threads (default: all cores),
     oneDNN on or off and, with oneDNN, bf16 (oneDNN's bf16 pass: the network in bf16; the
     program's float64 decoding stays as it is, see graph.py; Paddle 3 only)."""
-    if bf16 and paddle_inference_bf16_unsupported():
-        raise ConfigError(paddle_inference_bf16_unsupported())
+    refusal = paddle_inference_bf16_unsupported() if bf16 else None
+    if refusal:
+        raise ConfigError(refusal)
     config = inference.Config(program_file(model_dir), os.path.join(model_dir, "model.pdiparams"))
     config.disable_gpu()
     config.set_cpu_math_library_num_threads(threads or os.cpu_count() or 1)
