@@ -44,16 +44,16 @@ def load_program(model_dir):
         raise ProgramFormatError(f"{path}: this program needs Paddle {needed}, this is Paddle "
                                  f"{paddle.__version__}; export the model again with this Paddle")
     executor = paddle.static.Executor(paddle.CPUPlace())
-    program, feeds, fetches = paddle.static.load_inference_model(
+    program, feeds, _ = paddle.static.load_inference_model(
         os.path.join(model_dir, "model"), executor)
     view = PirProgram if pir else DescProgram
-    return view(program, feeds, fetches), executor
+    return view(program, feeds), executor
 
 
 class PirProgram:
     """A PIR program (Paddle 3): ops named ``pd_op.<kind>``, values are op results."""
 
-    def __init__(self, program, feeds, fetches):
+    def __init__(self, program, feeds):
         self.program = program
         self.all_ops = program.global_block().ops
         self.inputs = {op.attrs()["name"]: op.result(0) for op in self.all_ops
@@ -99,7 +99,7 @@ class DescProgram:
     SLOTS = {"multiclass_nms3": ("BBoxes", "Scores"), "where": ("Condition", "X", "Y")}
     KINDS = {"fill_any_like": "full_like"}     # PIR's names where the types differ
 
-    def __init__(self, program, feeds, fetches):
+    def __init__(self, program, feeds):
         self.program = program
         self.block = program.global_block()
         self.all_ops = self.block.ops
