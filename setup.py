@@ -79,7 +79,10 @@ if __name__ == "__main__":
         long_description=open("README.md", encoding="utf-8").read(),
         long_description_content_type="text/markdown",
         python_requires=">=3.9",
-        packages=find_packages(include=["ppfcos", "ppfcos.*"]),
+        # deploy/python is installed as the top-level package ppfcos_deploy (the runtime
+        # layer: it imports no ppfcos, so the folder also runs copied on its own).
+        packages=find_packages(include=["ppfcos", "ppfcos.*"]) + ["ppfcos_deploy"],
+        package_dir={"ppfcos_deploy": "deploy/python"},
         install_requires=["numpy", "opencv-python", "pyyaml", "pycocotools", "visualdl"]
         + paddle_requirements(PADDLE_DISTS),
         extras_require={"test": ["pytest"] + QUANTIZE_EXTRA + OPENVINO_EXTRA + SLICE_EXTRA

@@ -16,7 +16,6 @@ Runtime fp32 and OpenVINO fp32, bf16 and int8 (seconds per image; needs
 `pip install -e .[test]`). The first line printed names the CPU, its flags and
 oneDNN's ISA.
 """
-import importlib.util
 import json
 import os
 import sys
@@ -30,18 +29,10 @@ from ppfcos.export import export_model  # noqa: E402
 from ppfcos.export.onnx import export_onnx  # noqa: E402
 from ppfcos.modeling import build_model  # noqa: E402
 from ppfcos.modeling.seeded_weights import seed_weights  # noqa: E402
+from ppfcos_deploy import machine  # noqa: E402
 
 PARTS = ("train", "eval", "deploy", "reader", "memory", "onnxruntime", "runtimes")
 THREAD_SETTINGS = sorted({1, os.cpu_count() or 1})   # inference: one thread, all cores
-
-
-def load_machine():
-    """deploy/python/machine.py (the CPU description deploy prints, one implementation)."""
-    path = os.path.join(os.path.dirname(__file__), "..", "deploy", "python", "machine.py")
-    spec = importlib.util.spec_from_file_location("deploy_machine", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def training_setup(cfg, args, size):
@@ -67,7 +58,6 @@ def onnxruntime_rows(onnx_file, args):
 
 def run(cfg, args):
     tasks.setup(cfg)
-    machine = load_machine()
     cpu = machine.cpu_info()
     print(machine.describe(cpu))
     results = {"config": cfg.name, "machine": {"cpu": cpu["model"], "cores": cpu["cores"],

@@ -1,7 +1,7 @@
 """Batched detection: preprocess images, run same-shape groups, split the rows per image."""
 import numpy as np
 
-from errors import DeployError
+from .errors import DeployError
 
 INPUT_KEYS = ("image", "im_shape", "scale_factor")
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from errors import DeployError
+from .errors import DeployError
 
 PROGRAM_FILES = ("model.json", "model.pdmodel")
 PARAMS_FILE = "model.pdiparams"

@@ -19,25 +19,43 @@ openvino for those backends, which run model.onnx; sahi for --slice_infer), so p
 not be installed.
 """
 import argparse
+import importlib
+import importlib.util
 import itertools
 import logging
 import os
 import sys
 
-import paddle_compat  # noqa: F401  (first: see paddle_compat.bind_system_zlib)
-import machine  # noqa: E402
-from benchmark import Timings
-from detector import Detector
-from errors import DeployError, ImageReadError
-from exported_model import load_exported_model
-from flags import add_bool_flag, add_slice_flags, add_tensorrt_flags, add_unsupported_flags
-from media import VideoReader, check_output_dir, list_images, open_camera, read_image
-from predictor import (BACKENDS, PRECISIONS, RUN_MODES, RunOptions, TensorRTOptions,
+
+def import_folder_as_package(name="ppfcos_deploy"):
+    """Import the folder holding this file as the package ``name`` and return its
+    ``infer`` module: ``python deploy/python/infer.py`` then runs this folder's code, also
+    when it was copied somewhere without ppfcos installed."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    spec = importlib.util.spec_from_file_location(
+        name, os.path.join(here, "__init__.py"), submodule_search_locations=[here])
+    package = importlib.util.module_from_spec(spec)
+    sys.modules[name] = package
+    spec.loader.exec_module(package)
+    return importlib.import_module(f"{name}.infer")
+
+
+if __name__ == "__main__" and not __package__:     # run as a script, not with -m
+    sys.exit(import_folder_as_package().main())
+
+from . import machine  # noqa: E402  (the package __init__ has bound zlib before paddle)
+from .benchmark import Timings  # noqa: E402
+from .detector import Detector
+from .errors import DeployError, ImageReadError
+from .exported_model import load_exported_model
+from .flags import add_bool_flag, add_slice_flags, add_tensorrt_flags, add_unsupported_flags
+from .media import VideoReader, check_output_dir, list_images, open_camera, read_image
+from .predictor import (BACKENDS, PRECISIONS, RUN_MODES, RunOptions, TensorRTOptions,
                        check_options,
                        create_predictor)
-from preprocess import Preprocessor
-from results import ResultWriter
-from slicing import SliceOptions, SlicedDetector
+from .preprocess import Preprocessor
+from .results import ResultWriter
+from .slicing import SliceOptions, SlicedDetector
 
 # Untimed runs of each new input shape before --run_benchmark times it.
 WARMUP_RUNS = 3

@@ -4,7 +4,7 @@ import os
 import cv2
 import numpy as np
 
-from errors import DeployError, ImageReadError
+from .errors import DeployError, ImageReadError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 # Frame rate of an output video when the input does not report one.

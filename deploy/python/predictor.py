@@ -25,12 +25,12 @@ import os
 from dataclasses import dataclass, field
 
 import numpy as np
-from paddle_compat import paddle_bf16_unsupported  # before paddle: see bind_system_zlib
+from .paddle_compat import paddle_bf16_unsupported  # before paddle: see bind_system_zlib
 import paddle  # noqa: E402
 from paddle import inference  # noqa: E402
 
-from errors import DeployError  # noqa: E402
-from exported_model import onnx_model_file  # noqa: E402
+from .errors import DeployError  # noqa: E402
+from .exported_model import onnx_model_file  # noqa: E402
 
 TRT_PRECISIONS = {"trt_fp32": inference.PrecisionType.Float32,
                   "trt_fp16": inference.PrecisionType.Half,

@@ -16,7 +16,7 @@ import math
 import cv2
 import numpy as np
 
-from errors import DeployError
+from .errors import DeployError
 
 
 class ToBGR:

@@ -8,8 +8,8 @@ import os
 
 import cv2
 
-from media import create_video_writer, write_image
-from visualize import draw_detections
+from .media import create_video_writer, write_image
+from .visualize import draw_detections
 
 
 def class_name(label_list, class_index):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from errors import DeployError
+from .errors import DeployError
 
 
 @dataclass(frozen=True)

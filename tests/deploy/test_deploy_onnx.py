@@ -16,14 +16,14 @@ from test_deploy_infer import (THRESHOLD, assert_benchmark_figures, assert_same_
 # test_deploy_infer's fixtures: the tiny exported model and the images
 export, image_dir = test_deploy_infer.export, test_deploy_infer.image_dir
 
-from benchmark import Timings  # noqa: E402  (deploy/python, put on sys.path by test_deploy_infer)
-from detector import Detector  # noqa: E402
-from errors import DeployError  # noqa: E402
-from exported_model import load_exported_model  # noqa: E402
-import infer  # noqa: E402
-from media import read_image  # noqa: E402
-from predictor import RunOptions, check_options, create_predictor  # noqa: E402
-from preprocess import Preprocessor  # noqa: E402
+from ppfcos_deploy.benchmark import Timings  # noqa: E402  (deploy/python, put on sys.path by test_deploy_infer)
+from ppfcos_deploy.detector import Detector  # noqa: E402
+from ppfcos_deploy.errors import DeployError  # noqa: E402
+from ppfcos_deploy.exported_model import load_exported_model  # noqa: E402
+from ppfcos_deploy import infer  # noqa: E402
+from ppfcos_deploy.media import read_image  # noqa: E402
+from ppfcos_deploy.predictor import RunOptions, check_options, create_predictor  # noqa: E402
+from ppfcos_deploy.preprocess import Preprocessor  # noqa: E402
 
 from conftest import PROGRAM_FILE, export_onnx_or_skip  # noqa: E402
 

@@ -17,11 +17,11 @@ from ppfcos.modeling.seeded_weights import seed_weights
 
 image_dir = test_deploy_infer.image_dir   # a fixture
 
-from exported_model import load_exported_model  # noqa: E402  (deploy/python)
-import infer  # noqa: E402
-import machine  # noqa: E402
-from paddle_compat import paddle_bf16_unsupported  # noqa: E402
-from predictor import RunOptions, create_predictor  # noqa: E402
+from ppfcos_deploy.exported_model import load_exported_model  # noqa: E402  (deploy/python)
+from ppfcos_deploy import infer  # noqa: E402
+from ppfcos_deploy import machine  # noqa: E402
+from ppfcos_deploy.paddle_compat import paddle_bf16_unsupported  # noqa: E402
+from ppfcos_deploy.predictor import RunOptions, create_predictor  # noqa: E402
 
 import paddle  # noqa: E402
 import ppfcos  # noqa: E402

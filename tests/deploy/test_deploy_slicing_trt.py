@@ -16,15 +16,15 @@ from ppfcos.engine.slicing import SliceOptions as PpfcosSliceOptions, SlicedDete
     PpfcosSlicedDetector
 from test_deploy_infer import cli, export_tiny, image_dir, image_paths  # noqa: F401 (fixture)
 
-from benchmark import Timings  # noqa: E402  (deploy/python, put on sys.path by test_deploy_infer)
-from detector import Detector  # noqa: E402
-from errors import DeployError  # noqa: E402
-from exported_model import load_exported_model  # noqa: E402
-from media import read_image  # noqa: E402
-from predictor import (PaddlePredictor, RunOptions, TensorRTOptions,  # noqa: E402
+from ppfcos_deploy.benchmark import Timings  # noqa: E402  (deploy/python, put on sys.path by test_deploy_infer)
+from ppfcos_deploy.detector import Detector  # noqa: E402
+from ppfcos_deploy.errors import DeployError  # noqa: E402
+from ppfcos_deploy.exported_model import load_exported_model  # noqa: E402
+from ppfcos_deploy.media import read_image  # noqa: E402
+from ppfcos_deploy.predictor import (PaddlePredictor, RunOptions, TensorRTOptions,  # noqa: E402
                        configure_tensorrt, create_predictor)
-from preprocess import Preprocessor, build_step  # noqa: E402
-from slicing import SliceOptions, SlicedDetector  # noqa: E402
+from ppfcos_deploy.preprocess import Preprocessor, build_step  # noqa: E402
+from ppfcos_deploy.slicing import SliceOptions, SlicedDetector  # noqa: E402
 
 BIG = (150, 200)   # an image several 64x64 slices wide
 

@@ -20,12 +20,12 @@ from ppfcos import compat
 
 image_dir = test_deploy_infer.image_dir   # a fixture
 
-from detector import Detector  # noqa: E402  (deploy/python, on sys.path by test_deploy_infer)
-from benchmark import Timings  # noqa: E402
-from exported_model import load_exported_model  # noqa: E402
-from media import read_image  # noqa: E402
-from predictor import RunOptions, create_predictor  # noqa: E402
-from preprocess import Preprocessor  # noqa: E402
+from ppfcos_deploy.detector import Detector  # noqa: E402  (deploy/python, on sys.path by test_deploy_infer)
+from ppfcos_deploy.benchmark import Timings  # noqa: E402
+from ppfcos_deploy.exported_model import load_exported_model  # noqa: E402
+from ppfcos_deploy.media import read_image  # noqa: E402
+from ppfcos_deploy.predictor import RunOptions, create_predictor  # noqa: E402
+from ppfcos_deploy.preprocess import Preprocessor  # noqa: E402
 
 
 @pytest.mark.parametrize("version, supported", [

@@ -10,12 +10,12 @@ import pytest
 import test_deploy_infer  # noqa: F401  (puts deploy/python on sys.path)
 from conftest import FIXTURES, assert_same_detections
 
-from benchmark import Timings  # noqa: E402
-from detector import Detector  # noqa: E402
-from exported_model import load_exported_model  # noqa: E402
-from media import read_image  # noqa: E402
-from predictor import RunOptions, create_predictor  # noqa: E402
-from preprocess import Preprocessor  # noqa: E402
+from ppfcos_deploy.benchmark import Timings  # noqa: E402
+from ppfcos_deploy.detector import Detector  # noqa: E402
+from ppfcos_deploy.exported_model import load_exported_model  # noqa: E402
+from ppfcos_deploy.media import read_image  # noqa: E402
+from ppfcos_deploy.predictor import RunOptions, create_predictor  # noqa: E402
+from ppfcos_deploy.preprocess import Preprocessor  # noqa: E402
 
 EXPORT = os.path.join(FIXTURES, "ppdet_export")
 STEMS = ("shapes0", "shapes1")
