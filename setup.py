@@ -22,6 +22,18 @@ OPENVINO_EXTRA = ["openvino>=2025.0"]
 # (matplotlib) and the TIDE error breakdown (tidecv, which brings seaborn and pandas).
 ANALYSIS_EXTRA = ["matplotlib", "tidecv"]
 
+# Console commands: each runs tools/<module>.py's main() (installed as ppfcos_tools) or
+# deploy/python/infer.py's (ppfcos_deploy), with the same flags as the script.
+TOOL_COMMANDS = {"train": "train", "eval": "eval", "infer": "infer", "export": "export_model",
+                 "export-onnx": "export_onnx", "analyze": "analyze_results",
+                 "check-dataset": "check_dataset", "x2coco": "x2coco",
+                 "convert-weights": "convert_weights", "print-config": "print_config",
+                 "make-synthetic-coco": "make_synthetic_coco",
+                 "make-mosaic-coco": "make_mosaic_coco", "benchmark": "benchmark"}
+CONSOLE_SCRIPTS = [f"ppfcos-{command}=ppfcos_tools.{module}:main"
+                   for command, module in TOOL_COMMANDS.items()] + [
+                   "ppfcos-deploy=ppfcos_deploy.infer:main"]
+
 # pip builds packages in an isolated environment whose sys.path hides the
 # target environment's site-packages; a fresh interpreter without pip's
 # isolation variables sees what is really installed.
@@ -81,8 +93,10 @@ if __name__ == "__main__":
         python_requires=">=3.9",
         # deploy/python is installed as the top-level package ppfcos_deploy (the runtime
         # layer: it imports no ppfcos, so the folder also runs copied on its own).
-        packages=find_packages(include=["ppfcos", "ppfcos.*"]) + ["ppfcos_deploy"],
-        package_dir={"ppfcos_deploy": "deploy/python"},
+        # tools/ is installed as ppfcos_tools, for the console commands.
+        packages=find_packages(include=["ppfcos", "ppfcos.*"]) + ["ppfcos_deploy", "ppfcos_tools"],
+        package_dir={"ppfcos_deploy": "deploy/python", "ppfcos_tools": "tools"},
+        entry_points={"console_scripts": CONSOLE_SCRIPTS},
         install_requires=["numpy", "opencv-python", "pyyaml", "pycocotools", "visualdl"]
         + paddle_requirements(PADDLE_DISTS),
         extras_require={"test": ["pytest"] + QUANTIZE_EXTRA + OPENVINO_EXTRA + SLICE_EXTRA

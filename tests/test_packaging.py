@@ -2,6 +2,8 @@
 test command."""
 import os
 import runpy
+import subprocess
+import sys
 
 from conftest import REPO
 
@@ -37,3 +39,35 @@ def test_ci_runs_the_readme_test_command():
     with open(os.path.join(REPO, "README.md")) as f:
         readme = f.read()
     assert len(ci_command) == 1 and ci_command[0] in readme
+
+
+# Developer benchmarks of one component, run from a checkout only (no console command).
+SCRIPT_ONLY_TOOLS = {"benchmark_annotations", "benchmark_targets"}
+
+
+def test_every_tool_has_a_console_command_with_its_main():
+    tools = {name[:-3] for name in os.listdir(os.path.join(REPO, "tools"))
+             if name.endswith(".py") and name != "__init__.py"}
+    targets = dict(script.split("=") for script in SETUP["CONSOLE_SCRIPTS"])
+    modules = {target.split(":")[0].split(".")[1] for target in targets.values()
+               if target.startswith("ppfcos_tools.")}
+    assert modules == tools - SCRIPT_ONLY_TOOLS
+    assert targets["ppfcos-deploy"] == "ppfcos_deploy.infer:main"
+    assert all(name.startswith("ppfcos-") for name in targets)
+
+
+def test_a_console_command_runs_the_tool_with_its_flags(tmp_path):
+    """ppfcos-print-config (installed by pip install -e .) prints what tools/print_config.py
+    prints, and ppfcos-train refuses a bad flag as tools/train.py does."""
+    bin_dir = os.path.dirname(sys.executable)
+    config = os.path.join(REPO, "configs", "demo", "fcos_r18_lite_synthetic.yml")
+
+    def run(*command):
+        return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    script = run(sys.executable, os.path.join(REPO, "tools", "print_config.py"), "-c", config,
+                 "-o", "epoch=3")
+    command = run(os.path.join(bin_dir, "ppfcos-print-config"), "-c", config, "-o", "epoch=3")
+    assert command.returncode == script.returncode == 0, command.stderr
+    assert "epoch: 3" in command.stdout and command.stdout == script.stdout
+    refused = run(os.path.join(bin_dir, "ppfcos-train"), "-c", config, "--no_such_flag")
+    assert refused.returncode == 2 and "unrecognized arguments: --no_such_flag" in refused.stderr
