@@ -1,8 +1,16 @@
 """ppfcos: FCOS object detection in PaddlePaddle, compatible with PaddleDetection's FCOS zoo.
 
+    detector = ppfcos.Detector("configs/fcos_r50_fpn_1x_coco.yml", "model_final.pdparams")
+    results = detector.predict("photos/")          # see ppfcos.api.Detector
+
     cfg = ppfcos.load_config("configs/fcos_r50_fpn_1x_coco.yml", ["num_classes=20"])
+    ppfcos.setup_device()                          # the tools' threads and MKL settings
     model = ppfcos.build_model(cfg)
+
+``Detector`` and ``setup_device`` are imported on first use, so ``import ppfcos`` stays
+as cheap as the modules below and changes no process setting.
 """
+import importlib
 import os
 
 # Importing paddle sets OMP_NUM_THREADS=1 when it is unset; remember whether the
@@ -22,4 +30,15 @@ from .data import create_reader  # noqa: E402
 from .modeling import build_model  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["ConfigError", "build_model", "create", "create_reader", "load_config"]
+__all__ = ["ConfigError", "Detector", "build_model", "create", "create_reader", "load_config",
+           "setup_device"]
+# Attributes imported on first use: (module, name).
+_LAZY = {"Detector": ("ppfcos.api", "Detector"),
+         "setup_device": ("ppfcos.engine.env", "setup_device")}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        module, attribute = _LAZY[name]
+        return getattr(importlib.import_module(module), attribute)
+    raise AttributeError(f"module 'ppfcos' has no attribute {name!r}")
