@@ -64,6 +64,24 @@ def write_images(root):
     return root
 
 
+def write_video(path, frames, fps):
+    """An .avi (mp4v) of ``frames`` random 64x96 frames at ``fps``; returns ``path`` as str."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (96, 64))
+    rng = np.random.default_rng(1)
+    for _ in range(frames):
+        writer.write(rng.integers(0, 256, (64, 96, 3), dtype=np.uint8))
+    writer.release()
+    return str(path)
+
+
+def read_frames(path):
+    """The BGR frames of the video at ``path``, and its cv2.VideoCapture."""
+    capture, frames = cv2.VideoCapture(str(path)), []
+    while (frame := capture.read())[0]:
+        frames.append(frame[1])
+    return frames, capture
+
+
 def image_paths(root):
     return [str(root / name) for name in sorted(IMAGES)]
 

@@ -56,61 +56,65 @@ class Detector:
     threads and MKL settings, once per process).
 
     ``predict(source)``: see :mod:`ppfcos.api.sources` for what a source may be. Returns
-    a list of :class:`DetectionResult`, one per image in order; for a video file, a
-    generator of one result per frame, read and detected a batch at a time. Bad input
-    raises ``ppfcos_deploy.errors.DeployError`` (unknown source, missing or unreadable
-    file, empty folder, a backend or precision that cannot run); a bad config
-    ``ppfcos.ConfigError``; weights that do not fit ``WeightsError``.
+    a list of :class:`DetectionResult`, one per image in order; for a video file (or with
+    ``stream=True``), a generator of one result per image or frame, read and detected a
+    batch at a time. Bad input raises ``ppfcos_deploy.errors.DeployError`` (unknown
+    source, missing or unreadable file, empty folder, a backend or precision that cannot
+    run, a bad option); a bad config ``ppfcos.ConfigError``; weights that do not fit
+    ``WeightsError``.
     """
 
     def __init__(self, config, weights=None, *, overrides=None, device=None, threshold=None,
                  batch_size=None):
+        check_threshold(threshold)
         start_device(device, use_gpu=device != "cpu")
         cfg = config_of(config, overrides)
         weights = weights if weights is not None else cfg.get("weights")
         if not weights:
             raise ConfigError("give the weights: Detector(config, weights) with a .pdparams "
                               "path or URL (or set weights in the config)")
+        batch_size = check_batch_size(reader_options(cfg, "TestReader")["batch_size"]
+                                      if batch_size is None else batch_size)
         model = build_model(cfg)
         load_weights(model, os.fspath(weights), strict=True)
         logger.info("loaded weights %s", weights)
-        batch_size = reader_options(cfg, "TestReader")["batch_size"] if batch_size is None \
-            else batch_size
         self._start(DygraphBackend(cfg, model), threshold, batch_size)
 
     @classmethod
     def from_export(cls, model_dir, *, backend="paddle", precision="fp32", device=None,
                     threads=None, threshold=None, batch_size=1):
         """A Detector running the exported model in ``model_dir`` (see the class)."""
+        check_threshold(threshold)
+        batch_size = check_batch_size(batch_size)
+        threads = cpu_threads() if threads is None else threads
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise DeployError(f"threads must be an integer >= 1, got {threads!r}")
         device = start_device(device, use_gpu=device == "gpu" or (device is None
                                                                   and backend == "paddle"))
-        threads = cpu_threads() if threads is None else threads
-        if not isinstance(threads, int) or threads < 1:
-            raise DeployError(f"threads must be an integer >= 1, got {threads!r}")
+        options = RunOptions(device=device.upper(), cpu_threads=threads, batch_size=batch_size,
+                             precision=precision)
         detector = cls.__new__(cls)
-        detector._start(ExportBackend(os.fspath(model_dir), backend, RunOptions(
-            device=device.upper(), cpu_threads=threads, batch_size=check_batch_size(batch_size),
-            precision=precision)), threshold, batch_size)
+        detector._start(ExportBackend(os.fspath(model_dir), backend, options), threshold,
+                        batch_size)
         return detector
 
     def _start(self, backend, threshold, batch_size):
         self.backend = backend
         self.threshold = backend.default_threshold if threshold is None else threshold
-        if isinstance(self.threshold, bool) or not isinstance(self.threshold, (int, float)) \
-                or not 0 <= self.threshold <= 1:
-            raise DeployError(f"threshold must be a score from 0 to 1, got {threshold!r}")
-        self.batch_size = check_batch_size(batch_size)
+        self.batch_size = batch_size
 
     @property
     def class_names(self):
         """The model's class names by class index."""
         return self.backend.label_list
 
-    def predict(self, source):
-        """Detect in ``source`` -> list of DetectionResult (a generator for a video)."""
+    def predict(self, source, stream=False):
+        """Detect in ``source`` -> list of DetectionResult; a generator for a video, or
+        with ``stream`` (results made as they are iterated, so a large folder does not
+        hold every image in memory)."""
         video, items = open_source(source)
         results = self._results(items)
-        return results if video else list(results)
+        return results if video or stream else list(results)
 
     def _results(self, items):
         while batch := list(itertools.islice(items, self.batch_size)):
@@ -144,6 +148,13 @@ def start_device(device, use_gpu):
         raise DeployError("device='gpu' needs a GPU build of Paddle (paddlepaddle-gpu) and a "
                           "GPU; use device='cpu'")
     return device or found
+
+
+def check_threshold(threshold):
+    """DeployError unless ``threshold`` is None or a score from 0 to 1."""
+    if threshold is not None and (isinstance(threshold, bool) or not isinstance(
+            threshold, (int, float, np.floating)) or not 0 <= threshold <= 1):
+        raise DeployError(f"threshold must be a score from 0 to 1, got {threshold!r}")
 
 
 def check_batch_size(batch_size):

@@ -34,6 +34,10 @@ class PPFCOSDetectionModel(DetectionModel):
     from ``model_path`` (an export folder, or weights with ``config_path``)."""
 
     def load_model(self):
+        if self.model_path is None:
+            raise ValueError("PPFCOSDetectionModel needs model= (a ppfcos.Detector), "
+                             "model_path= (an export folder), or config_path= with "
+                             "model_path= (its weights)")
         if self.config_path is not None:
             self.set_model(Detector(self.config_path, self.model_path))
         else:

@@ -67,9 +67,9 @@ def open_source(source):
 
 
 def plan(entry):
-    """One entry of a source -> the images it stands for (_ImageFile or RGB array)."""
+    """One entry of a source -> the images it stands for (_ImageFile or BGR array)."""
     if isinstance(entry, np.ndarray):
-        return [bgr_image_as_rgb(entry)]
+        return [checked_bgr_image(entry)]
     if not is_path(entry):
         raise DeployError(f"predict cannot read a {type(entry).__name__}: give an image or "
                           f"video path, a folder, a numpy BGR image uint8 [H, W, 3], or a "
@@ -85,12 +85,12 @@ def plan(entry):
     return [_ImageFile(path, in_folder=False)]
 
 
-def bgr_image_as_rgb(array):
-    """A numpy BGR image uint8 [H, W, 3] -> its RGB copy; DeployError for other arrays."""
+def checked_bgr_image(array):
+    """``array`` if it is a numpy image uint8 [H, W, 3], else DeployError."""
     if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
         raise DeployError(f"a numpy image must be uint8 [H, W, 3] in BGR order (as "
                           f"cv2.imread gives it), got {array.dtype} {list(array.shape)}")
-    return cv2.cvtColor(array, cv2.COLOR_BGR2RGB)
+    return array
 
 
 def image_items(planned):
@@ -98,7 +98,7 @@ def image_items(planned):
     done = 0
     for entry in planned:
         if isinstance(entry, np.ndarray):
-            yield Item(entry)
+            yield Item(cv2.cvtColor(entry, cv2.COLOR_BGR2RGB))
         else:
             try:
                 image = read_image(entry.path)

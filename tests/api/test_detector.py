@@ -15,7 +15,8 @@ from conftest import assert_same_detections, export_onnx_or_skip, load_tool
 from ppfcos.export import export_model
 from ppfcos.modeling.seeded_weights import seed_weights
 from ppfcos_deploy.errors import DeployError
-from tiny_model import LABELS, THRESHOLD, TINY_PLAIN, cli, write_images, write_tiny_config
+from tiny_model import (LABELS, THRESHOLD, TINY_PLAIN, cli, read_frames, write_images,
+                        write_tiny_config, write_video)
 
 BACKENDS = ["paddle", "onnxruntime", "openvino"]
 
@@ -113,7 +114,9 @@ def test_exported_detector_gives_the_detections_of_deploy_and_dygraph(backend, o
 def test_batching_and_source_kinds_give_the_same_detections(tiny, dygraph, dygraph_results):
     by_path = {r.path: r for r in dygraph_results}
     batched = ppfcos.Detector(tiny.config, tiny.weights, threshold=THRESHOLD, batch_size=4)
-    for result in batched.predict(tiny.images):
+    streamed = batched.predict(tiny.images, stream=True)
+    assert isinstance(streamed, types.GeneratorType)
+    for result in streamed:
         assert_same_detections(rows_of(result), rows_of(by_path[result.path]), 1e-5, 1e-3)
     png = os.path.join(tiny.images, "b.png")              # lossless: the array is the file
     from_array, from_path, from_folder = dygraph.predict(
@@ -126,15 +129,8 @@ def test_batching_and_source_kinds_give_the_same_detections(tiny, dygraph, dygra
 
 
 def test_video_gives_a_generator_of_frame_results(dygraph, tmp_path):
-    video = str(tmp_path / "clip.avi")
-    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*"mp4v"), 5, (96, 64))
-    rng = np.random.default_rng(1)
-    for _ in range(3):
-        writer.write(rng.integers(0, 256, (64, 96, 3), dtype=np.uint8))
-    writer.release()
-    capture, frames = cv2.VideoCapture(video), []
-    while (frame := capture.read())[0]:
-        frames.append(frame[1])
+    video = write_video(tmp_path / "clip.avi", frames=3, fps=5)
+    frames, _ = read_frames(video)
     results = dygraph.predict(video)
     assert isinstance(results, types.GeneratorType)
     results = list(results)

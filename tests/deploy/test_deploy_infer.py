@@ -28,7 +28,7 @@ from ppfcos_deploy.predictor import RunOptions, create_predictor  # noqa: E402
 from ppfcos_deploy.preprocess import Preprocessor, build_step  # noqa: E402
 # The tiny model and its images (test_deploy_onnx and the others import them from here).
 from tiny_model import (LABELS, MEAN, STD, THRESHOLD, TINY_PLAIN, cli,  # noqa: E402,F401
-                        export_tiny, image_paths, write_images)
+                        export_tiny, image_paths, read_frames, write_images, write_video)
 
 
 @pytest.fixture(scope="module")
@@ -157,21 +157,13 @@ def test_annotated_images_and_bbox_json(model_dir, image_dir, tmp_path):
 
 
 def test_video_gets_an_annotated_copy(model_dir, tmp_path):
-    video = str(tmp_path / "clip.avi")
-    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*"mp4v"), 7, (96, 64))
-    rng = np.random.default_rng(1)
-    for _ in range(5):
-        writer.write(rng.integers(0, 256, (64, 96, 3), dtype=np.uint8))
-    writer.release()
+    video = write_video(tmp_path / "clip.avi", frames=5, fps=7)
     done = cli("--model_dir", model_dir, "--video_file", video, "--batch_size", 2,
                "--threshold", THRESHOLD, "--output_dir", tmp_path / "out")
     assert done.returncode == 0, done.stderr
     assert len(re.findall(r"clip\.avi frame \d: \d+ detections", done.stderr)) == 5
-    capture = cv2.VideoCapture(str(tmp_path / "out" / "clip.mp4"))
+    frames, capture = read_frames(tmp_path / "out" / "clip.mp4")
     assert capture.isOpened()
-    frames = []
-    while (frame := capture.read())[0]:
-        frames.append(frame[1])
     assert len(frames) == 5 and frames[0].shape == (64, 96, 3)
     assert capture.get(cv2.CAP_PROP_FPS) == pytest.approx(7)
 
