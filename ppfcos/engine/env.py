@@ -36,8 +36,8 @@ def gpu_available():
     return paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
 
 
-# The device each ``use_gpu`` setting got from this process's first setup_device call.
-_DEVICES = {}
+# The devices this process has set up ('gpu', 'cpu'): each is set up and logged once.
+_SET_UP = set()
 
 
 def setup_device(use_gpu=True):
@@ -51,21 +51,21 @@ def setup_device(use_gpu=True):
     line saying what it set (with a stdout handler on the ``ppfcos`` logger when no
     logging is configured, so a library user sees it too).
 
-    Once per process: a later call with the same ``use_gpu`` returns the first call's
-    device and changes nothing. ``import ppfcos`` never calls it; the tools and
+    Once per process: a later call selects the device again (``paddle.set_device``)
+    but sets and logs nothing more. ``import ppfcos`` never calls it; the tools and
     ``ppfcos.Detector`` do, and library code that builds models itself can
     (``ppfcos.setup_device()``).
     """
-    if use_gpu in _DEVICES:
-        return _DEVICES[use_gpu]
+    device = "gpu" if use_gpu and gpu_available() else "cpu"
+    paddle.set_device(f"gpu:{dist.ParallelEnv().dev_id}" if device == "gpu" else "cpu")
+    if device in _SET_UP:
+        return device
+    _SET_UP.add(device)
     if not logger.hasHandlers():
         setup_logging()
-    if use_gpu and gpu_available():
-        paddle.set_device(f"gpu:{dist.ParallelEnv().dev_id}")
+    if device == "gpu":
         logger.info("running on GPU %d", dist.ParallelEnv().dev_id)
-        _DEVICES[use_gpu] = "gpu"
-        return "gpu"
-    paddle.set_device("cpu")
+        return device
     mkl_avx2 = use_mkl_avx2_on_amd()
     reason = "use_gpu is false" if not use_gpu else "no GPU in this Paddle build or machine"
     threads = cpu_threads()
@@ -76,8 +76,7 @@ def setup_device(use_gpu=True):
         source = "OMP_NUM_THREADS"
     mkl = "; MKL's AVX2 kernels on this AMD CPU (MKL_DEBUG_CPU_TYPE=5)" if mkl_avx2 else ""
     logger.info("running on CPU (%s) with %s threads (%s)%s", reason, threads, source, mkl)
-    _DEVICES[use_gpu] = "cpu"
-    return "cpu"
+    return device
 
 
 def cpu_threads():

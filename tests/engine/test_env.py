@@ -12,7 +12,7 @@ from ppfcos.modeling.layers import build_norm
 @pytest.fixture(autouse=True)
 def fresh_process(monkeypatch):
     """Each test sees setup_device as a new process does (it acts once per process)."""
-    monkeypatch.setattr(env, "_DEVICES", {})
+    monkeypatch.setattr(env, "_SET_UP", set())
 
 
 def test_use_gpu_true_runs_on_cpu_with_all_cores(monkeypatch, caplog):
@@ -37,7 +37,7 @@ def test_on_amd_cpus_the_device_setup_selects_mkl_avx2_kernels(monkeypatch, capl
     assert os.environ["MKL_DEBUG_CPU_TYPE"] == "4"
     assert "MKL" not in caplog.records[-1].getMessage()
     monkeypatch.delenv("MKL_DEBUG_CPU_TYPE")
-    monkeypatch.setattr(env, "_DEVICES", {})                       # another process
+    monkeypatch.setattr(env, "_SET_UP", set())                       # another process
     with caplog.at_level(logging.INFO, logger="ppfcos"):
         env.setup_device(use_gpu=False)
     assert os.environ["MKL_DEBUG_CPU_TYPE"] == "5"
@@ -45,11 +45,12 @@ def test_on_amd_cpus_the_device_setup_selects_mkl_avx2_kernels(monkeypatch, capl
 
 
 def test_setup_acts_and_logs_once_per_process(monkeypatch, caplog):
+    monkeypatch.setattr(env, "gpu_available", lambda: False)
     monkeypatch.setattr(env, "USER_OMP_NUM_THREADS", None)
     seen = []
     monkeypatch.setattr(paddle.base.core, "set_num_threads", seen.append)
     with caplog.at_level(logging.INFO, logger="ppfcos"):
-        assert [env.setup_device(use_gpu=False) for _ in range(3)] == ["cpu"] * 3
+        assert [env.setup_device(use_gpu=u) for u in (False, True, False)] == ["cpu"] * 3
     assert seen == [env.cpu_threads_per_process()]
     assert len(caplog.records) == 1 and "running on CPU" in caplog.records[0].getMessage()
 
