@@ -15,15 +15,16 @@ def fresh_process(monkeypatch):
     monkeypatch.setattr(env, "_SET_UP", set())
 
 
-def test_use_gpu_true_runs_on_cpu_with_all_cores(monkeypatch, caplog):
+def test_use_gpu_true_runs_on_cpu_with_all_cores_set_once_per_process(monkeypatch, caplog):
     monkeypatch.setattr(env, "gpu_available", lambda: False)
     monkeypatch.setattr(env, "USER_OMP_NUM_THREADS", None)
     seen = []
     monkeypatch.setattr(paddle.base.core, "set_num_threads", seen.append)
     with caplog.at_level(logging.INFO, logger="ppfcos"):
-        assert env.setup_device(use_gpu=True) == "cpu"
+        assert [env.setup_device(use_gpu=u) for u in (True, False, True)] == ["cpu"] * 3
     assert seen == [env.cpu_threads_per_process()]
-    message = caplog.records[-1].getMessage()
+    assert len(caplog.records) == 1
+    message = caplog.records[0].getMessage()
     assert "running on CPU" in message and f"{seen[0]} threads" in message
 
 
@@ -42,17 +43,6 @@ def test_on_amd_cpus_the_device_setup_selects_mkl_avx2_kernels(monkeypatch, capl
         env.setup_device(use_gpu=False)
     assert os.environ["MKL_DEBUG_CPU_TYPE"] == "5"
     assert "MKL's AVX2 kernels" in caplog.records[-1].getMessage()
-
-
-def test_setup_acts_and_logs_once_per_process(monkeypatch, caplog):
-    monkeypatch.setattr(env, "gpu_available", lambda: False)
-    monkeypatch.setattr(env, "USER_OMP_NUM_THREADS", None)
-    seen = []
-    monkeypatch.setattr(paddle.base.core, "set_num_threads", seen.append)
-    with caplog.at_level(logging.INFO, logger="ppfcos"):
-        assert [env.setup_device(use_gpu=u) for u in (False, True, False)] == ["cpu"] * 3
-    assert seen == [env.cpu_threads_per_process()]
-    assert len(caplog.records) == 1 and "running on CPU" in caplog.records[0].getMessage()
 
 
 @pytest.mark.parametrize("user, threads", [(None, None), ("3", 3), ("0", None), ("x", None)])
