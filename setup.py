@@ -13,14 +13,17 @@ import sys
 from setuptools import find_packages, setup
 
 PADDLE_FALLBACK = "paddlepaddle>=3.0"
-# Sliced inference (--slice_infer in tools/ and deploy/python): sahi's window grid and its
-# numpy NMS. sahi 0.12 needs no torch (its torchvision backend is optional) and no Paddle.
+# Sliced inference (--slice_infer in tools/ and deploy/python; ppfcos.api.sahi_model, sahi's
+# DetectionModel of a Detector): sahi's window grid and its numpy NMS. sahi 0.12 needs no
+# torch (its torchvision backend is optional) and no Paddle.
 SLICE_EXTRA = ["sahi>=0.12.8"]
 # deploy's --backend openvino (model.onnx, fp32/bf16/int8).
 OPENVINO_EXTRA = ["openvino>=2025.0"]
 # tools/analyze_results.py, tools/eval.py --analyze and tools/check_dataset.py: the plots
 # (matplotlib) and the TIDE error breakdown (tidecv, which brings seaborn and pandas).
 ANALYSIS_EXTRA = ["matplotlib", "tidecv"]
+# DetectionResult.to_supervision() (ppfcos.Detector's results as supervision.Detections).
+SUPERVISION_EXTRA = ["supervision"]
 
 # Console commands: each runs tools/<module>.py's main() (installed as ppfcos_tools) or
 # deploy/python/infer.py's (ppfcos_deploy), with the same flags as the script.
@@ -100,8 +103,8 @@ if __name__ == "__main__":
         install_requires=["numpy", "opencv-python", "pyyaml", "pycocotools", "visualdl"]
         + paddle_requirements(PADDLE_DISTS),
         extras_require={"test": ["pytest"] + QUANTIZE_EXTRA + OPENVINO_EXTRA + SLICE_EXTRA
-                        + ANALYSIS_EXTRA,
+                        + ANALYSIS_EXTRA + SUPERVISION_EXTRA,
                         "onnx": ONNX_EXTRA, "openvino": OPENVINO_EXTRA,
                         "quantize": QUANTIZE_EXTRA, "slice": SLICE_EXTRA,
-                        "analysis": ANALYSIS_EXTRA},
+                        "analysis": ANALYSIS_EXTRA, "supervision": SUPERVISION_EXTRA},
     )

@@ -14,7 +14,10 @@ training steps and reports the resident-memory growth after the first 10.
 with all cores' threads and each of --batch_sizes, Paddle Inference fp32 beside ONNX
 Runtime fp32 and OpenVINO fp32, bf16 and int8 (seconds per image; needs
 `pip install -e .[test]`). The first line printed names the CPU, its flags and
-oneDNN's ISA.
+oneDNN's ISA. ``--device_setup`` says how the process is set up before the model is built:
+``tools`` (the tools' tasks.setup: ranks, logging, device), ``library`` (only
+``ppfcos.setup_device()``, as a library user calls it) or ``none`` (neither: Paddle's
+defaults); tools/benchmark_setup.py compares the three.
 """
 import json
 import os
@@ -24,6 +27,7 @@ import tempfile
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
 from ppfcos.engine import benchmark, cli, tasks  # noqa: E402
+from ppfcos.engine.env import setup_device  # noqa: E402
 from ppfcos.engine.optimizer import build_optimizer, build_schedule  # noqa: E402
 from ppfcos.export import export_model  # noqa: E402
 from ppfcos.export.onnx import export_onnx  # noqa: E402
@@ -32,6 +36,9 @@ from ppfcos.modeling.seeded_weights import seed_weights  # noqa: E402
 from ppfcos_deploy import machine  # noqa: E402
 
 PARTS = ("train", "eval", "deploy", "reader", "memory", "onnxruntime", "runtimes")
+# How the process is set up before the model is built (--device_setup).
+DEVICE_SETUPS = {"tools": tasks.setup, "library": lambda cfg: setup_device(),
+                 "none": lambda cfg: None}
 THREAD_SETTINGS = sorted({1, os.cpu_count() or 1})   # inference: one thread, all cores
 
 
@@ -57,12 +64,13 @@ def onnxruntime_rows(onnx_file, args):
 
 
 def run(cfg, args):
-    tasks.setup(cfg)
+    DEVICE_SETUPS[args.device_setup](cfg)
     cpu = machine.cpu_info()
     print(machine.describe(cpu))
-    results = {"config": cfg.name, "machine": {"cpu": cpu["model"], "cores": cpu["cores"],
-                                               "flags": sorted(set(machine.FLAGS) & cpu["flags"]),
-                                               "onednn_isa": machine.onednn_isa(cpu["flags"])}}
+    results = {"config": cfg.name, "device_setup": args.device_setup,
+               "machine": {"cpu": cpu["model"], "cores": cpu["cores"],
+                           "flags": sorted(set(machine.FLAGS) & cpu["flags"]),
+                           "onednn_isa": machine.onednn_isa(cpu["flags"])}}
     if "train" in args.parts:
         model, optimizer, batch = training_setup(cfg, args, args.train_size)
         results["train"] = dict(benchmark.measure_train_step(model, optimizer, batch,
@@ -155,6 +163,9 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs first")
     parser.add_argument("--memory_steps", type=int, default=100)
     parser.add_argument("--output", default=os.path.join("output", "benchmark"))
+    parser.add_argument("--device_setup", choices=sorted(DEVICE_SETUPS), default="tools",
+                        help="tools: tasks.setup; library: ppfcos.setup_device() only; none: "
+                        "neither")
     args = parser.parse_args(argv)
     return cli.run(run, args)
 

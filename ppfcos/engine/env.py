@@ -36,29 +36,56 @@ def gpu_available():
     return paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
 
 
-def setup_device(use_gpu=True):
-    """Select the GPU when the build and machine have one (and ``use_gpu``), else the CPU.
+# The devices this process has set up ('gpu', 'cpu'): each is set up and logged once.
+_SET_UP = set()
 
-    On CPU, Paddle's dygraph uses one thread unless told otherwise: use every
-    core unless OMP_NUM_THREADS is set; on AMD CPUs, MKL's AVX2 kernels (see
-    :func:`use_mkl_avx2_on_amd`). Returns 'gpu' or 'cpu'.
+
+def setup_device(use_gpu=True):
+    """Set this process up to run Paddle as the tools do; returns 'gpu' or 'cpu'.
+
+    Selects the GPU when the build and machine have one (and ``use_gpu``), else the
+    CPU. On CPU, Paddle's dygraph uses one thread unless told otherwise: this gives it
+    :func:`cpu_threads` threads (every core unless OMP_NUM_THREADS is set) and, on AMD
+    CPUs, MKL's AVX2 kernels (see :func:`use_mkl_avx2_on_amd`; call this before any
+    tensor work, since MKL reads that switch once, at its first BLAS call). Logs one
+    line saying what it set (with a stdout handler on the ``ppfcos`` logger when no
+    logging is configured, so a library user sees it too).
+
+    Once per process: a later call selects the device again (``paddle.set_device``)
+    but sets and logs nothing more. ``import ppfcos`` never calls it; the tools and
+    ``ppfcos.Detector`` do, and library code that builds models itself can
+    (``ppfcos.setup_device()``).
     """
-    if use_gpu and gpu_available():
-        paddle.set_device(f"gpu:{dist.ParallelEnv().dev_id}")
-        return "gpu"
-    paddle.set_device("cpu")
+    device = "gpu" if use_gpu and gpu_available() else "cpu"
+    paddle.set_device(f"gpu:{dist.ParallelEnv().dev_id}" if device == "gpu" else "cpu")
+    if device in _SET_UP:
+        return device
+    _SET_UP.add(device)
+    if not logger.hasHandlers():
+        setup_logging()
+    if device == "gpu":
+        logger.info("running on GPU %d", dist.ParallelEnv().dev_id)
+        return device
     mkl_avx2 = use_mkl_avx2_on_amd()
     reason = "use_gpu is false" if not use_gpu else "no GPU in this Paddle build or machine"
-    threads = USER_OMP_NUM_THREADS
-    if threads is None:
-        threads = cpu_threads_per_process()
+    threads = cpu_threads()
+    if USER_OMP_NUM_THREADS is None:
         paddle.base.core.set_num_threads(threads)
         source = "all cores; set OMP_NUM_THREADS to change"
     else:
         source = "OMP_NUM_THREADS"
     mkl = "; MKL's AVX2 kernels on this AMD CPU (MKL_DEBUG_CPU_TYPE=5)" if mkl_avx2 else ""
     logger.info("running on CPU (%s) with %s threads (%s)%s", reason, threads, source, mkl)
-    return "cpu"
+    return device
+
+
+def cpu_threads():
+    """The CPU threads a run uses: OMP_NUM_THREADS as the user set it before Paddle's
+    import set it to 1 (a positive integer), else :func:`cpu_threads_per_process`."""
+    if USER_OMP_NUM_THREADS is not None and USER_OMP_NUM_THREADS.strip().isdigit() \
+            and int(USER_OMP_NUM_THREADS) > 0:
+        return int(USER_OMP_NUM_THREADS)
+    return cpu_threads_per_process()
 
 
 def is_amd_cpu(cpuinfo_path="/proc/cpuinfo"):
@@ -78,8 +105,10 @@ def use_mkl_avx2_on_amd(environ=os.environ, amd=None):
 
     Intel MKL (Paddle's CPU BLAS) takes a generic, slow code path on non-Intel
     CPUs; this debug switch selects its AVX2 kernels instead (the README's Speed
-    section has the figures). MKL reads the variable at its first call, so
-    setting it before any tensor work is enough. Intel CPUs are left alone: the
+    section has the figures). The MKL Paddle ships (mklml 2019.0.5) reads the
+    variable at its first BLAS call, not at import: with MKL_VERBOSE=1 its first
+    SGEMM reports the AVX2 path when the variable was set after ``import paddle``
+    and before any matmul or convolution, and the default path when set after one. Intel CPUs are left alone: the
     switch would cap them at AVX2. ``amd``: the CPU's vendor, if already known.
     """
     if MKL_SWITCH in environ or not (is_amd_cpu() if amd is None else amd):

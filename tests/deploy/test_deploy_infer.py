@@ -6,22 +6,17 @@ import json
 import os
 import shutil
 import re
-import subprocess
 import sys
 
 import cv2
 import numpy as np
-import paddle
 import pytest
 import yaml
 
 import ppfcos
 from conftest import CONFIGS, PROGRAM_FILE, REPO
 from mmdet_fixtures import FULL, MMDET_FIXTURES, TEST_SIZE, mmdet_fixture
-from ppfcos.data.reader import build_dataset
-from ppfcos.export import export_model
 from ppfcos.export.infer_cfg import preprocess_spec
-from ppfcos.modeling.seeded_weights import seed_weights
 
 DEPLOY = os.path.join(REPO, "deploy", "python")
 from ppfcos_deploy.benchmark import Timings  # noqa: E402
@@ -31,79 +26,14 @@ from ppfcos_deploy.exported_model import load_exported_model  # noqa: E402
 from ppfcos_deploy.media import read_image  # noqa: E402
 from ppfcos_deploy.predictor import RunOptions, create_predictor  # noqa: E402
 from ppfcos_deploy.preprocess import Preprocessor, build_step  # noqa: E402
-
-MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
-LABELS = ["cat", "dog", "car", "tree"]
-TINY = """
-architecture: FCOS
-num_classes: 4
-FCOS: {{backbone: ResNet, neck: FPN, fcos_head: FCOSHead}}
-ResNet: {{depth: 18, return_idx: [1, 2, 3], dcn_v2_stages: [2]}}
-FPN: {{out_channel: 32, extra_stage: 2, has_extra_convs: true, use_c5: false}}
-FCOSHead:
-  fcos_feat: {{name: FCOSFeat, feat_out: 32, num_convs: 2, norm_type: gn}}
-  nms: {{name: MultiClassNMS, score_threshold: 0.1, keep_top_k: 100, nms_top_k: 200}}
-TestDataset: {{name: ImageFolder, anno_path: label_list.txt, dataset_dir: {root}}}
-TestReader:
-  fuse_normalize: {fuse}
-  sample_transforms:
-  - Decode: {{}}
-  - Resize: {{target_size: [128, 192], keep_ratio: true, interp: 1}}
-  - NormalizeImage: {{mean: {mean}, std: {std}, is_scale: true}}
-  - Permute: {{}}
-  batch_transforms:
-  - PadBatch: {{pad_to_stride: 32}}
-  batch_size: 1
-"""
-# The same without DCN (OpenVINO reads no ONNX DeformConv, Paddle 2.6's paddle2onnx writes none).
-TINY_PLAIN = TINY.replace(", dcn_v2_stages: [2]", "")
-assert TINY_PLAIN != TINY
-# Mixed sizes (three share a preprocessed shape), and two files named a.jpg.
-IMAGES = {"a.jpg": (60, 90), "b.png": (60, 90), "c.jpg": (80, 80), "d.jpg": (60, 90),
-          "sub/a.jpg": (50, 120)}
-THRESHOLD = 0.15  # the deterministic weights score ~0.1-0.2: a threshold keeping part
-
-
-def cli(*args):
-    """Run deploy/python/infer.py without ppfcos on the path -> CompletedProcess."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    return subprocess.run([sys.executable, "deploy/python/infer.py", *map(str, args)],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+# The tiny model and its images (test_deploy_onnx and the others import them from here).
+from tiny_model import (LABELS, MEAN, STD, THRESHOLD, TINY_PLAIN, cli,  # noqa: E402,F401
+                        export_tiny, image_paths, read_frames, write_images, write_video)
 
 
 @pytest.fixture(scope="module")
 def image_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("images")
-    rng = np.random.default_rng(0)
-    for name, (h, w) in IMAGES.items():
-        (root / name).parent.mkdir(exist_ok=True)
-        cv2.imwrite(str(root / name), rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
-    (root / "broken.jpg").write_bytes(b"not an image")
-    return root
-
-
-def image_paths(root):
-    return [str(root / name) for name in sorted(IMAGES)]
-
-
-def export_tiny(root, fuse, images, config=TINY):
-    """Export the tiny model (``config``, a TINY-like template) to root/model -> (model_dir,
-    ppfcos's TestReader tensors and the dygraph model's detections for each of ``images``)."""
-    (root / "label_list.txt").write_text("\n".join(LABELS) + "\n")
-    (root / "tiny.yml").write_text(config.format(root=root, fuse=str(fuse).lower(), mean=MEAN,
-                                               std=STD))
-    cfg = ppfcos.load_config(str(root / "tiny.yml"))
-    model = seed_weights(ppfcos.build_model(cfg))
-    model.eval()
-    dataset = build_dataset(cfg, "TestDataset")
-    dataset.set_images(images)
-    loader = ppfcos.create_reader(cfg, "test", dataset=dataset, num_replicas=1, rank=0)
-    batches, detections = [], []
-    with paddle.no_grad():
-        for batch in loader:
-            batches.append({k: batch[k].numpy()[0] for k in ("image", "im_shape", "scale_factor")})
-            detections.append(model(batch)["bbox"].numpy())
-    return export_model(model, cfg, str(root / "model")), batches, detections
+    return write_images(tmp_path_factory.mktemp("images"))
 
 
 @pytest.fixture(scope="module")
@@ -227,21 +157,13 @@ def test_annotated_images_and_bbox_json(model_dir, image_dir, tmp_path):
 
 
 def test_video_gets_an_annotated_copy(model_dir, tmp_path):
-    video = str(tmp_path / "clip.avi")
-    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*"mp4v"), 7, (96, 64))
-    rng = np.random.default_rng(1)
-    for _ in range(5):
-        writer.write(rng.integers(0, 256, (64, 96, 3), dtype=np.uint8))
-    writer.release()
+    video = write_video(tmp_path / "clip.avi", frames=5, fps=7)
     done = cli("--model_dir", model_dir, "--video_file", video, "--batch_size", 2,
                "--threshold", THRESHOLD, "--output_dir", tmp_path / "out")
     assert done.returncode == 0, done.stderr
     assert len(re.findall(r"clip\.avi frame \d: \d+ detections", done.stderr)) == 5
-    capture = cv2.VideoCapture(str(tmp_path / "out" / "clip.mp4"))
+    frames, capture = read_frames(tmp_path / "out" / "clip.mp4")
     assert capture.isOpened()
-    frames = []
-    while (frame := capture.read())[0]:
-        frames.append(frame[1])
     assert len(frames) == 5 and frames[0].shape == (64, 96, 3)
     assert capture.get(cv2.CAP_PROP_FPS) == pytest.approx(7)
 

@@ -3,20 +3,28 @@ import logging
 import os
 
 import paddle
+import pytest
 
 from ppfcos.engine import env
 from ppfcos.modeling.layers import build_norm
 
 
-def test_use_gpu_true_runs_on_cpu_with_all_cores(monkeypatch, caplog):
+@pytest.fixture(autouse=True)
+def fresh_process(monkeypatch):
+    """Each test sees setup_device as a new process does (it acts once per process)."""
+    monkeypatch.setattr(env, "_SET_UP", set())
+
+
+def test_use_gpu_true_runs_on_cpu_with_all_cores_set_once_per_process(monkeypatch, caplog):
     monkeypatch.setattr(env, "gpu_available", lambda: False)
     monkeypatch.setattr(env, "USER_OMP_NUM_THREADS", None)
     seen = []
     monkeypatch.setattr(paddle.base.core, "set_num_threads", seen.append)
     with caplog.at_level(logging.INFO, logger="ppfcos"):
-        assert env.setup_device(use_gpu=True) == "cpu"
+        assert [env.setup_device(use_gpu=u) for u in (True, False, True)] == ["cpu"] * 3
     assert seen == [env.cpu_threads_per_process()]
-    message = caplog.records[-1].getMessage()
+    assert len(caplog.records) == 1
+    message = caplog.records[0].getMessage()
     assert "running on CPU" in message and f"{seen[0]} threads" in message
 
 
@@ -30,10 +38,17 @@ def test_on_amd_cpus_the_device_setup_selects_mkl_avx2_kernels(monkeypatch, capl
     assert os.environ["MKL_DEBUG_CPU_TYPE"] == "4"
     assert "MKL" not in caplog.records[-1].getMessage()
     monkeypatch.delenv("MKL_DEBUG_CPU_TYPE")
+    monkeypatch.setattr(env, "_SET_UP", set())                       # another process
     with caplog.at_level(logging.INFO, logger="ppfcos"):
         env.setup_device(use_gpu=False)
     assert os.environ["MKL_DEBUG_CPU_TYPE"] == "5"
     assert "MKL's AVX2 kernels" in caplog.records[-1].getMessage()
+
+
+@pytest.mark.parametrize("user, threads", [(None, None), ("3", 3), ("0", None), ("x", None)])
+def test_cpu_threads_follow_a_valid_omp_num_threads(monkeypatch, user, threads):
+    monkeypatch.setattr(env, "USER_OMP_NUM_THREADS", user)
+    assert env.cpu_threads() == (threads or env.cpu_threads_per_process())
 
 
 def test_user_thread_count_is_kept(monkeypatch, caplog):

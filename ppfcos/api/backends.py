@@ -1,0 +1,96 @@
+"""What runs a Detector's network: the dygraph model of a config, or an exported model.
+
+Both have one interface, ``detect(images) -> rows``: RGB uint8 images [H, W, 3] in, one
+float32 array [k, 6] of rows (class_index, score, x1, y1, x2, y2 in the image's pixels,
+every score the model's NMS keeps) per image out; plus ``label_list`` (class names by
+class index), ``category_ids`` (the dataset's category id by class index) and
+``default_threshold``. Images whose preprocessed tensors have the same shape share a
+run, so the detections do not depend on how images are batched.
+"""
+import numpy as np
+import paddle
+
+from ppfcos_deploy.benchmark import Timings
+from ppfcos_deploy.detector import INPUT_KEYS, Detector, same_shape_groups, split_rows
+from ppfcos_deploy.errors import DeployError
+from ppfcos_deploy.exported_model import load_exported_model
+from ppfcos_deploy.predictor import BACKENDS, PRECISIONS, check_options, create_predictor
+from ppfcos_deploy.preprocess import Preprocessor
+
+from ..core.config import ConfigError
+from ..data.collate import BatchCollator
+from ..data.datasets import READER_ERROR_KEY
+from ..data.reader import Compose, build_ops
+from ..data.transforms.operators import Decode
+from ..export.infer_cfg import labels
+
+# tools/infer.py's --draw_threshold default, and the draw_threshold an export writes.
+DEFAULT_THRESHOLD = 0.5
+
+
+class DygraphBackend:
+    """A dygraph ``model`` (eval mode) fed through the config's TestReader: its sample
+    transforms (Decode keeps the array; a caffe-style ``to_rgb: false`` Decode gets the
+    image in BGR) and batch transforms, as ``tools/infer.py`` feeds it. Class names and
+    category ids come from the TestDataset's anno_path (COCO's for an 80-class COCO
+    model without one), as an export writes them."""
+
+    def __init__(self, cfg, model):
+        self.model = model
+        self.model.eval()
+        self.transforms = Compose(build_ops(cfg, "TestReader", "sample_transforms"))
+        self.collate = BatchCollator(build_ops(cfg, "TestReader", "batch_transforms"))
+        decode = next((op for op in self.transforms.ops if isinstance(op, Decode)), Decode())
+        self.reads_bgr = not decode.to_rgb
+        self.label_list, self.category_ids = labels(cfg)
+        self.default_threshold = DEFAULT_THRESHOLD
+
+    def sample(self, image, index):
+        """The TestReader's sample of one RGB image."""
+        image = np.ascontiguousarray(image[:, :, ::-1]) if self.reads_bgr else image
+        return self.transforms({"image": image, "im_id": np.array([index])})
+
+    def detect(self, images):
+        samples = [self.sample(image, i) for i, image in enumerate(images)]
+        results = [None] * len(samples)
+        for indices in same_shape_groups(samples):
+            batch = self.collate([samples[i] for i in indices])
+            if READER_ERROR_KEY in batch:
+                raise ConfigError(f"TestReader.batch_transforms: {batch[READER_ERROR_KEY][0]}")
+            with paddle.no_grad():
+                outputs = self.model({key: paddle.to_tensor(batch[key]) for key in INPUT_KEYS})
+            rows = split_rows(outputs["bbox"].numpy(), outputs["bbox_num"].numpy(),
+                              len(indices))
+            for index, image_rows in zip(indices, rows):
+                results[index] = image_rows
+        return results
+
+
+def check_runtime(backend, precision):
+    """DeployError unless ``backend`` and ``precision`` are names ppfcos_deploy knows."""
+    if backend not in BACKENDS:
+        raise DeployError(f"backend must be one of {', '.join(sorted(BACKENDS))}, got "
+                          f"{backend!r}")
+    if precision not in PRECISIONS:
+        raise DeployError(f"precision must be one of {', '.join(PRECISIONS)}, got "
+                          f"{precision!r}")
+
+
+class ExportBackend:
+    """An exported model directory run by ppfcos_deploy's ``backend`` (paddle,
+    onnxruntime or openvino) at ``precision`` with ``options`` (RunOptions): the
+    preprocessing and detections of ``deploy/python/infer.py``."""
+
+    def __init__(self, model_dir, backend, options):
+        check_runtime(backend, options.precision)
+        check_options(backend, options)
+        model = load_exported_model(model_dir, backend)
+        self.detector = Detector(Preprocessor(model.preprocess),
+                                 create_predictor(backend, model, options), Timings())
+        self.label_list = model.label_list
+        self.category_ids = model.category_ids
+        self.default_threshold = model.draw_threshold
+
+    def detect(self, images):
+        return self.detector.detect(images)
+

@@ -1,0 +1,165 @@
+"""``ppfcos.Detector``: detect objects in images, folders and videos in a few lines."""
+import itertools
+import logging
+import os
+
+import numpy as np
+
+from ppfcos_deploy.errors import DeployError
+from ppfcos_deploy.predictor import RunOptions
+
+from ..core.config import Config, ConfigError, load_config
+from ..data.reader import reader_options
+from ..engine.checkpoint import load_weights
+from ..engine.env import cpu_threads, setup_device
+from ..modeling import build_model
+from .backends import DygraphBackend, ExportBackend
+from .results import DetectionResult
+from .sources import open_source
+
+logger = logging.getLogger("ppfcos")
+DEVICES = ("cpu", "gpu")
+
+
+class Detector:
+    """A ppfcos detector: built from a config and its weights (dygraph), or from a folder
+    written by ``tools/export_model.py`` (Paddle Inference, ONNX Runtime or OpenVINO).
+
+        import ppfcos
+        detector = ppfcos.Detector("configs/fcos_r50_fpn_1x_coco.yml",
+                                   "output/fcos_r50_fpn_1x_coco/model_final.pdparams")
+        for result in detector.predict("photos/"):        # one DetectionResult per image
+            print(result.path, result.boxes, result.scores, result.class_names)
+            result.save(os.path.join("out", os.path.basename(result.path)))
+
+        detector = ppfcos.Detector.from_export("output_inference/fcos_r50_fpn_1x_coco",
+                                               backend="openvino", precision="bf16")
+        result, = detector.predict(cv2.imread("photo.jpg"))   # a BGR numpy image
+
+    ``Detector(config, weights)``: ``config`` is a config file (with ``overrides``, a list
+    of ``-o``-style "key=value" strings) or a Config from ``ppfcos.load_config``;
+    ``weights`` a ``.pdparams`` path (or its prefix) or URL (cached), default the
+    config's ``weights``. The images go through the config's TestReader, as
+    ``tools/infer.py`` sends them, and give its detections.
+
+    ``Detector.from_export(model_dir, backend=, precision=)``: the exported model run by
+    ``ppfcos_deploy`` (backend 'paddle', 'onnxruntime' or 'openvino'; precision 'fp32',
+    'bf16' or 'int8' where the backend runs it), the detections of
+    ``deploy/python/infer.py``; ``threads``: CPU threads (default: as setup_device).
+
+    Both: ``device`` 'cpu', 'gpu' or None (the GPU when Paddle has one, else the CPU;
+    exported models other than Paddle Inference's run on the CPU unless asked);
+    ``threshold``: keep detections with at least this score (default 0.5, or the
+    export's draw_threshold); ``batch_size``: images per network run (default: the
+    TestReader's, or 1; only images of one preprocessed shape share a run, so it changes
+    speed, not detections). Building one calls :func:`ppfcos.setup_device` (the tools'
+    threads and MKL settings, once per process).
+
+    ``predict(source)``: see :mod:`ppfcos.api.sources` for what a source may be. Returns
+    a list of :class:`DetectionResult`, one per image in order; for a video file (or with
+    ``stream=True``), a generator of one result per image or frame, read and detected a
+    batch at a time. Bad input raises ``ppfcos_deploy.errors.DeployError`` (unknown
+    source, missing or unreadable file, empty folder, a backend or precision that cannot
+    run, a bad option); a bad config ``ppfcos.ConfigError``; weights that do not fit
+    ``WeightsError``.
+    """
+
+    def __init__(self, config, weights=None, *, overrides=None, device=None, threshold=None,
+                 batch_size=None):
+        check_threshold(threshold)
+        start_device(device, use_gpu=device != "cpu")
+        cfg = config_of(config, overrides)
+        weights = weights if weights is not None else cfg.get("weights")
+        if not weights:
+            raise ConfigError("give the weights: Detector(config, weights) with a .pdparams "
+                              "path or URL (or set weights in the config)")
+        batch_size = check_batch_size(reader_options(cfg, "TestReader")["batch_size"]
+                                      if batch_size is None else batch_size)
+        model = build_model(cfg)
+        load_weights(model, os.fspath(weights), strict=True)
+        logger.info("loaded weights %s", weights)
+        self._start(DygraphBackend(cfg, model), threshold, batch_size)
+
+    @classmethod
+    def from_export(cls, model_dir, *, backend="paddle", precision="fp32", device=None,
+                    threads=None, threshold=None, batch_size=1):
+        """A Detector running the exported model in ``model_dir`` (see the class)."""
+        check_threshold(threshold)
+        batch_size = check_batch_size(batch_size)
+        threads = cpu_threads() if threads is None else threads
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise DeployError(f"threads must be an integer >= 1, got {threads!r}")
+        device = start_device(device, use_gpu=device == "gpu" or (device is None
+                                                                  and backend == "paddle"))
+        options = RunOptions(device=device.upper(), cpu_threads=threads, batch_size=batch_size,
+                             precision=precision)
+        detector = cls.__new__(cls)
+        detector._start(ExportBackend(os.fspath(model_dir), backend, options), threshold,
+                        batch_size)
+        return detector
+
+    def _start(self, backend, threshold, batch_size):
+        self.backend = backend
+        self.threshold = backend.default_threshold if threshold is None else threshold
+        self.batch_size = batch_size
+
+    @property
+    def class_names(self):
+        """The model's class names by class index."""
+        return self.backend.label_list
+
+    def predict(self, source, stream=False):
+        """Detect in ``source`` -> list of DetectionResult; a generator for a video, or
+        with ``stream`` (results made as they are iterated, so a large folder does not
+        hold every image in memory)."""
+        video, items = open_source(source)
+        results = self._results(items)
+        return results if video or stream else list(results)
+
+    def _results(self, items):
+        while batch := list(itertools.islice(items, self.batch_size)):
+            for item, rows in zip(batch, self.backend.detect([item.image for item in batch])):
+                yield DetectionResult.from_rows(rows[rows[:, 1] >= self.threshold], item,
+                                                self.backend.label_list,
+                                                self.backend.category_ids)
+
+
+def config_of(config, overrides):
+    """A Config from a config path (with ``overrides``) or a loaded Config."""
+    if isinstance(config, Config):
+        if overrides:
+            raise ConfigError("overrides apply when loading a config file: pass its path, or "
+                              "give them to ppfcos.load_config(path, overrides)")
+        return config
+    if not isinstance(config, (str, os.PathLike)):
+        raise ConfigError(f"config must be a config file path or a ppfcos Config, got "
+                          f"{type(config).__name__}")
+    return load_config(os.fspath(config), overrides)
+
+
+def start_device(device, use_gpu):
+    """Run :func:`setup_device`; ``device`` 'cpu', 'gpu' or None -> 'cpu' or 'gpu'.
+    DeployError for another name, or 'gpu' on a machine or Paddle build without one."""
+    if device is not None and device not in DEVICES:
+        raise DeployError(f"device must be 'cpu', 'gpu' or None (the GPU when there is one), "
+                          f"got {device!r}")
+    found = setup_device(use_gpu)
+    if device == "gpu" and found != "gpu":
+        raise DeployError("device='gpu' needs a GPU build of Paddle (paddlepaddle-gpu) and a "
+                          "GPU; use device='cpu'")
+    return device or found
+
+
+def check_threshold(threshold):
+    """DeployError unless ``threshold`` is None or a score from 0 to 1."""
+    if threshold is not None and (isinstance(threshold, bool) or not isinstance(
+            threshold, (int, float, np.floating)) or not 0 <= threshold <= 1):
+        raise DeployError(f"threshold must be a score from 0 to 1, got {threshold!r}")
+
+
+def check_batch_size(batch_size):
+    """``batch_size`` if it is an integer >= 1, else DeployError."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+            or batch_size < 1:
+        raise DeployError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    return int(batch_size)
