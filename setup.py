@@ -24,6 +24,8 @@ OPENVINO_EXTRA = ["openvino>=2025.0"]
 ANALYSIS_EXTRA = ["matplotlib", "tidecv"]
 # DetectionResult.to_supervision() (ppfcos.Detector's results as supervision.Detections).
 SUPERVISION_EXTRA = ["supervision"]
+# The documentation site (mkdocs.yml, docs/): mkdocs build --strict, API pages from docstrings.
+DOCS_EXTRA = ["mkdocs-material", "mkdocstrings[python]"]
 
 # Console commands: each runs tools/<module>.py's main() (installed as ppfcos_tools) or
 # deploy/python/infer.py's (ppfcos_deploy), with the same flags as the script.
@@ -103,8 +105,9 @@ if __name__ == "__main__":
         install_requires=["numpy", "opencv-python", "pyyaml", "pycocotools", "visualdl"]
         + paddle_requirements(PADDLE_DISTS),
         extras_require={"test": ["pytest"] + QUANTIZE_EXTRA + OPENVINO_EXTRA + SLICE_EXTRA
-                        + ANALYSIS_EXTRA + SUPERVISION_EXTRA,
+                        + ANALYSIS_EXTRA + SUPERVISION_EXTRA + DOCS_EXTRA,
                         "onnx": ONNX_EXTRA, "openvino": OPENVINO_EXTRA,
                         "quantize": QUANTIZE_EXTRA, "slice": SLICE_EXTRA,
-                        "analysis": ANALYSIS_EXTRA, "supervision": SUPERVISION_EXTRA},
+                        "analysis": ANALYSIS_EXTRA, "supervision": SUPERVISION_EXTRA,
+                        "docs": DOCS_EXTRA},
     )

@@ -4,7 +4,7 @@
 
 Writes DIR/instances.json (random boxes on 640x480 images, 80 categories), then prints
 the seconds of json.load, of the checks alone (validation.coco_tables) and of the whole
-COCODataSet parse (load + checks + records), as the README's Data section quotes them.
+COCODataSet parse (load + checks + records), as docs/benchmarks.md (Data) quotes them.
 """
 import argparse
 import json

@@ -6,10 +6,10 @@ NNCF (OpenVINO's quantization library) calibrates on the given inputs and writes
 QDQ ONNX: QuantizeLinear/DequantizeLinear pairs around the network's convolutions.
 Only the network is quantized: box decoding,
 scores and NMS are ``ignored`` and stay float32. OpenVINO runs the result with
-int8 kernels; ONNX Runtime reads it too (slower than its fp32 here, see the
-README). Why NNCF and not ONNX Runtime's ``quantize_static``: on the same model,
-OpenVINO ran NNCF's model at about 0.2x its fp32 time and ONNX Runtime's
-quantize_static model at fp32 speed (README, "int8").
+int8 kernels; ONNX Runtime reads it too (slower than its fp32, see
+docs/benchmarks.md). Why NNCF and not ONNX Runtime's ``quantize_static``: on the same
+model, OpenVINO ran NNCF's model at about 0.2x its fp32 time and ONNX Runtime's
+quantize_static model at fp32 speed (docs/design.md, "int8 through NNCF").
 
 NNCF is an optional extra: ``pip install -e .[quantize]``.
 """

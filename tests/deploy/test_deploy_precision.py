@@ -72,7 +72,7 @@ def level_topk_int8_export(tmp_path_factory, image_dir):
 
 
 # The tests of where each precision runs, over both post-processings (their accuracy with
-# mmdetection's: README, "Accuracy budget").
+# mmdetection's: docs/benchmarks.md, "Accuracy").
 BOTH_POST_PROCESSINGS = pytest.mark.parametrize("export", ["int8_export",
                                                            "level_topk_int8_export"])
 
@@ -130,8 +130,8 @@ def test_reduced_precision_stays_close_to_fp32(int8_export, image_dir, backend, 
     """The best detections keep their class, their score within ``score_tol`` and (bf16)
     their box within ``box_tol`` of its size. The weights are random, with scores of
     about 0.1-0.2 everywhere: int8 changes which of the nearby boxes scores best, so
-    int8's box accuracy is measured as mAP with the trained demo model instead (README,
-    "Accuracy budget")."""
+    int8's box accuracy is measured as mAP with the trained demo model instead
+    (docs/benchmarks.md, "Accuracy")."""
     reference = detect(int8_export, "paddle", "fp32", image_dir)
     found = detect(int8_export, backend, precision, image_dir)
     for rows, expected in zip(found, reference):
