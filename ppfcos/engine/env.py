@@ -11,12 +11,11 @@ import sys
 import numpy as np
 import paddle
 import paddle.distributed as dist
+from ppfcos_deploy.machine import use_mkl_avx2_on_amd
 
 from .. import USER_OMP_NUM_THREADS
 
 logger = logging.getLogger("ppfcos")
-
-MKL_SWITCH = "MKL_DEBUG_CPU_TYPE"
 
 
 def setup_logging(rank=0):
@@ -59,33 +58,6 @@ def setup_device(use_gpu=True):
     mkl = "; MKL's AVX2 kernels on this AMD CPU (MKL_DEBUG_CPU_TYPE=5)" if mkl_avx2 else ""
     logger.info("running on CPU (%s) with %s threads (%s)%s", reason, threads, source, mkl)
     return "cpu"
-
-
-def is_amd_cpu(cpuinfo_path="/proc/cpuinfo"):
-    """True when the first CPU's vendor_id is AuthenticAMD (False where unknown)."""
-    try:
-        with open(cpuinfo_path, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.startswith("vendor_id"):
-                    return "AuthenticAMD" in line
-    except OSError:
-        pass
-    return False
-
-
-def use_mkl_avx2_on_amd(environ=os.environ, amd=None):
-    """Set MKL_DEBUG_CPU_TYPE=5 on AMD CPUs unless the user set it; True when set here.
-
-    Intel MKL (Paddle's CPU BLAS) takes a generic, slow code path on non-Intel
-    CPUs; this debug switch selects its AVX2 kernels instead (the README's Speed
-    section has the figures). MKL reads the variable at its first call, so
-    setting it before any tensor work is enough. Intel CPUs are left alone: the
-    switch would cap them at AVX2. ``amd``: the CPU's vendor, if already known.
-    """
-    if MKL_SWITCH in environ or not (is_amd_cpu() if amd is None else amd):
-        return False
-    environ[MKL_SWITCH] = "5"
-    return True
 
 
 def cpu_threads_per_process():
