@@ -37,7 +37,7 @@ class UnsupportedFlag(argparse.Action):
         self.advice = advice
 
     def __call__(self, parser, namespace, values, option_string=None):
-        parser.exit(2, f"error: {option_string} is not supported: {self.advice}\n")
+        parser.exit(2, f"error: {option_string} is not supported by ppfcos: {self.advice}\n")
 
 
 def add_unsupported_flags(parser, flags):
