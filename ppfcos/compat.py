@@ -143,16 +143,3 @@ def paddle2onnx_max_opset(paddle2onnx):
     """The highest ONNX opset ``paddle2onnx`` writes: 18 for 1.x (it aborts the process
     when an operator needs more, as deformable_conv's DeformConv needs 19), 21 for 2.x."""
     return 18 if paddle2onnx.__version__.startswith("1.") else 21
-
-
-def paddle_inference_bf16_unsupported():
-    """Why Paddle Inference cannot run ppfcos's bf16 here, or None.
-
-    Paddle 3's oneDNN bf16 pass (PIR) runs the network in bf16 and leaves the exports'
-    float64 decoding alone; Paddle 2.6's pass on a ProgramDesc inserts quantize/dequantize
-    ops that its CPU build has no kernel for ("no kernels ... registered in the dequantize
-    operator"). deploy/python/paddle_compat.py says the same for deploy."""
-    if INSTALLED < (3, 0):
-        return (f"--precision bf16 with --backend paddle needs Paddle 3.0 or newer (this is "
-                f"Paddle {paddle.__version__}); use --backend openvino --precision bf16")
-    return None

@@ -43,6 +43,17 @@ def load_tool(name):
     return module
 
 
+def runtime(backend, model, threads=2, **options):
+    """run(inputs) -> (bbox, bbox_num) of ppfcos_deploy's ``backend`` on ``model``: an export
+    directory, or the path of an ONNX model alone; ``options``: more RunOptions."""
+    from ppfcos_deploy.exported_model import ExportedModel, load_exported_model
+    from ppfcos_deploy.predictor import RunOptions, create_predictor
+    options = RunOptions(cpu_threads=threads, **options)
+    exported = (load_exported_model(model, backend, options.precision) if os.path.isdir(model)
+                else ExportedModel(onnx=model))
+    return create_predictor(backend, exported, options).run
+
+
 def export_onnx_or_skip(model_dir):
     """ppfcos.export.onnx.export_onnx(model_dir), or a skip where this Paddle's paddle2onnx
     cannot write the model's operators (deformable conv on Paddle 2.6), once the refusal

@@ -11,10 +11,12 @@ and writes <output>/<config name>.json. ``--parts memory`` runs --memory_steps
 training steps and reports the resident-memory growth after the first 10.
 ``--parts onnxruntime`` times the exported model's model.onnx in ONNX Runtime (CPU,
 1 and all cores' threads; needs `pip install -e .[onnx]`). ``--parts runtimes`` times,
-with all cores' threads and each of --batch_sizes, Paddle Inference fp32 beside ONNX
-Runtime fp32 and OpenVINO fp32, bf16 and int8 (seconds per image; needs
-`pip install -e .[test]`). The first line printed names the CPU, its flags and
-oneDNN's ISA. ``--device_setup`` says how the process is set up before the model is built:
+with all cores' threads and each of --batch_sizes, every backend at every precision of
+ppfcos_deploy's capability table (Paddle Inference fp32 and bf16, ONNX Runtime fp32 and
+int8, OpenVINO fp32, bf16 and int8; seconds per image; needs `pip install -e .[test]`);
+what cannot run here (Paddle 2.6's bf16) is listed with the reason. The first line
+printed names the CPU, its flags and oneDNN's ISA.
+``--device_setup`` says how the process is set up before the model is built:
 ``tools`` (the tools' tasks.setup: ranks, logging, device), ``library`` (only
 ``ppfcos.setup_device()``, as a library user calls it) or ``none`` (neither: Paddle's
 defaults); tools/benchmark_setup.py compares the three.
@@ -56,9 +58,9 @@ def deploy_rows(model_dir, args):
             for threads in THREAD_SETTINGS for onednn in (False, True)]
 
 
-def onnxruntime_rows(onnx_file, args):
-    """Latency of an exported model's ``onnx_file`` in ONNX Runtime, threads in (1, all cores)."""
-    return [benchmark.measure_onnxruntime(onnx_file, *args.eval_size, threads, args.warmup,
+def onnxruntime_rows(model_dir, args):
+    """Latency of an export's model.onnx in ONNX Runtime, threads in (1, all cores)."""
+    return [benchmark.measure_onnxruntime(model_dir, *args.eval_size, threads, args.warmup,
                                           args.iters)
             for threads in THREAD_SETTINGS]
 
@@ -91,17 +93,19 @@ def run(cfg, args):
                                      os.path.join(tmp, cfg.name))
             if "deploy" in args.parts:
                 results["deploy"] = dict(rows=deploy_rows(model_dir, args), size=args.eval_size)
-            onnx_file = (export_onnx(model_dir)
-                         if set(args.parts) & {"onnxruntime", "runtimes"} else None)
+            if set(args.parts) & {"onnxruntime", "runtimes"}:
+                export_onnx(model_dir)
             if "onnxruntime" in args.parts:
-                results["onnxruntime"] = dict(rows=onnxruntime_rows(onnx_file, args),
+                results["onnxruntime"] = dict(rows=onnxruntime_rows(model_dir, args),
                                               size=args.eval_size)
             if "runtimes" in args.parts:
-                runners = benchmark.runtime_runners(model_dir, onnx_file, THREAD_SETTINGS[-1],
-                                                    *args.eval_size)
+                runners, skipped = benchmark.runtime_runners(model_dir, THREAD_SETTINGS[-1],
+                                                             *args.eval_size)
                 results["runtimes"] = dict(
                     rows=benchmark.measure_runtimes(runners, *args.eval_size, args.batch_sizes,
                                                     args.warmup, args.iters),
+                    skipped=[{"runtime": runtime, "precision": precision, "reason": reason}
+                             for (runtime, precision), reason in skipped.items()],
                     size=args.eval_size, threads=THREAD_SETTINGS[-1])
     if "reader" in args.parts:
         results["reader"] = benchmark.measure_reader(cfg)
@@ -143,6 +147,8 @@ def table(results):
         rows.append(f"| {r['runtime']} {r['precision']}, {size[0]}x{size[1]}, batch "
                     f"{r['batch']}, {runtimes['threads']} threads | {r['latency_s']:.3f} s "
                     f"per image |")
+    for r in runtimes.get("skipped", []):
+        rows.append(f"| {r['runtime']} {r['precision']} | not run here: {r['reason']} |")
     if "reader" in results:
         r = results["reader"]
         rows.append(f"| TrainReader, {r['workers']} workers | {r['images_per_s']:.1f} images/s |")

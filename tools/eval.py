@@ -21,7 +21,8 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")
 
 from ppfcos.engine import cli, tasks  # noqa: E402
 from ppfcos.export.calibration import add_calibration_flags  # noqa: E402
-from ppfcos.export.predictor import BACKENDS, PRECISIONS  # noqa: E402
+from ppfcos_deploy.predictor import (BACKENDS, PRECISIONS, backends_help,  # noqa: E402
+                                     precisions_help)
 
 
 def evaluate(cfg, args):
@@ -59,12 +60,10 @@ def main(argv=None):
                       "tools/analyze_results.py)")
     cli.add_analysis_flags(parser)
     cli.add_predictor_flag(parser)
-    parser.add_argument("--predictor_backend", choices=BACKENDS, default="paddle",
-                        help="with --predictor: Paddle Inference (default), or model.onnx in "
-                        "ONNX Runtime or OpenVINO")
+    parser.add_argument("--predictor_backend", choices=list(BACKENDS), default="paddle",
+                        help=f"with --predictor: {backends_help()}")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                        help="with --predictor: fp32, bf16 (paddle, openvino) or int8 "
-                        "(onnxruntime, openvino; needs --calib_dir)")
+                        help=f"with --predictor: {precisions_help()} (int8 needs --calib_dir)")
     add_calibration_flags(parser)
     cli.add_slice_flags(parser)
     cli.add_unsupported_flags(parser, {

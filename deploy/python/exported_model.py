@@ -1,10 +1,7 @@
-"""An exported model directory: its program, parameters and ``infer_cfg.yml``.
+"""An exported model directory: its program, parameters, ONNX models and ``infer_cfg.yml``.
 
-``tools/export_model.py`` writes ``model.json`` (Paddle 3's PIR program; older Paddle
-writes ``model.pdmodel``), ``model.pdiparams`` (both read by the ``paddle`` backend),
-``model.onnx`` with ``--export_onnx`` or ``tools/export_onnx.py`` (read by the
-``onnxruntime`` and ``openvino`` backends), ``model_int8.onnx`` with ``--quantize int8``
-(``--precision int8``) and ``infer_cfg.yml`` in PaddleDetection's layout::
+The files and which backend reads them: model_files.py and predictor.BACKENDS.
+``infer_cfg.yml`` is in PaddleDetection's layout::
 
     draw_threshold: 0.5
     min_subgraph_size: 16
@@ -18,31 +15,21 @@ writes ``model.pdmodel``), ``model.pdiparams`` (both read by the ``paddle`` back
     decode_dtype: float64       # the program decodes boxes in float64 (ppfcos's key)
 """
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import yaml
 
 from .errors import DeployError
-
-PROGRAM_FILES = ("model.json", "model.pdmodel")
-PARAMS_FILE = "model.pdiparams"
-ONNX_FILE = "model.onnx"
-INT8_FILE = "model_int8.onnx"
-INFER_CFG_FILE = "infer_cfg.yml"
-# The model files each backend reads: per file, the names it may have.
-BACKEND_FILES = {"paddle": [PROGRAM_FILES, (PARAMS_FILE,)], "onnxruntime": [(ONNX_FILE,)],
-                 "openvino": [(ONNX_FILE,)]}
-ONNX_HINT = ("write it with tools/export_onnx.py --model_dir DIR, or tools/export_model.py "
-             "--export_onnx")
+from .model_files import INFER_CFG_FILE, model_paths
+from .predictor import check_files
 
 
 @dataclass(frozen=True)
 class ExportedModel:
     """What a predictor needs from an exported model directory.
 
-    program, params: paths of the Paddle program and parameter files (None if absent).
-    onnx: path of model.onnx (None if absent).
-    onnx_int8: path of model_int8.onnx (None if absent).
+    program, params, onnx, onnx_int8: paths of model.json (or .pdmodel), model.pdiparams,
+        model.onnx and model_int8.onnx (None where absent; model_files.MODEL_FILES).
     preprocess: infer_cfg's ``Preprocess`` list of ``{type: Name, arg: value, ...}``.
     label_list: class names by class index (may be empty).
     category_ids: the dataset's category id by class index (empty in exports without
@@ -52,40 +39,38 @@ class ExportedModel:
     min_subgraph_size: the smallest subgraph TensorRT takes over.
     decode_dtype: the dtype the program decodes boxes and scores in ("float32" when
         infer_cfg does not say: PaddleDetection's exports and older ppfcos ones).
+    model_dir: the directory, for messages.
+
+    A model without infer_cfg.yml (ppfcos's temporary export of a model in training, an
+    ONNX file alone) is built from its files:
+    ``ExportedModel(model_dir=d, **model_files.model_paths(d))`` or ``ExportedModel(onnx=path)``.
     """
-    program: str
-    params: str
-    onnx: str
-    onnx_int8: str
-    preprocess: list
-    label_list: list
-    category_ids: list
-    use_dynamic_shape: bool
-    draw_threshold: float
-    min_subgraph_size: int
+    program: str = None
+    params: str = None
+    onnx: str = None
+    onnx_int8: str = None
+    preprocess: list = ()
+    label_list: list = ()
+    category_ids: list = ()
+    use_dynamic_shape: bool = True
+    draw_threshold: float = 0.5
+    min_subgraph_size: int = 3
     decode_dtype: str = "float32"
+    model_dir: str = ""
 
 
-def load_exported_model(model_dir, backend="paddle"):
-    """Check ``model_dir`` holds an exported model with the files ``backend`` reads
-    (BACKEND_FILES) and read its ``infer_cfg.yml``.
+def load_exported_model(model_dir, backend="paddle", precision="fp32"):
+    """Check ``model_dir`` holds an exported model with the files ``backend`` reads at
+    ``precision`` (predictor.BACKENDS) and read its ``infer_cfg.yml``.
 
     Raises DeployError naming the directory, or exactly the files it lacks.
     """
     if not os.path.isdir(model_dir):
         raise DeployError(f"model directory not found: {model_dir} (export a model with "
                           f"tools/export_model.py)")
-
-    def existing(names):
-        return next((os.path.join(model_dir, name) for name in names
-                     if os.path.isfile(os.path.join(model_dir, name))), None)
-    missing = [" or ".join(names) for names in BACKEND_FILES[backend] + [(INFER_CFG_FILE,)]
-               if existing(names) is None]
-    if missing:
-        hint = f" ({ONNX_HINT})" if ONNX_FILE in missing else ""
-        raise DeployError(f"{model_dir} is not a complete exported model for the {backend} "
-                          f"backend: missing {', '.join(missing)}{hint}")
+    files = ExportedModel(model_dir=model_dir, **model_paths(model_dir))
     path = os.path.join(model_dir, INFER_CFG_FILE)
+    check_files(files, backend, precision, [] if os.path.isfile(path) else [INFER_CFG_FILE])
     cfg = read_infer_cfg(path)
     try:
         threshold = float(cfg.get("draw_threshold", 0.5))
@@ -94,14 +79,12 @@ def load_exported_model(model_dir, backend="paddle"):
         raise DeployError(f"{path}: draw_threshold and min_subgraph_size must be numbers, got "
                           f"{cfg.get('draw_threshold')!r}, {cfg.get('min_subgraph_size')!r}"
                           ) from None
-    return ExportedModel(program=existing(PROGRAM_FILES), params=existing((PARAMS_FILE,)),
-                         onnx=existing((ONNX_FILE,)), onnx_int8=existing((INT8_FILE,)),
-                         preprocess=cfg["Preprocess"],
-                         label_list=[str(name) for name in cfg.get("label_list") or []],
-                         category_ids=category_ids(path, cfg),
-                         use_dynamic_shape=bool(cfg.get("use_dynamic_shape", True)),
-                         draw_threshold=threshold, min_subgraph_size=min_subgraph_size,
-                         decode_dtype=str(cfg.get("decode_dtype", "float32")))
+    return replace(files, preprocess=cfg["Preprocess"],
+                   label_list=[str(name) for name in cfg.get("label_list") or []],
+                   category_ids=category_ids(path, cfg),
+                   use_dynamic_shape=bool(cfg.get("use_dynamic_shape", True)),
+                   draw_threshold=threshold, min_subgraph_size=min_subgraph_size,
+                   decode_dtype=str(cfg.get("decode_dtype", "float32")))
 
 
 def category_ids(path, cfg):
@@ -131,15 +114,3 @@ def read_infer_cfg(path):
     if labels is not None and not isinstance(labels, list):
         raise DeployError(f"{path}: label_list must be a list of class names, got {labels!r}")
     return cfg
-
-
-def onnx_model_file(model, precision):
-    """The ONNX file that runs ``precision``: model_int8.onnx for int8, else model.onnx;
-    DeployError naming --quantize int8 when the export has no int8 model."""
-    if precision != "int8":
-        return model.onnx
-    if model.onnx_int8 is None:
-        raise DeployError(f"--precision int8: {os.path.dirname(model.onnx)} has no "
-                          f"{INT8_FILE}; export it with tools/export_model.py ... --quantize "
-                          f"int8 --calib_dir DIR")
-    return model.onnx_int8

@@ -1,13 +1,15 @@
-"""PaddleDetection-style command-line flags of deploy/python/infer.py.
+"""PaddleDetection-style command-line flags, of deploy/python/infer.py and ppfcos's tools.
 
-PaddleDetection's deploy declares switches as ``type=ast.literal_eval`` or
-``action='store_true'``, so its docs write ``--run_benchmark=True``,
-``--enable_mkldnn False`` or a bare ``--save_results``. :func:`add_bool_flag` accepts
-every one of these spellings; :func:`add_unsupported_flags` turns a flag this predictor
-does not implement into one ``error:`` line saying what to use instead. (ppfcos's
-tools have the same two helpers in ppfcos/engine/cli.py: deploy runs without ppfcos.)
+PaddleDetection's tools declare their switches in three ways (``action='store_true'``,
+``type=bool``, ``type=ast.literal_eval``), so its docs write them as ``--eval``,
+``--run_benchmark=True``, ``--save_results=True`` or ``--enable_mkldnn False``.
+:func:`add_bool_flag` accepts every one of these spellings; :func:`add_unsupported_flags`
+turns a PaddleDetection flag that is not implemented into one ``error:`` line saying
+what to use instead.
 """
 import argparse
+
+from .slicing import SliceOptions
 
 
 def str2bool(text):
@@ -21,20 +23,21 @@ def str2bool(text):
 
 
 def add_bool_flag(parser, name, default=False, help=None):
-    """A switch given bare (True) or with a value: --flag=True, --flag=true, --flag False."""
+    """A switch given bare (``--flag``: True) or with a value (``--flag=true``, ``--flag
+    False``, ``--flag=1``)."""
     parser.add_argument(name, type=str2bool, nargs="?", const=True, default=default,
                         metavar="True|False", help=f"{help} (default {default})")
 
 
 class UnsupportedFlag(argparse.Action):
-    """A PaddleDetection flag this predictor does not implement: exit with one error line."""
+    """A PaddleDetection flag that is not implemented: exit with one ``error:`` line."""
 
     def __init__(self, option_strings, dest, advice, **kwargs):
         super().__init__(option_strings, dest, nargs="*", help=argparse.SUPPRESS, **kwargs)
         self.advice = advice
 
     def __call__(self, parser, namespace, values, option_string=None):
-        parser.exit(2, f"error: {option_string} is not supported here: {self.advice}\n")
+        parser.exit(2, f"error: {option_string} is not supported by ppfcos: {self.advice}\n")
 
 
 def add_unsupported_flags(parser, flags):
@@ -62,7 +65,7 @@ def add_tensorrt_flags(parser):
 
 
 def add_slice_flags(parser):
-    """PaddleDetection's sliced-inference flags."""
+    """PaddleDetection's sliced-inference flags (read back by :func:`slice_options`)."""
     group = parser.add_argument_group("sliced inference (needs pip install sahi)")
     add_bool_flag(group, "--slice_infer", help="detect on overlapping slices of each image and "
                   "merge the detections (small objects in large images)")
@@ -77,3 +80,11 @@ def add_slice_flags(parser):
                        help="overlap above which NMS drops the lower-scored box")
     group.add_argument("--match_metric", choices=["iou", "ios"], default="ios",
                        help="overlap: intersection over union, or over the smaller box")
+
+
+def slice_options(args):
+    """The SliceOptions of parsed slice flags, or None without ``--slice_infer``."""
+    if not args.slice_infer:
+        return None
+    return SliceOptions(tuple(args.slice_size), tuple(args.overlap_ratio), args.combine_method,
+                        args.match_threshold, args.match_metric)

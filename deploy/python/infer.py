@@ -48,14 +48,14 @@ from .benchmark import Timings  # noqa: E402
 from .detector import Detector
 from .errors import DeployError, ImageReadError
 from .exported_model import load_exported_model
-from .flags import add_bool_flag, add_slice_flags, add_tensorrt_flags, add_unsupported_flags
+from .flags import (add_bool_flag, add_slice_flags, add_tensorrt_flags, add_unsupported_flags,
+                    slice_options)
 from .media import VideoReader, check_output_dir, list_images, open_camera, read_image
 from .predictor import (BACKENDS, PRECISIONS, RUN_MODES, RunOptions, TensorRTOptions,
-                       check_options,
-                       create_predictor)
+                        backends_help, check_options, create_predictor, precisions_help)
 from .preprocess import Preprocessor
 from .results import ResultWriter
-from .slicing import SliceOptions, SlicedDetector
+from .slicing import SlicedDetector
 
 # Untimed runs of each new input shape before --run_benchmark times it.
 WARMUP_RUNS = 3
@@ -86,14 +86,11 @@ def build_parser():
                         help="images per predictor run; only images whose preprocessed "
                         "tensors have the same shape share a run")
     parser.add_argument("--backend", choices=sorted(BACKENDS), default="paddle",
-                        help="inference library: paddle (Paddle Inference: model.json + "
-                        "model.pdiparams), onnxruntime (ONNX Runtime: model.onnx) or "
-                        "openvino (OpenVINO: model.onnx)")
+                        help=f"inference library: {backends_help()}")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                        help="fp32; bf16 (--backend paddle with oneDNN, or openvino: the "
-                        "network in bf16, decoding and NMS in f32 or better); int8 "
-                        "(model_int8.onnx from tools/export_model.py --quantize int8; "
-                        "--backend openvino or onnxruntime)")
+                        help=f"{precisions_help()} (bf16: the network in bf16, decoding and "
+                        f"NMS in f32 or better; int8: model_int8.onnx from "
+                        f"tools/export_model.py --quantize int8)")
     parser.add_argument("--device", choices=["CPU", "GPU"], default="CPU", type=str.upper)
     parser.add_argument("--run_mode", choices=RUN_MODES, default="paddle",
                         help="paddle, or TensorRT (trt_*: needs --device GPU and "
@@ -196,7 +193,7 @@ def run(args):
     notice = machine.missing_instructions(args.precision, cpu["flags"])
     if notice and args.device == "CPU":
         logger.warning("%s", notice)
-    model = load_exported_model(args.model_dir, args.backend)
+    model = load_exported_model(args.model_dir, args.backend, args.precision)
     preprocessor = Preprocessor(model.preprocess)
     if args.video_file:
         video, name = VideoReader(args.video_file), args.video_file
@@ -211,10 +208,9 @@ def run(args):
     timings = Timings()
     detector = Detector(preprocessor, create_predictor(args.backend, model, options), timings,
                         warmup_runs=WARMUP_RUNS if args.run_benchmark else 0)
-    if args.slice_infer:
-        detector = SlicedDetector(detector, SliceOptions(
-            tuple(args.slice_size), tuple(args.overlap_ratio), args.combine_method,
-            args.match_threshold, args.match_metric), args.batch_size)
+    slicing = slice_options(args)
+    if slicing:
+        detector = SlicedDetector(detector, slicing, args.batch_size)
     threshold = model.draw_threshold if args.threshold is None else args.threshold
     writer = ResultWriter(args.output_dir, model.label_list, threshold,
                           draw=draw,

@@ -1,5 +1,6 @@
 """The CPU a run measures on: model, cores, the flags bf16 and int8 speed depends on, and
-the instruction set oneDNN picks (speed figures mean little without them).
+the instruction set oneDNN picks (speed figures mean little without them); and MKL's
+switch to its AVX2 kernels on AMD CPUs.
 
 Linux reads /proc/cpuinfo; elsewhere the fields are "unknown" and no flag is listed.
 """
@@ -14,6 +15,8 @@ ONEDNN_ISAS = (("AVX512_CORE_AMX", ("amx_bf16", "amx_int8", "avx512_bf16")),
                ("AVX512_CORE", ("avx512f", "avx512bw", "avx512vl", "avx512dq")),
                ("AVX2", ("avx2",)))
 # What each precision needs to run natively (else oneDNN/OpenVINO emulate it, slower).
+# The environment variable that selects MKL's code path (use_mkl_avx2_on_amd).
+MKL_SWITCH = "MKL_DEBUG_CPU_TYPE"
 PRECISION_FLAGS = {"bf16": ("avx512_bf16", "amx_bf16"),
                    "int8": ("avx512_vnni", "avx_vnni", "amx_int8")}
 
@@ -60,3 +63,34 @@ def missing_instructions(precision, flags):
     return (f"this CPU has none of {', '.join(needs)}: {precision} runs emulated, slower than "
             f"fp32 and with {precision}'s rounding; rerun with --precision fp32 if you want "
             f"fp32 speed and numbers")
+
+
+def is_amd_cpu(cpuinfo_path="/proc/cpuinfo"):
+    """True when the first CPU's vendor_id is AuthenticAMD (False where unknown)."""
+    try:
+        with open(cpuinfo_path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("vendor_id"):
+                    return "AuthenticAMD" in line
+    except OSError:
+        pass
+    return False
+
+
+def use_mkl_avx2_on_amd(environ=os.environ, amd=None):
+    """Set MKL_DEBUG_CPU_TYPE=5 on AMD CPUs unless the user set it; True when set here.
+
+    Intel MKL (Paddle's CPU BLAS, used by dygraph and by Paddle Inference with oneDNN
+    off) takes a generic, slow code path on non-Intel CPUs; this debug switch selects its
+    AVX2 kernels instead (docs/benchmarks.md has the figures). The MKL Paddle ships
+    (mklml 2019.0.5) reads the variable at its first BLAS call, not at import: with
+    MKL_VERBOSE=1 its first SGEMM reports the AVX2 path when the variable was set after
+    ``import paddle`` and before any matmul or convolution, and the default path when set
+    after one.
+    Intel CPUs are left alone: the switch would cap them at AVX2. ``amd``: the CPU's
+    vendor, if already known.
+    """
+    if MKL_SWITCH in environ or not (is_amd_cpu() if amd is None else amd):
+        return False
+    environ[MKL_SWITCH] = "5"
+    return True

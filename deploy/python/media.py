@@ -19,13 +19,19 @@ def list_images(image_file=None, image_dir=None):
         return [image_file]
     if not os.path.isdir(image_dir):
         raise DeployError(f"image directory not found: {image_dir}")
+    found = images_under(image_dir)
+    if not found:
+        raise DeployError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {image_dir}")
+    return found
+
+
+def images_under(directory):
+    """The IMAGE_EXTENSIONS files under ``directory`` (recursive, sorted by path)."""
     found = []
-    for root, dirs, files in os.walk(image_dir):
+    for root, dirs, files in os.walk(directory):
         dirs.sort()
         found += [os.path.join(root, name) for name in sorted(files)
                   if name.lower().endswith(IMAGE_EXTENSIONS)]
-    if not found:
-        raise DeployError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {image_dir}")
     return found
 
 

@@ -1,8 +1,9 @@
 """Where the Paddle releases deploy runs on differ (2.6 and 3.0 to 3.3; import this module
 before paddle).
 
-ppfcos.compat holds the same facts for the library; deploy keeps its own copy of the two
-it needs, since it runs without ppfcos installed.
+Deploy runs without ppfcos, so it keeps its own zlib binding and version reading beside
+ppfcos.compat's; the bf16 refusal is only here (ppfcos's --predictor and benchmarks ask
+:func:`paddle_bf16_unsupported` too).
 """
 import re
 import zlib

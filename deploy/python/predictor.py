@@ -1,6 +1,6 @@
-"""Inference backends: run the exported network on one batch of preprocessed inputs.
+"""Inference backends, and BACKENDS: the one table of what each can do.
 
-A backend is a class built as ``Backend(model, options)`` (an ExportedModel and
+A backend is a class built as ``Predictor(model, options)`` (an ExportedModel and
 RunOptions) with
 
     run(inputs) -> (bbox, bbox_num)
@@ -8,18 +8,25 @@ RunOptions) with
 ``inputs`` maps input names to numpy arrays: image float32 [N, 3, H, W],
 im_shape float32 [N, 2], scale_factor float32 [N, 2]. ``bbox`` is float32
 [K, 6] rows (class_index, score, x1, y1, x2, y2) in original image pixels and
-``bbox_num`` int32 [N] the rows of each image, in batch order.
+``bbox_num`` int32 [N] the rows of each image, in batch order. It may also define
+``check(options)`` (a static or class method), raising DeployError for options it
+cannot honour beyond what its table row says (its package missing, a CPU-only build),
+so a run fails before any work; its package (onnxruntime, openvino) is imported only
+inside the backend.
 
-A backend may also define ``check(options)``, raising DeployError for options it
-cannot honour, so a run fails before any work. ``BACKENDS`` is the one place
-a backend is chosen by name (``--backend``): ``paddle`` (Paddle Inference: model.json
-+ model.pdiparams), ``onnxruntime`` (ONNX Runtime: model.onnx) or ``openvino``
-(OpenVINO: model.onnx); onnxruntime and openvino are imported only by their backend.
+``BACKENDS`` maps each ``--backend`` name to its row (Capabilities): the class, the
+library's title, the files it reads at each precision it runs (model_files), and the
+devices it runs on. ``paddle`` is Paddle Inference (model.json + model.pdiparams; fp32, or bf16
+with oneDNN), ``onnxruntime`` ONNX Runtime and ``openvino`` OpenVINO (model.onnx;
+model_int8.onnx for int8). Precisions: fp32; bf16 (the network in bf16, box decoding,
+scores and NMS in f32 or better); int8 (model_int8.onnx from ``tools/export_model.py
+--quantize int8``, whose decoding and NMS are float32).
 
-``--precision`` (``PRECISIONS`` of each backend): fp32; bf16 (Paddle Inference with
-oneDNN, OpenVINO: the network in bf16, box decoding, scores and NMS in f32 or better);
-int8 (model_int8.onnx from ``tools/export_model.py --quantize int8``, whose decoding
-and NMS are float32).
+Adding a backend is one class here and one row in BACKENDS (and, for a new file, one
+ModelFile in model_files.py with an ExportedModel field). The row is all the rest reads: ``--backend`` and ``--precision`` choices (PRECISIONS), load_exported_model's
+check of the files, the errors for a precision or device the backend does not run
+(:func:`check_options`), ppfcos's ``--predictor_backend`` and the runtimes that
+``tools/benchmark.py --parts runtimes`` times.
 """
 import os
 from dataclasses import dataclass, field
@@ -30,13 +37,13 @@ import paddle  # noqa: E402
 from paddle import inference  # noqa: E402
 
 from .errors import DeployError  # noqa: E402
-from .exported_model import onnx_model_file  # noqa: E402
+from .machine import use_mkl_avx2_on_amd  # noqa: E402
+from .model_files import ONNX, ONNX_INT8, PARAMS, PROGRAM, describe_missing  # noqa: E402
 
 TRT_PRECISIONS = {"trt_fp32": inference.PrecisionType.Float32,
                   "trt_fp16": inference.PrecisionType.Half,
                   "trt_int8": inference.PrecisionType.Int8}
 RUN_MODES = ("paddle",) + tuple(TRT_PRECISIONS)
-PRECISIONS = ("fp32", "bf16", "int8")
 # oneDNN keeps kernels per input shape; remember at most this many shapes, so a
 # folder of differently sized images does not grow memory without bound.
 ONEDNN_CACHED_SHAPES = 10
@@ -72,27 +79,6 @@ class RunOptions:
     precision: str = "fp32"
 
 
-def check_precision(backend, options, reasons):
-    """DeployError unless ``backend`` runs ``options.precision``; ``reasons`` maps each
-    precision it does not run to why, and what to use instead."""
-    if options.precision in reasons:
-        raise DeployError(f"--backend {backend} does not run --precision {options.precision}: "
-                          f"{reasons[options.precision]}")
-
-
-def mkl_avx2_on_amd():
-    """MKL (Paddle's CPU BLAS, used with oneDNN off) runs a slow generic path on AMD CPUs;
-    MKL_DEBUG_CPU_TYPE=5 selects its AVX2 kernels (the project README has the figures). Set
-    on AMD CPUs unless the user set it; MKL reads it on first use."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            amd = any(line.startswith("vendor_id") and "AuthenticAMD" in line for line in f)
-    except OSError:
-        amd = False
-    if amd:
-        os.environ.setdefault("MKL_DEBUG_CPU_TYPE", "5")
-
-
 def checked_outputs(model_file, names):
     """The model's output names as a list; DeployError unless they are two (bbox, bbox_num)."""
     names = list(names)
@@ -120,14 +106,10 @@ class PaddlePredictor:
     while the decoding, which ppfcos exports in float64 (infer_cfg's ``decode_dtype``),
     stays exact. No int8 on CPU: the int8 model is QDQ ONNX.
     """
-    UNSUPPORTED = {
-        "int8": "the int8 model is model_int8.onnx; use --backend openvino (or onnxruntime) "
-                "--precision int8"}
 
-    @classmethod
-    def check(cls, options):
+    @staticmethod
+    def check(options):
         """DeployError if ``options`` are inconsistent or this Paddle build cannot run them."""
-        check_precision("paddle", options, cls.UNSUPPORTED)
         trt = options.tensorrt
         if options.run_mode in TRT_PRECISIONS and not 1 <= trt.min_shape <= trt.opt_shape \
                 <= trt.max_shape:
@@ -178,7 +160,7 @@ def paddle_config(model, options):
         if options.run_mode in TRT_PRECISIONS:
             configure_tensorrt(config, model, options)
     else:
-        mkl_avx2_on_amd()
+        use_mkl_avx2_on_amd()
         config.disable_gpu()
         config.set_cpu_math_library_num_threads(options.cpu_threads)
         if options.enable_mkldnn:
@@ -253,16 +235,13 @@ class OnnxRuntimePredictor:
     execution provider. Runs ``model.onnx`` (``model_int8.onnx`` for int8): decoding and
     NMS are in the graph, so it gives the Paddle backend's detections. oneDNN and
     TensorRT are Paddle's settings: ``enable_mkldnn`` does not apply, and a ``trt_*``
-    run_mode is an error."""
-    UNSUPPORTED = {"bf16": "ONNX Runtime's CPU provider has no bf16 convolutions; use "
-                           "--backend openvino --precision bf16"}
+    run_mode is an error. No bf16: its CPU provider has no bf16 convolutions."""
 
-    @classmethod
-    def check(cls, options):
+    @staticmethod
+    def check(options):
         """DeployError if onnxruntime is missing or cannot run ``options``."""
         ort = import_onnxruntime()
         check_not_tensorrt("onnxruntime", options)
-        check_precision("onnxruntime", options, cls.UNSUPPORTED)
         providers = ort.get_available_providers()
         if options.device == "GPU" and "CUDAExecutionProvider" not in providers:
             raise DeployError(f"--device GPU with --backend onnxruntime needs ONNX Runtime's "
@@ -276,7 +255,7 @@ class OnnxRuntimePredictor:
         session_options.log_severity_level = 3      # errors only
         providers = (["CUDAExecutionProvider", "CPUExecutionProvider"]
                      if options.device == "GPU" else ["CPUExecutionProvider"])
-        path = onnx_model_file(model, options.precision)
+        path, = backend_files(model, "onnxruntime", options.precision)
         try:
             self.session = ort.InferenceSession(path, session_options, providers=providers)
         except Exception as e:   # onnxruntime raises its own exception types
@@ -318,12 +297,10 @@ class OpenVinoPredictor:
         """DeployError if openvino is missing or cannot run ``options``."""
         import_openvino()
         check_not_tensorrt("openvino", options)
-        if options.device != "CPU":
-            raise DeployError("--backend openvino runs on --device CPU")
 
     def __init__(self, model, options):
         ov = import_openvino()
-        path = onnx_model_file(model, options.precision)
+        path, = backend_files(model, "openvino", options.precision)
         try:
             self.compiled = ov.Core().compile_model(path, "CPU", {
                 "INFERENCE_NUM_THREADS": options.cpu_threads,
@@ -346,17 +323,111 @@ class OpenVinoPredictor:
         return bbox, bbox_num
 
 
-BACKENDS = {"paddle": PaddlePredictor, "onnxruntime": OnnxRuntimePredictor,
-            "openvino": OpenVinoPredictor}
+@dataclass(frozen=True)
+class Capabilities:
+    """A row of BACKENDS. ``predictor``: the class, built as predictor(model, options);
+    ``title``: the library, for messages and benchmark tables; ``files``: {precision: the
+    model_files.ModelFile the backend reads at it}, whose keys are the precisions it runs;
+    ``devices``: the RunOptions.device values it runs on."""
+    predictor: type
+    title: str
+    files: dict
+    devices: tuple
+
+    @property
+    def precisions(self):
+        return tuple(self.files)
+
+
+PADDLE_FILES = (PROGRAM, PARAMS)
+BACKENDS = {
+    "paddle": Capabilities(PaddlePredictor, "Paddle Inference",
+                           {"fp32": PADDLE_FILES, "bf16": PADDLE_FILES}, ("CPU", "GPU")),
+    "onnxruntime": Capabilities(OnnxRuntimePredictor, "ONNX Runtime",
+                                {"fp32": (ONNX,), "int8": (ONNX_INT8,)}, ("CPU", "GPU")),
+    "openvino": Capabilities(OpenVinoPredictor, "OpenVINO",
+                             {"fp32": (ONNX,), "bf16": (ONNX,), "int8": (ONNX_INT8,)},
+                             ("CPU",)),
+}
+# Every precision some backend runs, in the order of the table.
+PRECISIONS = tuple(dict.fromkeys(p for row in BACKENDS.values() for p in row.precisions))
+
+
+def listed(names, last="and"):
+    """'a', 'a and b', 'a, b and c' (``last``: the word before the last name); 'none'."""
+    names = list(names)
+    if len(names) < 2:
+        return names[0] if names else "none"
+    return f"{', '.join(names[:-1])} {last} {names[-1]}"
+
+
+def backend_row(backend):
+    """The BACKENDS row of ``backend``; DeployError naming the choices for another name."""
+    if backend not in BACKENDS:
+        raise DeployError(f"unknown backend {backend!r}: choose {listed(BACKENDS, 'or')}")
+    return BACKENDS[backend]
+
+
+def backends_running(precision=None, device=None):
+    """The names of the backends that run ``precision`` and ``device`` (None: any)."""
+    return [name for name, row in BACKENDS.items()
+            if precision in (None, *row.precisions) and device in (None, *row.devices)]
+
+
+def backends_help():
+    """'paddle (Paddle Inference), ...': the backends for a --backend help text."""
+    return ", ".join(f"{name} ({row.title})" for name, row in BACKENDS.items())
+
+
+def precisions_help():
+    """'fp32 on paddle, ...; bf16 on ...': who runs each precision, for a help text."""
+    return "; ".join(f"{precision} on {listed(backends_running(precision))}"
+                     for precision in PRECISIONS)
+
+
+def check_precision(backend, precision):
+    """The BACKENDS row of ``backend``; DeployError, from the table, unless it runs
+    ``precision`` (the message names the backends that do)."""
+    row = backend_row(backend)
+    if precision not in row.precisions:
+        raise DeployError(f"the {backend} backend ({row.title}) runs {listed(row.precisions)}, "
+                          f"not {precision}; {listed(backends_running(precision))} run "
+                          f"{precision}")
+    return row
 
 
 def check_options(backend, options):
-    """DeployError if ``backend`` cannot run ``options`` (call before any work)."""
-    check = getattr(BACKENDS[backend], "check", None)
+    """DeployError if ``backend`` cannot run ``options`` (call before any work): its table
+    row (precision, device), then the backend's own ``check``."""
+    row = check_precision(backend, options.precision)
+    if options.device not in row.devices:
+        raise DeployError(f"the {backend} backend ({row.title}) runs on {listed(row.devices)}, "
+                          f"not on {options.device}; "
+                          f"{listed(backends_running(device=options.device))} run on "
+                          f"{options.device}")
+    check = getattr(row.predictor, "check", None)
     if check is not None:
         check(options)
 
 
+def check_files(model, backend, precision, also_missing=()):
+    """DeployError unless ``backend`` runs ``precision`` and ``model`` (an ExportedModel)
+    has the files it reads at it; ``also_missing``: other missing files to list."""
+    missing = [describe_missing(f) for f in check_precision(backend, precision).files[precision]
+               if getattr(model, f.field) is None] + list(also_missing)
+    if missing:
+        where = model.model_dir or "the model"
+        raise DeployError(f"{where} is not a complete exported model for the {backend} "
+                          f"backend at {precision}: missing {', '.join(missing)}")
+
+
+def backend_files(model, backend, precision):
+    """The paths of the files ``backend`` reads at ``precision`` (its BACKENDS row)."""
+    return [getattr(model, f.field) for f in BACKENDS[backend].files[precision]]
+
+
 def create_predictor(backend, model, options):
-    """The ``backend`` (a BACKENDS name) predictor for an ExportedModel."""
-    return BACKENDS[backend](model, options)
+    """The ``backend`` (a BACKENDS name) predictor for an ExportedModel; DeployError if
+    the model lacks a file the backend reads at ``options.precision``."""
+    check_files(model, backend, options.precision)
+    return BACKENDS[backend].predictor(model, options)

@@ -9,12 +9,18 @@ import os
 import cv2
 
 from .media import create_video_writer, write_image
-from .visualize import draw_detections
+from .visualize import class_name, detection_labels, draw_detections
 
 
-def class_name(label_list, class_index):
-    """The label of a class index, or the index as text when label_list has none."""
-    return label_list[class_index] if 0 <= class_index < len(label_list) else str(class_index)
+def unique_name(name, used):
+    """``name``, or name_1, name_2, ... if it is in ``used`` (names taken by earlier inputs
+    of a run, from several folders); the result is added to ``used``."""
+    stem, ext = os.path.splitext(name)
+    candidate, k = name, 1
+    while candidate in used:
+        candidate, k = f"{stem}_{k}{ext}", k + 1
+    used.add(candidate)
+    return candidate
 
 
 class ResultWriter:
@@ -47,14 +53,15 @@ class ResultWriter:
         self._add_records(kept, image=path)
         if not self.draw:
             return kept, None
-        out = os.path.join(self.output_dir, self._unique_name(os.path.basename(path)))
+        out = os.path.join(self.output_dir, unique_name(os.path.basename(path),
+                                                        self._used_names))
         write_image(out, self._drawn(image_rgb, kept))
         return kept, out
 
     def start_video(self, path, fps, size):
         """Open output_dir/<stem of path>.mp4 for frames of ``size`` (w, h); returns its path."""
         stem = os.path.splitext(os.path.basename(path))[0]
-        out = os.path.join(self.output_dir, self._unique_name(stem + ".mp4"))
+        out = os.path.join(self.output_dir, unique_name(stem + ".mp4", self._used_names))
         if self.draw:
             self._video = create_video_writer(out, fps, size)
         return out
@@ -81,8 +88,8 @@ class ResultWriter:
         return path
 
     def _drawn(self, image_rgb, kept):
-        labels = [f"{class_name(self.label_list, int(r[0]))} {r[1]:.2f}" for r in kept]
-        return draw_detections(cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR), kept, labels)
+        return draw_detections(cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR), kept,
+                               detection_labels(kept, self.label_list))
 
     def _add_records(self, kept, **where):
         """bbox.json records {image[, frame], category_id (the dataset's), category (class
@@ -97,12 +104,3 @@ class ResultWriter:
             self.records.append({**where, "category_id": category_id,
                                  "category": class_name(self.label_list, index),
                                  "score": row[1], "bbox": [x1, y1, x2 - x1, y2 - y1]})
-
-    def _unique_name(self, name):
-        """``name``, or name_1, name_2, ... if an earlier input of this run took it."""
-        stem, ext = os.path.splitext(name)
-        candidate, k = name, 1
-        while candidate in self._used_names:
-            candidate, k = f"{stem}_{k}{ext}", k + 1
-        self._used_names.add(candidate)
-        return candidate

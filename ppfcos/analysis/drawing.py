@@ -7,7 +7,9 @@ ground-truth boxes, the right one the score threshold and the image's TP / FP / 
 import cv2
 import numpy as np
 
-from ..engine.visualize import FONT, class_color, class_name, draw_boxes, draw_detections
+from ppfcos_deploy.visualize import FONT, class_color, class_name, draw_boxes
+
+from ..engine.visualize import draw_detections_above
 
 CAPTION_HEIGHT = 22
 GAP = 4
@@ -41,7 +43,7 @@ def side_by_side(image_bgr, record, score, class_names, score_threshold, min_sid
     draw_truth(truth, record.gt_boxes * scale, record.gt_classes, class_names, record.gt_crowd)
     rows = np.concatenate([record.det_classes[:, None], record.det_scores[:, None],
                            record.det_boxes * scale], axis=1)
-    found = draw_detections(image, rows, class_names, score_threshold)
+    found = draw_detections_above(image, rows, class_names, score_threshold)
     width = image.shape[1]
     left = np.concatenate([caption(width, f"ground truth: {len(record.gt_boxes)} boxes"),
                            truth])

@@ -10,14 +10,14 @@ import time
 
 import numpy as np
 import paddle
+from ppfcos_deploy.errors import DeployError
+from ppfcos_deploy.exported_model import load_exported_model
+from ppfcos_deploy.predictor import BACKENDS, RunOptions, check_options, create_predictor
 
-from ..compat import paddle_inference_bf16_unsupported
 from ..core.config import Config
 from ..data.reader import build_ops, create_reader
 from ..data.synthetic import make_synthetic_coco
 from ..data.transforms.fcos_target import Gt2FCOSTarget
-from ..export.onnx import onnxruntime_session
-from ..export.predictor import create_predictor, onnx_runner
 from ..export.quantize import quantize_int8
 
 
@@ -115,39 +115,55 @@ def exported_model_inputs(height, width, batch=1, seed=0):
             "scale_factor": np.ones((batch, 2), np.float32)}
 
 
+def backend_runner(model_dir, backend, options):
+    """run(inputs) -> (bbox, bbox_num) of ppfcos_deploy's ``backend`` (RunOptions
+    ``options``) on the export in ``model_dir``."""
+    model = load_exported_model(model_dir, backend, options.precision)
+    return create_predictor(backend, model, options).run
+
+
+def measure_backend(model_dir, backend, options, height, width, warmup=1, iters=3):
+    """Seconds per run of one image of the export in ``model_dir`` by ppfcos_deploy's
+    ``backend`` with ``options`` (RunOptions)."""
+    run = backend_runner(model_dir, backend, options)
+    inputs = exported_model_inputs(height, width)
+    return {"threads": options.cpu_threads,
+            "latency_s": timed(lambda: run(inputs), warmup, iters)}
+
+
 def measure_predictor(model_dir, height, width, threads, onednn, warmup=1, iters=3):
     """Seconds per Paddle Inference run of one image with the given CPU settings."""
-    predictor = create_predictor(model_dir, threads=threads, onednn=onednn)
-    inputs = exported_model_inputs(height, width)
-    return {"threads": threads, "onednn": onednn,
-            "latency_s": timed(lambda: predictor.run(inputs), warmup, iters)}
+    options = RunOptions(cpu_threads=threads, enable_mkldnn=onednn)
+    return {**measure_backend(model_dir, "paddle", options, height, width, warmup, iters),
+            "onednn": onednn}
 
 
-def measure_onnxruntime(onnx_file, height, width, threads, warmup=1, iters=3):
+def measure_onnxruntime(model_dir, height, width, threads, warmup=1, iters=3):
     """Seconds per ONNX Runtime (CPU, ``threads`` intra-op threads) run of one image of
-    ``model.onnx`` (ppfcos.export.onnx); needs the onnx extra."""
-    session = onnxruntime_session(onnx_file, threads)
-    inputs = exported_model_inputs(height, width)
-    return {"threads": threads, "latency_s": timed(lambda: session.run(None, inputs),
-                                                   warmup, iters)}
+    the export's model.onnx (ppfcos.export.onnx); needs the onnx extra."""
+    return measure_backend(model_dir, "onnxruntime", RunOptions(cpu_threads=threads), height,
+                           width, warmup, iters)
 
 
-def runtime_runners(model_dir, onnx_file, threads, height, width, calib_images=4):
-    """{(runtime, precision): run(inputs)} for the CPU runtimes of an exported model:
-    Paddle Inference (oneDNN) fp32 and, on Paddle 3, bf16; its ``onnx_file`` (model.onnx) in ONNX
-    Runtime fp32 and OpenVINO fp32 and bf16; model_int8.onnx (NNCF, calibrated on
-    ``calib_images`` random images: timing only) in OpenVINO. Needs the onnx, openvino
-    and quantize extras."""
-    int8_file = quantize_int8(model_dir, [exported_model_inputs(height, width, seed=seed)
-                                          for seed in range(calib_images)])
-    paddle_bf16 = {} if paddle_inference_bf16_unsupported() else {
-        ("Paddle Inference", "bf16"): create_predictor(model_dir, threads=threads, bf16=True).run}
-    return {("Paddle Inference", "fp32"): create_predictor(model_dir, threads=threads).run,
-            **paddle_bf16,
-            ("ONNX Runtime", "fp32"): onnx_runner(onnx_file, "onnxruntime", "fp32", threads),
-            ("OpenVINO", "fp32"): onnx_runner(onnx_file, "openvino", "fp32", threads),
-            ("OpenVINO", "bf16"): onnx_runner(onnx_file, "openvino", "bf16", threads),
-            ("OpenVINO", "int8"): onnx_runner(int8_file, "openvino", "int8", threads)}
+def runtime_runners(model_dir, threads, height, width, calib_images=4):
+    """({(title, precision): run(inputs)}, {(title, precision): why it does not run here})
+    for every backend and precision of ppfcos_deploy's capability table (BACKENDS), on
+    CPU with ``threads`` threads, of the export in ``model_dir`` with its model.onnx;
+    model_int8.onnx is written first (NNCF, calibrated on ``calib_images`` random images:
+    timing only). Needs the onnx, openvino and quantize extras."""
+    quantize_int8(model_dir, [exported_model_inputs(height, width, seed=seed)
+                              for seed in range(calib_images)])
+    runners, skipped = {}, {}
+    for backend, row in BACKENDS.items():
+        for precision in row.precisions:
+            options = RunOptions(cpu_threads=threads, precision=precision)
+            try:
+                check_options(backend, options)
+            except DeployError as e:   # Paddle 2.6's bf16: a figure it cannot have
+                skipped[row.title, precision] = str(e)
+                continue
+            runners[row.title, precision] = backend_runner(model_dir, backend, options)
+    return runners, skipped
 
 
 def measure_runtimes(runners, height, width, batch_sizes, warmup=1, iters=3):

@@ -1,12 +1,12 @@
-"""Shared command-line plumbing of the tools: -c/-o arguments, PaddleDetection-style flags
-and user-facing errors.
+"""Shared command-line plumbing of the tools: -c/-o arguments, the tools' own flags and
+user-facing errors.
 
-PaddleDetection's tools declare their switches in three ways (``action='store_true'``,
-``type=bool``, ``type=ast.literal_eval``), so its docs write them as ``--eval``,
-``--use_vdl=true``, ``--save_results=True`` or ``--visualize False``. :func:`add_bool_flag`
-accepts all of these spellings for every switch; :func:`add_unsupported_flags` turns a
-PaddleDetection flag ppfcos does not implement into a one-line error that says what to
-use instead.
+The PaddleDetection-style flag helpers are deploy's (``ppfcos_deploy.flags``), so the
+tools and ``deploy/python/infer.py`` read switches alike: :func:`add_bool_flag` accepts
+``--eval``, ``--use_vdl=true``, ``--save_results=True`` and ``--visualize False``;
+:func:`add_unsupported_flags` turns a PaddleDetection flag ppfcos does not implement
+into a one-line error that says what to use instead; :func:`add_slice_flags` and
+:func:`slice_options` are sliced inference's.
 """
 import argparse
 import contextlib
@@ -15,6 +15,10 @@ import signal
 import sys
 import threading
 
+from ppfcos_deploy.errors import DeployError
+from ppfcos_deploy.flags import (add_bool_flag, add_slice_flags,  # noqa: F401 (the tools')
+                                 add_unsupported_flags, slice_options)
+
 from ..analysis import AnalysisOptions
 from ..core.config import ConfigError, load_config
 from ..core.safe_pickle import UnsafePickleError
@@ -22,13 +26,11 @@ from ..data.datasets.base import DatasetError
 from ..data.loader import ReaderError
 from ..weights import ConversionError, TorchFileError
 from .checkpoint import WeightsError
-from .slicing import SliceOptions
 from .trainer import TrainingDiverged
 
 # Errors whose message tells the user what to fix: printed without a traceback.
 USER_ERRORS = (ConfigError, DatasetError, WeightsError, TrainingDiverged, FileNotFoundError,
-               ConversionError, TorchFileError, UnsafePickleError, ReaderError)
-TRUE_WORDS, FALSE_WORDS = ("true", "yes", "1"), ("false", "no", "0")
+               ConversionError, TorchFileError, UnsafePickleError, ReaderError, DeployError)
 
 
 def config_parser(description):
@@ -40,40 +42,6 @@ def config_parser(description):
     return parser
 
 
-def str2bool(text):
-    """'True'/'False' (also true/false, yes/no, 1/0, any case) -> bool (argparse type)."""
-    value = str(text).strip().lower()
-    if value in TRUE_WORDS:
-        return True
-    if value in FALSE_WORDS:
-        return False
-    raise argparse.ArgumentTypeError(f"expected True or False, got {text!r}")
-
-
-def add_bool_flag(parser, name, default=False, help=None):
-    """A switch given bare (``--flag``: True) or with a value (``--flag=true``, ``--flag
-    False``, ``--flag=1``), as PaddleDetection's docs spell its switches."""
-    parser.add_argument(name, type=str2bool, nargs="?", const=True, default=default,
-                        metavar="True|False", help=f"{help} (default {default})")
-
-
-class UnsupportedFlag(argparse.Action):
-    """A PaddleDetection flag ppfcos does not implement: exit with one ``error:`` line."""
-
-    def __init__(self, option_strings, dest, advice, **kwargs):
-        super().__init__(option_strings, dest, nargs="*", help=argparse.SUPPRESS, **kwargs)
-        self.advice = advice
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        parser.exit(2, f"error: {option_string} is not supported by ppfcos: {self.advice}\n")
-
-
-def add_unsupported_flags(parser, flags):
-    """``flags``: {PaddleDetection flag: what to use instead}."""
-    for flag, advice in flags.items():
-        parser.add_argument(flag, action=UnsupportedFlag, advice=advice)
-
-
 SLIM = {"--slim_config": "PaddleSlim compression (pruning, quantization, distillation) is not "
                          "implemented; use the model config alone"}
 
@@ -83,23 +51,6 @@ def add_predictor_flag(parser):
     add_bool_flag(parser, "--predictor", help="evaluate with the exported program in Paddle "
                   "Inference (oneDNN, CPU): the same detections as dygraph, several times "
                   "faster")
-
-
-def add_slice_flags(parser):
-    """PaddleDetection's sliced-inference flags (tools/infer.py, tools/eval.py)."""
-    add_bool_flag(parser, "--slice_infer", help="detect on overlapping slices of each image "
-                  "and merge the detections (small objects in large images)")
-    parser.add_argument("--slice_size", nargs=2, type=int, default=[640, 640],
-                        metavar=("H", "W"), help="slice height and width in original pixels")
-    parser.add_argument("--overlap_ratio", nargs=2, type=float, default=[0.25, 0.25],
-                        metavar=("RH", "RW"), help="overlap of neighbouring slices, as a "
-                        "fraction of the slice height and width")
-    parser.add_argument("--combine_method", choices=["nms", "concat"], default="nms",
-                        help="merge the slices' detections by class-wise NMS, or keep all")
-    parser.add_argument("--match_threshold", type=float, default=0.6,
-                        help="overlap above which NMS drops the lower-scored box")
-    parser.add_argument("--match_metric", choices=["iou", "ios"], default="ios",
-                        help="overlap measure: intersection over union, or over the smaller box")
 
 
 def add_analysis_flags(parser, dir_flags=("--analysis_dir",)):
@@ -121,14 +72,6 @@ def analysis_options(args):
         return AnalysisOptions(args.iou_threshold, args.score_threshold, args.num_images)
     except ValueError as e:
         raise ConfigError(str(e)) from None
-
-
-def slice_options(args):
-    """The SliceOptions of parsed slice flags, or None without ``--slice_infer``."""
-    if not args.slice_infer:
-        return None
-    return SliceOptions(tuple(args.slice_size), tuple(args.overlap_ratio), args.combine_method,
-                        args.match_threshold, args.match_metric)
 
 
 def run(main, args):

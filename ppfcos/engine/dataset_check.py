@@ -13,12 +13,12 @@ import os
 
 import cv2
 import numpy as np
+from ppfcos_deploy.visualize import class_name, draw_boxes
 
 from ..data.datasets import DatasetError
 from ..data.datasets.base import GT_FIELDS
 from ..data.reader import Compose, build_dataset, build_ops
 from ..data.transforms import Decode, ImageDecodeError, NormalizeImage
-from .visualize import class_name, draw_boxes
 
 SPLITS = {"train": "TrainDataset", "eval": "EvalDataset"}
 SHOWN = 10   # examples listed per kind of problem in the text report

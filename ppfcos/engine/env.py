@@ -11,12 +11,11 @@ import sys
 import numpy as np
 import paddle
 import paddle.distributed as dist
+from ppfcos_deploy.machine import use_mkl_avx2_on_amd
 
 from .. import USER_OMP_NUM_THREADS
 
 logger = logging.getLogger("ppfcos")
-
-MKL_SWITCH = "MKL_DEBUG_CPU_TYPE"
 
 
 def setup_logging(rank=0):
@@ -86,35 +85,6 @@ def cpu_threads():
             and int(USER_OMP_NUM_THREADS) > 0:
         return int(USER_OMP_NUM_THREADS)
     return cpu_threads_per_process()
-
-
-def is_amd_cpu(cpuinfo_path="/proc/cpuinfo"):
-    """True when the first CPU's vendor_id is AuthenticAMD (False where unknown)."""
-    try:
-        with open(cpuinfo_path, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.startswith("vendor_id"):
-                    return "AuthenticAMD" in line
-    except OSError:
-        pass
-    return False
-
-
-def use_mkl_avx2_on_amd(environ=os.environ, amd=None):
-    """Set MKL_DEBUG_CPU_TYPE=5 on AMD CPUs unless the user set it; True when set here.
-
-    Intel MKL (Paddle's CPU BLAS) takes a generic, slow code path on non-Intel
-    CPUs; this debug switch selects its AVX2 kernels instead (the README's Speed
-    section has the figures). The MKL Paddle ships (mklml 2019.0.5) reads the
-    variable at its first BLAS call, not at import: with MKL_VERBOSE=1 its first
-    SGEMM reports the AVX2 path when the variable was set after ``import paddle``
-    and before any matmul or convolution, and the default path when set after one. Intel CPUs are left alone: the
-    switch would cap them at AVX2. ``amd``: the CPU's vendor, if already known.
-    """
-    if MKL_SWITCH in environ or not (is_amd_cpu() if amd is None else amd):
-        return False
-    environ[MKL_SWITCH] = "5"
-    return True
 
 
 def cpu_threads_per_process():

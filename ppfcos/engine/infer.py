@@ -2,21 +2,12 @@
 import os
 
 import cv2
+from ppfcos_deploy.results import unique_name
 
 from .env import logger
 from ..core.files import write_json
 from ..data.datasets import DatasetError
-from .visualize import detections_to_json, draw_detections, kept_rows
-
-
-def output_name(im_file, used):
-    """The file's base name, made unique among ``used`` (images from several folders)."""
-    stem, ext = os.path.splitext(os.path.basename(im_file))
-    name, k = stem + ext, 1
-    while name in used:
-        name, k = f"{stem}_{k}{ext}", k + 1
-    used.add(name)
-    return name
+from .visualize import detections_to_json, draw_detections_above, kept_rows
 
 
 def check_inputs(im_files, output_dir, visualize=True):
@@ -52,9 +43,9 @@ def infer_images(predictions, class_names, output_dir, draw_threshold=0.5, save_
             done += 1
             path = "(not drawn)"
             if visualize:
-                drawn = draw_detections(cv2.imread(im_file, cv2.IMREAD_COLOR), det["bbox"],
-                                        class_names, draw_threshold)
-                path = os.path.join(output_dir, output_name(im_file, used))
+                drawn = draw_detections_above(cv2.imread(im_file, cv2.IMREAD_COLOR),
+                                              det["bbox"], class_names, draw_threshold)
+                path = os.path.join(output_dir, unique_name(os.path.basename(im_file), used))
                 if not cv2.imwrite(path, drawn):
                     raise OSError(f"cannot write {path}")
                 written.append(path)

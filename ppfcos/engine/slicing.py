@@ -1,83 +1,23 @@
-"""Sliced inference: detect on overlapping windows of each image, merge in image pixels.
+"""Sliced inference of a ppfcos model: its reader's transforms on windows of each image.
 
-Small objects in a large image shrink below what the network can see once the whole
-image is resized to the reader's size. Sliced inference (PaddleDetection's
-``--slice_infer``) runs the detector on windows of ``slice_size`` original pixels,
-each through the reader's own transforms (so each window is resized as a whole image
-would be), shifts every window's boxes by the window's corner and merges them.
-
-The window grid and the class-wise merge come from sahi (PaddleDetection uses it for
-the grid too): ``sahi.slicing.get_slice_bboxes`` and ``sahi.postprocess.combine.
-batched_nms`` (numpy backend, IoU or IoS), so ppfcos and ``deploy/python`` share one
-maintained implementation instead of two copies. sahi is imported on first use
-(``pip install -e .[slice]``).
+The windows, the shift into image pixels and the merge are ``ppfcos_deploy.slicing``'s
+(one implementation for the tools and ``deploy/python``; its docstring says how sliced
+inference works); this module feeds the windows to a dygraph model (or a
+``PredictorDetector``) through the reader's own transforms, so each window is resized
+as a whole image would be.
 """
 import logging
-from dataclasses import dataclass
 
 import numpy as np
 import paddle
+from ppfcos_deploy.detector import INPUT_KEYS, split_rows
+from ppfcos_deploy.slicing import import_sahi, merge, window_rows
 
-from ..core.config import ConfigError
 from ..data.reader import BatchCollator, Compose, build_ops
 from ..data.transforms.operators import Decode, ImageDecodeError
-from .evaluator import split_per_image
 from .progress import progress
 
 logger = logging.getLogger("ppfcos")
-
-
-@dataclass(frozen=True)
-class SliceOptions:
-    """size (h, w) and overlap (rh, rw) of the windows; how their detections merge:
-    combine_method 'nms' (class-wise, dropping boxes whose match_metric 'iou'|'ios'
-    with a higher-scored box exceeds match_threshold) or 'concat' (keep all)."""
-    size: tuple = (640, 640)
-    overlap: tuple = (0.25, 0.25)
-    combine_method: str = "nms"
-    match_threshold: float = 0.6
-    match_metric: str = "ios"
-
-
-def import_sahi():
-    """The sahi modules sliced inference uses; ConfigError naming the extra if missing."""
-    try:
-        from sahi.postprocess import combine
-        from sahi import slicing
-    except ImportError:
-        raise ConfigError("--slice_infer needs the sahi package: pip install -e .[slice] "
-                          "(or pip install sahi)") from None
-    return slicing, combine
-
-
-def windows(height, width, options):
-    """Window corners [M, 4] int (x1, y1, x2, y2) covering a height x width image; windows
-    are slice-sized (smaller only when the image is) and the last ones in each row and
-    column end at the image border."""
-    slicing, _ = import_sahi()
-    (slice_h, slice_w), (ratio_h, ratio_w) = options.size, options.overlap
-    return np.asarray(slicing.get_slice_bboxes(height, width, slice_h, slice_w, False,
-                                               ratio_h, ratio_w), dtype=np.int64)
-
-
-def merge(rows, options):
-    """Detections [K, 6] (class, score, x1, y1, x2, y2) of all windows, in image pixels ->
-    the merged rows, by descending score for 'nms'."""
-    rows = np.asarray(rows, dtype=np.float32).reshape(-1, 6)
-    if options.combine_method == "concat" or len(rows) == 0:
-        return rows
-    _, combine = import_sahi()
-    keep = combine.batched_nms(rows[:, [2, 3, 4, 5, 1, 0]].astype(np.float64),
-                               options.match_metric.upper(), options.match_threshold)
-    return rows[np.asarray(keep, dtype=np.int64)]
-
-
-def shifted(rows, corner):
-    """Window detections [k, 6] moved by the window's (x1, y1) into image pixels."""
-    rows = np.array(rows, dtype=np.float32).reshape(-1, 6)
-    rows[:, [2, 4]] += corner[0]
-    rows[:, [3, 5]] += corner[1]
-    return rows
 
 
 class SlicedDetector:
@@ -85,8 +25,9 @@ class SlicedDetector:
 
     ``transforms``: the reader's sample transforms (a Compose; Decode keeps an array as
     it is, so ``decode``, its Decode, reads whole images in the channel order the model
-    expects); ``collate``: its batch transforms and stacking. Windows of an image share
-    a shape, so up to ``batch_size`` of them run together.
+    expects); ``collate``: its batch transforms and stacking; ``options``: a
+    ``ppfcos_deploy.slicing.SliceOptions``. Windows of an image share a shape, so up to
+    ``batch_size`` of them run together.
     """
 
     def __init__(self, model, transforms, collate, options, batch_size=1):
@@ -108,21 +49,18 @@ class SlicedDetector:
     def detect(self, image):
         """uint8 [H, W, 3] as ``decode`` gives it -> merged detections [K, 6] in the
         image's pixels."""
-        corners = windows(image.shape[0], image.shape[1], self.options)
-        rows = []
-        for start in range(0, len(corners), self.batch_size):
-            chunk = corners[start:start + self.batch_size]
-            samples = [self.transforms({"image": image[y1:y2, x1:x2].copy(),
-                                        "im_id": np.array([0])}) for x1, y1, x2, y2 in chunk]
-            batch = self.collate(samples)
-            inputs = {key: paddle.to_tensor(batch[key])
-                      for key in ("image", "im_shape", "scale_factor")}
-            with paddle.no_grad():
-                outputs = self.model(inputs)
-            for det, corner in zip(split_per_image(outputs, np.zeros(len(chunk))), chunk):
-                rows.append(shifted(det["bbox"], corner))
-        return merge(np.concatenate(rows) if rows else np.zeros((0, 6), np.float32),
+        return merge(window_rows(image, self.options, self.detect_windows, self.batch_size),
                      self.options)
+
+    def detect_windows(self, crops):
+        """Window images [h, w, 3] of one shape -> one array [k, 6] of rows per window,
+        in the window's pixels (class_index, score, x1, y1, x2, y2)."""
+        samples = [self.transforms({"image": crop.copy(), "im_id": np.array([0])})
+                   for crop in crops]
+        batch = self.collate(samples)
+        with paddle.no_grad():
+            outputs = self.model({key: paddle.to_tensor(batch[key]) for key in INPUT_KEYS})
+        return split_rows(outputs["bbox"], outputs["bbox_num"], len(crops))
 
 
 def predict_sliced(detector, loader, desc="eval"):

@@ -15,6 +15,7 @@ import os
 import paddle
 import yaml
 from paddle.static import InputSpec
+from ppfcos_deploy.model_files import INFER_CFG_FILE, PROGRAM, find
 
 from ..core.config import ConfigError
 from ..core.files import atomic_dir
@@ -24,7 +25,6 @@ from .infer_cfg import inference_config, preprocess_spec, static_image_shape
 logger = logging.getLogger("ppfcos")
 
 
-
 def input_spec(image_hw=None):
     """The program's inputs: ``image`` [-1, 3, H, W] (H, W = -1 for any size unless
     ``image_hw`` fixes them), ``im_shape`` and ``scale_factor`` [-1, 2]."""
@@ -32,9 +32,6 @@ def input_spec(image_hw=None):
     return [InputSpec([-1, 3, height, width], "float32", "image"),
             InputSpec([-1, 2], "float32", "im_shape"),
             InputSpec([-1, 2], "float32", "scale_factor")]
-
-
-INFER_CFG_FILE = "infer_cfg.yml"
 
 
 def is_export_file(name):
@@ -96,8 +93,8 @@ def save_program(model, model_dir, normalize=None, image_hw=None):
 
 def program_file(model_dir):
     """The program file of an exported model: model.json (PIR) or model.pdmodel."""
-    for name in ("model.json", "model.pdmodel"):
-        if os.path.isfile(os.path.join(model_dir, name)):
-            return os.path.join(model_dir, name)
-    raise FileNotFoundError(f"no model.json or model.pdmodel in {model_dir}")
+    path = find(model_dir, PROGRAM)
+    if path is None:
+        raise FileNotFoundError(f"no {' or '.join(PROGRAM.names)} in {model_dir}")
+    return path
 

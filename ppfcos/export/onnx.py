@@ -24,6 +24,7 @@ import os
 import tempfile
 
 import paddle
+from ppfcos_deploy.model_files import ONNX_FILE
 
 from ..compat import paddle2onnx_max_opset, paddle2onnx_without_optimizer, writes_pir_programs
 from ..core.config import ConfigError
@@ -39,7 +40,6 @@ logger = logging.getLogger("ppfcos")
 # an operator needs more (DeformConv: 19).
 MIN_OPSET, MAX_OPSET = 13, 21
 DEFAULT_OPSET = MIN_OPSET
-ONNX_FILE = "model.onnx"
 INSTALL_HINT = "pip install -e .[onnx]  (or: pip install paddle2onnx onnxruntime)"
 
 
@@ -66,17 +66,6 @@ def require_onnx(names=("paddle2onnx", "onnx")):
                                   f"paddle2onnx and onnxruntime ({name} is not installed): "
                                   f"{INSTALL_HINT}") from None
     return modules
-
-
-def onnxruntime_session(model, threads):
-    """An ONNX Runtime CPU session (``threads`` intra-op threads, errors-only logging) of
-    ``model``: a model.onnx path or an onnx.ModelProto. Needs the onnx extra."""
-    onnxruntime, = require_onnx(["onnxruntime"])
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.log_severity_level = 3
-    data = model if isinstance(model, str) else model.SerializeToString()
-    return onnxruntime.InferenceSession(data, options, providers=["CPUExecutionProvider"])
 
 
 def check_onnx_export(opset=DEFAULT_OPSET):

@@ -17,13 +17,14 @@ import importlib
 import logging
 import os
 
+from ppfcos_deploy.model_files import INT8_FILE, ONNX_FILE
+
 from ..core.config import ConfigError
 from ..core.files import atomic_path
-from .onnx import ONNX_FILE, require_onnx
+from .onnx import require_onnx
 
 logger = logging.getLogger("ppfcos")
 
-INT8_FILE = "model_int8.onnx"
 INSTALL_HINT = "pip install -e .[quantize]"
 # Operators whose ancestors (and themselves) are the network; the rest is post-processing.
 NETWORK_OUTPUT_OPS = ("Conv", "DeformConv")

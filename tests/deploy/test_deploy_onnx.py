@@ -93,7 +93,7 @@ def test_what_onnxruntime_cannot_do_is_a_one_line_error(case, onnx_model, paddle
         pytest.skip("this onnxruntime can run on GPU")
     args, message = {
         "no model.onnx": (["--model_dir", paddle_only_dir],
-                          r"for the onnxruntime backend: missing model\.onnx \(write it with "
+                          r"for the onnxruntime backend at fp32: missing model\.onnx \(write it with "
                           r"tools/export_onnx\.py"),
         "tensorrt": (["--model_dir", model_dir, "--run_mode", "trt_fp16"],
                      r"--run_mode trt_fp16 is Paddle Inference's TensorRT; --backend "

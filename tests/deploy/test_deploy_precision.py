@@ -79,10 +79,10 @@ BOTH_POST_PROCESSINGS = pytest.mark.parametrize("export", ["int8_export",
 
 def detect(model_dir, backend, precision, image_dir):
     """Per image of image_dir, the rows [K, 6] of ``backend`` at ``precision``."""
-    from detector import Detector
-    from benchmark import Timings
-    from media import read_image
-    from preprocess import Preprocessor
+    from ppfcos_deploy.benchmark import Timings
+    from ppfcos_deploy.detector import Detector
+    from ppfcos_deploy.media import read_image
+    from ppfcos_deploy.preprocess import Preprocessor
     model = load_exported_model(model_dir, backend)
     predictor = create_predictor(backend, model, RunOptions(cpu_threads=2, precision=precision))
     return Detector(Preprocessor(model.preprocess), predictor, Timings()).detect(
@@ -202,7 +202,7 @@ def test_paddle_bf16_runs_the_network_in_bf16_and_decodes_in_float(export, reque
     (RunOptions(), True), (RunOptions(precision="bf16"), True),
     (RunOptions(enable_mkldnn=False), False)])
 def test_paddle_backend_runs_onednn_as_asked(int8_export, options, onednn):
-    from predictor import paddle_config
+    from ppfcos_deploy.predictor import paddle_config
     assert paddle_config(load_exported_model(int8_export), options).mkldnn_enabled() is onednn
 
 
@@ -248,8 +248,9 @@ def test_what_cannot_run_is_a_one_line_error(case, int8_export, fp32_only_dir,
     args, message = {
         "no int8 model": (["--model_dir", fp32_only_dir, "--backend", "openvino",
                            "--precision", "int8"],
-                          r"--precision int8: .* has no model_int8\.onnx; export it with "
-                          r"tools/export_model\.py \.\.\. --quantize int8 --calib_dir DIR"),
+                          r".* is not a complete exported model for the openvino backend at "
+                          r"int8: missing model_int8\.onnx \(export it with "
+                          r"tools/export_model\.py \.\.\. --quantize int8 --calib_dir DIR\)"),
         "paddle bf16 of a float32 decoding": (
             ["--model_dir", float32_decoding_dir, "--enable_mkldnn_bfloat16"],
             r"--precision bf16: .*model\.json decodes boxes in float32, .* export it again "
@@ -264,11 +265,12 @@ def test_what_cannot_run_is_a_one_line_error(case, int8_export, fp32_only_dir,
             r"--enable_mkldnn_bfloat16 is --precision bf16; it cannot go with --precision "
             r"int8"),
         "paddle int8": (["--model_dir", int8_export, "--precision", "int8"],
-                        r"--backend paddle does not run --precision int8: .*use --backend "
-                        r"openvino"),
+                        r"the paddle backend \(Paddle Inference\) runs fp32 and bf16, not "
+                        r"int8; onnxruntime and openvino run int8"),
         "onnxruntime bf16": (["--model_dir", int8_export, "--backend", "onnxruntime",
                               "--precision", "bf16"],
-                             r"--backend onnxruntime does not run --precision bf16"),
+                             r"the onnxruntime backend \(ONNX Runtime\) runs fp32 and int8, "
+                             r"not bf16; paddle and openvino run bf16"),
         "missing openvino": (["--model_dir", int8_export, "--backend", "openvino"],
                              r"--backend openvino needs OpenVINO: pip install -e "
                              r"\.\[openvino\]"),
@@ -311,6 +313,24 @@ def test_cpu_info_reads_proc_cpuinfo(tmp_path):
     line = machine.describe(info)
     assert "flags avx2 avx512f -avx512_bf16 avx512_vnni -amx_bf16 -amx_int8" in line
     assert isinstance(info["cores"], int) and info["cores"] >= 1
+
+
+def test_mkl_uses_avx2_kernels_on_amd_only_unless_the_user_chose(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC\n")
+    assert machine.is_amd_cpu(str(cpuinfo))
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: GenuineIntel\n")
+    assert not machine.is_amd_cpu(str(cpuinfo))
+    assert not machine.is_amd_cpu(str(tmp_path / "missing"))
+
+    environ = {}
+    assert machine.use_mkl_avx2_on_amd(environ, amd=True)
+    assert environ == {"MKL_DEBUG_CPU_TYPE": "5"}
+    intel = {}
+    assert not machine.use_mkl_avx2_on_amd(intel, amd=False) and intel == {}
+    chosen = {"MKL_DEBUG_CPU_TYPE": "4"}
+    assert not machine.use_mkl_avx2_on_amd(chosen, amd=True)
+    assert chosen == {"MKL_DEBUG_CPU_TYPE": "4"}
 
 
 @pytest.mark.skipif(paddle_bf16_unsupported() is None, reason="this Paddle runs bf16")

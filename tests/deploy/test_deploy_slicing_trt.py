@@ -12,8 +12,7 @@ from paddle import inference
 
 import ppfcos
 from ppfcos.modeling.seeded_weights import seed_weights
-from ppfcos.engine.slicing import SliceOptions as PpfcosSliceOptions, SlicedDetector as \
-    PpfcosSlicedDetector
+from ppfcos.engine.slicing import SlicedDetector as PpfcosSlicedDetector
 from test_deploy_infer import cli, export_tiny, image_dir, image_paths  # noqa: F401 (fixture)
 
 from ppfcos_deploy.benchmark import Timings  # noqa: E402  (deploy/python, put on sys.path by test_deploy_infer)
@@ -24,7 +23,7 @@ from ppfcos_deploy.media import read_image  # noqa: E402
 from ppfcos_deploy.predictor import (PaddlePredictor, RunOptions, TensorRTOptions,  # noqa: E402
                        configure_tensorrt, create_predictor)
 from ppfcos_deploy.preprocess import Preprocessor, build_step  # noqa: E402
-from ppfcos_deploy.slicing import SliceOptions, SlicedDetector  # noqa: E402
+from ppfcos_deploy.slicing import SliceOptions, SlicedDetector, windows  # noqa: E402
 
 BIG = (150, 200)   # an image several 64x64 slices wide
 
@@ -83,7 +82,7 @@ def test_slices_cover_the_image_and_their_boxes_move_to_image_pixels(exported):
     model_dir, _, big = exported
     detector, image = detector_of(model_dir), read_image(big)
     sliced = SlicedDetector(detector, options(method="concat"), batch_size=4)
-    corners = sliced.windows(*BIG)
+    corners = windows(*BIG, sliced.options)
     covered = np.zeros(BIG, bool)
     for x1, y1, x2, y2 in corners:
         assert (x2 - x1, y2 - y1) == (64, 64) and 0 <= x1 and x2 <= BIG[1] and y2 <= BIG[0]
@@ -135,7 +134,7 @@ def test_sliced_cli_and_ppfcos_tools_give_the_same_detections(exported, tmp_path
     model = seed_weights(ppfcos.build_model(cfg))
     model.eval()
     sliced = PpfcosSlicedDetector.from_config(
-        model, cfg, "TestReader", PpfcosSliceOptions((64, 64), (0.25, 0.25), "nms", 0.5, "iou"))
+        model, cfg, "TestReader", SliceOptions((64, 64), (0.25, 0.25), "nms", 0.5, "iou"))
     mine = sliced.detect(read_image(big))
     assert len(mine) == len(deployed) > 0
     # the same rows; near-equal scores (1e-6 apart) may sort differently

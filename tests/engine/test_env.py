@@ -1,9 +1,11 @@
-"""Run setup: device choice on a CPU-only machine, threads, MKL on AMD, sync_bn on CPU."""
+"""Run setup: device choice on a CPU-only machine, threads, sync_bn on CPU (MKL on AMD:
+tests/deploy/test_deploy_precision.py, with the rest of ppfcos_deploy.machine)."""
 import logging
 import os
 
 import paddle
 import pytest
+from ppfcos_deploy import machine
 
 from ppfcos.engine import env
 from ppfcos.modeling.layers import build_norm
@@ -31,7 +33,7 @@ def test_use_gpu_true_runs_on_cpu_with_all_cores_set_once_per_process(monkeypatc
 def test_on_amd_cpus_the_device_setup_selects_mkl_avx2_kernels(monkeypatch, caplog):
     monkeypatch.setattr(env, "gpu_available", lambda: False)
     monkeypatch.setattr(env, "USER_OMP_NUM_THREADS", "2")
-    monkeypatch.setattr(env, "is_amd_cpu", lambda: True)
+    monkeypatch.setattr(machine, "is_amd_cpu", lambda: True)
     monkeypatch.setenv("MKL_DEBUG_CPU_TYPE", "4")                 # the user's choice stays
     with caplog.at_level(logging.INFO, logger="ppfcos"):
         env.setup_device(use_gpu=False)
@@ -68,21 +70,3 @@ def test_sync_bn_stays_plain_bn_on_cpu_with_a_notice(caplog):
     assert "sync_bn" in caplog.records[-1].getMessage()
     plain = paddle.nn.Sequential(build_norm("bn", 4))
     assert env.use_sync_bn(plain, "gpu") is plain
-
-
-def test_mkl_uses_avx2_kernels_on_amd_only_unless_the_user_chose(tmp_path):
-    cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC\n")
-    assert env.is_amd_cpu(str(cpuinfo))
-    cpuinfo.write_text("processor\t: 0\nvendor_id\t: GenuineIntel\n")
-    assert not env.is_amd_cpu(str(cpuinfo))
-    assert not env.is_amd_cpu(str(tmp_path / "missing"))
-
-    environ = {}
-    assert env.use_mkl_avx2_on_amd(environ, amd=True)
-    assert environ == {"MKL_DEBUG_CPU_TYPE": "5"}
-    intel = {}
-    assert not env.use_mkl_avx2_on_amd(intel, amd=False) and intel == {}
-    chosen = {"MKL_DEBUG_CPU_TYPE": "4"}
-    assert not env.use_mkl_avx2_on_amd(chosen, amd=True)
-    assert chosen == {"MKL_DEBUG_CPU_TYPE": "4"}

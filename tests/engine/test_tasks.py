@@ -7,7 +7,8 @@ import pytest
 
 from ppfcos import load_config
 from ppfcos.core.config import ConfigError
-from ppfcos.engine.slicing import SlicedDetector, SliceOptions
+from ppfcos.engine.slicing import SlicedDetector
+from ppfcos_deploy.slicing import SliceOptions
 from ppfcos.engine.tasks import check_classes
 
 CONFIGS = os.path.join(os.path.dirname(__file__), "..", "..", "configs")

@@ -1,9 +1,15 @@
-"""Drawing detections on an image and writing them as JSON records."""
+"""Drawing detections on an image and writing them as JSON records; tools/infer.py's
+drawing and deploy's give the same pixels."""
 import json
 
+import cv2
 import numpy as np
+from ppfcos_deploy.media import read_image
+from ppfcos_deploy.results import ResultWriter
+from ppfcos_deploy.visualize import class_color
 
-from ppfcos.engine.visualize import class_color, detections_to_json, draw_detections
+from ppfcos.engine.infer import infer_images
+from ppfcos.engine.visualize import detections_to_json, draw_detections_above
 
 NAMES = ["a", "b"]
 
@@ -19,7 +25,7 @@ def changed(before, after):
 
 def test_box_edges_change_and_far_pixels_do_not():
     image = gray()
-    out = draw_detections(image, np.array([[1, 0.9, 40, 60, 120, 150]]), NAMES)
+    out = draw_detections_above(image, np.array([[1, 0.9, 40, 60, 120, 150]]), NAMES)
     assert out.dtype == np.uint8 and out.shape == image.shape
     for y, x in [(100, 40), (100, 120), (150, 80), (60, 80)]:
         assert tuple(out[y, x]) == class_color(1)
@@ -30,7 +36,7 @@ def test_box_edges_change_and_far_pixels_do_not():
 
 def test_row_under_threshold_draws_nothing():
     image = gray()
-    out = draw_detections(image, np.array([[0, 0.3, 40, 60, 120, 150]]), NAMES, threshold=0.5)
+    out = draw_detections_above(image, np.array([[0, 0.3, 40, 60, 120, 150]]), NAMES, threshold=0.5)
     np.testing.assert_array_equal(out, image)
     assert out is not image
 
@@ -38,7 +44,7 @@ def test_row_under_threshold_draws_nothing():
 def test_input_is_not_modified():
     image = gray()
     before = image.copy()
-    draw_detections(image, np.array([[0, 0.9, 40, 60, 120, 150]]), NAMES)
+    draw_detections_above(image, np.array([[0, 0.9, 40, 60, 120, 150]]), NAMES)
     np.testing.assert_array_equal(image, before)
 
 
@@ -49,18 +55,18 @@ def label_pixels(out, rows, color):
 
 def test_label_goes_above_the_box_or_inside_it_at_the_top_edge():
     color = class_color(0)
-    above = draw_detections(gray(), np.array([[0, 0.87, 20, 60, 150, 100]]), NAMES)
+    above = draw_detections_above(gray(), np.array([[0, 0.87, 20, 60, 150, 100]]), NAMES)
     assert label_pixels(above, slice(44, 60), color) > 200
     assert label_pixels(above, slice(62, 78), color) == 0
-    top = draw_detections(gray(), np.array([[0, 0.87, 20, 0, 150, 100]]), NAMES)
+    top = draw_detections_above(gray(), np.array([[0, 0.87, 20, 0, 150, 100]]), NAMES)
     assert label_pixels(top, slice(1, 16), color) > 200
 
 
 def test_boxes_outside_the_image_are_clipped_or_skipped():
     image = gray()
-    out = draw_detections(image, np.array([[0, 0.9, -50, -50, 100, 100]]), NAMES)
+    out = draw_detections_above(image, np.array([[0, 0.9, -50, -50, 100, 100]]), NAMES)
     assert tuple(out[80, 0]) == class_color(0) and tuple(out[100, 50]) == class_color(0)
-    outside = draw_detections(image, np.array([[0, 0.9, 300, 300, 400, 400]]), NAMES)
+    outside = draw_detections_above(image, np.array([[0, 0.9, 300, 300, 400, 400]]), NAMES)
     np.testing.assert_array_equal(outside, image)
 
 
@@ -80,3 +86,21 @@ def test_detections_to_json():
     assert type(record["score"]) is float and all(type(v) is float for v in record["bbox"])
     assert json.loads(json.dumps(records)) == records
     assert detections_to_json("x.jpg", 1, np.zeros((0, 6)), NAMES, 0.5) == []
+
+
+def test_tools_infer_and_deploy_write_the_same_pixels(tmp_path):
+    """The same detections drawn by tools/infer.py's writer and deploy's ResultWriter:
+    the same file, pixel for pixel (a class beyond the names, a row under the threshold,
+    a box partly outside the image, a label at the top edge)."""
+    path = str(tmp_path / "photo.png")
+    cv2.imwrite(path, np.random.default_rng(0).integers(0, 256, (120, 160, 3), np.uint8))
+    rows = np.array([[0, 0.9, 10, 30, 80, 100], [1, 0.55, 60, 0, 150, 60],
+                     [5, 0.7, -20, 50, 40, 140], [0, 0.3, 20, 20, 60, 60]], np.float32)
+    tools = infer_images([({"im_file": [path]}, [{"im_id": 0, "bbox": rows}])], NAMES,
+                         str(tmp_path / "tools"), draw_threshold=0.5)
+    _, deployed = ResultWriter(str(tmp_path / "deploy"), NAMES, 0.5).add_image(
+        path, read_image(path), rows)
+    drawn, original = cv2.imread(tools[0]), cv2.imread(path)
+    np.testing.assert_array_equal(cv2.imread(deployed), drawn)
+    assert changed(original, drawn).sum() > 500
+    np.testing.assert_array_equal(drawn, draw_detections_above(original, rows, NAMES, 0.5))

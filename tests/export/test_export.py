@@ -15,12 +15,13 @@ from ppfcos.core.config import ConfigError
 from ppfcos.export import exporter, export_model
 from ppfcos.export.calibration import calibration_inputs
 from ppfcos.export.graph import inference_model
-from ppfcos.export.predictor import create_predictor
 from ppfcos.export.program import load_program, static_mode
 from ppfcos.modeling.backbones.resnet import ConvNorm
 from ppfcos.modeling.seeded_weights import seed_weights
+from ppfcos_deploy.exported_model import load_exported_model
+from ppfcos_deploy.predictor import RunOptions, create_predictor
 
-from conftest import CONFIGS
+from conftest import CONFIGS, runtime
 
 MEAN = np.array([0.485, 0.456, 0.406], np.float32).reshape(1, 3, 1, 1)
 STD = np.array([0.229, 0.224, 0.225], np.float32).reshape(1, 3, 1, 1)
@@ -49,7 +50,7 @@ def dygraph_detections(model, raw):
 
 
 def run_predictor(model_dir, inputs, onednn):
-    return create_predictor(model_dir, threads=2, onednn=onednn).run(inputs)
+    return runtime("paddle", model_dir, enable_mkldnn=onednn)(inputs)
 
 
 def assert_same_detections(actual, expected):
@@ -80,7 +81,8 @@ def test_predictor_detections_equal_dygraph(exported_zoo_model, onednn):
 
 def test_predictor_takes_paddledetection_inputs(exported_zoo_model):
     model_dir, _ = exported_zoo_model
-    assert create_predictor(model_dir).input_names == ["image", "im_shape", "scale_factor"]
+    predictor = create_predictor("paddle", load_exported_model(model_dir), RunOptions())
+    assert predictor.input_names == ["image", "im_shape", "scale_factor"]
 
 
 def test_zoo_infer_cfg_has_paddledetection_fields(exported_zoo_model):

@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from ppfcos.export import export_model
-from ppfcos.export.predictor import create_predictor
 
+from conftest import runtime
 from mmdet_fixtures import (FULL, TEST_SIZE, TINY_INPUT, as_reference, assert_same_detections,
                             converted_model, eval_batch, mmdet_fixture)
 
@@ -43,10 +43,10 @@ def exported(request, tmp_path_factory):
 @pytest.mark.parametrize("onednn", [True, False], ids=["onednn", "no-onednn"])
 def test_predictor_gives_mmdet_and_dygraph_detections(exported, onednn):
     config, cfg, model, model_dir = exported
-    predictor = create_predictor(model_dir, threads=1, onednn=onednn)
+    run = runtime("paddle", model_dir, threads=1, enable_mkldnn=onednn)
     for indices, size, expected in fixture_batches(config):
         batch = eval_batch(cfg, indices, size)
-        bbox, bbox_num = predictor.run({k: v.numpy() for k, v in batch.items()})
+        bbox, bbox_num = run({k: v.numpy() for k, v in batch.items()})
         found = {"bbox": bbox, "bbox_num": bbox_num}
         assert_same_detections(found, expected)
         with paddle.no_grad():

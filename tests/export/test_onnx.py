@@ -12,17 +12,18 @@ import paddle
 import pytest
 
 import ppfcos
-from ppfcos.compat import paddle_inference_bf16_unsupported
-from ppfcos.core.config import ConfigError
 from ppfcos.export import export_model
-from ppfcos.export.onnx import (INSTALL_HINT, MAX_OPSET, MIN_OPSET, OnnxExportError,
-                                export_onnx, onnxruntime_session)
-from ppfcos.export.openvino_runtime import openvino_model
-from ppfcos.export.predictor import create_predictor
+from ppfcos.export.onnx import INSTALL_HINT, MAX_OPSET, MIN_OPSET, OnnxExportError, export_onnx
+from ppfcos.export.predictor import PredictorDetector
 from ppfcos.modeling.post_process import MultiClassNMS
 from ppfcos.modeling.seeded_weights import seed_weights
+from ppfcos_deploy.errors import DeployError
+from ppfcos_deploy.exported_model import ExportedModel
+from ppfcos_deploy.paddle_compat import paddle_bf16_unsupported
+from ppfcos_deploy.predictor import OnnxRuntimePredictor, RunOptions
 
-from conftest import CONFIGS, PROGRAM_FILE, export_listing, export_onnx_or_skip, load_tool
+from conftest import (CONFIGS, PROGRAM_FILE, export_listing, export_onnx_or_skip, load_tool,
+                      runtime)
 
 import test_export
 import test_export_mmdet
@@ -50,16 +51,9 @@ def openvino_extra():
                         "pip install -e .[openvino]")
 
 
-def session(model):
-    return onnxruntime_session(model, threads=2)
-
-
-def onnx_runner(runtime, model):
-    """run(inputs) -> (bbox, bbox_num) of ``model`` (path or ModelProto) in ``runtime``."""
-    if runtime == "openvino":
-        return openvino_model(model, threads=2)
-    runtime_session = session(model)
-    return lambda inputs: tuple(runtime_session.run(None, inputs))
+def session(onnx_file):
+    """The ONNX Runtime session ppfcos_deploy's backend opens on ``onnx_file``."""
+    return OnnxRuntimePredictor(ExportedModel(onnx=onnx_file), RunOptions(cpu_threads=2)).session
 
 
 def assert_same_runtime_detections(actual, expected):
@@ -140,10 +134,11 @@ NMS_CASES = ["many_survivors", "heavy_suppression", "few_candidates", "tied_scor
              "pixel_iou", "one_image_empty", "nothing_above_threshold"]
 
 
-@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
 @pytest.mark.parametrize("case", NMS_CASES)
-def test_onnx_nms_equals_paddle_nms(case, runtime, onnx_extra, request):
-    if runtime == "openvino":
+def test_onnx_nms_equals_paddle_nms(case, backend, onnx_extra, request, tmp_path):
+    import onnx
+    if backend == "openvino":
         request.getfixturevalue("openvino_extra")
     params, boxes, scores = nms_case(case, np.random.default_rng(11))
     nms = MultiClassNMS(**params)
@@ -152,7 +147,9 @@ def test_onnx_nms_equals_paddle_nms(case, runtime, onnx_extra, request):
                  keep_top_k=nms.keep_top_k, nms_threshold=nms.nms_threshold,
                  normalized=nms.normalized, nms_eta=nms.nms_eta,
                  background_label=nms.background_label)
-    bbox, bbox_num = onnx_runner(runtime, nms_model(attrs))({"boxes": boxes, "scores": scores})
+    onnx.save(nms_model(attrs), str(tmp_path / "nms.onnx"))
+    bbox, bbox_num = runtime(backend, str(tmp_path / "nms.onnx"))({"boxes": boxes,
+                                                                   "scores": scores})
     assert bbox_num.dtype == np.int32 and bbox.dtype == np.float32
     np.testing.assert_array_equal(bbox_num, expected[1])
     np.testing.assert_array_equal(bbox, expected[0])
@@ -187,15 +184,15 @@ def test_onnx_runtimes_give_the_paddle_predictors_detections(onnx_zoo_model):
     runtimes = ["onnxruntime"]
     if "dcn" not in model_dir and importlib.util.find_spec("openvino") is not None:
         runtimes.append("openvino")
-    runs = [onnx_runner(runtime, onnx_file) for runtime in runtimes]
+    runs = [runtime(backend, onnx_file) for backend in runtimes]
     inputs = {"image": raw_batch(), "im_shape": IM_SHAPE, "scale_factor": SCALE}
     # another batch size and image size through the same model
     one = {"image": raw_batch()[1:, :, :128, :256], "im_shape": np.array([[128, 256]], "float32"),
            "scale_factor": np.array([[0.4, 0.5]], "float32")}
     for onednn in (True, False):
-        predictor = create_predictor(model_dir, threads=2, onednn=onednn)
+        predictor = runtime("paddle", model_dir, enable_mkldnn=onednn)
         for batch in (inputs, one):
-            expected = predictor.run(batch)
+            expected = predictor(batch)
             assert expected[1].sum() == 100 * len(expected[1])
             for run in runs:
                 assert_same_runtime_detections(run(batch), expected)
@@ -210,7 +207,7 @@ def test_onnx_runtimes_give_mmdets_detections(exported, onnx_extra):
     runtimes = ["onnxruntime"]
     if "dcn" not in config and importlib.util.find_spec("openvino") is not None:
         runtimes.append("openvino")
-    runs = [onnx_runner(runtime, onnx_file) for runtime in runtimes]
+    runs = [runtime(backend, onnx_file) for backend in runtimes]
     for indices, size, expected in fixture_batches(config):
         batch = eval_batch(cfg, indices, size)
         with paddle.no_grad():
@@ -271,7 +268,7 @@ def test_export_model_tool_writes_model_onnx(tiny_weights, tmp_path, onnx_extra)
     image = np.random.default_rng(0).uniform(0, 255, (2, 3, 96, 128)).astype(np.float32)
     inputs = {"image": image, "im_shape": np.array([[96, 128], [80, 100]], np.float32),
               "scale_factor": np.ones([2, 2], np.float32)}
-    expected = create_predictor(str(model_dir), threads=2).run(inputs)
+    expected = runtime("paddle", str(model_dir))(inputs)
     assert expected[1].sum() > 0
     assert_same_detections(session(str(model_dir / "model.onnx")).run(None, inputs), expected)
 
@@ -306,7 +303,6 @@ def test_predictor_detector_runs_every_backend_and_precision(tiny_config, onnx_e
     """tools/eval.py --predictor's detector: ONNX Runtime and OpenVINO fp32 give Paddle
     Inference's detections; bf16 (Paddle Inference, OpenVINO) and int8 (calibrated here)
     run and find detections."""
-    from ppfcos.export.predictor import PredictorDetector
     model = seed_weights(ppfcos.build_model(tiny_config))
     rng = np.random.default_rng(0)
     batch = {"image": rng.standard_normal((1, 3, 96, 128)).astype(np.float32),
@@ -315,8 +311,8 @@ def test_predictor_detector_runs_every_backend_and_precision(tiny_config, onnx_e
     expected = PredictorDetector(model, 2)(batch)
     assert expected["bbox_num"][0] > 0
     reduced = [("openvino", "bf16"), ("openvino", "int8")]
-    if paddle_inference_bf16_unsupported():      # Paddle 2.6
-        with pytest.raises(ConfigError, match="needs Paddle 3.0 or newer"):
+    if paddle_bf16_unsupported():      # Paddle 2.6
+        with pytest.raises(DeployError, match="needs Paddle 3.0 or newer"):
             PredictorDetector(model, 2, "paddle", "bf16")(batch)
     else:
         reduced.append(("paddle", "bf16"))
@@ -334,8 +330,8 @@ def test_predictor_detector_runs_every_backend_and_precision(tiny_config, onnx_e
 
 @pytest.mark.parametrize("args, message", [
     (["--predictor", "--precision", "int8"],
-     "error: the paddle predictor does not run int8 (--predictor_backend onnxruntime, "
-     "openvino does)"),
+     "error: the paddle backend (Paddle Inference) runs fp32 and bf16, not int8; "
+     "onnxruntime and openvino run int8"),
     (["--predictor", "--predictor_backend", "openvino", "--precision", "int8"],
      "error: --precision int8 calibrates on the images of --calib_dir DIR"),
 ])
@@ -364,12 +360,16 @@ def test_benchmark_times_every_runtime_and_names_the_cpu(tmp_path, capsys, onnx_
     with open(tmp_path / "fcos_r18_lite_synthetic.json") as f:
         results = json.load(f)
     rows = results["runtimes"]["rows"]
+    paddle_bf16 = paddle_bf16_unsupported() is None
     assert [(r["runtime"], r["precision"], r["batch"]) for r in rows] == [
-        (runtime, precision, batch) for batch in (1, 2) for runtime, precision in [
+        (title, precision, batch) for batch in (1, 2) for title, precision in [
             ("Paddle Inference", "fp32"), ("Paddle Inference", "bf16"), ("ONNX Runtime", "fp32"),
-            ("OpenVINO", "fp32"), ("OpenVINO", "bf16"), ("OpenVINO", "int8")]
-        if precision == "fp32" or runtime != "Paddle Inference"
-        or not paddle_inference_bf16_unsupported()]
+            ("ONNX Runtime", "int8"), ("OpenVINO", "fp32"), ("OpenVINO", "bf16"),
+            ("OpenVINO", "int8")]
+        if (title, precision) != ("Paddle Inference", "bf16") or paddle_bf16]
+    assert results["runtimes"]["skipped"] == ([] if paddle_bf16 else [
+        {"runtime": "Paddle Inference", "precision": "bf16",
+         "reason": paddle_bf16_unsupported()}])
     assert all(r["latency_s"] > 0 for r in rows)
     assert set(results["machine"]) == {"cpu", "cores", "flags", "onednn_isa"}
     out = capsys.readouterr().out

@@ -8,9 +8,9 @@ image without a label file has no objects. Images are read for their size.
 import os
 
 import cv2
+from ppfcos_deploy.media import IMAGE_EXTENSIONS
 
 from ..datasets.base import DatasetError
-from ..datasets.image_folder import IMAGE_EXTENSIONS
 from .samples import Sample
 
 

@@ -4,6 +4,7 @@ import logging
 import os
 
 import numpy as np
+from ppfcos_deploy.media import images_under
 
 from ppfcos.core.registry import register
 
@@ -12,19 +13,11 @@ from .voc import read_label_list
 
 logger = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
-
 
 def find_images(path):
-    """``path`` itself if it is a file, else the images under the directory (sorted, recursive)."""
-    if os.path.isfile(path):
-        return [path]
-    found = []
-    for root, dirs, files in os.walk(path):
-        dirs.sort()
-        found += [os.path.join(root, f) for f in sorted(files)
-                  if f.lower().endswith(IMAGE_EXTENSIONS)]
-    return found
+    """``path`` itself if it is a file, else the images under the directory (sorted,
+    recursive; ``ppfcos_deploy.media.IMAGE_EXTENSIONS``)."""
+    return [path] if os.path.isfile(path) else images_under(path)
 
 
 @register
