@@ -232,7 +232,7 @@ def test_bad_detector_options_are_one_clear_error(case, tiny):
         "backend": (export(backend="tensorrt"), DeployError,
                     "backend must be one of onnxruntime, openvino, paddle, got 'tensorrt'"),
         "precision": (export(backend="onnxruntime", precision="bf16"), DeployError,
-                      "--backend onnxruntime does not run --precision bf16"),
+                      "the onnxruntime backend .ONNX Runtime. runs fp32 and int8, not bf16"),
         "device": (export(device="cuda"), DeployError, "device must be 'cpu', 'gpu' or None"),
         "threshold": (export(threshold=1.5), DeployError, "threshold must be a score from 0 to 1"),
         "batch size": (export(batch_size=0), DeployError, "batch_size must be an integer >= 1"),
