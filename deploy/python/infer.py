@@ -49,7 +49,7 @@ from .detector import Detector
 from .errors import DeployError, ImageReadError
 from .exported_model import load_exported_model
 from .flags import (add_bool_flag, add_slice_flags, add_tensorrt_flags, add_unsupported_flags,
-                    slice_options)
+                    positive_int, slice_options)
 from .media import VideoReader, check_output_dir, list_images, open_camera, read_image
 from .predictor import (BACKENDS, PRECISIONS, RUN_MODES, RunOptions, TensorRTOptions,
                         backends_help, check_options, create_predictor, precisions_help)
@@ -60,14 +60,6 @@ from .slicing import SlicedDetector
 # Untimed runs of each new input shape before --run_benchmark times it.
 WARMUP_RUNS = 3
 logger = logging.getLogger("deploy")
-
-
-def positive_int(text):
-    """An integer >= 1 (argparse type)."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def build_parser():
