@@ -2,7 +2,7 @@
 
     ppfcos-serve --model_dir output_inference/fcos_r18_lite_synthetic \\
         [--backend paddle|onnxruntime|openvino] [--precision fp32|bf16|int8] [--cpu_threads N] \\
-        [--host 127.0.0.1] [--port 8080] [--workers 1] [--max_batch_size 8] [--max_wait_ms 5] \\
+        [--host 127.0.0.1] [--port 8080] [--workers 1] [--max_batch_size 16] [--max_wait_ms 5] \\
         [--max_body_mb 20] [--max_pixels 25000000] [--max_batch_images 64] [--max_queue 256] \\
         [--client_timeout 10] [--graceful_timeout 30] [--access_log]
 

@@ -26,7 +26,7 @@ class ServeSettings:
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
-    max_batch_size: int = 8
+    max_batch_size: int = 16
     max_wait_ms: float = 5.0
     max_body_bytes: int = 20 * 2 ** 20
     max_pixels: int = 25_000_000

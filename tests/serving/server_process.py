@@ -87,3 +87,24 @@ def json_line(body):
     text = body.decode()
     assert "\n" not in text.strip(), text
     return json.loads(text)
+
+
+def read_answer(connection):
+    """(status line, body bytes) of the one HTTP answer on a raw socket: its head, then the
+    Content-Length bytes of its body (which may come in later packets)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = connection.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"closed after {data!r}")
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    length = next(int(line.split(":", 1)[1]) for line in lines
+                  if line.lower().startswith("content-length:"))
+    while len(body) < length:
+        chunk = connection.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return lines[0], body

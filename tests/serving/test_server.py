@@ -30,7 +30,7 @@ from ppfcos_deploy.predictor import RunOptions, create_predictor
 from ppfcos_deploy.preprocess import Preprocessor
 from ppfcos_deploy.results import detection_records
 from server_process import (HOST, Server, json_line, multipart, post_image, post_multipart,
-                            request)
+                            read_answer, request)
 from tiny_model import LABELS, THRESHOLD, write_tiny_config
 
 pytest.importorskip("fastapi", reason="needs pip install -e .[serve]")
@@ -228,9 +228,9 @@ def test_an_oversized_chunked_body_is_refused_while_it_arrives(server):
                 connection.sendall(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
         except (BrokenPipeError, ConnectionResetError):
             pass                            # the server answered and closed mid-upload
-        answer = connection.recv(65536).decode("latin-1")
-    assert answer.startswith("HTTP/1.1 413")
-    assert json.loads(answer.split("\r\n\r\n", 1)[1])["reason"] == "body_too_large"
+        status, answer = read_answer(connection)
+    assert status.startswith("HTTP/1.1 413")
+    assert json_line(answer)["reason"] == "body_too_large"
 
 
 def test_slow_clients_are_timed_out_and_others_still_answered(server, alone):
@@ -242,9 +242,9 @@ def test_slow_clients_are_timed_out_and_others_still_answered(server, alone):
                            f"\r\nContent-Length: 5000\r\n\r\n".encode() + b"\xff\xd8")
         assert post_image(server.port, IMAGES["same7.jpg"], PREDICT)[0] == 200
         started = time.monotonic()
-        answer = body_short.recv(65536).decode("latin-1")
-        assert answer.startswith("HTTP/1.1 408")
-        assert json.loads(answer.split("\r\n\r\n", 1)[1])["reason"] == "timeout"
+        status, answer = read_answer(body_short)
+        assert status.startswith("HTTP/1.1 408")
+        assert json_line(answer)["reason"] == "timeout"
         assert headers_only.recv(65536) == b""          # closed without an answer
         assert time.monotonic() - started < 2 * CLIENT_TIMEOUT + 1
     assert post_image(server.port, IMAGES["same7.jpg"], PREDICT) == (
