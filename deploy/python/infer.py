@@ -46,7 +46,7 @@ if __name__ == "__main__" and not __package__:     # run as a script, not with -
 from . import machine  # noqa: E402  (the package __init__ has bound zlib before paddle)
 from .benchmark import Timings  # noqa: E402
 from .detector import Detector
-from .errors import DeployError, ImageReadError
+from .errors import DeployError, ImageReadError, exit_status
 from .exported_model import load_exported_model
 from .flags import (add_bool_flag, add_slice_flags, add_tensorrt_flags, add_unsupported_flags,
                     positive_int, slice_options)
@@ -232,12 +232,7 @@ def main(argv=None):
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         logger.propagate = False
-    try:
-        run(args)
-    except DeployError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return exit_status(run, args)
 
 
 if __name__ == "__main__":

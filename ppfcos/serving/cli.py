@@ -13,7 +13,7 @@ import argparse
 import sys
 
 import ppfcos  # noqa: F401  (before paddle, for Paddle 2.6)
-from ppfcos_deploy.errors import DeployError
+from ppfcos_deploy.errors import exit_status
 from ppfcos_deploy.flags import add_bool_flag, positive_int
 from ppfcos_deploy.predictor import BACKENDS, PRECISIONS, backends_help, precisions_help
 
@@ -95,12 +95,7 @@ def main(argv=None):
         print(f"error: ppfcos-serve needs the serve extra ({e.name} is missing): "
               f"pip install -e .[serve]", file=sys.stderr)
         return 1
-    try:
-        serve(settings_of(args))
-    except DeployError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return exit_status(serve, settings_of(args))
 
 
 if __name__ == "__main__":
