@@ -6,5 +6,6 @@
 slow-client timeouts and a graceful shutdown; ``app`` has the FastAPI routes; ``batching``
 groups concurrent requests into predictor runs; ``uploads`` and ``decoding`` turn request
 bodies into checked images; ``metrics`` counts in Prometheus' format; ``errors`` makes every
-refusal one line of JSON. Needs ``pip install -e .[serve]``.
+refusal one line of JSON; ``loadgen`` is the bounded load generator of
+tools/benchmark_serve.py and the tests. Needs ``pip install -e .[serve]``.
 """
