@@ -9,8 +9,8 @@ import time
 
 import paddle.distributed as dist
 
-from .env import logger
-from .snapshot import save_snapshot
+from ..checkpoint.snapshot import save_snapshot
+from ..utils.env import logger
 from .trainer import HookBase
 
 

@@ -4,9 +4,9 @@ import os
 import cv2
 from ppfcos_deploy.results import unique_name
 
-from .env import logger
 from ..core.files import write_json
 from ..data.datasets import DatasetError
+from ..utils.env import logger
 from .visualize import detections_to_json, draw_detections_above, kept_rows
 
 

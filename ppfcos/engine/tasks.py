@@ -11,25 +11,25 @@ import paddle
 
 from ..analysis import AnalysisOptions, analyze
 from ..analysis.report import summary_lines
+from ..checkpoint.loading import load_weights
+from ..checkpoint.snapshot import resume_snapshot
 from ..core.config import ConfigError
 from ..data import create_reader
 from ..data.reader import build_dataset, parse_dataset
+from ..evaluation.evaluator import build_metric, evaluate, predict
 from ..export import export_model
 from ..export.calibration import DEFAULT_CALIB_NUM, calibration_inputs, check_calib_dir
 from ..export.exporter import check_export_dir
 from ..export.predictor import PredictorDetector, check_backend
 from ..modeling import build_model
-from .checkpoint import load_weights
-from .env import (cpu_threads_per_process, init_distributed, logger, set_seed, setup_device,
-                  setup_logging, use_sync_bn)
-from .evaluator import build_metric, evaluate, predict
+from ..utils.env import (cpu_threads_per_process, init_distributed, logger, set_seed,
+                         setup_device, setup_logging, use_sync_bn)
 from .hooks import CheckpointHook, EvalHook, LoggerHook, VisualDLHook
 from .infer import check_inputs, infer_images
 from .slicing import SlicedDetector, predict_sliced
 from .optimizer import build_optimizer, build_schedule, linear_scaling_warning
 from .preflight import (check_save_dir, check_training_classes, holding_save_dir,
                         listed_categories, oversized_images_hint)
-from .snapshot import resume_snapshot
 from .trainer import Trainer
 
 
