@@ -25,8 +25,8 @@ def check_inputs(im_files, output_dir, visualize=True):
                            f"its annotated copy would replace: choose another --output_dir")
 
 
-def infer_images(predictions, class_names, output_dir, draw_threshold=0.5, save_threshold=0.5,
-                 save_results=False, visualize=True, clsid2catid=None):
+def infer_images(predictions, class_names, output_dir, *, draw_threshold=0.5,
+                 save_threshold=0.5, save_results=False, visualize=True, clsid2catid=None):
     """Draw and save the detections of ``predictions`` (``(batch, detections)`` pairs of
     ``evaluator.predict`` or ``slicing.predict_sliced``; ``batch['im_file']`` names the images).
 

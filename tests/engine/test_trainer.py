@@ -36,3 +36,49 @@ def test_nan_loss_stops_before_the_update_and_keeps_the_checkpoint(tmp_path):
     saved = paddle.load(str(tmp_path / "epoch_1.pdparams"))
     assert all(np.isfinite(v.numpy()).all() for v in saved.values())
     assert not os.path.exists(tmp_path / "epoch_2.pdparams")
+
+
+class StageRecorder(HookBase):
+    """Appends ``(name, stage)`` to ``calls`` at before_train and after_train."""
+
+    def __init__(self, calls, name):
+        self.calls, self.name = calls, name
+
+    def before_train(self):
+        self.calls.append((self.name, "before_train"))
+
+    def after_train(self):
+        self.calls.append((self.name, "after_train"))
+
+
+def test_a_step_that_raises_still_runs_every_after_train_and_the_error_propagates():
+    calls = []
+    model = TinyDetector(nan_at=3)   # the first step of epoch 1 raises TrainingDiverged
+    trainer = make_trainer(model, epochs=3, hooks=[StageRecorder(calls, "a"),
+                                                   StageRecorder(calls, "b")])
+    with pytest.raises(TrainingDiverged, match="iteration 3"):
+        trainer.train()
+    assert trainer.iter == 2 and trainer.epoch == 1
+    assert calls == [("a", "before_train"), ("b", "before_train"),
+                     ("a", "after_train"), ("b", "after_train")]
+
+
+def test_an_interrupt_in_a_hook_runs_after_train_once_and_propagates():
+    calls = []
+
+    class Interrupt(HookBase):
+        def after_step(self):
+            raise KeyboardInterrupt("Ctrl-C")
+
+    trainer = make_trainer(TinyDetector(), epochs=2, hooks=[StageRecorder(calls, "a"),
+                                                            Interrupt()])
+    with pytest.raises(KeyboardInterrupt, match="Ctrl-C"):
+        trainer.train()
+    assert trainer.iter == 1
+    assert calls == [("a", "before_train"), ("a", "after_train")]
+
+
+def test_a_finished_run_calls_after_train_once():
+    calls = []
+    make_trainer(TinyDetector(), epochs=2, hooks=[StageRecorder(calls, "a")]).train()
+    assert calls == [("a", "before_train"), ("a", "after_train")]
