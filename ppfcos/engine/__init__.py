@@ -4,7 +4,7 @@
     hooks.py          logging, checkpoints, evaluation, best model, VisualDL
     optimizer.py      LR schedules (PiecewiseDecay, CosineDecay, LinearWarmup) and optimizers
     preflight.py      checks before the first training step (save_dir, classes, image sizes)
-    infer.py          drawing detections on image files (visualize.py draws)
+    infer.py          detections on image files: annotated copies, bbox.json
     slicing.py        sliced inference: windows of large images, merged detections (sahi)
     tasks.py          train / evaluate / infer / export from a config (what tools/ call)
     cli.py            the tools' -c/-o arguments, flags and one-line errors
@@ -12,6 +12,6 @@
     dataset_check.py  a config's datasets checked record by record (dataset_plots.py plots)
 
 Beside it: weights I/O in :mod:`ppfcos.checkpoint`, evaluation and metrics in
-:mod:`ppfcos.evaluation`, process setup (device, threads, ranks, logging) in
-:mod:`ppfcos.utils`.
+:mod:`ppfcos.evaluation`, process setup (device, threads, ranks, logging) and the
+drawing of detections in :mod:`ppfcos.utils`.
 """

@@ -7,7 +7,7 @@ from ppfcos_deploy.results import unique_name
 from ..core.files import write_json
 from ..data.datasets import DatasetError
 from ..utils.env import logger
-from .visualize import detections_to_json, draw_detections_above, kept_rows
+from ..utils.visualize import detections_to_json, draw_detections_above, kept_rows
 
 
 def check_inputs(im_files, output_dir, visualize=True):
