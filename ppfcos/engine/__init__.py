@@ -1,7 +1,8 @@
 """Training and running a built model: the loop and its hooks, inference, the tools' tasks.
 
-    trainer.py        the loop (forward, backward, update), HookBase, TrainingStorage
+    trainer.py        the loop (forward, backward, update) and HookBase
     hooks.py          logging, checkpoints, evaluation, best model, VisualDL
+    storage.py        TrainingStorage: the one store hooks share results through
     optimizer.py      LR schedules (PiecewiseDecay, CosineDecay, LinearWarmup) and optimizers
     preflight.py      checks before the first training step (save_dir, classes, image sizes)
     infer.py          detections on image files: annotated copies, bbox.json
@@ -9,7 +10,6 @@
     tasks.py          train / evaluate / infer / export from a config (what tools/ call)
     cli.py            the tools' -c/-o arguments, flags and one-line errors
     benchmark.py      speed and memory figures (tools/benchmark.py)
-    dataset_check.py  a config's datasets checked record by record (dataset_plots.py plots)
 
 Beside it: weights I/O in :mod:`ppfcos.checkpoint`, evaluation and metrics in
 :mod:`ppfcos.evaluation`, process setup (device, threads, ranks, logging) and the
