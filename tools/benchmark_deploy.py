@@ -3,6 +3,7 @@
     python tools/benchmark_deploy.py [-c configs/fcos_r50_fpn_1x_coco.yml]
         (--reference_commit d1848f7 | --reference_tree DIR) [--images 4]
         [--image_size 800 1216] [--rounds 3] [--cpu_threads 2] [--max_ratio R]
+        [--work_dir DIR]
 
 The config's network gets the name-seeded weights (ppfcos/modeling/seeded_weights.py),
 written once to a .pdparams file. Each tree then exports it with its own
@@ -19,6 +20,8 @@ Prints the CPU line with oneDNN's ISA, the load average before and after, per ro
 tree's total and inference ms per image and the ratio current/reference, the median
 ratios, and the op types whose counts differ between the two exported programs. Exit
 status 3 when --max_ratio is given and the median total ratio exceeds it, 1 on errors.
+The weights, images and both exports go to a temporary folder, or are kept in --work_dir
+(DIR/current/export/<config name>, DIR/reference/export/..., DIR/images) for a closer look.
 """
 import argparse
 import os
@@ -69,7 +72,7 @@ def positive_float(text):
 @contextmanager
 def commit_worktree(commit, parent):
     """A detached ``git worktree`` of ``commit`` under ``parent``, removed afterwards."""
-    path = os.path.join(parent, "reference")
+    path = os.path.join(parent, "reference_tree")
     done = subprocess.run(["git", "-C", REPO, "worktree", "add", "--detach", path, commit],
                           capture_output=True, text=True)
     if done.returncode != 0:
@@ -80,6 +83,17 @@ def commit_worktree(commit, parent):
     finally:
         subprocess.run(["git", "-C", REPO, "worktree", "remove", "--force", path],
                        capture_output=True)
+
+
+@contextmanager
+def work_dir(path):
+    """``path`` (created), or a temporary folder removed afterwards."""
+    if path is None:
+        with tempfile.TemporaryDirectory() as scratch:
+            yield scratch
+    else:
+        os.makedirs(path, exist_ok=True)
+        yield os.path.abspath(path)
 
 
 def tree_env(tree, scratch):
@@ -156,8 +170,8 @@ def write_images(folder, count, height, width):
 
 def op_difference(current, reference):
     """Lines naming each op type whose count differs between two Counters of op types."""
-    lines = [f"exported program: current {sum(current.values())} ops, reference "
-             f"{sum(reference.values())} ops ({sum(current.values()) - sum(reference.values()):+d})"]
+    ours, theirs = sum(current.values()), sum(reference.values())
+    lines = [f"exported program: current {ours} ops, reference {theirs} ops ({ours - theirs:+d})"]
     for kind in sorted(set(current) | set(reference)):
         if current[kind] != reference[kind]:
             lines.append(f"  {kind}: current {current[kind]}, reference {reference[kind]} "
@@ -215,6 +229,9 @@ def build_parser():
                         metavar=("H", "W"))
     parser.add_argument("--rounds", type=positive_int, default=3)
     parser.add_argument("--cpu_threads", type=positive_int, default=2)
+    parser.add_argument("--work_dir", default=None,
+                        help="keep the weights, images and exports here (a new or empty "
+                        "folder; default: a temporary one, removed)")
     parser.add_argument("--max_ratio", type=positive_float, default=None,
                         help=f"exit with status {SLOWER} when the median total ratio "
                         f"current/reference exceeds this")
@@ -226,6 +243,8 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if not os.path.isfile(args.config):
         parser.error(f"-c {args.config}: no such config file")
+    if args.work_dir is not None and os.path.exists(args.work_dir) and os.listdir(args.work_dir):
+        parser.error(f"--work_dir {args.work_dir} is not empty: give a new or empty folder")
     args.config = os.path.abspath(args.config)
     if args.reference_tree is not None:
         missing = [name for name in TREE_FILES
@@ -241,7 +260,7 @@ def main(argv=None):
     print(machine.describe(machine.cpu_info()))
     print(load_line("before"), flush=True)
     try:
-        with tempfile.TemporaryDirectory() as scratch:
+        with work_dir(args.work_dir) as scratch:
             if args.reference_tree is not None:
                 median = compare(args, args.reference_tree, scratch)
             else:

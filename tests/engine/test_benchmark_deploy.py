@@ -11,6 +11,7 @@ import subprocess
 import pytest
 
 from conftest import CONFIGS, REPO, load_tool
+from ppfcos.export.program import op_counts
 
 tool = load_tool("benchmark_deploy")
 
@@ -41,8 +42,9 @@ def head_tree(tmp_path_factory):
                    capture_output=True, check=True)
 
 
-def test_both_trees_figures_and_their_ratio_are_printed(head_tree, capsys):
-    assert tool.main([*TINY_RUN, "--reference_tree", head_tree, "--max_ratio", "1000"]) == 0
+def test_both_trees_figures_and_their_ratio_are_printed(head_tree, tmp_path, capsys):
+    assert tool.main([*TINY_RUN, "--reference_tree", head_tree, "--max_ratio", "1000",
+                      "--work_dir", str(tmp_path / "work")]) == 0
     out = capsys.readouterr().out
     assert re.search(r"^CPU: .+ oneDNN ISA \w+$", out, re.M)
     assert "load average before: " in out and "load average after: " in out
@@ -55,16 +57,22 @@ def test_both_trees_figures_and_their_ratio_are_printed(head_tree, capsys):
     assert medians == pytest.approx([statistics.median(row[4] for row in rounds),
                                      statistics.median(row[5] for row in rounds)], abs=2e-3)
     current_ops, reference_ops = PROGRAMS.search(out).groups()   # the same code: no difference
-    assert int(current_ops) == int(reference_ops) > 100
+    kept = {label: tmp_path / "work" / label / "export" / "fcos_r18_lite_synthetic"
+            for label in ("current", "reference")}
+    assert int(current_ops) == int(reference_ops) == sum(op_counts(kept["reference"]).values())
+    assert op_counts(kept["current"])["conv2d"] > 10
+    assert len(os.listdir(tmp_path / "work" / "images")) == 2
 
 
-def test_max_ratio_fails_and_the_commit_worktree_is_removed(capsys):
+def test_max_ratio_fails_and_the_commit_worktree_is_removed(tmp_path, capsys):
     assert tool.main([*TINY_RUN, "--rounds", "1", "--reference_commit", "HEAD",
-                      "--max_ratio", "1e-6"]) == tool.SLOWER
+                      "--max_ratio", "1e-6", "--work_dir", str(tmp_path)]) == tool.SLOWER
     captured = capsys.readouterr()
     assert "more than --max_ratio 1e-06" in captured.err
     tree = re.search(r"reference tree (\S+)", captured.out).group(1)
     assert not os.path.exists(tree) and tree not in git_worktrees()
+    # the tree is gone, its export is kept
+    assert os.listdir(tmp_path / "reference" / "export") == ["fcos_r18_lite_synthetic"]
 
 
 def test_an_unknown_commit_is_one_error_line(capsys):
@@ -84,6 +92,13 @@ def test_bad_arguments_are_refused(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         tool.main(argv)
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_work_dir_in_use_is_refused(tmp_path, capsys):
+    (tmp_path / "old.txt").write_text("x")
+    with pytest.raises(SystemExit):
+        tool.main(["--reference_commit", "HEAD", "--work_dir", str(tmp_path)])
+    assert f"--work_dir {tmp_path} is not empty" in capsys.readouterr().err
 
 
 def test_a_folder_without_the_tools_is_no_reference_tree(tmp_path, capsys):
