@@ -39,7 +39,7 @@ def user_omp_num_threads(environ=os.environ, paddle_imported=None,
 
 # Remember whether the user chose a thread count, so the tools can use every core
 # otherwise. Importing ppfcos reads the environment but never changes it: process
-# settings (threads, MKL's kernels) are made by ppfcos.engine.env.setup_device.
+# settings (threads, MKL's kernels) are made by ppfcos.utils.env.setup_device.
 USER_OMP_NUM_THREADS = user_omp_num_threads()
 
 from . import compat  # noqa: E402
@@ -57,7 +57,7 @@ __all__ = ["ConfigError", "Detector", "build_model", "create", "create_reader", 
            "setup_device"]
 # Attributes imported on first use: (module, name).
 _LAZY = {"Detector": ("ppfcos.api", "Detector"),
-         "setup_device": ("ppfcos.engine.env", "setup_device")}
+         "setup_device": ("ppfcos.utils.env", "setup_device")}
 
 
 def __getattr__(name):

@@ -10,10 +10,10 @@ import numpy as np
 import paddle
 
 import ppfcos
+from ppfcos.checkpoint.conversion.mmdet import convert_mmdet_state
 from ppfcos.data.reader import build_ops
 from ppfcos.data.transforms import Resize
 from ppfcos.modeling.seeded_weights import mmdet_seeded_state
-from ppfcos.weights.mmdet import convert_mmdet_state
 
 from conftest import CONFIGS, FIXTURES
 

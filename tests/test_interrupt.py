@@ -11,10 +11,10 @@ import time
 import pytest
 
 from conftest import REPO
+from ppfcos.checkpoint.snapshot import DIGEST_KEY, check_pair
+from ppfcos.checkpoint.state_file import read_state_file
 from ppfcos.core.files import exclusive_lock
 from ppfcos.data.synthetic import make_synthetic_coco
-from ppfcos.engine.checkpoint import read_state_file
-from ppfcos.engine.snapshot import DIGEST_KEY, check_pair
 from tool_runs import DEMO, TINY, data_overrides
 
 NAME = "fcos_r18_lite_synthetic"

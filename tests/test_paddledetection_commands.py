@@ -77,7 +77,8 @@ def test_eval_save_prediction_only_and_json_eval_give_the_normal_evaluation(setu
                  tmp_path / "normal", "-o", *overrides)
     assert normal.returncode == 0, normal.stderr[-3000:]
     stats = stat_lines(normal.output)
-    assert len(stats) == 12     # untrained weights score ~0: tests/metrics checks non-zero stats
+    assert len(stats) == 12     # untrained weights score ~0: tests/evaluation/metrics checks
+    #                             non-zero stats
 
     saved = run("tools/eval.py", "-c", DEMO, "--save_prediction_only", "--output_eval",
                 tmp_path / "saved", "-o", *overrides)

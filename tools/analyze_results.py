@@ -23,7 +23,8 @@ def analyze(cfg, args):
     tasks.check_analyzable(cfg)
     if not args.json_eval:
         tasks.evaluate_weights(cfg, output_dir=args.output_eval)
-    return tasks.analyze_saved(cfg, args.output_eval, args.analysis_dir, options)
+    return tasks.analyze_saved(cfg, eval_dir=args.output_eval, output_dir=args.analysis_dir,
+                               options=options)
 
 
 def main(argv=None):

@@ -29,12 +29,12 @@ import tempfile
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
 from ppfcos.engine import benchmark, cli, tasks  # noqa: E402
-from ppfcos.engine.env import setup_device  # noqa: E402
 from ppfcos.engine.optimizer import build_optimizer, build_schedule  # noqa: E402
 from ppfcos.export import export_model  # noqa: E402
 from ppfcos.export.onnx import export_onnx  # noqa: E402
 from ppfcos.modeling import build_model  # noqa: E402
 from ppfcos.modeling.seeded_weights import seed_weights  # noqa: E402
+from ppfcos.utils.env import setup_device  # noqa: E402
 from ppfcos_deploy import machine  # noqa: E402
 
 PARTS = ("train", "eval", "deploy", "reader", "memory", "onnxruntime", "runtimes")

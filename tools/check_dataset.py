@@ -18,8 +18,9 @@ import sys
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
 from ppfcos.core.config import Config, ConfigError  # noqa: E402
+from ppfcos.data import check as dataset_check  # noqa: E402
 from ppfcos.data.datasets import DatasetError  # noqa: E402
-from ppfcos.engine import cli, dataset_check  # noqa: E402
+from ppfcos.engine import cli  # noqa: E402
 import ppfcos  # noqa: E402,F401  (registers the datasets and transforms)
 
 
@@ -45,7 +46,7 @@ def check(cfg, args):
     for line in dataset_check.write_report(reports, out_dir):
         print(line)
     if not args.no_plots:
-        from ppfcos.engine.dataset_plots import plot_split
+        from ppfcos.data.check_plots import plot_split
         for split, report in reports.items():
             if not report.fatal:
                 plot_split(split, report, out_dir)

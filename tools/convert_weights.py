@@ -9,9 +9,9 @@ import sys
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
+from ppfcos.checkpoint.conversion import SOURCES, convert_weights  # noqa: E402
 from ppfcos.engine import cli  # noqa: E402
 from ppfcos.modeling import build_model  # noqa: E402
-from ppfcos.weights import SOURCES, convert_weights  # noqa: E402
 
 
 def main(argv=None):

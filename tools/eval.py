@@ -31,17 +31,19 @@ def evaluate(cfg, args):
         tasks.check_analyzable(cfg)
     results = score(cfg, args)
     if args.analyze:
-        tasks.analyze_saved(cfg, args.output_eval, args.analysis_dir, options)
+        tasks.analyze_saved(cfg, eval_dir=args.output_eval, output_dir=args.analysis_dir,
+                            options=options)
     return results
 
 
 def score(cfg, args):
     if args.json_eval:
-        return tasks.evaluate_json(cfg, args.output_eval, args.classwise)
-    return tasks.evaluate_weights(cfg, args.classwise, args.output_eval, args.predictor,
-                                  cli.slice_options(args), args.save_prediction_only,
-                                  args.predictor_backend, args.precision, args.calib_dir,
-                                  args.calib_num)
+        return tasks.evaluate_json(cfg, output_dir=args.output_eval, classwise=args.classwise)
+    return tasks.evaluate_weights(
+        cfg, classwise=args.classwise, output_dir=args.output_eval, predictor=args.predictor,
+        slicing=cli.slice_options(args), save_prediction_only=args.save_prediction_only,
+        backend=args.predictor_backend, precision=args.precision, calib_dir=args.calib_dir,
+        calib_num=args.calib_num)
 
 
 def main(argv=None):

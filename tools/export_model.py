@@ -35,7 +35,7 @@ def export(cfg, args):
         fused = bool((cfg.get("TestReader") or {}).get("fuse_normalize", False))
         extras.append(lambda model_dir: quantize_int8(model_dir, calibration_inputs(
             cfg, args.calib_dir, args.calib_num, normalize_in_graph=fused)))
-    tasks.export(cfg, args.output_dir, extras)   # the extras write into the new export
+    tasks.export(cfg, output_dir=args.output_dir, extras=extras)   # extras write into the export
 
 
 def main(argv=None):

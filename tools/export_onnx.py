@@ -14,7 +14,7 @@ import sys
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
 from ppfcos.engine import cli  # noqa: E402
-from ppfcos.engine.env import setup_logging  # noqa: E402
+from ppfcos.utils.env import setup_logging  # noqa: E402
 from ppfcos.export.onnx import add_opset_flag, export_onnx  # noqa: E402
 
 

@@ -34,9 +34,10 @@ def test_images(args):
 
 
 def infer(cfg, args):
-    return tasks.infer(cfg, test_images(args), args.output_dir, args.draw_threshold,
-                       args.save_results, args.save_threshold, args.visualize,
-                       cli.slice_options(args))
+    return tasks.infer(cfg, test_images(args), output_dir=args.output_dir,
+                       draw_threshold=args.draw_threshold, save_results=args.save_results,
+                       save_threshold=args.save_threshold, visualize=args.visualize,
+                       slicing=cli.slice_options(args))
 
 
 def main(argv=None):

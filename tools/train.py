@@ -37,8 +37,9 @@ def main(argv=None):
         "--enable_ce": "use --seed N for repeatable runs",
         "--save_prediction_only": "use tools/eval.py --save_prediction_only on a snapshot"})
     args = parser.parse_args(argv)
-    return cli.run(lambda cfg, a: tasks.train(cfg, a.resume, a.eval, a.amp, a.use_vdl,
-                                              a.vdl_log_dir, a.seed, a.predictor), args)
+    return cli.run(lambda cfg, a: tasks.train(
+        cfg, resume=a.resume, eval_snapshots=a.eval, amp=a.amp, use_vdl=a.use_vdl,
+        vdl_log_dir=a.vdl_log_dir, seed=a.seed, predictor=a.predictor), args)
 
 
 if __name__ == "__main__":

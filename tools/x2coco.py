@@ -18,7 +18,7 @@ import argparse  # noqa: E402
 
 from ppfcos.data.converters import FORMATS, read_annotations, write_coco_splits  # noqa: E402
 from ppfcos.engine import cli  # noqa: E402
-from ppfcos.engine.env import logger, setup_logging  # noqa: E402
+from ppfcos.utils.env import logger, setup_logging  # noqa: E402
 
 
 def convert(args):

@@ -1,7 +1,7 @@
 """Detections drawn on an image: a box and a "name score" label per row, colour per class.
 
 The one drawing of the project: deploy's ResultWriter, ppfcos's ``tools/infer.py``
-(``ppfcos.engine.visualize``) and its analysis and dataset checks draw with these
+(``ppfcos.utils.visualize``) and its analysis and dataset checks draw with these
 functions, so the same detections come out as the same pixels everywhere.
 """
 import colorsys

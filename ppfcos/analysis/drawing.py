@@ -9,7 +9,7 @@ import numpy as np
 
 from ppfcos_deploy.visualize import FONT, class_color, class_name, draw_boxes
 
-from ..engine.visualize import draw_detections_above
+from ..utils.visualize import draw_detections_above
 
 CAPTION_HEIGHT = 22
 GAP = 4

@@ -8,7 +8,7 @@ per image: at IoU 0.5, and averaged over IoU 0.5:0.95; the mean of a curve is th
 """
 import numpy as np
 
-from ..metrics.coco import run_cocoeval
+from ..evaluation.metrics.coco import run_cocoeval
 
 IOU_SETS = {"0.5": slice(0, 1), "0.5:0.95": slice(None)}
 

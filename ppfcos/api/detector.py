@@ -8,11 +8,11 @@ import numpy as np
 from ppfcos_deploy.errors import DeployError
 from ppfcos_deploy.predictor import RunOptions
 
+from ..checkpoint.loading import load_weights
 from ..core.config import Config, ConfigError, load_config
 from ..data.reader import reader_options
-from ..engine.checkpoint import load_weights
-from ..engine.env import cpu_threads, setup_device
 from ..modeling import build_model
+from ..utils.env import cpu_threads, setup_device
 from .backends import DygraphBackend, ExportBackend
 from .results import DetectionResult
 from .sources import open_source

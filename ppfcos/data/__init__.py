@@ -7,6 +7,8 @@ and the synthetic dataset generator.
     sampler.py    distributed, per-epoch shuffled batch sampler
     synthetic.py  the embedded synthetic COCO dataset; mosaic.py tiles its images into
                   large ones with many small objects (sliced-inference measurements)
+    check.py      a config's datasets checked record by record, with statistics
+                  (tools/check_dataset.py; check_plots.py plots them)
 
 Importing this package registers the datasets and transforms with the registry.
 """

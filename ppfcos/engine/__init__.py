@@ -1,13 +1,17 @@
-"""Everything around a built model: training and its hooks, evaluation, inference, weights.
+"""Training and running a built model: the loop and its hooks, inference, the tools' tasks.
 
-    trainer.py     the loop (forward, backward, update) and HookBase
-    hooks.py       logging, checkpoints, evaluation + best_model, VisualDL
-    optimizer.py   LR schedules (PiecewiseDecay, CosineDecay, LinearWarmup) and optimizers
-    snapshot.py    atomic save / exact resume of model + optimizer + progress
-    checkpoint.py  loading weights by name (strict or with a report); download.py: URLs
-    evaluator.py   per-image detections, gathering across ranks, COCO/VOC metric choice
-    infer.py       drawing detections on image files (visualize.py draws)
-    slicing.py     sliced inference: windows of large images, merged detections (sahi)
-    env.py         device, CPU threads, ranks, seeds, logging
-    tasks.py       train / evaluate / infer from a config (what tools/ call); cli.py: -c/-o, flags
+    trainer.py        the loop (forward, backward, update) and HookBase
+    hooks.py          logging, checkpoints, evaluation, best model, VisualDL
+    storage.py        TrainingStorage: the one store hooks share results through
+    optimizer.py      LR schedules (PiecewiseDecay, CosineDecay, LinearWarmup) and optimizers
+    preflight.py      checks before the first training step (save_dir, classes, image sizes)
+    infer.py          detections on image files: annotated copies, bbox.json
+    slicing.py        sliced inference: windows of large images, merged detections (sahi)
+    tasks.py          train / evaluate / infer / export from a config (what tools/ call)
+    cli.py            the tools' -c/-o arguments, flags and one-line errors
+    benchmark.py      speed and memory figures (tools/benchmark.py)
+
+Beside it: weights I/O in :mod:`ppfcos.checkpoint`, evaluation and metrics in
+:mod:`ppfcos.evaluation`, process setup (device, threads, ranks, logging) and the
+drawing of detections in :mod:`ppfcos.utils`.
 """

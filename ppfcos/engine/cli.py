@@ -20,12 +20,11 @@ from ppfcos_deploy.flags import (add_bool_flag, add_slice_flags,  # noqa: F401 (
                                  add_unsupported_flags, slice_options)
 
 from ..analysis import AnalysisOptions
+from ..checkpoint.errors import ConversionError, TorchFileError, WeightsError
 from ..core.config import ConfigError, load_config
 from ..core.safe_pickle import UnsafePickleError
 from ..data.datasets.base import DatasetError
 from ..data.loader import ReaderError
-from ..weights import ConversionError, TorchFileError
-from .checkpoint import WeightsError
 from .trainer import TrainingDiverged
 
 # Errors whose message tells the user what to fix: printed without a traceback.

@@ -1,7 +1,10 @@
-"""Trainer hooks: logging, checkpoints, evaluation with best-model tracking, VisualDL.
+"""Trainer hooks: logging, checkpoints, evaluation, best-model saving, VisualDL.
 
-Hooks that write (logs, checkpoints, VisualDL) are registered on rank 0 only;
-the evaluation hook runs on every rank, since each evaluates its shard.
+Hooks that write (logs, checkpoints, the best model, VisualDL) are registered on rank 0
+only; the evaluation hook runs on every rank, since each evaluates its shard. Results
+pass between hooks through ``trainer.storage`` (:mod:`ppfcos.engine.storage`): EvalHook
+puts the results under ``"eval"``; BestCheckpointHook and VisualDLHook, given after it,
+read them.
 """
 import datetime
 import os
@@ -9,8 +12,9 @@ import time
 
 import paddle.distributed as dist
 
-from .env import logger
-from .snapshot import save_snapshot
+from ..checkpoint.snapshot import save_snapshot
+from ..utils.env import logger
+from .storage import EVAL_RESULTS
 from .trainer import HookBase
 
 
@@ -79,18 +83,16 @@ class CheckpointHook(HookBase):
 
 
 class EvalHook(HookBase):
-    """Evaluate after each snapshot epoch; rank 0 keeps ``save_dir/best_model`` by mAP.
+    """Evaluate after each snapshot epoch and put the results in ``trainer.storage``
+    under ``"eval"``.
 
     ``evaluate()`` returns the metric's results dict (``mAP`` on every rank); it puts
     the network in eval mode, and the hook gives the model back in the mode it had.
-    Sets ``trainer.eval_results`` to ``(epoch, results)``.
     """
 
-    def __init__(self, evaluate, period, save_dir=None):
+    def __init__(self, evaluate, period):
         self.evaluate = evaluate
         self.period = max(int(period), 1)
-        self.save_dir = save_dir
-        self.best = None
 
     def after_epoch(self):
         t = self.trainer
@@ -100,18 +102,36 @@ class EvalHook(HookBase):
         results = self.evaluate()
         if training:
             t.model.train()
-        t.eval_results = (t.epoch, results)
-        if self.best is None or results["mAP"] > self.best:
-            self.best = results["mAP"]
-            if self.save_dir is not None:
-                prefix = os.path.join(self.save_dir, "best_model")
-                save_snapshot(prefix, t.network, t.optimizer, t.epoch + 1, t.iter)
-                logger.info("best mAP so far %.4f at epoch %d: saved %s.pdparams", self.best,
-                            t.epoch + 1, prefix)
+        t.storage.put(EVAL_RESULTS, results, t.epoch)
+
+
+class BestCheckpointHook(HookBase):
+    """Save ``save_dir/best_model`` whenever an evaluation's ``metric`` beats every earlier
+    one; give it after the EvalHook whose results (``"eval"`` in the storage) it reads.
+
+    ``best``: the best value so far (None before the first evaluation).
+    """
+
+    def __init__(self, save_dir, metric="mAP"):
+        self.save_dir = save_dir
+        self.metric = metric
+        self.best = None
+
+    def after_epoch(self):
+        t = self.trainer
+        results = t.storage.of_epoch(EVAL_RESULTS, t.epoch)
+        if results is None or (self.best is not None and results[self.metric] <= self.best):
+            return
+        self.best = results[self.metric]
+        prefix = os.path.join(self.save_dir, "best_model")
+        save_snapshot(prefix, t.network, t.optimizer, t.epoch + 1, t.iter)
+        logger.info("best %s so far %.4f at epoch %d: saved %s.pdparams", self.metric,
+                    self.best, t.epoch + 1, prefix)
 
 
 class VisualDLHook(HookBase):
-    """VisualDL scalars: each loss and the lr every ``log_iter`` steps, mAP after evaluations."""
+    """VisualDL scalars: each loss and the lr every ``log_iter`` steps, and the mAP of each
+    evaluation (``"eval"`` in the storage: give it after the EvalHook)."""
 
     def __init__(self, log_dir, log_iter=20):
         try:
@@ -131,8 +151,9 @@ class VisualDLHook(HookBase):
 
     def after_epoch(self):
         t = self.trainer
-        if t.eval_results is not None and t.eval_results[0] == t.epoch:
-            self.writer.add_scalar("eval/mAP", t.eval_results[1]["mAP"], t.epoch + 1)
+        results = t.storage.of_epoch(EVAL_RESULTS, t.epoch)
+        if results is not None:
+            self.writer.add_scalar("eval/mAP", results["mAP"], t.epoch + 1)
 
     def after_train(self):
         self.writer.close()

@@ -4,10 +4,10 @@ import os
 import cv2
 from ppfcos_deploy.results import unique_name
 
-from .env import logger
 from ..core.files import write_json
 from ..data.datasets import DatasetError
-from .visualize import detections_to_json, draw_detections_above, kept_rows
+from ..utils.env import logger
+from ..utils.visualize import detections_to_json, draw_detections_above, kept_rows
 
 
 def check_inputs(im_files, output_dir, visualize=True):
@@ -25,8 +25,8 @@ def check_inputs(im_files, output_dir, visualize=True):
                            f"its annotated copy would replace: choose another --output_dir")
 
 
-def infer_images(predictions, class_names, output_dir, draw_threshold=0.5, save_threshold=0.5,
-                 save_results=False, visualize=True, clsid2catid=None):
+def infer_images(predictions, class_names, output_dir, *, draw_threshold=0.5,
+                 save_threshold=0.5, save_results=False, visualize=True, clsid2catid=None):
     """Draw and save the detections of ``predictions`` (``(batch, detections)`` pairs of
     ``evaluator.predict`` or ``slicing.predict_sliced``; ``batch['im_file']`` names the images).
 

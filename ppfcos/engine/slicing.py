@@ -15,7 +15,7 @@ from ppfcos_deploy.slicing import import_sahi, merge, window_rows
 
 from ..data.reader import BatchCollator, Compose, build_ops
 from ..data.transforms.operators import Decode, ImageDecodeError
-from .progress import progress
+from ..utils.progress import progress
 
 logger = logging.getLogger("ppfcos")
 

@@ -11,25 +11,25 @@ import paddle
 
 from ..analysis import AnalysisOptions, analyze
 from ..analysis.report import summary_lines
+from ..checkpoint.loading import load_weights
+from ..checkpoint.snapshot import resume_snapshot
 from ..core.config import ConfigError
 from ..data import create_reader
 from ..data.reader import build_dataset, parse_dataset
+from ..evaluation.evaluator import build_metric, evaluate, predict
 from ..export import export_model
 from ..export.calibration import DEFAULT_CALIB_NUM, calibration_inputs, check_calib_dir
 from ..export.exporter import check_export_dir
 from ..export.predictor import PredictorDetector, check_backend
 from ..modeling import build_model
-from .checkpoint import load_weights
-from .env import (cpu_threads_per_process, init_distributed, logger, set_seed, setup_device,
-                  setup_logging, use_sync_bn)
-from .evaluator import build_metric, evaluate, predict
-from .hooks import CheckpointHook, EvalHook, LoggerHook, VisualDLHook
+from ..utils.env import (cpu_threads_per_process, init_distributed, logger, set_seed,
+                         setup_device, setup_logging, use_sync_bn)
+from .hooks import BestCheckpointHook, CheckpointHook, EvalHook, LoggerHook, VisualDLHook
 from .infer import check_inputs, infer_images
 from .slicing import SlicedDetector, predict_sliced
 from .optimizer import build_optimizer, build_schedule, linear_scaling_warning
 from .preflight import (check_save_dir, check_training_classes, holding_save_dir,
                         listed_categories, oversized_images_hint)
-from .snapshot import resume_snapshot
 from .trainer import Trainer
 
 
@@ -54,7 +54,7 @@ def save_dir_of(cfg):
     return os.path.join(cfg.get("save_dir", "output"), cfg.name)
 
 
-def model_with_weights(cfg, key="weights"):
+def model_with_weights(cfg, *, key="weights"):
     """Build the model and load ``cfg[key]`` strictly (evaluation, inference)."""
     if not cfg.get(key):
         raise ConfigError(f"set the weights to use: -o {key}=PATH_OR_URL")
@@ -73,7 +73,7 @@ def check_classes(cfg, dataset):
                           f"model's classes, or set num_classes to match when training")
 
 
-def predictions_of(model, loader, cfg, reader_section, slicing=None, desc="eval"):
+def predictions_of(model, loader, cfg, reader_section, *, slicing=None, desc="eval"):
     """``(batch, detections)`` pairs of ``model`` over ``loader``: whole images, or
     windows of each (``slicing``: SliceOptions) through ``cfg[reader_section]``'s ops."""
     if slicing is None:
@@ -82,7 +82,7 @@ def predictions_of(model, loader, cfg, reader_section, slicing=None, desc="eval"
     return predict_sliced(detector, loader, desc)
 
 
-def make_evaluator(cfg, model, rank, output_dir=None, classwise=False, predictor=False,
+def make_evaluator(cfg, model, rank, *, output_dir=None, classwise=False, predictor=False,
                    slicing=None, save_prediction_only=False, runtime=None):
     """A callable running the config's metric on its EvalDataset -> results dict.
 
@@ -105,7 +105,8 @@ def make_evaluator(cfg, model, rank, output_dir=None, classwise=False, predictor
                     if predictor else model)
         images = sum(len(indices) for indices in loader.batch_sampler)
         start = time.perf_counter()
-        results = evaluate(predictions_of(detector, loader, cfg, "EvalReader", slicing), metric)
+        results = evaluate(predictions_of(detector, loader, cfg, "EvalReader", slicing=slicing),
+                           metric)
         seconds = time.perf_counter() - start
         logger.info("%d images predicted and scored in %.1f s: %.3f s per image%s", images,
                     seconds, seconds / max(images, 1), " (sliced)" if slicing else "")
@@ -115,8 +116,8 @@ def make_evaluator(cfg, model, rank, output_dir=None, classwise=False, predictor
     return run
 
 
-def train(cfg, resume=None, eval_snapshots=False, amp=False, use_vdl=False, vdl_log_dir=None,
-          seed=0, predictor=False):
+def train(cfg, *, resume=None, eval_snapshots=False, amp=False, use_vdl=False,
+          vdl_log_dir=None, seed=0, predictor=False):
     """Run the config's schedule; returns the trained (unwrapped) model.
 
     Rank 0 checks that save_dir is writable and holds it for the whole run (a
@@ -155,9 +156,11 @@ def train(cfg, resume=None, eval_snapshots=False, amp=False, use_vdl=False, vdl_
         checkpoints = CheckpointHook(save_dir, period)
         hooks = [checkpoints] if rank == 0 else []
         if eval_snapshots:
-            hooks.append(EvalHook(make_evaluator(cfg, model, rank, save_dir,
+            hooks.append(EvalHook(make_evaluator(cfg, model, rank, output_dir=save_dir,
                                                  predictor=predictor_on(device, predictor)),
-                                  period, save_dir if rank == 0 else None))
+                                  period))
+            if rank == 0:
+                hooks.append(BestCheckpointHook(save_dir))
         if rank == 0:
             hooks.append(LoggerHook(cfg.get("log_iter", 20)))
             if use_vdl:
@@ -185,7 +188,7 @@ def interrupted_message(trainer, last_snapshot):
             f"-r {last_snapshot}")
 
 
-def evaluate_weights(cfg, classwise=False, output_dir=None, predictor=False, slicing=None,
+def evaluate_weights(cfg, *, classwise=False, output_dir=None, predictor=False, slicing=None,
                      save_prediction_only=False, backend="paddle", precision="fp32",
                      calib_dir=None, calib_num=DEFAULT_CALIB_NUM):
     """Evaluate ``cfg['weights']`` on the EvalDataset; returns the metric's results.
@@ -200,12 +203,14 @@ def evaluate_weights(cfg, classwise=False, output_dir=None, predictor=False, sli
     predictor = predictor_on(device, predictor)
     calibration = (calibration_inputs(cfg, calib_dir, calib_num, normalize_in_graph=False)
                    if predictor and precision == "int8" else None)
-    return make_evaluator(cfg, model, rank, output_dir or save_dir_of(cfg), classwise,
-                          predictor, slicing, save_prediction_only,
-                          dict(backend=backend, precision=precision, calibration=calibration))()
+    return make_evaluator(cfg, model, rank, output_dir=output_dir or save_dir_of(cfg),
+                          classwise=classwise, predictor=predictor, slicing=slicing,
+                          save_prediction_only=save_prediction_only,
+                          runtime=dict(backend=backend, precision=precision,
+                                       calibration=calibration))()
 
 
-def saved_results(cfg, output_dir=None, classwise=False, verb="scores"):
+def saved_results(cfg, *, output_dir=None, classwise=False, verb="scores"):
     """(EvalDataset, COCOMetric holding the ``bbox.json`` of ``output_dir``, default
     save_dir/<config>): the detections a previous evaluation saved. ``verb``: what
     ``--json_eval`` does with them, for the error messages."""
@@ -232,18 +237,18 @@ def check_analyzable(cfg):
                           "a VOC dataset with tools/x2coco.py --from voc)")
 
 
-def evaluate_json(cfg, output_dir=None, classwise=False):
+def evaluate_json(cfg, *, output_dir=None, classwise=False):
     """Score the ``bbox.json`` in ``output_dir`` (default save_dir/<config>) against the
     EvalDataset, as PaddleDetection's ``--json_eval``; returns the metric's results."""
     setup(cfg)
-    _, metric = saved_results(cfg, output_dir, classwise)
+    _, metric = saved_results(cfg, output_dir=output_dir, classwise=classwise)
     results = metric.accumulate()
     for line in metric.log_lines():
         logger.info("%s", line)
     return results
 
 
-def analyze_saved(cfg, eval_dir=None, output_dir=None, options=None):
+def analyze_saved(cfg, *, eval_dir=None, output_dir=None, options=None):
     """Analyse the ``bbox.json`` in ``eval_dir`` (default save_dir/<config>) against the
     EvalDataset into ``output_dir`` (default ``eval_dir/analysis``); returns the summary
     (see :func:`ppfcos.analysis.analyze`). The analysis is numpy work on one process:
@@ -252,7 +257,7 @@ def analyze_saved(cfg, eval_dir=None, output_dir=None, options=None):
     setup_logging(rank)
     if rank != 0:
         return None
-    dataset, metric = saved_results(cfg, eval_dir, verb="analyses")
+    dataset, metric = saved_results(cfg, output_dir=eval_dir, verb="analyses")
     output_dir = output_dir or os.path.join(eval_dir or save_dir_of(cfg), "analysis")
     try:
         summary = analyze(metric.coco_gt, metric.results, dataset.class_names,
@@ -267,7 +272,7 @@ def analyze_saved(cfg, eval_dir=None, output_dir=None, options=None):
     return summary
 
 
-def infer(cfg, images, output_dir="output", draw_threshold=0.5, save_results=False,
+def infer(cfg, images, *, output_dir="output", draw_threshold=0.5, save_results=False,
           save_threshold=0.5, visualize=True, slicing=None):
     """Detect in ``images`` (files/directories) with ``cfg['weights']``; returns written files.
 
@@ -279,12 +284,14 @@ def infer(cfg, images, output_dir="output", draw_threshold=0.5, save_results=Fal
     dataset.set_images(images)
     loader = create_reader(cfg, "test", dataset=dataset, num_replicas=1, rank=0)
     check_inputs([r["im_file"] for r in dataset.records], output_dir, visualize)
-    return infer_images(predictions_of(model, loader, cfg, "TestReader", slicing, "infer"),
-                        dataset.class_names, output_dir, draw_threshold, save_threshold,
-                        save_results, visualize, dataset.clsid2catid)
+    return infer_images(predictions_of(model, loader, cfg, "TestReader", slicing=slicing,
+                                       desc="infer"),
+                        dataset.class_names, output_dir, draw_threshold=draw_threshold,
+                        save_threshold=save_threshold, save_results=save_results,
+                        visualize=visualize, clsid2catid=dataset.clsid2catid)
 
 
-def export(cfg, output_dir="output_inference", extras=()):
+def export(cfg, *, output_dir="output_inference", extras=()):
     """Export ``cfg['weights']`` to ``output_dir/<config name>``; returns that directory.
 
     extras: see :func:`ppfcos.export.export_model`.

@@ -2,13 +2,17 @@
 
 Hooks (:mod:`ppfcos.engine.hooks`) see the trainer and its state at fixed
 points: ``before_train``, ``before_epoch``, ``after_step``, ``after_epoch``,
-``after_train``. Logging, checkpoints, evaluation and VisualDL live there.
+``after_train`` (always, however the loop ends). Logging, checkpoints, evaluation,
+best-model saving and VisualDL live there; they share results through
+``trainer.storage`` (:mod:`ppfcos.engine.storage`).
 """
 import math
 import time
 
 import paddle
 import paddle.distributed as dist
+
+from .storage import TrainingStorage
 
 
 class TrainingDiverged(FloatingPointError):
@@ -18,8 +22,11 @@ class TrainingDiverged(FloatingPointError):
 class HookBase:
     """A hook does nothing by default; ``self.trainer`` is set when it is registered.
 
-    Hooks talk to each other only through the trainer's documented state (see
-    :class:`Trainer`), and leave the model in the mode (train or eval) they found it in.
+    Hooks read the trainer's documented state (see :class:`Trainer`), share results
+    with each other only through ``trainer.storage``
+    (:class:`~ppfcos.engine.storage.TrainingStorage`), and
+    leave the model in the mode (train or eval) they found it in. ``after_train`` runs
+    even when the loop stops with an exception (a diverged loss, Ctrl-C).
     """
     trainer = None
 
@@ -61,8 +68,8 @@ class Trainer:
       ``steps_per_epoch``, ``max_iters``;
     - of the last step: ``losses`` (floats), ``lr``, ``batch_size``, ``batch_cost`` and
       ``data_cost`` (seconds);
-    - ``eval_results``: ``(epoch, results dict)`` of the last evaluation, ``None`` before
-      the first; written by :class:`~ppfcos.engine.hooks.EvalHook`, read by the VisualDL hook.
+    - ``storage``: the :class:`~ppfcos.engine.storage.TrainingStorage` hooks share
+      results in (its docstring lists the names ppfcos's hooks use); the hooks write it.
     """
 
     def __init__(self, model, optimizer, schedule, loader, epochs, hooks=(), start_epoch=0,
@@ -81,7 +88,7 @@ class Trainer:
         self.scaler = paddle.amp.GradScaler(init_loss_scaling=1024) if amp else None
         self.losses, self.lr = {}, 0.0
         self.batch_size, self.batch_cost, self.data_cost = 0, 0.0, 0.0
-        self.eval_results = None
+        self.storage = TrainingStorage()
         self.hooks = []
         for hook in hooks:
             hook.trainer = self
@@ -92,20 +99,24 @@ class Trainer:
             getattr(hook, stage)()
 
     def train(self):
+        """Run the remaining epochs. Every hook's ``after_train`` runs however the loop
+        ends; an exception (TrainingDiverged, KeyboardInterrupt, ...) then propagates."""
         self.model.train()
-        self._call("before_train")
-        for self.epoch in range(self.start_epoch, self.epochs):
-            self.loader.set_epoch(self.epoch)
-            self._call("before_epoch")
-            start = time.perf_counter()
-            for batch in self.loader:
-                self.data_cost = time.perf_counter() - start
-                self.run_step(batch)
-                self.batch_cost = time.perf_counter() - start
-                self._call("after_step")
+        try:
+            self._call("before_train")
+            for self.epoch in range(self.start_epoch, self.epochs):
+                self.loader.set_epoch(self.epoch)
+                self._call("before_epoch")
                 start = time.perf_counter()
-            self._call("after_epoch")
-        self._call("after_train")
+                for batch in self.loader:
+                    self.data_cost = time.perf_counter() - start
+                    self.run_step(batch)
+                    self.batch_cost = time.perf_counter() - start
+                    self._call("after_step")
+                    start = time.perf_counter()
+                self._call("after_epoch")
+        finally:
+            self._call("after_train")
 
     def run_step(self, batch):
         """One update; raises TrainingDiverged (before any update) on a non-finite loss."""

@@ -5,8 +5,9 @@ their Python objects differ (``op.name() == "pd_op.where"`` and operands, agains
 ``op.type == "where"`` and variable names). :func:`load_program` returns one of two small
 views with the same methods, so the ONNX conversion and the tests read both alike.
 
-Call everything here in :func:`static_mode`.
+Call everything here in :func:`static_mode` (:func:`op_counts` enters it itself).
 """
+import collections
 import contextlib
 import os
 
@@ -48,6 +49,14 @@ def load_program(model_dir):
         os.path.join(model_dir, "model"), executor)
     view = PirProgram if pir else DescProgram
     return view(program, feeds), executor
+
+
+def op_counts(model_dir):
+    """{op type: how many} of the export's program (a collections.Counter; types as
+    :meth:`PirProgram.kind` names them, e.g. 'conv2d', 'cast'). Calls static_mode itself."""
+    with static_mode():
+        view, _ = load_program(model_dir)
+        return collections.Counter(view.kind(op) for op in view.all_ops)
 
 
 class PirProgram:

@@ -103,10 +103,14 @@ def test_every_runtime_and_paddle_version_gives_the_same_detections(tmp_path, im
     if not records:
         return
     os.makedirs(records, exist_ok=True)
-    np.savez(os.path.join(records, f"paddle-{paddle.__version__}.npz"),
-             **{f"{name}_{i}": rows for name, found in runtimes.items()
-                for i, rows in enumerate(found)})
-    for name in sorted(os.listdir(records)):
+    # Written under a temporary name and renamed: versions running at the same time read
+    # only whole records.
+    record = os.path.join(records, f"paddle-{paddle.__version__}.npz")
+    with open(record + ".partial", "wb") as f:
+        np.savez(f, **{f"{name}_{i}": rows for name, found in runtimes.items()
+                       for i, rows in enumerate(found)})
+    os.replace(record + ".partial", record)
+    for name in sorted(n for n in os.listdir(records) if n.endswith(".npz")):
         other = np.load(os.path.join(records, name))
         for key in other.files:
             runtime, index = key.rsplit("_", 1)

@@ -4,9 +4,9 @@ import argparse
 
 import pytest
 
+from ppfcos.checkpoint.errors import WeightsError
 from ppfcos.core.config import ConfigError
 from ppfcos.engine import cli
-from ppfcos.engine.checkpoint import WeightsError
 
 
 def test_config_and_repeated_overrides_are_parsed():

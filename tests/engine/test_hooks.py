@@ -1,4 +1,4 @@
-"""Trainer hooks: log lines, checkpoint schedule, evaluation with best model, VisualDL."""
+"""Trainer hooks: log lines, checkpoint schedule, evaluation, best model, VisualDL."""
 import logging
 import re
 import sys
@@ -8,7 +8,9 @@ import numpy as np
 import paddle
 import pytest
 
-from ppfcos.engine.hooks import CheckpointHook, EvalHook, LoggerHook, VisualDLHook, snapshot_due
+from ppfcos.engine.hooks import (BestCheckpointHook, CheckpointHook, EvalHook, LoggerHook,
+                                 VisualDLHook, snapshot_due)
+from ppfcos.engine.storage import EVAL_RESULTS
 
 from tiny_training import TinyDetector, make_trainer, weights
 
@@ -60,27 +62,41 @@ class ScriptedEvaluation:
         return {"mAP": self.maps.pop(0)}
 
 
-def test_eval_hook_keeps_the_best_model_and_shares_the_last_results(tmp_path):
+def test_best_checkpoint_hook_keeps_the_weights_of_the_best_evaluation(tmp_path, caplog):
     model = TinyDetector()
     evaluation = ScriptedEvaluation(model, [0.3, 0.5, 0.4])
-    trainer = make_trainer(model, epochs=3, hooks=[EvalHook(evaluation, 1, str(tmp_path))])
-    assert trainer.eval_results is None
-    trainer.train()
-    assert trainer.eval_results == (2, {"mAP": 0.4}) and trainer.hooks[0].best == 0.5
+    best_hook = BestCheckpointHook(str(tmp_path))
+    trainer = make_trainer(model, epochs=3, hooks=[EvalHook(evaluation, 1), best_hook])
+    assert trainer.storage.latest(EVAL_RESULTS) is None
+    with caplog.at_level(logging.INFO, logger="ppfcos"):
+        trainer.train()
+    assert trainer.storage.latest(EVAL_RESULTS) == (2, {"mAP": 0.4}) and best_hook.best == 0.5
     best = paddle.load(str(tmp_path / "best_model.pdparams"))
     for name, value in evaluation.scored[1].items():       # the weights of epoch 2
         np.testing.assert_array_equal(best[name].numpy(), value)
+    saves = [r.getMessage() for r in caplog.records if r.getMessage().startswith("best mAP")]
+    assert [line.split(":")[0] for line in saves] == [
+        "best mAP so far 0.3000 at epoch 1", "best mAP so far 0.5000 at epoch 2"]
     assert model.modes == [True] * 6                         # every step trained in train mode
     assert model.training
 
 
-def test_eval_hook_on_other_ranks_saves_nothing_and_follows_the_period(tmp_path):
+def test_eval_hook_alone_saves_nothing_and_follows_the_period(tmp_path):
+    """As on ranks other than 0, which evaluate their shard but get no BestCheckpointHook."""
     model = TinyDetector()
     evaluation = ScriptedEvaluation(model, [0.1, 0.2])
-    trainer = make_trainer(model, epochs=3, hooks=[EvalHook(evaluation, 2, save_dir=None)])
+    trainer = make_trainer(model, epochs=3, hooks=[EvalHook(evaluation, 2)])
     trainer.train()
-    assert len(evaluation.scored) == 2 and trainer.eval_results == (2, {"mAP": 0.2})
+    assert len(evaluation.scored) == 2
+    assert trainer.storage.latest(EVAL_RESULTS) == (2, {"mAP": 0.2})
+    assert trainer.storage.of_epoch(EVAL_RESULTS, 1) is None   # epoch 2's results replaced it
     assert list(tmp_path.iterdir()) == []
+
+
+def test_best_checkpoint_hook_without_evaluations_saves_nothing(tmp_path):
+    trainer = make_trainer(TinyDetector(), epochs=2, hooks=[BestCheckpointHook(str(tmp_path))])
+    trainer.train()
+    assert trainer.hooks[0].best is None and list(tmp_path.iterdir()) == []
 
 
 class FakeWriter:

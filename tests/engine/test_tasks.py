@@ -1,5 +1,6 @@
 """Tool wiring checks that turn config mistakes into one-line errors, and what the tools
 build from a config."""
+import inspect
 import os
 import types
 
@@ -9,6 +10,7 @@ from ppfcos import load_config
 from ppfcos.core.config import ConfigError
 from ppfcos.engine.slicing import SlicedDetector
 from ppfcos_deploy.slicing import SliceOptions
+from ppfcos.engine import tasks
 from ppfcos.engine.tasks import check_classes
 
 CONFIGS = os.path.join(os.path.dirname(__file__), "..", "..", "configs")
@@ -32,3 +34,16 @@ def test_sliced_inference_reads_images_in_the_readers_channel_order(config, to_r
     cfg = load_config(os.path.join(CONFIGS, config))
     detector = SlicedDetector.from_config(None, cfg, "TestReader", SliceOptions())
     assert detector.decode.to_rgb is to_rgb
+
+
+@pytest.mark.parametrize("function", [
+    tasks.train, tasks.evaluate_weights, tasks.evaluate_json, tasks.analyze_saved, tasks.infer,
+    tasks.export, tasks.saved_results, tasks.make_evaluator, tasks.predictions_of,
+    tasks.model_with_weights])
+def test_task_functions_take_their_options_by_keyword_only(function):
+    """Every parameter with a default is keyword-only, so a caller cannot pass options in
+    the wrong order (``tools/eval.py`` once passed nine in a row)."""
+    parameters = inspect.signature(function).parameters.values()
+    positional = [p.name for p in parameters
+                  if p.default is not p.empty and p.kind is not p.KEYWORD_ONLY]
+    assert positional == []

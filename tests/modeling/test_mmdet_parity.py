@@ -14,9 +14,9 @@ import paddle
 import pytest
 
 import ppfcos
+from ppfcos.checkpoint.conversion.mmdet import convert_mmdet_state
 from ppfcos.data.reader import build_ops
 from ppfcos.data.transforms import Gt2FCOSTarget
-from ppfcos.weights.mmdet import convert_mmdet_state
 
 from conftest import CONFIGS
 from mmdet_fixtures import (FULL, TEST_SIZE, TINY_INPUT, assert_same_detections, converted_model,

@@ -5,35 +5,17 @@ with no renaming. A file that does not fit fails with every missing,
 unexpected and mis-shaped key listed; ``strict=False`` (backbone-only
 pretrained weights) loads what fits and reports what it skipped.
 
-Files are read with a restricted unpickler (:mod:`ppfcos.core.safe_pickle`),
-never with ``pickle.load``/``paddle.load``: a ``.pdparams`` or ``.pdopt`` file
-is a pickled dict of numpy arrays, and anything else in it (a class, a
-function) is refused before it can run.
+Files are read by :func:`ppfcos.checkpoint.state_file.read_state_file`, which runs
+no code from them; a URL is downloaded first (:mod:`ppfcos.checkpoint.download`).
 """
 import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..core.safe_pickle import NUMPY_GLOBALS, UnsafePickleError, restricted_load
-
-# Keys paddle.save adds beside the tensors (see paddle.framework.io).
-NAME_TABLE_KEY = "StructuredToParameterName@@"
-BIG_TENSOR_KEY = "UnpackBigParamInfor@@"   # Paddle's spelling
-# paddle.save pickles a paddle.Tensor (not a Parameter) as tuple((name, ndarray)).
-PADDLE_GLOBALS = {**NUMPY_GLOBALS, ("builtins", "tuple"): tuple}
-
-
-def _untuple_tensor(value):
-    """A tensor that paddle.save stored as (name, ndarray) -> the ndarray."""
-    if (isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str)
-            and isinstance(value[1], np.ndarray)):
-        return value[1]
-    return value
-
-
-class WeightsError(ValueError):
-    """A weights file that cannot be loaded into the model."""
+from . import download
+from .errors import WeightsError
+from .state_file import read_state_file
 
 
 @dataclass
@@ -62,9 +44,8 @@ class LoadReport:
 def resolve_weights_path(path):
     """``output/x/model_final`` or ``.../model_final.pdparams`` -> the existing file.
 
-    A URL is downloaded into the weights cache (see ppfcos.engine.download).
+    A URL is downloaded into the weights cache (see :mod:`ppfcos.checkpoint.download`).
     """
-    from ppfcos.engine import download  # imported here: download imports WeightsError from us
     if download.is_url(path):
         return download.fetch(path if path.endswith(".pdparams") else path + ".pdparams")
     candidates = [path] if path.endswith(".pdparams") else [path + ".pdparams", path]
@@ -73,31 +54,6 @@ def resolve_weights_path(path):
             return candidate
     raise WeightsError(f"weights file not found: {candidates[0]} "
                        f"(resolved to {os.path.abspath(candidates[0])})")
-
-
-def read_state_file(path):
-    """Read a file written by ``paddle.save(state_dict)`` (``.pdparams``, ``.pdopt``).
-
-    Returns {name: numpy array, or a plain value such as the LR scheduler's dict}.
-    Tensors that Paddle split into slices (over 1 GiB, protocols 2-3) are joined
-    again and Paddle's name table is dropped, as ``paddle.load`` does.
-    Raises WeightsError for a file that holds code, is damaged, or is not a dict.
-    """
-    try:
-        with open(path, "rb") as f:
-            state = restricted_load(f, PADDLE_GLOBALS)
-    except UnsafePickleError as e:
-        raise WeightsError(f"refusing to load {path}: {e}") from None
-    except Exception as e:  # truncated or foreign files raise assorted errors
-        raise WeightsError(f"cannot read weights file {path}: {type(e).__name__}: {e}") from None
-    if not isinstance(state, dict):
-        raise WeightsError(f"{path} holds a {type(state).__name__}, not a dict of named tensors")
-    state = {name: _untuple_tensor(value) for name, value in state.items()}
-    state.pop(NAME_TABLE_KEY, None)
-    for name, info in state.pop(BIG_TENSOR_KEY, {}).items():
-        parts = [state.pop(part) for part in info["slices"]]
-        state[name] = np.concatenate(parts).reshape(info["OriginShape"])
-    return state
 
 
 def read_state(path):

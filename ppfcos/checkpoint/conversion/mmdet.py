@@ -27,13 +27,11 @@ import re
 
 import numpy as np
 
+from ..errors import ConversionError
+
 IGNORED_SUFFIXES = (".num_batches_tracked",)
 _NORM_PARAMS = {"weight": "weight", "bias": "bias", "_mean": "running_mean",
                 "_variance": "running_var"}
-
-
-class ConversionError(ValueError):
-    """The checkpoint does not hold exactly the model's tensors."""
 
 
 def _block_index(block):

@@ -6,7 +6,8 @@ import numpy as np
 import paddle
 import pytest
 
-from ppfcos.engine.checkpoint import WeightsError, load_weights
+from ppfcos.checkpoint.errors import WeightsError
+from ppfcos.checkpoint.loading import load_weights
 from ppfcos.modeling.backbones.resnet import ResNet
 from hostile import evil_pickle
 

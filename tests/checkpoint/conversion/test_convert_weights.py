@@ -7,9 +7,10 @@ import paddle
 import pytest
 
 import ppfcos
-from ppfcos.engine.checkpoint import load_weights
-from ppfcos.weights.mmdet import ConversionError, convert_mmdet_state, state_dict_of
-from ppfcos.weights.torch_file import load_torch_file
+from ppfcos.checkpoint.conversion.mmdet import convert_mmdet_state, state_dict_of
+from ppfcos.checkpoint.conversion.torch_file import load_torch_file
+from ppfcos.checkpoint.errors import ConversionError
+from ppfcos.checkpoint.loading import load_weights
 
 from conftest import load_tool
 from mmdet_fixtures import MMDET_FIXTURES, assert_same_detections, eval_batch

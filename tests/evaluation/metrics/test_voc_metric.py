@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from ppfcos.metrics import VOCMetric
+from ppfcos.evaluation.metrics import VOCMetric
 
 GT1 = [0, 0, 9, 9]          # 10 x 10 pixels in the VOC convention
 GT2 = [20, 20, 29, 29]

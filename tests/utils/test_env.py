@@ -7,7 +7,7 @@ import paddle
 import pytest
 from ppfcos_deploy import machine
 
-from ppfcos.engine import env
+from ppfcos.utils import env
 from ppfcos.modeling.layers import build_norm
 
 

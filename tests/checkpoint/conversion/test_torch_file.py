@@ -7,10 +7,11 @@ import zipfile
 import numpy as np
 import pytest
 
+from ppfcos.checkpoint.conversion.torch_file import (LEGACY_MAGIC, LEGACY_PROTOCOL, Inert,
+                                                     inert_getattr, load_torch_file)
+from ppfcos.checkpoint.errors import TorchFileError
 from ppfcos.core.safe_pickle import UnsafePickleError
 from ppfcos.modeling.seeded_weights import mmdet_seeded_state
-from ppfcos.weights.torch_file import (LEGACY_MAGIC, LEGACY_PROTOCOL, Inert, TorchFileError,
-                                       inert_getattr, load_torch_file)
 
 from mmdet_fixtures import MMDET_FIXTURES
 

@@ -9,8 +9,8 @@ import paddle
 import paddle.distributed as dist
 
 from ..core.config import ConfigError
-from ..metrics import COCOMetric, VOCMetric
-from .progress import progress
+from ..utils.progress import progress
+from .metrics import COCOMetric, VOCMetric
 
 
 def split_per_image(outputs, im_ids):

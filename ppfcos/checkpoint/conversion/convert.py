@@ -1,7 +1,7 @@
 """Convert another framework's checkpoint into a ``.pdparams`` file for a given model."""
 import paddle
 
-from ..core.files import atomic_path
+from ...core.files import atomic_path
 from .mmdet import convert_mmdet_state, state_dict_of
 from .torch_file import load_torch_file
 

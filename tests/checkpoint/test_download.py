@@ -8,8 +8,9 @@ import numpy as np
 import paddle
 import pytest
 
-from ppfcos.engine.checkpoint import WeightsError, load_weights
-from ppfcos.engine.download import cache_path, fetch, is_url
+from ppfcos.checkpoint.download import cache_path, fetch, is_url
+from ppfcos.checkpoint.errors import WeightsError
+from ppfcos.checkpoint.loading import load_weights
 from hostile import dead_pid, evil_pickle
 
 

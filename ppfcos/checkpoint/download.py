@@ -13,8 +13,9 @@ import posixpath
 import urllib.parse
 import urllib.request
 
-from ppfcos.engine.checkpoint import WeightsError, read_state_file
-from ppfcos.core.files import atomic_path, remove_stale_temporaries
+from ..core.files import atomic_path, remove_stale_temporaries
+from .errors import WeightsError
+from .state_file import read_state_file
 
 CHUNK_BYTES = 1 << 20
 

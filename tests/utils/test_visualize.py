@@ -9,7 +9,7 @@ from ppfcos_deploy.results import ResultWriter
 from ppfcos_deploy.visualize import class_color
 
 from ppfcos.engine.infer import infer_images
-from ppfcos.engine.visualize import detections_to_json, draw_detections_above
+from ppfcos.utils.visualize import detections_to_json, draw_detections_above
 
 NAMES = ["a", "b"]
 

@@ -11,14 +11,14 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-import ppfcos.metrics
-from ppfcos.metrics import COCOMetric
+import ppfcos.evaluation.metrics
+from ppfcos.evaluation.metrics import COCOMetric
 
 # non-contiguous category ids: class index 0 -> id 1, class index 1 -> id 3
 CATEGORIES = [{"id": 1, "name": "cat"}, {"id": 3, "name": "dog"}]
 CLSID2CATID = {0: 1, 1: 3}
 CLASS_NAMES = ["cat", "dog"]
-METRICS_INIT = ppfcos.metrics.__file__
+METRICS_INIT = ppfcos.evaluation.metrics.__file__
 # image id -> [(category id, [x, y, w, h])]
 GT_BOXES = {1: [(1, [10, 10, 30, 20]), (3, [50, 30, 40, 40])],
             2: [(3, [5, 5, 60, 50])],

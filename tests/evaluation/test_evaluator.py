@@ -7,7 +7,7 @@ import paddle
 import pytest
 
 from ppfcos.core.config import ConfigError
-from ppfcos.engine.evaluator import (VOCGroundTruthMetric, build_metric, evaluate, gather,
+from ppfcos.evaluation.evaluator import (VOCGroundTruthMetric, build_metric, evaluate, gather,
                                      predict, split_per_image)
 
 

@@ -4,7 +4,7 @@
 training (:mod:`ppfcos.data.datasets.validation`) but gathers every problem
 instead of stopping at the first, decodes each image (unreadable files, sizes
 unlike the annotation) and measures the boxes. :func:`write_report` writes the
-reports as text and json; :mod:`ppfcos.engine.dataset_plots` draws them;
+reports as text and json; :mod:`ppfcos.data.check_plots` draws them;
 :func:`browse` draws samples after the TrainReader's sample transforms.
 """
 import dataclasses
@@ -15,10 +15,10 @@ import cv2
 import numpy as np
 from ppfcos_deploy.visualize import class_name, draw_boxes
 
-from ..data.datasets import DatasetError
-from ..data.datasets.base import GT_FIELDS
-from ..data.reader import Compose, build_dataset, build_ops
-from ..data.transforms import Decode, ImageDecodeError, NormalizeImage
+from .datasets import DatasetError
+from .datasets.base import GT_FIELDS
+from .reader import Compose, build_dataset, build_ops
+from .transforms import Decode, ImageDecodeError, NormalizeImage
 
 SPLITS = {"train": "TrainDataset", "eval": "EvalDataset"}
 SHOWN = 10   # examples listed per kind of problem in the text report

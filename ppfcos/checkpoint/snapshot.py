@@ -22,8 +22,10 @@ import os
 
 import paddle
 
-from .checkpoint import WeightsError, load_weights, read_state_file
 from ..core.files import atomic_path
+from .errors import WeightsError
+from .loading import load_weights
+from .state_file import read_state_file
 
 logger = logging.getLogger("ppfcos")
 

@@ -21,7 +21,8 @@ import zipfile
 
 import numpy as np
 
-from ..core.safe_pickle import NUMPY_GLOBALS, UnsafePickleError, restricted_load
+from ...core.safe_pickle import NUMPY_GLOBALS, UnsafePickleError, restricted_load
+from ..errors import TorchFileError
 
 LEGACY_MAGIC = 0x1950a86a20f9469cfc6c
 LEGACY_PROTOCOL = 1001
@@ -36,10 +37,6 @@ STORAGE_DTYPES = {
 
 # Packages whose objects a checkpoint may carry beside the weights (training state).
 INERT_PACKAGES = ("mmengine", "mmdet", "mmcv")
-
-
-class TorchFileError(ValueError):
-    """The file is not a PyTorch checkpoint this reader understands."""
 
 
 class Inert:
