@@ -24,6 +24,10 @@ OPENVINO_EXTRA = ["openvino>=2025.0"]
 ANALYSIS_EXTRA = ["matplotlib", "tidecv"]
 # DetectionResult.to_supervision() (ppfcos.Detector's results as supervision.Detections).
 SUPERVISION_EXTRA = ["supervision"]
+# ppfcos-serve (ppfcos/serving): FastAPI on uvicorn (httptools, uvloop), multipart uploads,
+# Prometheus metrics.
+SERVE_EXTRA = ["fastapi", "uvicorn", "httptools", "uvloop", "python-multipart",
+               "prometheus_client"]
 # The documentation site (mkdocs.yml, docs/): mkdocs build --strict, API pages from docstrings.
 DOCS_EXTRA = ["mkdocs-material", "mkdocstrings[python]"]
 
@@ -37,7 +41,8 @@ TOOL_COMMANDS = {"train": "train", "eval": "eval", "infer": "infer", "export": "
                  "make-mosaic-coco": "make_mosaic_coco", "benchmark": "benchmark"}
 CONSOLE_SCRIPTS = [f"ppfcos-{command}=ppfcos_tools.{module}:main"
                    for command, module in TOOL_COMMANDS.items()] + [
-                   "ppfcos-deploy=ppfcos_deploy.infer:main"]
+                   "ppfcos-deploy=ppfcos_deploy.infer:main",
+                   "ppfcos-serve=ppfcos.serving.cli:main"]
 
 # pip builds packages in an isolated environment whose sys.path hides the
 # target environment's site-packages; a fresh interpreter without pip's
@@ -105,9 +110,9 @@ if __name__ == "__main__":
         install_requires=["numpy", "opencv-python", "pyyaml", "pycocotools", "visualdl"]
         + paddle_requirements(PADDLE_DISTS),
         extras_require={"test": ["pytest"] + QUANTIZE_EXTRA + OPENVINO_EXTRA + SLICE_EXTRA
-                        + ANALYSIS_EXTRA + SUPERVISION_EXTRA + DOCS_EXTRA,
+                        + ANALYSIS_EXTRA + SUPERVISION_EXTRA + DOCS_EXTRA + SERVE_EXTRA,
                         "onnx": ONNX_EXTRA, "openvino": OPENVINO_EXTRA,
                         "quantize": QUANTIZE_EXTRA, "slice": SLICE_EXTRA,
                         "analysis": ANALYSIS_EXTRA, "supervision": SUPERVISION_EXTRA,
-                        "docs": DOCS_EXTRA},
+                        "docs": DOCS_EXTRA, "serve": SERVE_EXTRA},
     )

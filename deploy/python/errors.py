@@ -1,8 +1,9 @@
 """The exception for problems the user can fix (a bad model directory, config, input or option).
 
 ``infer.py`` prints its message as ``error: ...`` on stderr and exits with status 1,
-without a traceback.
+without a traceback (:func:`exit_status`).
 """
+import sys
 
 
 class DeployError(Exception):
@@ -11,3 +12,14 @@ class DeployError(Exception):
 
 class ImageReadError(DeployError):
     """An image file that cannot be read or decoded; a run skips it and goes on."""
+
+
+def exit_status(run, *args):
+    """Call ``run(*args)`` -> 0; or, for a DeployError, print it as one ``error:`` line on
+    stderr -> 1 (a command's exit status)."""
+    try:
+        run(*args)
+    except DeployError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0

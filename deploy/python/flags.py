@@ -22,6 +22,14 @@ def str2bool(text):
     raise argparse.ArgumentTypeError(f"expected True or False, got {text!r}")
 
 
+def positive_int(text):
+    """An integer >= 1 (argparse type)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def add_bool_flag(parser, name, default=False, help=None):
     """A switch given bare (``--flag``: True) or with a value (``--flag=true``, ``--flag
     False``, ``--flag=1``)."""

@@ -46,10 +46,10 @@ if __name__ == "__main__" and not __package__:     # run as a script, not with -
 from . import machine  # noqa: E402  (the package __init__ has bound zlib before paddle)
 from .benchmark import Timings  # noqa: E402
 from .detector import Detector
-from .errors import DeployError, ImageReadError
+from .errors import DeployError, ImageReadError, exit_status
 from .exported_model import load_exported_model
 from .flags import (add_bool_flag, add_slice_flags, add_tensorrt_flags, add_unsupported_flags,
-                    slice_options)
+                    positive_int, slice_options)
 from .media import VideoReader, check_output_dir, list_images, open_camera, read_image
 from .predictor import (BACKENDS, PRECISIONS, RUN_MODES, RunOptions, TensorRTOptions,
                         backends_help, check_options, create_predictor, precisions_help)
@@ -60,14 +60,6 @@ from .slicing import SlicedDetector
 # Untimed runs of each new input shape before --run_benchmark times it.
 WARMUP_RUNS = 3
 logger = logging.getLogger("deploy")
-
-
-def positive_int(text):
-    """An integer >= 1 (argparse type)."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def build_parser():
@@ -240,12 +232,7 @@ def main(argv=None):
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         logger.propagate = False
-    try:
-        run(args)
-    except DeployError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return exit_status(run, args)
 
 
 if __name__ == "__main__":

@@ -52,12 +52,19 @@ def read_image(path):
     """
     try:
         with open(path, "rb") as f:
-            data = np.frombuffer(f.read(), dtype=np.uint8)
+            data = f.read()
     except OSError as e:
         raise ImageReadError(f"cannot read image {path}: {e.strerror}") from None
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    return decode_image(data, path)
+
+
+def decode_image(data, name):
+    """Encoded image bytes (JPEG, PNG, BMP, ...) -> RGB uint8 [H, W, 3], decoded as
+    ppfcos's Decode does; ImageReadError naming ``name`` when they do not decode."""
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    image = cv2.imdecode(buffer, cv2.IMREAD_COLOR) if buffer.size else None
     if image is None:
-        raise ImageReadError(f"cannot decode image {path}")
+        raise ImageReadError(f"cannot decode image {name}")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 

@@ -96,11 +96,19 @@ class ResultWriter:
         name), score, bbox [x, y, w, h]}."""
         if not self.save_results:
             return
-        for row in kept.tolist():
-            index = int(row[0])
-            x1, y1, x2, y2 = row[2:]
-            category_id = (self.category_ids[index] if 0 <= index < len(self.category_ids)
-                           else index)
-            self.records.append({**where, "category_id": category_id,
-                                 "category": class_name(self.label_list, index),
-                                 "score": row[1], "bbox": [x1, y1, x2 - x1, y2 - y1]})
+        self.records += [{**where, **record} for record in
+                         detection_records(kept, self.label_list, self.category_ids)]
+
+
+def detection_records(rows, label_list, category_ids):
+    """Rows [k, 6] -> k dicts {category_id (the dataset's, or the class index where
+    ``category_ids`` has none), category (class name), score, bbox [x, y, w, h]}: the
+    records of bbox.json and of the HTTP server's answers."""
+    records = []
+    for row in rows.tolist():
+        index = int(row[0])
+        x1, y1, x2, y2 = row[2:]
+        category_id = category_ids[index] if 0 <= index < len(category_ids) else index
+        records.append({"category_id": category_id, "category": class_name(label_list, index),
+                        "score": row[1], "bbox": [x1, y1, x2 - x1, y2 - y1]})
+    return records

@@ -1,0 +1,294 @@
+"""ppfcos-serve in a subprocess, over real HTTP on loopback: every endpoint, batched answers
+equal to lone ones, each kind of bad input refused in one line of JSON with the next request
+still answered, the slow-client timeouts, /metrics, and a shutdown that finishes requests in
+flight."""
+import asyncio
+import json
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import zlib
+
+import cv2
+import numpy as np
+import paddle
+import pytest
+
+import ppfcos
+from ppfcos.modeling.seeded_weights import seed_weights
+from ppfcos.export import export_model
+from ppfcos.serving.loadgen import raw_request, run_load
+from ppfcos_deploy.benchmark import Timings
+from ppfcos_deploy.detector import Detector
+from ppfcos_deploy.exported_model import load_exported_model
+from ppfcos_deploy.media import decode_image
+from ppfcos_deploy.predictor import RunOptions, create_predictor
+from ppfcos_deploy.preprocess import Preprocessor
+from ppfcos_deploy.results import detection_records
+from server_process import (HOST, Server, json_line, multipart, post_image, post_multipart,
+                            read_answer, request)
+from tiny_model import LABELS, THRESHOLD, write_tiny_config
+
+pytest.importorskip("fastapi", reason="needs pip install -e .[serve]")
+PREDICT = f"/predict?threshold={THRESHOLD}"
+# The test server's limits, small enough to reach quickly.
+MAX_BODY_MB, MAX_PIXELS, CLIENT_TIMEOUT = 1, 1_000_000, 1.5
+SERVER_FLAGS = ("--max_batch_size", 8, "--max_wait_ms", 100, "--max_body_mb", MAX_BODY_MB,
+                "--max_pixels", MAX_PIXELS, "--client_timeout", CLIENT_TIMEOUT)
+
+
+def encoded_images():
+    """{name: bytes}: eight random 60x90 JPEGs (one preprocessed shape, so they can share a
+    predictor run) and three of other sizes and formats."""
+    rng = np.random.default_rng(0)
+    sizes = {**{f"same{i}.jpg": (60, 90) for i in range(8)}, "square.png": (80, 80),
+             "wide.jpg": (50, 120), "tall.bmp": (100, 70)}
+    return {name: cv2.imencode("." + name.rsplit(".", 1)[1],
+                               rng.integers(0, 256, (h, w, 3), dtype=np.uint8))[1].tobytes()
+            for name, (h, w) in sizes.items()}
+
+
+IMAGES = encoded_images()
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("serve")
+    cfg = ppfcos.load_config(write_tiny_config(root, True))
+    model = seed_weights(ppfcos.build_model(cfg))
+    model.eval()
+    return export_model(model, cfg, str(root / "model"))
+
+
+@pytest.fixture(scope="module")
+def server(model_dir):
+    running = Server(model_dir, *SERVER_FLAGS)
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def alone(model_dir):
+    """{name: the records ppfcos_deploy's Detector gives the image alone (batch of one)}."""
+    model = load_exported_model(model_dir)
+    detector = Detector(Preprocessor(model.preprocess), create_predictor(
+        "paddle", model, RunOptions(cpu_threads=2)), Timings())
+    records = {}
+    for name, data in IMAGES.items():
+        rows, = detector.detect([decode_image(data, name)])
+        records[name] = json.loads(json.dumps(detection_records(
+            rows[rows[:, 1] >= THRESHOLD], model.label_list, model.category_ids)))
+    assert sum(map(len, records.values())) > 0      # the comparisons below compare something
+    return records
+
+
+def metric(port, name, **labels):
+    """The value of one sample of /metrics (0 when absent)."""
+    status, body, headers = request(port, "GET", "/metrics")
+    assert status == 200 and headers["content-type"].startswith("text/plain")
+    selector = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    pattern = re.escape(name + (f"{{{selector}}}" if labels else "")) + r" (\S+)"
+    found = re.search("^" + pattern + "$", body.decode(), re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_health_and_info(server, model_dir):
+    status, body, _ = request(server.port, "GET", "/health")
+    assert (status, json_line(body)) == (200, {"status": "ok"})
+    status, body, _ = request(server.port, "GET", "/info")
+    info = json_line(body)
+    assert status == 200
+    assert (info["model_dir"], info["backend"], info["precision"]) == (model_dir, "paddle",
+                                                                        "fp32")
+    assert info["classes"] == LABELS and info["paddle"] == paddle.__version__
+    assert info["cpu"].startswith("CPU: ") and "oneDNN ISA" in info["cpu"]
+    assert info["batching"] == {"max_batch_size": 8, "max_wait_ms": 100.0}
+    assert info["limits"]["max_body_bytes"] == MAX_BODY_MB * 2 ** 20
+    assert info["limits"]["max_pixels"] == MAX_PIXELS
+
+
+@pytest.mark.parametrize("name", ["same0.jpg", "square.png", "tall.bmp"])
+def test_predict_raw_and_multipart_give_the_detections_of_the_detector(server, alone, name):
+    content_type = {"jpg": "image/jpeg", "png": "image/png", "bmp": "image/bmp"}
+    status, body = post_image(server.port, IMAGES[name], PREDICT,
+                              content_type[name.rsplit(".", 1)[1]])
+    assert (status, json_line(body)) == (200, alone[name])
+    status, body = post_multipart(server.port, [("image", name, IMAGES[name])], PREDICT)
+    assert (status, json_line(body)) == (200, alone[name])
+    if alone[name]:
+        assert set(alone[name][0]) == {"category_id", "category", "score", "bbox"}
+        assert alone[name][0]["category"] in LABELS
+
+
+def test_default_threshold_is_the_models_draw_threshold(server, model_dir, alone):
+    threshold = load_exported_model(model_dir).draw_threshold
+    status, body = post_image(server.port, IMAGES["same1.jpg"], "/predict")
+    assert status == 200
+    assert json_line(body) == [r for r in alone["same1.jpg"] if r["score"] >= threshold]
+
+
+def test_predict_batch_answers_each_image_in_order(server, alone):
+    names = ["wide.jpg", "same2.jpg", "square.png", "same3.jpg"]
+    status, body = post_multipart(server.port, [("images", n, IMAGES[n]) for n in names],
+                                  "/predict/batch" + PREDICT[len("/predict"):])
+    assert (status, json_line(body)) == (200, [alone[n] for n in names])
+
+
+def test_concurrent_requests_are_batched_and_get_the_detections_they_get_alone(server, alone):
+    names = list(IMAGES)
+    before = metric(server.port, "ppfcos_batch_size_count")
+    requests = [raw_request(HOST, server.port, PREDICT, IMAGES[n]) for n in names]
+    result = asyncio.run(run_load(HOST, server.port, requests, len(names), 3 * len(names),
+                                  keep_bodies=True))
+    assert result.errors == 0
+    for index, (status, body) in result.bodies.items():
+        assert (status, json.loads(body)) == (200, alone[names[index % len(names)]])
+    runs = metric(server.port, "ppfcos_batch_size_count") - before
+    assert runs < 3 * len(names)          # some requests shared a predictor run
+
+
+def png_bomb(side):
+    """A real PNG of side x side black grey pixels: a few hundred KB that inflate to side**2
+    bytes (a decompression bomb)."""
+    def chunk(kind, data):
+        return (len(data).to_bytes(4, "big") + kind + data
+                + zlib.crc32(kind + data).to_bytes(4, "big"))
+    compressor, row = zlib.compressobj(9), b"\x00" * (side + 1)
+    idat = b"".join(compressor.compress(row * 500) for _ in range(side // 500))
+    ihdr = side.to_bytes(4, "big") * 2 + bytes([8, 0, 0, 0, 0])
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+            + chunk(b"IDAT", idat + compressor.flush()) + chunk(b"IEND", b""))
+
+
+def json_post(content_type):
+    return lambda data: post_image(data[0], data[1], PREDICT, content_type)
+
+
+BAD_INPUTS = {
+    # name: (body or a function of the good JPEG, path, content type, status, reason)
+    "not an image": (b"GIF89a not really", PREDICT, "image/jpeg", 400, "not_an_image"),
+    "empty body": (b"", PREDICT, "application/octet-stream", 400, "not_an_image"),
+    "truncated JPEG": (lambda jpg: jpg[:len(jpg) // 2], PREDICT, "image/jpeg", 400,
+                       "not_an_image"),
+    "JPEG header only": (lambda jpg: jpg[:200], PREDICT, "image/jpeg", 400, "not_an_image"),
+    "20000x20000 PNG bomb": (lambda jpg: png_bomb(20000), PREDICT, "image/png", 422,
+                             "too_many_pixels"),
+    "oversized body": (lambda jpg: jpg + b"\x00" * (MAX_BODY_MB * 2 ** 20), PREDICT,
+                       "image/jpeg", 413, "body_too_large"),
+    "wrong content type": (lambda jpg: jpg, PREDICT, "text/plain", 415, "content_type"),
+    "no content type": (lambda jpg: jpg, PREDICT, None, 415, "content_type"),
+    "threshold above 1": (lambda jpg: jpg, "/predict?threshold=1.5", "image/jpeg", 422,
+                          "bad_threshold"),
+    "threshold not a number": (lambda jpg: jpg, "/predict?threshold=high", "image/jpeg", 422,
+                               "bad_threshold"),
+    "batch not multipart": (lambda jpg: jpg, "/predict/batch", "image/jpeg", 415,
+                            "content_type"),
+    "unknown endpoint": (lambda jpg: jpg, "/detect", "image/jpeg", 404, "not_found"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_bad_input_is_a_4xx_of_one_json_line_and_the_next_request_is_answered(
+        server, alone, case):
+    body, path, content_type, status, reason = BAD_INPUTS[case]
+    jpg = IMAGES["same4.jpg"]
+    data = body(jpg) if callable(body) else body
+    headers = {"Content-Type": content_type} if content_type else {}
+    errors_before = metric(server.port, "ppfcos_errors_total", reason=reason)
+    answer_status, answer, _ = request(server.port, "POST", path, data, headers)
+    refusal = json_line(answer)
+    assert (answer_status, refusal["reason"]) == (status, reason)
+    assert refusal["error"] and "\n" not in refusal["error"]
+    assert metric(server.port, "ppfcos_errors_total", reason=reason) == errors_before + 1
+    assert post_image(server.port, jpg, PREDICT) == (200, json.dumps(alone["same4.jpg"])
+                                                     .encode())
+
+
+def test_a_bad_image_in_a_batch_names_it(server):
+    body, content_type = multipart([("images", "a.jpg", IMAGES["same5.jpg"]),
+                                    ("images", "b.jpg", IMAGES["same6.jpg"][:300])])
+    status, answer = post_image(server.port, body, "/predict/batch", content_type)
+    refusal = json_line(answer)
+    assert (status, refusal["reason"]) == (400, "not_an_image")
+    assert refusal["error"].startswith("image 1 (b.jpg) is not a JPEG, PNG or BMP image")
+
+
+def test_an_oversized_chunked_body_is_refused_while_it_arrives(server):
+    connection = socket.create_connection((HOST, server.port), timeout=30)
+    with connection:
+        connection.sendall(f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg"
+                           f"\r\nTransfer-Encoding: chunked\r\n\r\n".encode())
+        chunk = b"\xff" * 65536
+        try:
+            for _ in range(MAX_BODY_MB * 16 + 2):
+                connection.sendall(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass                            # the server answered and closed mid-upload
+        status, answer = read_answer(connection)
+    assert status.startswith("HTTP/1.1 413")
+    assert json_line(answer)["reason"] == "body_too_large"
+
+
+def test_slow_clients_are_timed_out_and_others_still_answered(server, alone):
+    headers_only = socket.create_connection((HOST, server.port), timeout=30)
+    body_short = socket.create_connection((HOST, server.port), timeout=30)
+    with headers_only, body_short:
+        headers_only.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-")
+        body_short.sendall(f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg"
+                           f"\r\nContent-Length: 5000\r\n\r\n".encode() + b"\xff\xd8")
+        assert post_image(server.port, IMAGES["same7.jpg"], PREDICT)[0] == 200
+        started = time.monotonic()
+        status, answer = read_answer(body_short)
+        assert status.startswith("HTTP/1.1 408")
+        assert json_line(answer)["reason"] == "timeout"
+        assert headers_only.recv(65536) == b""          # closed without an answer
+        assert time.monotonic() - started < 2 * CLIENT_TIMEOUT + 1
+    assert post_image(server.port, IMAGES["same7.jpg"], PREDICT) == (
+        200, json.dumps(alone["same7.jpg"]).encode())
+
+
+def test_metrics_count_requests_latency_and_batches(server):
+    answered = metric(server.port, "ppfcos_requests_total", endpoint="/predict", status="200")
+    post_image(server.port, IMAGES["wide.jpg"], PREDICT)
+    assert metric(server.port, "ppfcos_requests_total", endpoint="/predict",
+                  status="200") == answered + 1
+    assert metric(server.port, "ppfcos_request_seconds_count", endpoint="/predict") >= \
+        answered + 1
+    assert metric(server.port, "ppfcos_request_seconds_bucket", endpoint="/predict",
+                  le="+Inf") >= answered + 1
+    assert metric(server.port, "ppfcos_batch_size_count") >= 1
+    assert metric(server.port, "ppfcos_batch_size_bucket", le="64.0") == \
+        metric(server.port, "ppfcos_batch_size_count")
+    assert metric(server.port, "ppfcos_queued_images") == 0
+
+
+def test_shutdown_finishes_the_requests_in_flight(model_dir, alone):
+    slow_batches = Server(model_dir, "--max_batch_size", 8, "--max_wait_ms", 3000)
+    answers = []
+    worker = threading.Thread(target=lambda: answers.append(
+        post_image(slow_batches.port, IMAGES["same0.jpg"], PREDICT)))
+    worker.start()
+    time.sleep(1.0)                   # the request waits in the batcher for 3 s
+    started = time.monotonic()
+    status, output = slow_batches.stop()
+    worker.join(timeout=30)
+    assert answers == [(200, json.dumps(alone["same0.jpg"]).encode())]
+    # uvicorn re-raises the SIGTERM it caught once it has shut down cleanly
+    assert status == -signal.SIGTERM and "Application shutdown complete" in output
+    assert time.monotonic() - started < 30
+    with pytest.raises(OSError):
+        request(slow_batches.port, "GET", "/health", timeout=5)
+
+
+def test_a_bad_model_dir_is_one_error_line(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "ppfcos.serving.cli", "--model_dir",
+                           str(tmp_path / "missing")], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"error: model directory not found: {tmp_path / 'missing'} (export a model with "
+        f"tools/export_model.py)")

@@ -1,0 +1,302 @@
+"""Load-test ppfcos-serve on loopback beside the predictor it serves, on the same images.
+
+    python tools/benchmark_serve.py --model_dir EXPORT --image_dir IMAGES
+        [--setups 1x2/8 1x2/16 2x1/8] [--concurrency 1 4 16] [--requests 400]
+        [--batch_sizes 1 4 8 16 32] [--predictor_images 400] [--rounds 3]
+        [--max_batch_size 8] [--max_wait_ms 5] [--threshold T] [--port P]
+
+Each round (rounds alternate the order of the servers, so a slow phase of the machine hits
+every setting) measures the predictor's images/s at each of --batch_sizes: ppfcos_deploy's
+Detector decoding the JPEG bytes, preprocessing, inference, postprocessing (the work the
+server does per image), first as the command-line predictor runs (one process, all cores'
+threads), then as W processes of T threads at once for each setup WxT. Then, for each setup,
+the server (``python -m ppfcos.serving.cli --workers W --cpu_threads T``) with batching up to
+B images and without (max_batch_size 1): requests/s and p50/p99 latency of --requests POST
+/predict at each --concurrency (ppfcos.serving.loadgen: a closed loop of keep-alive
+connections), the non-200 answers, the CPU the load generator, the server and its event
+loops used (percent of all cores: on a small machine they share the cores), the mean images
+per predictor run and the share of the time the predictor ran. Prints the CPU, a line per
+measurement, then the median and range over the rounds and the ratio of each server at the
+highest concurrency to the best batch of the command-line predictor (and of the predictor in
+the server's layout).
+"""
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+
+import ppfcos  # noqa: E402,F401  (before paddle, for Paddle 2.6)
+from ppfcos.serving.loadgen import raw_request, run_load  # noqa: E402
+from ppfcos_deploy import machine  # noqa: E402
+from ppfcos_deploy.benchmark import Timings  # noqa: E402
+from ppfcos_deploy.detector import Detector  # noqa: E402
+from ppfcos_deploy.exported_model import load_exported_model  # noqa: E402
+from ppfcos_deploy.media import decode_image, images_under  # noqa: E402
+from ppfcos_deploy.predictor import RunOptions, create_predictor  # noqa: E402
+from ppfcos_deploy.preprocess import Preprocessor  # noqa: E402
+
+HOST = "127.0.0.1"
+TICKS = os.sysconf("SC_CLK_TCK")
+CORES = machine.cpu_info()["cores"]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def process_cpu_seconds(pid, thread=None):
+    """User + system CPU seconds of process ``pid``, or of its thread ``thread`` (Linux
+    /proc; the main thread's id is the pid)."""
+    path = f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat"
+    with open(path) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def batch_totals(port):
+    """(predictor runs, images, seconds in runs) so far, from the server's /metrics."""
+    text = urllib.request.urlopen(f"http://{HOST}:{port}/metrics", timeout=10).read().decode()
+    value = {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+             if line.startswith(("ppfcos_batch_size_", "ppfcos_batch_seconds_sum"))}
+    return (value["ppfcos_batch_size_count"], value["ppfcos_batch_size_sum"],
+            value["ppfcos_batch_seconds_sum"])
+
+
+def predictor_rate(model_dir, encoded, threads, batch_size, images):
+    """Images/s of decode + Detector.detect over ``images`` images in batches (after a
+    warm-up of the batch shape), in this process."""
+    model = load_exported_model(model_dir)
+    detector = Detector(Preprocessor(model.preprocess), create_predictor(
+        "paddle", model, RunOptions(cpu_threads=threads)), Timings())
+    for start in range(0, batch_size * 2, batch_size):
+        detector.detect([decode_image(encoded[(start + i) % len(encoded)], "warm-up")
+                         for i in range(batch_size)])
+    started, done = time.perf_counter(), 0
+    while done < images:
+        batch = [encoded[(done + i) % len(encoded)] for i in range(batch_size)]
+        detector.detect([decode_image(data, "image") for data in batch])
+        done += batch_size
+    return done / (time.perf_counter() - started)
+
+
+def predictors_rate(args, processes, threads, batch_size):
+    """Images/s of ``processes`` predictor processes of ``threads`` threads running at once
+    (this script's --predictor_worker), summed."""
+    command = [sys.executable, os.path.abspath(__file__), "--model_dir", args.model_dir,
+               "--image_dir", args.image_dir, "--predictor_images", str(args.predictor_images),
+               "--predictor_worker", str(threads), str(batch_size)]
+    workers = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                text=True) for _ in range(processes)]
+    outputs = [worker.communicate()[0] for worker in workers]
+    if any(worker.returncode for worker in workers):
+        raise SystemExit(f"a predictor process failed: {outputs}")
+    return sum(float(out.split()[-1]) for out in outputs)
+
+
+def start_server(args, port, setup, max_batch_size):
+    workers, threads = setup[:2]
+    command = [sys.executable, "-m", "ppfcos.serving.cli", "--model_dir", args.model_dir,
+               "--port", str(port), "--workers", str(workers), "--cpu_threads", str(threads),
+               "--max_batch_size", str(max_batch_size), "--max_wait_ms", str(args.max_wait_ms)]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://{HOST}:{port}/health", timeout=1).read()
+            return server
+        except OSError:
+            if server.poll() is not None:
+                raise SystemExit(f"the server exited: {server.stderr.read().decode()[-2000:]}")
+            time.sleep(0.2)
+    server.kill()
+    raise SystemExit("the server did not answer /health within 120 s")
+
+
+def stop_server(server):
+    server.terminate()
+    server.wait(timeout=60)
+
+
+def server_pids(server):
+    """The server's process and its children (uvicorn's workers with --workers > 1)."""
+    children = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                if entry.isdigit() and int(f.read().rsplit(")", 1)[1].split()[1]) == server.pid:
+                    children.append(int(entry))
+        except (OSError, ValueError):
+            continue
+    return [server.pid] + children
+
+
+def server_cpu_seconds(pids):
+    """(CPU seconds of the server's processes, of their main threads: the event loops)."""
+    return (sum(process_cpu_seconds(pid) for pid in pids),
+            sum(process_cpu_seconds(pid, pid) for pid in pids))
+
+
+def load_row(port, requests, concurrency, total, server):
+    """{rate, p50, p99 (ms), errors, client, server and server event-loop CPU (% of all
+    cores), mean images per predictor run, % of the time the predictor ran} of one load
+    run. With --workers > 1 the last two are those of the worker whose /metrics answered
+    (each worker counts its own)."""
+    pids = server_pids(server)
+
+    def cpu():
+        return (time.process_time(), *server_cpu_seconds(pids))
+    before, batches_before = cpu(), batch_totals(port)
+    result = asyncio.run(run_load(HOST, port, requests, concurrency, total))
+    after, batches_after = cpu(), batch_totals(port)
+    share = 100 / (result.seconds * machine.cpu_info()["cores"])
+    client, server_cpu, loop = ((a - b) * share for a, b in zip(after, before))
+    runs, images, busy = (a - b for a, b in zip(batches_after, batches_before))
+    return {"rate": result.rate, "p50": 1000 * result.percentile(50),
+            "p99": 1000 * result.percentile(99), "errors": result.errors,
+            "client_cpu": client, "server_cpu": server_cpu, "loop_cpu": loop,
+            "batch": images / max(runs, 1), "busy": 100 * busy / result.seconds}
+
+
+def measure_server(args, requests, setup, max_batch_size, label, rows):
+    port = args.port or free_port()
+    server = start_server(args, port, setup, max_batch_size)
+    try:
+        for concurrency in args.concurrency:          # warm-up: every batch size occurs
+            asyncio.run(run_load(HOST, port, requests, concurrency, 4 * concurrency))
+        for concurrency in args.concurrency:
+            row = load_row(port, requests, concurrency, args.requests, server)
+            rows.setdefault((*label, concurrency), []).append(row)
+            print(f"  server {name(label[0])}, batching {label[1]}, concurrency "
+                  f"{concurrency}: {row['rate']:.1f} req/s, "
+                  f"p50 {row['p50']:.1f} ms, p99 {row['p99']:.1f} ms, {row['errors']} errors; "
+                  f"CPU (% of all cores): load generator {row['client_cpu']:.0f}%, server "
+                  f"{row['server_cpu']:.0f}% (event loops {row['loop_cpu']:.0f}%); "
+                  f"{row['batch']:.1f} images per run, predictor busy {row['busy']:.0f}% of "
+                  f"the time", flush=True)
+    finally:
+        stop_server(server)
+
+
+def spread(values, unit=""):
+    digits = 2 if unit == "x" else 1
+    return (f"{statistics.median(values):.{digits}f}{unit} ({min(values):.{digits}f}-"
+            f"{max(values):.{digits}f})" if len(values) > 1 else f"{values[0]:.{digits}f}{unit}")
+
+
+def layout(text):
+    """'WxT' or 'WxT/B' -> (W processes, T threads each, max batch size B or None)
+    (argparse type)."""
+    try:
+        shape, _, batch = text.lower().partition("/")
+        predictors, threads = (int(v) for v in shape.split("x"))
+        return predictors, threads, int(batch) if batch else None
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WORKERSxTHREADS[/MAX_BATCH_SIZE] such "
+                                         f"as 1x2 or 2x1/8, got {text!r}") from None
+
+
+def name(setup, unit="worker"):
+    """'2 workers x 1 thread' (``unit``: what runs the threads)."""
+    count, threads = setup[:2]
+    plural = (unit + ("es" if unit.endswith("s") else "s")) if count > 1 else unit
+    return f"{count} {plural} x {threads} thread{'s' if threads > 1 else ''}"
+
+
+def summary(args, layouts, predictor, rows):
+    lines = ["", f"median (range) over {args.rounds} round(s):",
+             "| predictor | batch | images/s |", "| --- | --- | --- |"]
+    lines += [f"| {name(setup, 'process')} | {b} | {spread(predictor[setup, b])} |"
+              for setup in layouts for b in args.batch_sizes]
+    lines += ["", "| server | batching | concurrency | req/s | p50 ms | p99 ms | errors | "
+              "load generator CPU | server CPU | event loop CPU | images per run | "
+              "predictor busy |", "| --- " * 12 + "|"]
+    for (setup, label, concurrency), runs in rows.items():
+        cell = {key: spread([r[key] for r in runs]) for key in runs[0]}
+        errors = sum(r["errors"] for r in runs)
+        lines.append(f"| {name(setup)} | {label} | {concurrency} | {cell['rate']} | "
+                     f"{cell['p50']} | {cell['p99']} | {errors} | {cell['client_cpu']}% | "
+                     f"{cell['server_cpu']}% | {cell['loop_cpu']}% | {cell['batch']} | "
+                     f"{cell['busy']}% |")
+    top = max(args.concurrency)
+
+    def best(setup):
+        return [max(predictor[setup, b][i] for b in args.batch_sizes)
+                for i in range(args.rounds)]
+    lines.append("")
+    for setup, label, concurrency in rows:
+        if concurrency != top:
+            continue
+        runs = [run["rate"] for run in rows[setup, label, concurrency]]
+        for baseline in dict.fromkeys([layouts[0], setup[:2]]):
+            ratios = [rate / b for rate, b in zip(runs, best(baseline))]
+            lines.append(f"server {name(setup)}, {label}, concurrency {top} / best batch of "
+                         f"the predictor as {name(baseline, 'process')}: "
+                         f"{spread(ratios, 'x')}")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model_dir", required=True)
+    parser.add_argument("--image_dir", required=True)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--requests", type=int, default=400, help="requests per load run")
+    parser.add_argument("--batch_sizes", type=int, nargs="+", default=[1, 4, 8, 16, 32])
+    parser.add_argument("--predictor_images", type=int, default=400,
+                        help="images per predictor measurement (per process)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--setups", type=layout, nargs="+", default=[(1, CORES, None)],
+                        metavar="WxT[/B]", help="server layouts: W worker processes "
+                        "(--workers) of T predictor threads (--cpu_threads) each, batching up "
+                        "to B images (default --max_batch_size); the predictor is also "
+                        "measured as W processes of T threads running at once")
+    parser.add_argument("--max_batch_size", type=int, default=8,
+                        help="the servers' batch limit where a setup gives none")
+    parser.add_argument("--max_wait_ms", type=float, default=5.0)
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="the requests' threshold (default: the model's draw_threshold)")
+    parser.add_argument("--port", type=int, default=0, help="default: a free port")
+    parser.add_argument("--predictor_worker", type=int, nargs=2, metavar=("THREADS", "BATCH"),
+                        help=argparse.SUPPRESS)    # one predictor process of predictors_rate
+    args = parser.parse_args(argv)
+    encoded = [open(path, "rb").read() for path in images_under(args.image_dir)]
+    if not encoded:
+        raise SystemExit(f"no images in {args.image_dir}")
+    if args.predictor_worker:
+        print(predictor_rate(args.model_dir, encoded, *args.predictor_worker,
+                             args.predictor_images))
+        return 0
+    print(machine.describe(machine.cpu_info()))
+    path = "/predict" + (f"?threshold={args.threshold}" if args.threshold is not None else "")
+    requests = [raw_request(HOST, 0, path, data) for data in encoded]
+    # The command-line predictor's layout (one process, all cores) first: the baseline.
+    layouts = list(dict.fromkeys([(1, CORES), *(setup[:2] for setup in args.setups)]))
+    predictor, rows = {}, {}
+    for round_index in range(args.rounds):
+        print(f"round {round_index + 1}:", flush=True)
+        for setup in layouts:
+            for b in args.batch_sizes:
+                rate = predictors_rate(args, *setup, b)
+                predictor.setdefault((setup, b), []).append(rate)
+                print(f"  predictor {name(setup, 'process')}, batch {b}: {rate:.1f} images/s",
+                      flush=True)
+        runs = [(setup, f"up to {setup[2] or args.max_batch_size}", setup[2] or
+                 args.max_batch_size) for setup in args.setups] + [
+                (setup, "off", 1) for setup in dict.fromkeys(s[:2] for s in args.setups)]
+        for setup, label, size in runs[::1 if round_index % 2 == 0 else -1]:
+            measure_server(args, requests, setup, size, (setup, label), rows)
+    print(summary(args, layouts, predictor, rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
