@@ -1,7 +1,7 @@
 """Load-test ppfcos-serve on loopback beside the predictor it serves, on the same images.
 
     python tools/benchmark_serve.py --model_dir EXPORT --image_dir IMAGES
-        [--setups 1x2/8 1x2/16 2x1/8] [--concurrency 1 4 16] [--requests 400]
+        [--setups 1x2/16 1x2x1/16 2x1/8] [--concurrency 1 4 16] [--requests 400]
         [--batch_sizes 1 4 8 16 32] [--predictor_images 400] [--rounds 3]
         [--max_batch_size 8] [--max_wait_ms 5] [--threshold T] [--port P]
 
@@ -9,9 +9,9 @@ Each round (rounds alternate the order of the servers, so a slow phase of the ma
 every setting) measures the predictor's images/s at each of --batch_sizes: ppfcos_deploy's
 Detector decoding the JPEG bytes, preprocessing, inference, postprocessing (the work the
 server does per image), first as the command-line predictor runs (one process, all cores'
-threads), then as W processes of T threads at once for each setup WxT. Then, for each setup,
-the server (``python -m ppfcos.serving.cli --workers W --cpu_threads T``) with batching up to
-B images and without (max_batch_size 1): requests/s and p50/p99 latency of --requests POST
+threads), then as W*P processes of T threads at once for each setup WxPxT. Then, for each
+setup, the server (``python -m ppfcos.serving.cli --workers W --predictor_processes P
+--cpu_threads T``) with batching up to B images and without (max_batch_size 1): requests/s and p50/p99 latency of --requests POST
 /predict at each --concurrency (ppfcos.serving.loadgen: a closed loop of keep-alive
 connections), the non-200 answers, the CPU the load generator, the server and its event
 loops used (percent of all cores: on a small machine they share the cores), the mean images
@@ -35,12 +35,10 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")
 import ppfcos  # noqa: E402,F401  (before paddle, for Paddle 2.6)
 from ppfcos.serving.loadgen import raw_request, run_load  # noqa: E402
 from ppfcos_deploy import machine  # noqa: E402
-from ppfcos_deploy.benchmark import Timings  # noqa: E402
-from ppfcos_deploy.detector import Detector  # noqa: E402
+from ppfcos.serving.predictors import build_detector  # noqa: E402
 from ppfcos_deploy.exported_model import load_exported_model  # noqa: E402
 from ppfcos_deploy.media import decode_image, images_under  # noqa: E402
-from ppfcos_deploy.predictor import RunOptions, create_predictor  # noqa: E402
-from ppfcos_deploy.preprocess import Preprocessor  # noqa: E402
+from ppfcos_deploy.predictor import RunOptions  # noqa: E402
 
 HOST = "127.0.0.1"
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -74,9 +72,8 @@ def batch_totals(port):
 def predictor_rate(model_dir, encoded, threads, batch_size, images):
     """Images/s of decode + Detector.detect over ``images`` images in batches (after a
     warm-up of the batch shape), in this process."""
-    model = load_exported_model(model_dir)
-    detector = Detector(Preprocessor(model.preprocess), create_predictor(
-        "paddle", model, RunOptions(cpu_threads=threads)), Timings())
+    detector = build_detector(load_exported_model(model_dir), "paddle",
+                              RunOptions(cpu_threads=threads))
     for start in range(0, batch_size * 2, batch_size):
         detector.detect([decode_image(encoded[(start + i) % len(encoded)], "warm-up")
                          for i in range(batch_size)])
@@ -103,9 +100,10 @@ def predictors_rate(args, processes, threads, batch_size):
 
 
 def start_server(args, port, setup, max_batch_size):
-    workers, threads = setup[:2]
+    workers, processes, threads = setup[:3]
     command = [sys.executable, "-m", "ppfcos.serving.cli", "--model_dir", args.model_dir,
-               "--port", str(port), "--workers", str(workers), "--cpu_threads", str(threads),
+               "--port", str(port), "--workers", str(workers), "--predictor_processes",
+               str(processes), "--cpu_threads", str(threads),
                "--max_batch_size", str(max_batch_size), "--max_wait_ms", str(args.max_wait_ms)]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
@@ -126,34 +124,45 @@ def stop_server(server):
     server.wait(timeout=60)
 
 
-def server_pids(server):
-    """The server's process and its children (uvicorn's workers with --workers > 1)."""
+def children_of(pids):
+    """The processes whose parent is one of ``pids``."""
     children = []
     for entry in os.listdir("/proc"):
         try:
             with open(f"/proc/{entry}/stat") as f:
-                if entry.isdigit() and int(f.read().rsplit(")", 1)[1].split()[1]) == server.pid:
+                if entry.isdigit() and int(f.read().rsplit(")", 1)[1].split()[1]) in pids:
                     children.append(int(entry))
         except (OSError, ValueError):
             continue
-    return [server.pid] + children
+    return children
 
 
-def server_cpu_seconds(pids):
-    """(CPU seconds of the server's processes, of their main threads: the event loops)."""
+def server_pids(server, workers):
+    """(the server's process and all its descendants, those of them that run an event loop:
+    the server, or with --workers > 1 its uvicorn workers; the other descendants are
+    predictor processes)."""
+    generations = [[server.pid]]
+    while generations[-1]:
+        generations.append(children_of(set(generations[-1])))
+    return sum(generations, []), generations[1 if workers > 1 else 0]
+
+
+def server_cpu_seconds(pids, loops):
+    """(CPU seconds of the server's processes, of the main threads of ``loops``: the event
+    loops)."""
     return (sum(process_cpu_seconds(pid) for pid in pids),
-            sum(process_cpu_seconds(pid, pid) for pid in pids))
+            sum(process_cpu_seconds(pid, pid) for pid in loops))
 
 
-def load_row(port, requests, concurrency, total, server):
+def load_row(port, requests, concurrency, total, server, workers):
     """{rate, p50, p99 (ms), errors, client, server and server event-loop CPU (% of all
     cores), mean images per predictor run, % of the time the predictor ran} of one load
     run. With --workers > 1 the last two are those of the worker whose /metrics answered
     (each worker counts its own)."""
-    pids = server_pids(server)
+    pids, loops = server_pids(server, workers)
 
     def cpu():
-        return (time.process_time(), *server_cpu_seconds(pids))
+        return (time.process_time(), *server_cpu_seconds(pids, loops))
     before, batches_before = cpu(), batch_totals(port)
     result = asyncio.run(run_load(HOST, port, requests, concurrency, total))
     after, batches_after = cpu(), batch_totals(port)
@@ -173,7 +182,7 @@ def measure_server(args, requests, setup, max_batch_size, label, rows):
         for concurrency in args.concurrency:          # warm-up: every batch size occurs
             asyncio.run(run_load(HOST, port, requests, concurrency, 4 * concurrency))
         for concurrency in args.concurrency:
-            row = load_row(port, requests, concurrency, args.requests, server)
+            row = load_row(port, requests, concurrency, args.requests, server, setup[0])
             rows.setdefault((*label, concurrency), []).append(row)
             print(f"  server {name(label[0])}, batching {label[1]}, concurrency "
                   f"{concurrency}: {row['rate']:.1f} req/s, "
@@ -193,28 +202,47 @@ def spread(values, unit=""):
 
 
 def layout(text):
-    """'WxT' or 'WxT/B' -> (W processes, T threads each, max batch size B or None)
-    (argparse type)."""
+    """'WxT', 'WxPxT', optionally '/B' -> (W server processes, P predictor processes each, T
+    threads each, max batch size B or None) (argparse type)."""
     try:
         shape, _, batch = text.lower().partition("/")
-        predictors, threads = (int(v) for v in shape.split("x"))
-        return predictors, threads, int(batch) if batch else None
+        counts = [int(v) for v in shape.split("x")]
+        workers, processes, threads = counts if len(counts) == 3 else (counts[0], 1, counts[1])
+        return workers, processes, threads, int(batch) if batch else None
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WORKERSxTHREADS[/MAX_BATCH_SIZE] such "
-                                         f"as 1x2 or 2x1/8, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected WORKERSx[PROCESSESx]THREADS[/MAX_BATCH_"
+                                         f"SIZE] such as 1x2, 2x1/8 or 1x2x1/16, got "
+                                         f"{text!r}") from None
 
 
-def name(setup, unit="worker"):
-    """'2 workers x 1 thread' (``unit``: what runs the threads)."""
-    count, threads = setup[:2]
-    plural = (unit + ("es" if unit.endswith("s") else "s")) if count > 1 else unit
-    return f"{count} {plural} x {threads} thread{'s' if threads > 1 else ''}"
+def predictor_layout(setup):
+    """(predictor processes in all, threads each) of a server layout."""
+    workers, processes, threads = setup[:3]
+    return workers * processes, threads
+
+
+def counted(count, unit):
+    plural = unit + ("es" if unit.endswith("s") else "s")
+    return f"{count} {plural if count > 1 else unit}"
+
+
+def name(setup):
+    """'1 worker x 2 predictor processes x 1 thread' of a server layout."""
+    workers, processes, threads = setup[:3]
+    return (f"{counted(workers, 'worker')} x {counted(processes, 'predictor process')} x "
+            f"{counted(threads, 'thread')}")
+
+
+def predictor_name(layout):
+    """'2 processes x 1 thread' of a predictor layout (predictor_layout)."""
+    processes, threads = layout
+    return f"{counted(processes, 'process')} x {counted(threads, 'thread')}"
 
 
 def summary(args, layouts, predictor, rows):
     lines = ["", f"median (range) over {args.rounds} round(s):",
              "| predictor | batch | images/s |", "| --- | --- | --- |"]
-    lines += [f"| {name(setup, 'process')} | {b} | {spread(predictor[setup, b])} |"
+    lines += [f"| {predictor_name(setup)} | {b} | {spread(predictor[setup, b])} |"
               for setup in layouts for b in args.batch_sizes]
     lines += ["", "| server | batching | concurrency | req/s | p50 ms | p99 ms | errors | "
               "load generator CPU | server CPU | event loop CPU | images per run | "
@@ -236,10 +264,10 @@ def summary(args, layouts, predictor, rows):
         if concurrency != top:
             continue
         runs = [run["rate"] for run in rows[setup, label, concurrency]]
-        for baseline in dict.fromkeys([layouts[0], setup[:2]]):
+        for baseline in dict.fromkeys([layouts[0], predictor_layout(setup)]):
             ratios = [rate / b for rate, b in zip(runs, best(baseline))]
             lines.append(f"server {name(setup)}, {label}, concurrency {top} / best batch of "
-                         f"the predictor as {name(baseline, 'process')}: "
+                         f"the predictor as {predictor_name(baseline)}: "
                          f"{spread(ratios, 'x')}")
     return "\n".join(lines)
 
@@ -254,11 +282,12 @@ def main(argv=None):
     parser.add_argument("--predictor_images", type=int, default=400,
                         help="images per predictor measurement (per process)")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--setups", type=layout, nargs="+", default=[(1, CORES, None)],
-                        metavar="WxT[/B]", help="server layouts: W worker processes "
-                        "(--workers) of T predictor threads (--cpu_threads) each, batching up "
-                        "to B images (default --max_batch_size); the predictor is also "
-                        "measured as W processes of T threads running at once")
+    parser.add_argument("--setups", type=layout, nargs="+", default=[(1, 1, CORES, None)],
+                        metavar="Wx[P]xT[/B]", help="server layouts: W server processes "
+                        "(--workers) of P predictor processes (--predictor_processes, default "
+                        "1) of T threads (--cpu_threads) each, batching up to B images "
+                        "(default --max_batch_size); the predictor is also measured as W*P "
+                        "processes of T threads running at once")
     parser.add_argument("--max_batch_size", type=int, default=8,
                         help="the servers' batch limit where a setup gives none")
     parser.add_argument("--max_wait_ms", type=float, default=5.0)
@@ -279,7 +308,7 @@ def main(argv=None):
     path = "/predict" + (f"?threshold={args.threshold}" if args.threshold is not None else "")
     requests = [raw_request(HOST, 0, path, data) for data in encoded]
     # The command-line predictor's layout (one process, all cores) first: the baseline.
-    layouts = list(dict.fromkeys([(1, CORES), *(setup[:2] for setup in args.setups)]))
+    layouts = list(dict.fromkeys([(1, CORES), *map(predictor_layout, args.setups)]))
     predictor, rows = {}, {}
     for round_index in range(args.rounds):
         print(f"round {round_index + 1}:", flush=True)
@@ -287,11 +316,11 @@ def main(argv=None):
             for b in args.batch_sizes:
                 rate = predictors_rate(args, *setup, b)
                 predictor.setdefault((setup, b), []).append(rate)
-                print(f"  predictor {name(setup, 'process')}, batch {b}: {rate:.1f} images/s",
+                print(f"  predictor {predictor_name(setup)}, batch {b}: {rate:.1f} images/s",
                       flush=True)
-        runs = [(setup, f"up to {setup[2] or args.max_batch_size}", setup[2] or
+        runs = [(setup, f"up to {setup[3] or args.max_batch_size}", setup[3] or
                  args.max_batch_size) for setup in args.setups] + [
-                (setup, "off", 1) for setup in dict.fromkeys(s[:2] for s in args.setups)]
+                (setup, "off", 1) for setup in dict.fromkeys(s[:3] for s in args.setups)]
         for setup, label, size in runs[::1 if round_index % 2 == 0 else -1]:
             measure_server(args, requests, setup, size, (setup, label), rows)
     print(summary(args, layouts, predictor, rows))

@@ -17,11 +17,8 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from ppfcos_deploy import machine  # (ppfcos_deploy before paddle: it binds zlib first)
-from ppfcos_deploy.benchmark import Timings
-from ppfcos_deploy.detector import Detector
 from ppfcos_deploy.exported_model import load_exported_model
-from ppfcos_deploy.predictor import BACKENDS, RunOptions, check_options, create_predictor
-from ppfcos_deploy.preprocess import Preprocessor
+from ppfcos_deploy.predictor import BACKENDS, RunOptions, check_options
 from ppfcos_deploy.results import detection_records
 import paddle  # noqa: E402
 
@@ -29,6 +26,7 @@ from .batching import Batcher
 from .decoding import check_image
 from .errors import ServeError, error_response
 from .metrics import Metrics, RequestMetrics
+from .predictors import Predictors
 from .settings import ServeSettings
 from .uploads import BodyLimit, many_images, one_image
 
@@ -44,18 +42,23 @@ def run_options(settings):
 
 
 class DetectionService:
-    """The exported model, its Detector behind a Batcher, and what /info tells."""
+    """The exported model, its predictors behind a Batcher, and what /info tells."""
 
     def __init__(self, settings, metrics):
         options = run_options(settings)
         self.settings = settings
         self.model = load_exported_model(settings.model_dir, settings.backend,
                                          settings.precision)
-        detector = Detector(Preprocessor(self.model.preprocess),
-                            create_predictor(settings.backend, self.model, options), Timings())
-        self.batcher = Batcher(detector.detect, settings.max_batch_size, settings.max_wait_ms,
-                               settings.max_queue, on_batch=metrics.observe_batch)
+        self.predictors = Predictors(self.model, settings, options)
+        self.batcher = Batcher(self.predictors.detects, settings.max_batch_size,
+                               settings.max_wait_ms, settings.max_queue,
+                               on_batch=metrics.observe_batch)
         metrics.queued.set_function(self.batcher.queued)
+
+    def close(self):
+        """Answer the queued images, then stop the predictors."""
+        self.batcher.close()
+        self.predictors.close()
 
     def threshold(self, text):
         """The ``threshold`` query value as a float in [0, 1] (infer_cfg's draw_threshold
@@ -84,6 +87,7 @@ class DetectionService:
                 "category_ids": list(self.model.category_ids),
                 "draw_threshold": self.model.draw_threshold,
                 "cpu": machine.describe(machine.cpu_info()), "cpu_threads": s.cpu_threads,
+                "predictor_processes": s.predictor_processes,
                 "paddle": paddle.__version__,
                 "batching": {"max_batch_size": s.max_batch_size, "max_wait_ms": s.max_wait_ms},
                 "limits": {"max_body_bytes": s.max_body_bytes, "max_pixels": s.max_pixels,
@@ -175,7 +179,7 @@ def create_app(settings):
         service.batcher.start()
         yield
         # uvicorn has finished the requests in flight (or given up after graceful_timeout)
-        await asyncio.get_running_loop().run_in_executor(None, service.batcher.close)
+        await asyncio.get_running_loop().run_in_executor(None, service.close)
 
     app = FastAPI(title="ppfcos detection server", lifespan=lifespan, docs_url=None,
                   redoc_url=None, openapi_url=None)

@@ -1,6 +1,8 @@
-"""Dynamic batching: requests from the event loop queue image bytes; one worker thread takes
+"""Dynamic batching: requests from the event loop queue image bytes; a worker thread takes
 up to ``max_batch_size`` of them (waiting at most ``max_wait_ms`` after the first for more),
-decodes them and runs them through ppfcos_deploy's Detector in one call.
+decodes them and runs them through a predictor (ppfcos_deploy's Detector) in one call. There
+is one worker per predictor (predictors.py); the workers gather batches one at a time, so
+while one predictor runs, the next batch forms for another.
 
 The Detector runs only images of the same preprocessed shape together, and each image's
 rows are split from the batch's outputs (``detector.split_rows``), so a request gets the
@@ -41,32 +43,38 @@ def resolve(job, result=None, error=None):
 
 
 class Batcher:
-    """Runs ``detect(images) -> rows per image`` (a ppfcos_deploy Detector's ``detect``) on
-    groups of queued images in one worker thread. ``on_batch(size, seconds)`` is called
-    after each run (the metrics). At most ``max_queue`` images wait; past that
-    :meth:`submit` refuses with 503."""
+    """Runs the ``detects`` callables (``detect(images) -> rows per image``, a ppfcos_deploy
+    Detector's ``detect`` each) on groups of queued images, one worker thread per callable.
+    ``on_batch(size, seconds)`` is called after each run (the metrics). At most
+    ``max_queue`` images wait; past that :meth:`submit` refuses with 503."""
 
-    def __init__(self, detect, max_batch_size, max_wait_ms, max_queue, on_batch=None):
-        self.detect = detect
+    def __init__(self, detects, max_batch_size, max_wait_ms, max_queue, on_batch=None):
+        self.detects = list(detects)
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_ms / 1000
         self.max_queue = max_queue
         self.on_batch = on_batch or (lambda size, seconds: None)
         self._queue = queue.Queue()
-        self._thread = None
+        self._gathering = threading.Lock()      # one worker gathers a batch at a time
+        self._threads = []
         self._closed = False
 
     def start(self):
-        self._thread = threading.Thread(target=self._work, name="ppfcos-batcher", daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._work, args=(detect,), daemon=True,
+                                          name=f"ppfcos-batcher-{i}")
+                         for i, detect in enumerate(self.detects)]
+        for thread in self._threads:
+            thread.start()
 
     def close(self):
-        """Refuse new images, answer the queued ones, stop the worker (blocks until it has)."""
+        """Refuse new images, answer the queued ones, stop the workers (blocks until they
+        have)."""
         self._closed = True
-        if self._thread is not None:
+        if self._threads:
             self._queue.put(STOP)
-            self._thread.join()
-            self._thread = None
+            for thread in self._threads:
+                thread.join()
+            self._threads = []
 
     def queued(self):
         """Images waiting for the predictor (approximately)."""
@@ -104,14 +112,16 @@ class Batcher:
             jobs.append(job)
         return jobs, False
 
-    def _work(self):
+    def _work(self, detect):
         stop = False
         while not stop:
-            jobs, stop = self._next_batch()
-            if stop:       # answer what is still queued, then stop
-                jobs += self._drain()
+            with self._gathering:
+                jobs, stop = self._next_batch()
+                if stop:       # take what is still queued, and pass STOP to the next worker
+                    jobs += self._drain()
+                    self._queue.put(STOP)
             if jobs:
-                self._run(jobs)
+                self._run(jobs, detect)
 
     def _drain(self):
         jobs = []
@@ -123,7 +133,7 @@ class Batcher:
             if job is not STOP:
                 jobs.append(job)
 
-    def _run(self, jobs):
+    def _run(self, jobs, detect):
         ready = []
         for job in jobs:
             if job.future.done():      # the client left (its request was cancelled)
@@ -136,7 +146,7 @@ class Batcher:
             group = ready[start:start + self.max_batch_size]
             started = time.perf_counter()
             try:
-                rows = self.detect([image for _, image in group])
+                rows = detect([image for _, image in group])
             except Exception as e:     # a predictor failure answers 500, the server stays up
                 for job, _ in group:
                     resolve(job, error=e)

@@ -2,6 +2,7 @@
 
     ppfcos-serve --model_dir output_inference/fcos_r18_lite_synthetic \\
         [--backend paddle|onnxruntime|openvino] [--precision fp32|bf16|int8] [--cpu_threads N] \\
+        [--predictor_processes 1] \\
         [--host 127.0.0.1] [--port 8080] [--workers 1] [--max_batch_size 16] [--max_wait_ms 5] \\
         [--max_body_mb 20] [--max_pixels 25000000] [--max_batch_images 64] [--max_queue 256] \\
         [--client_timeout 10] [--graceful_timeout 30] [--access_log]
@@ -10,6 +11,7 @@ Endpoints: POST /predict, POST /predict/batch, GET /health, GET /info, GET /metr
 (docs/serving.md). Needs ``pip install -e .[serve]``.
 """
 import argparse
+import os
 import sys
 
 import ppfcos  # noqa: F401  (before paddle, for Paddle 2.6)
@@ -45,8 +47,13 @@ def build_parser():
                         help=f"inference library: {backends_help()}")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
                         help=precisions_help())
-    parser.add_argument("--cpu_threads", type=positive_int, default=defaults.cpu_threads,
-                        help="CPU math threads of each worker's predictor (default: all cores)")
+    parser.add_argument("--predictor_processes", type=positive_int,
+                        default=defaults.predictor_processes,
+                        help="predictors, each in a process of its own, whose runs overlap "
+                        "(1: one predictor in the server's process)")
+    parser.add_argument("--cpu_threads", type=positive_int, default=None,
+                        help="CPU math threads of each predictor (default: the cores shared "
+                        "among the predictor processes)")
     parser.add_argument("--host", default=defaults.host, help="address to listen on")
     parser.add_argument("--port", type=int, default=defaults.port, help="port to listen on")
     parser.add_argument("--workers", type=positive_int, default=defaults.workers,
@@ -74,11 +81,18 @@ def build_parser():
     return parser
 
 
+def shared_cores(processes):
+    """The cores each of ``processes`` predictor processes gets (at least 1)."""
+    return max((os.cpu_count() or 1) // processes, 1)
+
+
 def settings_of(args):
     """The ServeSettings of parsed flags."""
     return ServeSettings(
         model_dir=args.model_dir, backend=args.backend, precision=args.precision,
-        cpu_threads=args.cpu_threads, host=args.host, port=args.port, workers=args.workers,
+        cpu_threads=args.cpu_threads or shared_cores(args.predictor_processes),
+        predictor_processes=args.predictor_processes, host=args.host, port=args.port,
+        workers=args.workers,
         max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
         max_body_bytes=int(args.max_body_mb * 2 ** 20), max_pixels=args.max_pixels,
         max_batch_images=args.max_batch_images, max_queue=args.max_queue,

@@ -10,9 +10,10 @@ SETTINGS_VARIABLE = "PPFCOS_SERVE_SETTINGS"
 
 @dataclass(frozen=True)
 class ServeSettings:
-    """model_dir, backend, precision, cpu_threads: the predictor (ppfcos_deploy's RunOptions).
-    host, port, workers: where uvicorn listens, and how many processes (each its own
-    predictor). max_batch_size, max_wait_ms: dynamic batching (1: every request runs alone).
+    """model_dir, backend, precision, cpu_threads: each predictor (ppfcos_deploy's RunOptions).
+    predictor_processes: 1, the predictor runs in the server's process; N > 1, N predictors
+    run in child processes of their own (predictors.py). host, port, workers: where uvicorn
+    listens, and how many server processes (each with its own predictors). max_batch_size, max_wait_ms: dynamic batching (1: every request runs alone).
     max_body_bytes: the largest request body; max_pixels: the largest image (width x height,
     read from the file's header before decoding); max_batch_images: images in one
     /predict/batch request; max_queue: images waiting for the predictor before 503s.
@@ -23,6 +24,7 @@ class ServeSettings:
     backend: str = "paddle"
     precision: str = "fp32"
     cpu_threads: int = os.cpu_count() or 1
+    predictor_processes: int = 1
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1

@@ -2,6 +2,7 @@
 and a real worker thread."""
 import asyncio
 import threading
+import time
 
 import cv2
 import numpy as np
@@ -53,7 +54,7 @@ def test_the_batcher_groups_up_to_max_batch_size_and_answers_each_its_own_rows()
 
     jpegs = [cv2.imencode(".png", np.full((8, 8, 3), value, np.uint8))[1].tobytes()
              for value in range(10)]
-    batcher = Batcher(detect, max_batch_size=4, max_wait_ms=200, max_queue=100)
+    batcher = Batcher([detect], max_batch_size=4, max_wait_ms=200, max_queue=100)
     batcher.start()
 
     async def submit_all():
@@ -72,7 +73,37 @@ def test_the_batcher_groups_up_to_max_batch_size_and_answers_each_its_own_rows()
 
 
 def test_a_full_queue_is_refused_with_503():
-    batcher = Batcher(lambda images: [], max_batch_size=1, max_wait_ms=0, max_queue=0)
+    batcher = Batcher([lambda images: []], max_batch_size=1, max_wait_ms=0, max_queue=0)
     with pytest.raises(ServeError) as refused:
         asyncio.run(batcher.submit(b"", "x"))
     assert (refused.value.status, refused.value.reason) == (503, "overloaded")
+
+
+def test_each_predictor_has_a_worker_and_close_answers_what_is_queued():
+    used = []
+
+    def detect_of(name):
+        def detect(images):             # rows [1, 6] holding each image's first pixel
+            time.sleep(0.05)
+            used.append(name)
+            return [np.full((1, 6), image[0, 0, 0], np.float32) for image in images]
+        return detect
+
+    pngs = [cv2.imencode(".png", np.full((8, 8, 3), value, np.uint8))[1].tobytes()
+            for value in range(12)]
+    batcher = Batcher([detect_of("a"), detect_of("b")], max_batch_size=2, max_wait_ms=0,
+                      max_queue=100)
+    batcher.start()
+
+    async def submit_then_close():
+        tasks = [asyncio.ensure_future(batcher.submit(data, f"image {i}"))
+                 for i, data in enumerate(pngs)]
+        await asyncio.sleep(0.01)       # the first batches run, the rest wait in the queue
+        await asyncio.get_running_loop().run_in_executor(None, batcher.close)
+        return await asyncio.gather(*tasks)
+
+    answers = asyncio.run(submit_then_close())
+    assert [int(rows[0, 0]) for rows in answers] == list(range(12))
+    assert set(used) == {"a", "b"}
+    assert not any(thread.is_alive() for thread in threading.enumerate()
+                   if thread.name.startswith("ppfcos-batcher"))

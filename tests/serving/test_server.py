@@ -4,6 +4,7 @@ still answered, the slow-client timeouts, /metrics, and a shutdown that finishes
 flight."""
 import asyncio
 import json
+import os
 import re
 import signal
 import socket
@@ -292,3 +293,47 @@ def test_a_bad_model_dir_is_one_error_line(tmp_path):
     assert done.stderr.strip().splitlines()[-1] == (
         f"error: model directory not found: {tmp_path / 'missing'} (export a model with "
         f"tools/export_model.py)")
+
+
+def predictor_children(pid):
+    """PIDs of the spawned predictor processes of process ``pid`` (Linux /proc; each of its
+    threads lists the children it started)."""
+    children = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as f:
+            children += [int(child) for child in f.read().split()]
+    found = []
+    for child in children:
+        with open(f"/proc/{child}/cmdline", "rb") as f:
+            if b"spawn_main" in f.read():
+                found.append(child)
+    return found
+
+
+def test_predictor_processes_give_the_detections_of_one_and_a_dead_one_is_replaced(model_dir,
+                                                                                     alone):
+    pool = Server(model_dir, "--predictor_processes", 2, "--max_batch_size", 4,
+                  "--max_wait_ms", 20)
+    try:
+        status, body, _ = request(pool.port, "GET", "/info")
+        assert (json_line(body)["predictor_processes"], json_line(body)["cpu_threads"]) == (2, 2)
+        names = list(IMAGES)
+
+        def answers_equal_alone():
+            requests = [raw_request(HOST, pool.port, PREDICT, IMAGES[n]) for n in names]
+            result = asyncio.run(run_load(HOST, pool.port, requests, len(names),
+                                          2 * len(names), keep_bodies=True))
+            assert result.errors == 0
+            for index, (status, body) in result.bodies.items():
+                assert (status, json.loads(body)) == (200, alone[names[index % len(names)]])
+
+        answers_equal_alone()
+        children = predictor_children(pool.process.pid)
+        assert len(children) == 2
+        os.kill(children[0], signal.SIGKILL)
+        time.sleep(1.0)
+        answers_equal_alone()        # the killed predictor was replaced before its next run
+        assert len(predictor_children(pool.process.pid)) == 2
+    finally:
+        status, output = pool.stop()
+    assert status == -signal.SIGTERM and "Application shutdown complete" in output

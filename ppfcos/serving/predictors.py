@@ -1,0 +1,136 @@
+"""The exported model's predictors: one in the server's process, or ``--predictor_processes N``
+copies, each in a child process of its own.
+
+A Paddle Inference run holds the GIL, so two predictors in one process take turns; in child
+processes their runs overlap, and a small model that uses a second thread poorly runs faster
+as two one-thread predictors than as one two-thread predictor (docs/benchmarks.md#serving).
+Each predictor is a ``detect(images) -> rows per image`` callable (ppfcos_deploy's
+``Detector.detect``: images BGR uint8 [H, W, 3], rows [k, 6] float32 of class, score, x1, y1,
+x2, y2), which the Batcher's worker threads call, one worker per predictor.
+"""
+import multiprocessing
+
+from ppfcos_deploy.benchmark import Timings
+from ppfcos_deploy.detector import Detector
+from ppfcos_deploy.exported_model import load_exported_model
+from ppfcos_deploy.predictor import create_predictor
+from ppfcos_deploy.preprocess import Preprocessor
+
+# Children start from a fresh interpreter: a forked Paddle (threads, oneDNN state) is unsafe.
+CONTEXT = multiprocessing.get_context("spawn")
+STARTUP_TIMEOUT = 300
+
+
+def build_detector(model, backend, options):
+    """ppfcos_deploy's Detector of a loaded export (ExportedModel) on ``backend``."""
+    return Detector(Preprocessor(model.preprocess), create_predictor(backend, model, options),
+                    Timings())
+
+
+def one_line(error):
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def serve_in_child(connection, model_dir, backend, precision, options):
+    """The child's loop: load the model, say "ready", then answer each list of images with
+    ("rows", rows per image) or ("error", one line) until it receives None."""
+    detect = build_detector(load_exported_model(model_dir, backend, precision), backend,
+                            options).detect
+    connection.send(("ready", None))
+    while True:
+        images = connection.recv()
+        if images is None:
+            return
+        try:
+            connection.send(("rows", detect(images)))
+        except Exception as e:     # the parent answers 500; this predictor goes on
+            connection.send(("error", one_line(e)))
+
+
+class PredictorProcess:
+    """``detect(images)`` run by a child process (serve_in_child). A child that died (killed,
+    out of memory) fails the run it was in with RuntimeError and is replaced on the next one.
+    Calls must not overlap: each belongs to one Batcher worker."""
+
+    def __init__(self, model_dir, backend, precision, options, name):
+        self._args = (model_dir, backend, precision, options)
+        self.name = name
+        self._start()
+
+    def _start(self):
+        self._connection, child = CONTEXT.Pipe()
+        self._process = CONTEXT.Process(target=serve_in_child, args=(child, *self._args),
+                                        name=self.name, daemon=True)
+        self._process.start()
+        child.close()
+        self._ready = False
+
+    def wait_ready(self):
+        """Block until the child has loaded the model; RuntimeError if it could not."""
+        if self._ready:
+            return
+        if not self._connection.poll(STARTUP_TIMEOUT):
+            raise RuntimeError(f"{self.name} did not load the model in {STARTUP_TIMEOUT} s")
+        self._receive()
+        self._ready = True
+
+    def _receive(self):
+        try:
+            status, value = self._connection.recv()
+        except (EOFError, OSError):
+            self._process.join(5)
+            raise RuntimeError(f"{self.name} ended (exit code {self._process.exitcode})") \
+                from None
+        if status == "error":
+            raise RuntimeError(value)
+        return value
+
+    def detect(self, images):
+        if not self._process.is_alive():
+            self._connection.close()
+            self._start()
+        self.wait_ready()
+        try:
+            self._connection.send(images)
+        except OSError:
+            pass                   # the child is gone: _receive says so
+        return self._receive()
+
+    def close(self):
+        """Ask the child to stop; kill it if it has not within 10 s."""
+        if self._process.is_alive():
+            try:
+                self._connection.send(None)
+            except OSError:
+                pass
+            self._process.join(10)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
+        self._connection.close()
+
+
+class Predictors:
+    """The ``detect`` callables the server runs: ``processes`` children (PredictorProcess), or
+    with ``processes`` 1, one Detector in this process."""
+
+    def __init__(self, model, settings, options):
+        if settings.predictor_processes == 1:
+            self.processes = []
+            self.detects = [build_detector(model, settings.backend, options).detect]
+            return
+        self.processes = [PredictorProcess(settings.model_dir, settings.backend,
+                                           settings.precision, options, f"ppfcos-predictor-{i}")
+                          for i in range(settings.predictor_processes)]
+        try:
+            for process in self.processes:
+                process.wait_ready()
+        except RuntimeError:
+            self.close()
+            raise
+        self.detects = [process.detect for process in self.processes]
+
+    def close(self):
+        for process in self.processes:
+            process.close()
