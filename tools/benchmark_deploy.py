@@ -44,7 +44,7 @@ from ppfcos.engine import cli  # noqa: E402
 from ppfcos.export.program import op_counts  # noqa: E402
 from ppfcos.modeling.seeded_weights import seed_weights  # noqa: E402
 from ppfcos_deploy import machine  # noqa: E402
-from ppfcos_deploy.infer import positive_int  # noqa: E402
+from ppfcos_deploy.flags import positive_float, positive_int  # noqa: E402
 
 DEFAULT_CONFIG = os.path.join(REPO, "configs", "fcos_r50_fpn_1x_coco.yml")
 # The files a tree needs to be compared (relative to its root).
@@ -59,14 +59,6 @@ SLOWER = 3   # exit status: the median ratio exceeds --max_ratio
 
 class BenchmarkError(Exception):
     """A step failed in a way the user can fix (a bad tree, commit, or failing export)."""
-
-
-def positive_float(text):
-    """A number > 0 (argparse type)."""
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-    return value
 
 
 @contextmanager

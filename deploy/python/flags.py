@@ -30,6 +30,14 @@ def positive_int(text):
     return value
 
 
+def positive_float(text):
+    """A number > 0 (argparse type)."""
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
 def add_bool_flag(parser, name, default=False, help=None):
     """A switch given bare (``--flag``: True) or with a value (``--flag=true``, ``--flag
     False``, ``--flag=1``)."""

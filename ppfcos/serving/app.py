@@ -24,7 +24,7 @@ import paddle  # noqa: E402
 
 from .batching import Batcher
 from .decoding import check_image
-from .errors import ServeError, error_response
+from .errors import ServeError, error_response, one_line
 from .metrics import Metrics, RequestMetrics
 from .predictors import Predictors
 from .settings import ServeSettings
@@ -164,8 +164,8 @@ def add_error_handlers(app, metrics):
     @app.exception_handler(Exception)
     async def internal_error(request, error):
         metrics.errors.labels("internal").inc()
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        return error_response(ServeError(500, "internal", f"the predictor failed: {message}"))
+        return error_response(ServeError(500, "internal",
+                                         f"the predictor failed: {one_line(error)}"))
 
 
 def create_app(settings):

@@ -16,18 +16,10 @@ import sys
 
 import ppfcos  # noqa: F401  (before paddle, for Paddle 2.6)
 from ppfcos_deploy.errors import exit_status
-from ppfcos_deploy.flags import add_bool_flag, positive_int
+from ppfcos_deploy.flags import add_bool_flag, positive_float, positive_int
 from ppfcos_deploy.predictor import BACKENDS, PRECISIONS, backends_help, precisions_help
 
 from .settings import ServeSettings
-
-
-def positive_float(text):
-    """A number > 0 (argparse type)."""
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
 
 
 def non_negative_float(text):

@@ -15,6 +15,12 @@ class ServeError(Exception):
         self.message = message
 
 
+def one_line(error):
+    """The first line of an exception's message (its type's name when it has none)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def error_body(reason, message):
     """The one-line JSON bytes of a refusal."""
     return json.dumps({"error": message, "reason": reason}).encode()

@@ -5,7 +5,7 @@ A Paddle Inference run holds the GIL, so two predictors in one process take turn
 processes their runs overlap, and a small model that uses a second thread poorly runs faster
 as two one-thread predictors than as one two-thread predictor (docs/benchmarks.md#serving).
 Each predictor is a ``detect(images) -> rows per image`` callable (ppfcos_deploy's
-``Detector.detect``: images BGR uint8 [H, W, 3], rows [k, 6] float32 of class, score, x1, y1,
+``Detector.detect``: images RGB uint8 [H, W, 3], as ppfcos_deploy.media decodes them, rows [k, 6] float32 of class, score, x1, y1,
 x2, y2), which the Batcher's worker threads call, one worker per predictor.
 """
 import multiprocessing
@@ -16,6 +16,8 @@ from ppfcos_deploy.exported_model import load_exported_model
 from ppfcos_deploy.predictor import create_predictor
 from ppfcos_deploy.preprocess import Preprocessor
 
+from .errors import one_line
+
 # Children start from a fresh interpreter: a forked Paddle (threads, oneDNN state) is unsafe.
 CONTEXT = multiprocessing.get_context("spawn")
 STARTUP_TIMEOUT = 300
@@ -25,11 +27,6 @@ def build_detector(model, backend, options):
     """ppfcos_deploy's Detector of a loaded export (ExportedModel) on ``backend``."""
     return Detector(Preprocessor(model.preprocess), create_predictor(backend, model, options),
                     Timings())
-
-
-def one_line(error):
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def serve_in_child(connection, model_dir, backend, precision, options):
