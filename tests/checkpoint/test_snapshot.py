@@ -41,7 +41,7 @@ def test_crash_during_save_leaves_the_previous_snapshot_whole(tmp_path, monkeypa
     monkeypatch.undo()
     assert glob.glob(str(tmp_path / "*tmp*")) == []
     fresh = TinyDetector()
-    epoch, it = resume_snapshot(prefix, fresh, make_trainer(fresh, 1).optimizer)
+    epoch, it, _ = resume_snapshot(prefix, fresh, make_trainer(fresh, 1).optimizer)
     assert (epoch, it) == (1, 2)
     for name, value in weights(fresh).items():
         np.testing.assert_array_equal(value, good[name])
@@ -56,7 +56,7 @@ def test_optimizer_state_survives_different_tensor_names(tmp_path):
     second = TinyDetector()
     assert second.fc.weight.name != first.fc.weight.name
     resumed = make_trainer(second, epochs=2)
-    epoch, it = resume_snapshot(str(tmp_path / "s"), second, resumed.optimizer)
+    epoch, it, _ = resume_snapshot(str(tmp_path / "s"), second, resumed.optimizer)
     resumed.start_epoch, resumed.epoch, resumed.iter = epoch, epoch, it
     # Paddle 2.6 holds restored accumulators aside until the first step creates them
     restored = {**getattr(resumed.optimizer, "_accumulators_holder", {}),
