@@ -120,7 +120,7 @@ def save_snapshot(prefix, model, optimizer, epoch, iteration, *, training_weight
 
 
 def resume_snapshot(prefix, model, optimizer):
-    """Load a snapshot written by :func:`save_snapshot` into ``model`` (the ``.pdema``
+    """Load a snapshot written by ``save_snapshot`` into ``model`` (the ``.pdema``
     weights when the snapshot has them) and ``optimizer``; returns its Progress."""
     prefix = prefix[:-len(".pdparams")] if prefix.endswith(".pdparams") else prefix
     opt_path = prefix + ".pdopt"

@@ -129,7 +129,7 @@ class ModelEMA:
                 "step": self.step, "epoch": self.epoch, "last_decay": self.last_decay}
 
     def load_state_dict(self, state):
-        """Inverse of :meth:`state_dict`; ValueError when its entries are not this model's."""
+        """Inverse of ``state_dict``; ValueError when its entries are not this model's."""
         averages = state["averages"]
         expected = set(self.averages) - self.black_list
         if set(averages) != expected:

@@ -4,7 +4,7 @@ VisualDL.
 Hooks that write (logs, checkpoints, the best model, VisualDL) are registered on rank 0
 only; the EMA, evaluation and early-stopping hooks run on every rank (each evaluates its
 shard, and every rank must stop together). Results pass between hooks through
-``trainer.storage`` (:mod:`ppfcos.engine.storage`). At an epoch's end the order is:
+``trainer.storage`` (``ppfcos.engine.storage``). At an epoch's end the order is:
 EMAHook (loads the averaged weights), EvalHook (puts ``"eval"``), EarlyStoppingHook and
 BestCheckpointHook (read it), CheckpointHook (saves what they decided, their states
 included, so that a resumed run continues from the evaluation it had done).

@@ -179,7 +179,7 @@ def build_optimizer(section, schedule, parameters):
     section: ``{optimizer: {type: Momentum|SGD|Adam|AdamW, ...its arguments},
     regularizer: {type: L2|L1, factor}, clip_grad_by_norm: float, clip_grad_by_value:
     float, accumulative_counts: int}``; ``accumulative_counts`` is the trainer's (see
-    :func:`accumulative_counts`).
+    ``accumulative_counts()``).
     """
     options = dict(section.get("optimizer", {"type": "Momentum", "momentum": 0.9}))
     kind = options.pop("type", "Momentum")

@@ -11,7 +11,7 @@ Names written by ppfcos's hooks (a hook of your own may add others):
         ``{"mAP": float, ...}`` (COCO adds its 12 ``stats`` and per-class rows, see
         :mod:`ppfcos.evaluation.metrics`); put by ``EvalHook``, read by
         ``BestCheckpointHook``, ``EarlyStoppingHook`` and ``VisualDLHook``.
-    ``"training_weights"`` (:data:`TRAINING_WEIGHTS`)  {name: numpy array}: the raw
+    ``"training_weights"`` (``TRAINING_WEIGHTS``)  {name: numpy array}: the raw
         model's state dict while the network holds the EMA weights (from the end of a
         snapshot epoch to the start of the next); put by ``EMAHook``, read by the hooks
         that save snapshots (written as ``.pdema``, which training resumes from).

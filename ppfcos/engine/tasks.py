@@ -145,8 +145,9 @@ def train(cfg, *, resume=None, eval_snapshots=False, amp=False, use_vdl=False,
         schedule = build_schedule(cfg, len(loader))
         optimizer = build_optimizer(cfg.get("OptimizerBuilder") or {}, schedule,
                                     model.parameters())
+        accumulate = accumulative_counts(cfg.get("OptimizerBuilder") or {})
         warning = linear_scaling_warning(cfg["LearningRate"],
-                                         world * cfg["TrainReader"]["batch_size"])
+                                         world * cfg["TrainReader"]["batch_size"] * accumulate)
         if warning:
             logger.warning("%s", warning)
 
@@ -182,7 +183,7 @@ def train(cfg, *, resume=None, eval_snapshots=False, amp=False, use_vdl=False,
         start_epoch, start_iter = (progress.epoch, progress.iteration) if progress else (0, 0)
         trainer = Trainer(network, optimizer, schedule, loader, cfg["epoch"], hooks,
                           start_epoch, start_iter, amp=amp and device == "gpu",
-                          accumulate=accumulative_counts(cfg.get("OptimizerBuilder") or {}))
+                          accumulate=accumulate)
         if progress:
             restore_hook_states(trainer, progress.hook_states, resume)
         try:

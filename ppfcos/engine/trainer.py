@@ -4,7 +4,7 @@ Hooks (:mod:`ppfcos.engine.hooks`) see the trainer and its state at fixed
 points: ``before_train``, ``before_epoch``, ``after_step``, ``after_epoch``,
 ``after_train`` (always, however the loop ends). Logging, checkpoints, evaluation,
 best-model saving, early stopping, the EMA and VisualDL live there; they share results
-through ``trainer.storage`` (:mod:`ppfcos.engine.storage`). A hook whose state a resumed
+through ``trainer.storage`` (``ppfcos.engine.storage``). A hook whose state a resumed
 run needs (the EMA's averages, the best score) returns it from ``state_dict()``: the
 snapshots keep it under the hook's class name and ``load_hook_states`` gives it back.
 """
@@ -85,7 +85,7 @@ class Trainer:
     - of the last step: ``losses`` (floats), ``lr``, ``batch_size``, ``batch_cost`` and
       ``data_cost`` (seconds), ``updated`` (whether it ended with an optimizer update);
     - ``stop_reason``: None, or why a hook asked the loop to end after the current
-      epoch (:meth:`stop`); hooks treat that epoch as the last one;
+      epoch (``stop()``); hooks treat that epoch as the last one;
     - ``storage``: the :class:`~ppfcos.engine.storage.TrainingStorage` hooks share
       results in (its docstring lists the names ppfcos's hooks use); the hooks write it.
     """
