@@ -146,7 +146,7 @@ class RecordingEMA(ModelEMA):
 
     def apply(self):
         applied = super().apply()
-        self.applied.append({k: v.numpy().copy() for k, v in applied.items()})
+        self.applied.append({k: np.array(v) for k, v in applied.items()})
         return applied
 
 
