@@ -1,5 +1,5 @@
-"""What a resumed run carries over, through tools/train.py: with use_ema a run killed with
-Ctrl-C and resumed with -r ends with the files of one left alone; the best score and the
+"""What a resumed run carries over, through tools/train.py: with use_ema (and accumulated
+gradients) a run killed with Ctrl-C and resumed with -r ends with the files of one left alone; the best score and the
 early-stopping count come back, so best_model is not overwritten by a worse evaluation."""
 import hashlib
 import json
@@ -18,7 +18,9 @@ from test_interrupt import start, wait_for
 from tool_runs import DEMO, TINY, data_overrides, train
 
 NAME = "fcos_r18_lite_synthetic"
-EMA = ["use_ema=true", "cycle_epoch=2"]
+# EMA restarted every 2 epochs; 4 batches of 2 an epoch, accumulated in pairs
+EMA = ["use_ema=true", "cycle_epoch=2", "TrainReader.batch_size=2",
+       "OptimizerBuilder.accumulative_counts=2"]
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +46,8 @@ def sha256(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_a_run_with_ema_killed_and_resumed_ends_as_one_left_alone(data, tmp_path):
+def test_a_run_with_ema_and_accumulation_killed_and_resumed_ends_as_one_left_alone(
+        data, tmp_path):
     train(data, tmp_path / "straight", *EMA, "epoch=3")
     killed = tmp_path / "killed"
     run = start([sys.executable, os.path.join(REPO, "tools", "train.py"), "-c", DEMO, "-o",
@@ -60,7 +63,7 @@ def test_a_run_with_ema_killed_and_resumed_ends_as_one_left_alone(data, tmp_path
         if name.startswith(("epoch_2", "model_final")):
             os.remove(out / name)                         # resume from epoch 1 in any case
     result = train(data, killed, *EMA, "epoch=3", "-r", str(out / "epoch_1"))
-    assert "1 epochs, 2 iterations done" in result.stdout
+    assert "1 epochs, 4 iterations done" in result.stdout
 
     straight = tmp_path / "straight" / "output" / NAME
     for suffix in (".pdparams", ".pdema"):
