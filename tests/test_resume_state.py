@@ -1,6 +1,7 @@
 """What a resumed run carries over, through tools/train.py: with use_ema (and accumulated
-gradients) a run killed with Ctrl-C and resumed with -r ends with the files of one left alone; the best score and the
-early-stopping count come back, so best_model is not overwritten by a worse evaluation."""
+gradients) a run killed with Ctrl-C and resumed with -r ends with the files of one left
+alone; the best score and the early-stopping count come back, so best_model is not
+overwritten by a worse evaluation."""
 import hashlib
 import json
 import os

@@ -14,10 +14,10 @@ A snapshot ``<dir>/<name>`` is two or three files, as in PaddleDetection:
   (``pdparams_sha256``, ``pdema_sha256``).
 
 Each file is written to a temporary name in the same directory and renamed
-into place, so no file is ever half-written. A kill between the two renames
-leaves files of different saves side by side:
-resuming compares the recorded digest and refuses such a pair, as it refuses a
-pair copied together from two runs. Optimizer accumulators are stored under the parameters' structured
+into place, so no file is ever half-written. A kill between the renames leaves
+files of different saves side by side: resuming compares the recorded digests and
+refuses such a set, as it refuses files copied together from two runs. Optimizer
+accumulators are stored under the parameters' structured
 names (``backbone.conv1.conv1.conv.weight@velocity_0``) rather than Paddle's
 global tensor names (``conv2d_0.w_0_velocity_0``), which depend on how many
 layers the process built before.

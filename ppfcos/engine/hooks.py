@@ -188,7 +188,6 @@ class BestCheckpointHook(HookBase):
         logger.info("best %s so far %.4f at epoch %d: saved %s.pdparams", self.metric,
                     self.best, t.epoch + 1, prefix)
 
-
     def state_dict(self):
         return {"best": self.best}
 
