@@ -138,7 +138,8 @@ class CheckpointHook(HookBase):
         prefix = os.path.join(self.save_dir, name)
         save_trainer_snapshot(t, prefix)
         self.last_saved = prefix
-        logger.info("saved checkpoint %s.pdparams (+ .pdopt)", prefix)
+        logger.info("saved checkpoint %s.pdparams (+ .pdopt%s)", prefix,
+                    ", .pdema" if t.storage.of_epoch(TRAINING_WEIGHTS, t.epoch) else "")
 
 
 class EvalHook(HookBase):
@@ -220,8 +221,9 @@ class EarlyStoppingHook(HookBase):
             return
         self.bad_evaluations += 1
         if self.bad_evaluations >= self.patience:
+            plural = "s" if self.bad_evaluations > 1 else ""
             t.stop(f"{self.metric} has not improved on {self.best:.4f} in "
-                   f"{self.bad_evaluations} evaluations")
+                   f"{self.bad_evaluations} evaluation{plural}")
             logger.info("early stopping at epoch %d: %s (early_stop_patience %d)",
                         t.epoch + 1, t.stop_reason, self.patience)
 
