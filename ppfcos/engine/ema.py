@@ -113,9 +113,11 @@ class ModelEMA:
     def apply(self):
         """{name: numpy array or tensor} to load into the model for evaluation and saving
         (the averages, bias-corrected; the black-listed entries are the model's tensors);
-        counts an epoch and restarts the averages when ``cycle_epoch`` applies are done."""
+        counts an epoch and restarts the averages when ``cycle_epoch`` applies are done.
+        Before any update it returns the model's own weights (PaddleDetection's would be
+        the zeros the averages start at) and counts nothing."""
         if self.step == 0:
-            return dict(self.averages)
+            return dict(self.model.state_dict())
         applied = {}
         for name, average in self.averages.items():
             if name not in self.black_list:

@@ -95,6 +95,15 @@ def test_a_model_ema_restored_from_its_state_continues_identically(case):
     assert [restored.epoch, restored.step] == META["cases"][case]["epoch_after_apply"][-1]
 
 
+def test_a_model_ema_applied_before_any_update_gives_the_model_its_own_weights():
+    model = fixture_model()
+    ema = ModelEMA(model, decay=0.99)
+    applied = ema.apply()
+    for key in KEYS:
+        np.testing.assert_array_equal(np.array(applied[key]), FIXTURE[f"init/{key}"])
+    assert (ema.step, ema.epoch) == (0, 0)
+
+
 def test_a_model_ema_state_of_another_model_is_refused():
     ema = ModelEMA(fixture_model())
     state = ema.state_dict()
