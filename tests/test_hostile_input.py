@@ -130,6 +130,15 @@ def test_a_second_run_on_a_held_save_dir_is_refused(trained, tmp_path):
     ("num_classes=two", "command line (-o): num_classes must be a positive integer, got 'two'"),
     ("num_classes=2", "num_classes is 2 but the TrainDataset has 6 categories"),
     ("save_dir=/dev/null/output", "checkpoints cannot be written to /dev/null/output"),
+    ("ema_decay_type=treshold", "command line (-o): ema_decay_type must be one of threshold, "
+                                "exponential, normal, got 'treshold'"),
+    ("ema_decay=1.5", "ema_decay must be a number between 0 and 1 (exclusive), got 1.5"),
+    ("early_stop_patience=3", "command line (-o): early_stop_patience counts evaluations: "
+                              "train with --eval, or remove it"),
+    ("OptimizerBuilder.accumulative_counts=0",
+     "OptimizerBuilder.accumulative_counts must be a positive integer, got 0"),
+    ("OptimizerBuilder.clip_grad_by_value=1.0", "OptimizerBuilder sets both clip_grad_by_norm "
+                                                "and clip_grad_by_value: keep one"),
 ])
 def test_training_mistakes_are_one_line_at_start(trained, tmp_path, override, message):
     data, _ = trained

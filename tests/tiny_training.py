@@ -42,12 +42,12 @@ class ListLoader:
             yield {"image": paddle.full([2, 2], float(i + 1))}
 
 
-def make_trainer(model, epochs, hooks=(), start_epoch=0, start_iter=0):
+def make_trainer(model, epochs, hooks=(), start_epoch=0, start_iter=0, accumulate=1):
     schedule = Schedule(0.1, None, None, 2)
     optimizer = build_optimizer({"optimizer": {"type": "Momentum", "momentum": 0.9}}, schedule,
                                 model.parameters())
     return Trainer(model, optimizer, schedule, ListLoader(), epochs, hooks, start_epoch,
-                   start_iter)
+                   start_iter, accumulate=accumulate)
 
 
 def weights(model):

@@ -1,24 +1,32 @@
-"""Training snapshots: save and resume model, optimizer, LR schedule and progress.
+"""Training snapshots: save and resume model, optimizer, LR schedule, progress and hooks.
 
-A snapshot ``<dir>/<name>`` is two files, as in PaddleDetection:
+A snapshot ``<dir>/<name>`` is two or three files, as in PaddleDetection:
 
-* ``<name>.pdparams``: the model's state dict (loads anywhere weights load);
+* ``<name>.pdparams``: the model's state dict (loads anywhere weights load); with
+  ``use_ema`` the EMA weights, which evaluation and export use;
+* ``<name>.pdema`` (``use_ema`` only): the weights training itself continues from, the
+  raw model's (PaddleDetection's layout: its trainer swaps the two the same way);
 * ``<name>.pdopt``: the optimizer accumulators, the LR scheduler state, the
-  progress (``epoch`` = epochs completed, ``iter`` = iterations completed) and
-  the SHA-256 of the ``.pdparams`` file written with it (``pdparams_sha256``).
+  progress (``epoch`` = epochs completed, ``iter`` = iterations completed), the
+  state of the trainer hooks that have one (``hooks``: {hook name: state}, e.g. the
+  EMA's averages and step, the best score and the early-stopping count) and the
+  SHA-256 of the ``.pdparams`` (and ``.pdema``) files written with it
+  (``pdparams_sha256``, ``pdema_sha256``).
 
 Each file is written to a temporary name in the same directory and renamed
-into place, so no file is ever half-written. A kill between the two renames
-leaves a ``.pdopt`` and a ``.pdparams`` of different saves side by side:
-resuming compares the recorded digest and refuses such a pair, as it refuses a
-pair copied together from two runs. Optimizer accumulators are stored under the parameters' structured
+into place, so no file is ever half-written. A kill between the renames leaves
+files of different saves side by side: resuming compares the recorded digests and
+refuses such a set, as it refuses files copied together from two runs. Optimizer
+accumulators are stored under the parameters' structured
 names (``backbone.conv1.conv1.conv.weight@velocity_0``) rather than Paddle's
 global tensor names (``conv2d_0.w_0_velocity_0``), which depend on how many
 layers the process built before.
 """
+import contextlib
 import hashlib
 import logging
 import os
+from typing import NamedTuple
 
 import paddle
 
@@ -31,7 +39,9 @@ logger = logging.getLogger("ppfcos")
 
 SCHEDULER_KEY = "LR_Scheduler"
 PROGRESS_KEYS = ("epoch", "iter")
+HOOKS_KEY = "hooks"
 DIGEST_KEY = "pdparams_sha256"
+TRAINING_DIGEST_KEY = "pdema_sha256"
 
 
 def file_sha256(path):
@@ -80,19 +90,38 @@ def restore_optimizer_state(model, optimizer, state, path):
     optimizer.set_state_dict(native)
 
 
-def save_snapshot(prefix, model, optimizer, epoch, iteration):
-    """Write ``prefix.pdparams`` and ``prefix.pdopt`` as a pair (see the module docstring)."""
+class Progress(NamedTuple):
+    """What a snapshot resumes: ``epoch`` and ``iteration`` completed, and ``hook_states``
+    ({hook name: state}, empty for a snapshot saved without any)."""
+    epoch: int
+    iteration: int
+    hook_states: dict
+
+
+def save_snapshot(prefix, model, optimizer, epoch, iteration, *, training_weights=None,
+                  hook_states=None):
+    """Write ``prefix.pdparams`` and ``prefix.pdopt`` (and ``prefix.pdema`` with
+    ``training_weights``, the state dict training continues from when the model holds
+    averaged weights) as a set; ``hook_states``: {hook name: picklable state} (numpy
+    arrays, numbers, dicts). See the module docstring."""
     opt_state = portable_optimizer_state(model, optimizer)
-    with atomic_path(prefix + ".pdparams") as params_tmp, \
-            atomic_path(prefix + ".pdopt") as opt_tmp:
+    with contextlib.ExitStack() as files:
+        params_tmp = files.enter_context(atomic_path(prefix + ".pdparams"))
+        opt_tmp = files.enter_context(atomic_path(prefix + ".pdopt"))
         paddle.save(model.state_dict(), params_tmp)
         opt_state.update(epoch=epoch, iter=iteration)
+        opt_state[HOOKS_KEY] = hook_states or {}
         opt_state[DIGEST_KEY] = file_sha256(params_tmp)
+        if training_weights is not None:
+            training_tmp = files.enter_context(atomic_path(prefix + ".pdema"))
+            paddle.save(training_weights, training_tmp)
+            opt_state[TRAINING_DIGEST_KEY] = file_sha256(training_tmp)
         paddle.save(opt_state, opt_tmp)
 
 
 def resume_snapshot(prefix, model, optimizer):
-    """Load a snapshot written by :func:`save_snapshot`; returns (epoch, iteration) completed."""
+    """Load a snapshot written by ``save_snapshot`` into ``model`` (the ``.pdema``
+    weights when the snapshot has them) and ``optimizer``; returns its Progress."""
     prefix = prefix[:-len(".pdparams")] if prefix.endswith(".pdparams") else prefix
     opt_path = prefix + ".pdopt"
     if not os.path.isfile(opt_path):
@@ -104,15 +133,21 @@ def resume_snapshot(prefix, model, optimizer):
         raise WeightsError(f"{opt_path} has no training progress (epoch, iter): not a ppfcos "
                            f"snapshot")
     check_pair(prefix, state.pop(DIGEST_KEY, None))
-    load_weights(model, prefix + ".pdparams", strict=True)
+    training_digest = state.pop(TRAINING_DIGEST_KEY, None)
+    if training_digest is None:
+        load_weights(model, prefix + ".pdparams", strict=True)
+    else:
+        check_pair(prefix, training_digest, ".pdema")
+        load_weights(model, prefix + ".pdema", strict=True)
     epoch, iteration = (int(state.pop(key)) for key in PROGRESS_KEYS)
+    hook_states = state.pop(HOOKS_KEY, {})
     restore_optimizer_state(model, optimizer, state, opt_path)
-    return epoch, iteration
+    return Progress(epoch, iteration, hook_states)
 
 
-def check_pair(prefix, recorded_digest):
-    """WeightsError unless ``prefix.pdparams`` is the file its ``.pdopt`` was saved with."""
-    params_path = prefix + ".pdparams"
+def check_pair(prefix, recorded_digest, suffix=".pdparams"):
+    """WeightsError unless ``prefix + suffix`` is the file its ``.pdopt`` was saved with."""
+    params_path = prefix + suffix
     if not os.path.isfile(params_path):
         raise WeightsError(f"cannot resume from {prefix}: {params_path} is missing")
     if recorded_digest is None:

@@ -18,6 +18,13 @@ def _number(value):
 POSITIVE_INTEGER = ("a positive integer", lambda v: _integer(v) and v >= 1)
 NON_NEGATIVE_INTEGER = ("an integer >= 0", lambda v: _integer(v) and v >= 0)
 POSITIVE_NUMBER = ("a positive number", lambda v: _number(v) and v > 0)
+INTEGER = ("an integer", _integer)
+BOOLEAN = ("true or false", lambda v: isinstance(v, bool))
+FRACTION = ("a number between 0 and 1 (exclusive)", lambda v: _number(v) and 0 < v < 1)
+EMA_DECAY_TYPE = ("one of threshold, exponential, normal",
+                  lambda v: v in ("threshold", "exponential", "normal"))
+STRINGS = ("a list of strings", lambda v: isinstance(v, list)
+           and all(isinstance(item, str) for item in v))
 
 # (section, ..., key) -> (what it must be, test); absent keys are not checked here.
 RULES = {
@@ -26,6 +33,16 @@ RULES = {
     ("snapshot_epoch",): POSITIVE_INTEGER,
     ("log_iter",): POSITIVE_INTEGER,
     ("worker_num",): NON_NEGATIVE_INTEGER,
+    ("use_ema",): BOOLEAN,
+    ("ema_decay",): FRACTION,
+    ("ema_decay_type",): EMA_DECAY_TYPE,
+    ("cycle_epoch",): INTEGER,
+    ("ema_black_list",): STRINGS,
+    ("ema_filter_no_grad",): BOOLEAN,
+    ("early_stop_patience",): NON_NEGATIVE_INTEGER,
+    ("OptimizerBuilder", "clip_grad_by_norm"): POSITIVE_NUMBER,
+    ("OptimizerBuilder", "clip_grad_by_value"): POSITIVE_NUMBER,
+    ("OptimizerBuilder", "accumulative_counts"): POSITIVE_INTEGER,
     ("LearningRate", "base_lr"): POSITIVE_NUMBER,
     ("TrainReader", "batch_size"): POSITIVE_INTEGER,
     ("EvalReader", "batch_size"): POSITIVE_INTEGER,

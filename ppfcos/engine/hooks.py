@@ -1,10 +1,13 @@
-"""Trainer hooks: logging, checkpoints, evaluation, best-model saving, VisualDL.
+"""Trainer hooks: EMA, logging, checkpoints, evaluation, best-model saving, early stopping,
+VisualDL.
 
 Hooks that write (logs, checkpoints, the best model, VisualDL) are registered on rank 0
-only; the evaluation hook runs on every rank, since each evaluates its shard. Results
-pass between hooks through ``trainer.storage`` (:mod:`ppfcos.engine.storage`): EvalHook
-puts the results under ``"eval"``; BestCheckpointHook and VisualDLHook, given after it,
-read them.
+only; the EMA, evaluation and early-stopping hooks run on every rank (each evaluates its
+shard, and every rank must stop together). Results pass between hooks through
+``trainer.storage`` (``ppfcos.engine.storage``). At an epoch's end the order is:
+EMAHook (loads the averaged weights), EvalHook (puts ``"eval"``), EarlyStoppingHook and
+BestCheckpointHook (read it), CheckpointHook (saves what they decided, their states
+included, so that a resumed run continues from the evaluation it had done).
 """
 import datetime
 import os
@@ -14,14 +17,68 @@ import paddle.distributed as dist
 
 from ..checkpoint.snapshot import save_snapshot
 from ..utils.env import logger
-from .storage import EVAL_RESULTS
+from .storage import EVAL_RESULTS, TRAINING_WEIGHTS
 from .trainer import HookBase
 
 
 def snapshot_due(trainer, period):
-    """True after every ``period``-th epoch and after the last one."""
-    done = trainer.epoch + 1
-    return done % period == 0 or done == trainer.epochs
+    """True after every ``period``-th epoch and after the last one (also one a hook
+    stopped training at)."""
+    return (trainer.epoch + 1) % period == 0 or trainer.last_epoch()
+
+
+def save_trainer_snapshot(trainer, prefix):
+    """Save the network, optimizer, progress and hook states as the snapshot ``prefix``;
+    while the network holds the EMA weights, the raw ones go to ``prefix.pdema``."""
+    t = trainer
+    save_snapshot(prefix, t.network, t.optimizer, t.epoch + 1, t.iter,
+                  training_weights=t.storage.of_epoch(TRAINING_WEIGHTS, t.epoch),
+                  hook_states=t.hook_states())
+
+
+def improves(value, best):
+    """Whether a metric ``value`` (higher is better) beats ``best`` (None: nothing yet)."""
+    return best is None or value > best
+
+
+class EMAHook(HookBase):
+    """Train with an exponential moving average of the weights (``use_ema``), as
+    PaddleDetection: ``ema`` (a ModelEMA of the trainer's network) folds in the weights
+    after every optimizer update; at the end of each snapshot epoch (every ``period``-th
+    and the last) the network takes ``ema.apply()``'s weights, so the hooks given after
+    this one evaluate and save them, and gets its own weights back when the next epoch
+    starts. The own weights are put in the storage (``"training_weights"``) meanwhile, for
+    the snapshots' ``.pdema``. Give it first. After training the network keeps the EMA
+    weights, as ``model_final`` does.
+    """
+
+    def __init__(self, ema, period):
+        self.ema = ema
+        self.period = max(int(period), 1)
+        self._own_weights = None   # {name: numpy array} while the network holds the EMA's
+
+    def before_epoch(self):
+        if self._own_weights is not None:
+            self.trainer.network.set_state_dict(self._own_weights)
+            self._own_weights = None
+
+    def after_step(self):
+        if self.trainer.updated:
+            self.ema.update()
+
+    def after_epoch(self):
+        t = self.trainer
+        if not snapshot_due(t, self.period):
+            return
+        self._own_weights = {k: v.numpy().copy() for k, v in t.network.state_dict().items()}
+        t.network.set_state_dict(self.ema.apply())
+        t.storage.put(TRAINING_WEIGHTS, self._own_weights, t.epoch)
+
+    def state_dict(self):
+        return self.ema.state_dict()
+
+    def load_state_dict(self, state):
+        self.ema.load_state_dict(state)
 
 
 class LoggerHook(HookBase):
@@ -61,7 +118,9 @@ class LoggerHook(HookBase):
 
 
 class CheckpointHook(HookBase):
-    """Save ``save_dir/epoch_N`` every ``period`` epochs and ``model_final`` after the last.
+    """Save ``save_dir/epoch_N`` every ``period`` epochs and ``model_final`` after the last
+    (the schedule's, or the one early stopping ended training with). Give it after the
+    hooks whose decisions the snapshot should hold (evaluation, best model, early stopping).
 
     ``last_saved``: the prefix of the last snapshot written completely (None before).
     """
@@ -75,11 +134,12 @@ class CheckpointHook(HookBase):
         t = self.trainer
         if not snapshot_due(t, self.period):
             return
-        name = "model_final" if t.epoch + 1 == t.epochs else f"epoch_{t.epoch + 1}"
+        name = "model_final" if t.last_epoch() else f"epoch_{t.epoch + 1}"
         prefix = os.path.join(self.save_dir, name)
-        save_snapshot(prefix, t.network, t.optimizer, t.epoch + 1, t.iter)
+        save_trainer_snapshot(t, prefix)
         self.last_saved = prefix
-        logger.info("saved checkpoint %s.pdparams (+ .pdopt)", prefix)
+        logger.info("saved checkpoint %s.pdparams (+ .pdopt%s)", prefix,
+                    ", .pdema" if t.storage.of_epoch(TRAINING_WEIGHTS, t.epoch) else "")
 
 
 class EvalHook(HookBase):
@@ -109,7 +169,8 @@ class BestCheckpointHook(HookBase):
     """Save ``save_dir/best_model`` whenever an evaluation's ``metric`` beats every earlier
     one; give it after the EvalHook whose results (``"eval"`` in the storage) it reads.
 
-    ``best``: the best value so far (None before the first evaluation).
+    ``best``: the best value so far (None before the first evaluation); snapshots keep it,
+    so a resumed run overwrites ``best_model`` only with a better score.
     """
 
     def __init__(self, save_dir, metric="mAP"):
@@ -120,13 +181,57 @@ class BestCheckpointHook(HookBase):
     def after_epoch(self):
         t = self.trainer
         results = t.storage.of_epoch(EVAL_RESULTS, t.epoch)
-        if results is None or (self.best is not None and results[self.metric] <= self.best):
+        if results is None or not improves(results[self.metric], self.best):
             return
         self.best = results[self.metric]
         prefix = os.path.join(self.save_dir, "best_model")
-        save_snapshot(prefix, t.network, t.optimizer, t.epoch + 1, t.iter)
+        save_trainer_snapshot(t, prefix)
         logger.info("best %s so far %.4f at epoch %d: saved %s.pdparams", self.metric,
                     self.best, t.epoch + 1, prefix)
+
+    def state_dict(self):
+        return {"best": self.best}
+
+    def load_state_dict(self, state):
+        self.best = state["best"]
+
+
+class EarlyStoppingHook(HookBase):
+    """Stop training after ``patience`` evaluations in a row without a better ``metric``
+    (``"eval"`` in the storage: give it after the EvalHook), with one log line; training
+    then ends as after the last epoch (``model_final`` is saved).
+
+    ``best`` (the best value so far) and ``bad_evaluations`` (evaluations since it) are
+    kept in snapshots, so a resumed run counts on from where the snapshot was taken.
+    """
+
+    def __init__(self, patience, metric="mAP"):
+        self.patience = int(patience)
+        self.metric = metric
+        self.best = None
+        self.bad_evaluations = 0
+
+    def after_epoch(self):
+        t = self.trainer
+        results = t.storage.of_epoch(EVAL_RESULTS, t.epoch)
+        if results is None:
+            return
+        if improves(results[self.metric], self.best):
+            self.best, self.bad_evaluations = results[self.metric], 0
+            return
+        self.bad_evaluations += 1
+        if self.bad_evaluations >= self.patience:
+            plural = "s" if self.bad_evaluations > 1 else ""
+            t.stop(f"{self.metric} has not improved on {self.best:.4f} in "
+                   f"{self.bad_evaluations} evaluation{plural}")
+            logger.info("early stopping at epoch %d: %s (early_stop_patience %d)",
+                        t.epoch + 1, t.stop_reason, self.patience)
+
+    def state_dict(self):
+        return {"best": self.best, "bad_evaluations": self.bad_evaluations}
+
+    def load_state_dict(self, state):
+        self.best, self.bad_evaluations = state["best"], int(state["bad_evaluations"])
 
 
 class VisualDLHook(HookBase):

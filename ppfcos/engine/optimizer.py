@@ -152,11 +152,34 @@ def _regularizer(spec):
     return kinds[kind](spec["factor"])
 
 
+def gradient_clip(section):
+    """Paddle's gradient clipping for the ``OptimizerBuilder`` section, or None:
+    ``clip_grad_by_norm: c`` scales all gradients together so that their global L2 norm is
+    at most c; ``clip_grad_by_value: c`` clips each gradient element to [-c, c]."""
+    by_norm, by_value = section.get("clip_grad_by_norm"), section.get("clip_grad_by_value")
+    if by_norm and by_value:
+        raise ConfigError("OptimizerBuilder sets both clip_grad_by_norm and "
+                          "clip_grad_by_value: keep one (Paddle clips gradients one way)")
+    if by_norm:
+        return paddle.nn.ClipGradByGlobalNorm(by_norm)
+    if by_value:
+        return paddle.nn.ClipGradByValue(max=by_value, min=-by_value)
+    return None
+
+
+def accumulative_counts(section):
+    """``OptimizerBuilder.accumulative_counts`` (mmdetection's name): batches whose
+    gradients make one update (default 1: none accumulated)."""
+    return int(section.get("accumulative_counts", 1))
+
+
 def build_optimizer(section, schedule, parameters):
     """``OptimizerBuilder`` section -> a Paddle optimizer over the trainable ``parameters``.
 
     section: ``{optimizer: {type: Momentum|SGD|Adam|AdamW, ...its arguments},
-    regularizer: {type: L2|L1, factor}, clip_grad_by_norm: float}``.
+    regularizer: {type: L2|L1, factor}, clip_grad_by_norm: float, clip_grad_by_value:
+    float, accumulative_counts: int}``; ``accumulative_counts`` is the trainer's (see
+    ``accumulative_counts()``).
     """
     options = dict(section.get("optimizer", {"type": "Momentum", "momentum": 0.9}))
     kind = options.pop("type", "Momentum")
@@ -166,8 +189,7 @@ def build_optimizer(section, schedule, parameters):
                          f"got {kind!r}")
     if kind != "AdamW":  # AdamW decays by its own weight_decay option
         options["weight_decay"] = _regularizer(section.get("regularizer"))
-    clip = section.get("clip_grad_by_norm")
-    grad_clip = paddle.nn.ClipGradByGlobalNorm(clip) if clip else None
+    grad_clip = gradient_clip(section)
     trainable = [p for p in parameters if not p.stop_gradient]
     return getattr(paddle.optimizer, kind)(learning_rate=schedule, parameters=trainable,
                                            grad_clip=grad_clip, **options)

@@ -10,12 +10,17 @@ Names written by ppfcos's hooks (a hook of your own may add others):
     ``"eval"`` (:data:`EVAL_RESULTS`)  the metric's results dict of the last evaluation,
         ``{"mAP": float, ...}`` (COCO adds its 12 ``stats`` and per-class rows, see
         :mod:`ppfcos.evaluation.metrics`); put by ``EvalHook``, read by
-        ``BestCheckpointHook`` and ``VisualDLHook``.
+        ``BestCheckpointHook``, ``EarlyStoppingHook`` and ``VisualDLHook``.
+    ``"training_weights"`` (``TRAINING_WEIGHTS``)  {name: numpy array}: the raw
+        model's state dict while the network holds the EMA weights (from the end of a
+        snapshot epoch to the start of the next); put by ``EMAHook``, read by the hooks
+        that save snapshots (written as ``.pdema``, which training resumes from).
 
 Hooks run in the order they were given to the trainer, so a reader of a name comes after
 the hook that puts it.
 """
 EVAL_RESULTS = "eval"
+TRAINING_WEIGHTS = "training_weights"
 
 
 class TrainingStorage:

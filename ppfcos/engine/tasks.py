@@ -12,6 +12,7 @@ import paddle
 from ..analysis import AnalysisOptions, analyze
 from ..analysis.report import summary_lines
 from ..checkpoint.loading import load_weights
+from ..checkpoint.errors import WeightsError
 from ..checkpoint.snapshot import resume_snapshot
 from ..core.config import ConfigError
 from ..data import create_reader
@@ -24,10 +25,13 @@ from ..export.predictor import PredictorDetector, check_backend
 from ..modeling import build_model
 from ..utils.env import (cpu_threads_per_process, init_distributed, logger, set_seed,
                          setup_device, setup_logging, use_sync_bn)
-from .hooks import BestCheckpointHook, CheckpointHook, EvalHook, LoggerHook, VisualDLHook
+from .ema import ModelEMA
+from .hooks import (BestCheckpointHook, CheckpointHook, EarlyStoppingHook, EMAHook, EvalHook,
+                    LoggerHook, VisualDLHook)
 from .infer import check_inputs, infer_images
 from .slicing import SlicedDetector, predict_sliced
-from .optimizer import build_optimizer, build_schedule, linear_scaling_warning
+from .optimizer import (accumulative_counts, build_optimizer, build_schedule,
+                        linear_scaling_warning)
 from .preflight import (check_save_dir, check_training_classes, holding_save_dir,
                         listed_categories, oversized_images_hint)
 from .trainer import Trainer
@@ -124,6 +128,9 @@ def train(cfg, *, resume=None, eval_snapshots=False, amp=False, use_vdl=False,
     second run on it is refused) before anything is built.
     """
     rank, world, device = setup(cfg)
+    if cfg.get("early_stop_patience") and not eval_snapshots:
+        raise ConfigError(f"{cfg.origin('early_stop_patience')}: early_stop_patience counts "
+                          f"evaluations: train with --eval, or remove it")
     save_dir = save_dir_of(cfg)
     if rank == 0:
         check_save_dir(cfg, save_dir)
@@ -138,30 +145,34 @@ def train(cfg, *, resume=None, eval_snapshots=False, amp=False, use_vdl=False,
         schedule = build_schedule(cfg, len(loader))
         optimizer = build_optimizer(cfg.get("OptimizerBuilder") or {}, schedule,
                                     model.parameters())
+        accumulate = accumulative_counts(cfg.get("OptimizerBuilder") or {})
         warning = linear_scaling_warning(cfg["LearningRate"],
-                                         world * cfg["TrainReader"]["batch_size"])
+                                         world * cfg["TrainReader"]["batch_size"] * accumulate)
         if warning:
             logger.warning("%s", warning)
 
-        start_epoch = start_iter = 0
+        progress = None
         if resume:
-            start_epoch, start_iter = resume_snapshot(resume, model, optimizer)
-            logger.info("resumed from %s: %d epochs, %d iterations done", resume, start_epoch,
-                        start_iter)
+            progress = resume_snapshot(resume, model, optimizer)
+            logger.info("resumed from %s: %d epochs, %d iterations done", resume,
+                        progress.epoch, progress.iteration)
         elif cfg.get("pretrain_weights"):
             report = load_weights(model, cfg["pretrain_weights"], strict=False)
             logger.info("pretrain weights %s: %s", cfg["pretrain_weights"], report.summary())
 
         period = cfg.get("snapshot_epoch", 1)
         checkpoints = CheckpointHook(save_dir, period)
-        hooks = [checkpoints] if rank == 0 else []
+        hooks = [EMAHook(ema_of(cfg, model), period)] if cfg.get("use_ema") else []
         if eval_snapshots:
             hooks.append(EvalHook(make_evaluator(cfg, model, rank, output_dir=save_dir,
                                                  predictor=predictor_on(device, predictor)),
                                   period))
+            if cfg.get("early_stop_patience"):
+                hooks.append(EarlyStoppingHook(cfg["early_stop_patience"]))
             if rank == 0:
                 hooks.append(BestCheckpointHook(save_dir))
         if rank == 0:
+            hooks.append(checkpoints)
             hooks.append(LoggerHook(cfg.get("log_iter", 20)))
             if use_vdl:
                 hooks.append(VisualDLHook(vdl_log_dir or os.path.join(save_dir, "vdl"),
@@ -169,14 +180,40 @@ def train(cfg, *, resume=None, eval_snapshots=False, amp=False, use_vdl=False,
         if amp and device != "gpu":
             logger.info("--amp needs a GPU: training in float32 on CPU")
         network = paddle.DataParallel(model) if world > 1 else model
+        start_epoch, start_iter = (progress.epoch, progress.iteration) if progress else (0, 0)
         trainer = Trainer(network, optimizer, schedule, loader, cfg["epoch"], hooks,
-                          start_epoch, start_iter, amp=amp and device == "gpu")
+                          start_epoch, start_iter, amp=amp and device == "gpu",
+                          accumulate=accumulate)
+        if progress:
+            restore_hook_states(trainer, progress.hook_states, resume)
         try:
             trainer.train()
         except KeyboardInterrupt:
             raise KeyboardInterrupt(interrupted_message(trainer, checkpoints.last_saved
                                                         or resume)) from None
     return model
+
+
+def ema_of(cfg, model):
+    """The ModelEMA of ``model`` with the config's ``ema_*`` and ``cycle_epoch`` keys
+    (PaddleDetection's names and defaults)."""
+    return ModelEMA(model, decay=cfg.get("ema_decay", 0.9998),
+                    ema_decay_type=cfg.get("ema_decay_type", "threshold"),
+                    cycle_epoch=cfg.get("cycle_epoch", -1),
+                    ema_black_list=cfg.get("ema_black_list"),
+                    ema_filter_no_grad=cfg.get("ema_filter_no_grad", False))
+
+
+def restore_hook_states(trainer, states, snapshot):
+    """Give the trainer's hooks their states from ``snapshot``; a snapshot without an EMA
+    state resumed with ``use_ema`` starts the average there (logged)."""
+    if any(type(h) is EMAHook for h in trainer.hooks) and "EMAHook" not in states:
+        logger.warning("%s holds no EMA state (saved without use_ema): the EMA starts from "
+                       "the resumed weights", snapshot)
+    try:
+        trainer.load_hook_states(states)
+    except ValueError as e:
+        raise WeightsError(f"cannot resume from {snapshot}: {e}") from None
 
 
 def interrupted_message(trainer, last_snapshot):

@@ -3,8 +3,10 @@
 Hooks (:mod:`ppfcos.engine.hooks`) see the trainer and its state at fixed
 points: ``before_train``, ``before_epoch``, ``after_step``, ``after_epoch``,
 ``after_train`` (always, however the loop ends). Logging, checkpoints, evaluation,
-best-model saving and VisualDL live there; they share results through
-``trainer.storage`` (:mod:`ppfcos.engine.storage`).
+best-model saving, early stopping, the EMA and VisualDL live there; they share results
+through ``trainer.storage`` (``ppfcos.engine.storage``). A hook whose state a resumed
+run needs (the EMA's averages, the best score) returns it from ``state_dict()``: the
+snapshots keep it under the hook's class name and ``load_hook_states`` gives it back.
 """
 import math
 import time
@@ -27,8 +29,18 @@ class HookBase:
     (:class:`~ppfcos.engine.storage.TrainingStorage`), and
     leave the model in the mode (train or eval) they found it in. ``after_train`` runs
     even when the loop stops with an exception (a diverged loss, Ctrl-C).
+
+    A hook with state that must survive a resume returns it from ``state_dict()``
+    (numpy arrays, numbers, strings, dicts; None: nothing to keep) and takes it back in
+    ``load_state_dict``.
     """
     trainer = None
+
+    def state_dict(self):
+        return None
+
+    def load_state_dict(self, state):
+        pass
 
     def before_train(self):
         pass
@@ -59,6 +71,10 @@ class Trainer:
         hooks: HookBase instances, called in order.
         start_epoch, start_iter: progress already made (resume).
         amp: run the forward pass under float16 autocast with a loss scaler (GPU).
+        accumulate: batches whose gradients are summed into one update (gradient
+            accumulation; each batch's loss is divided by the number of batches summed).
+            An epoch's last update takes the batches left over, so an update never spans
+            two epochs and snapshots hold no pending gradients.
 
     State shared with the hooks (the trainer writes it unless said otherwise):
 
@@ -67,13 +83,15 @@ class Trainer:
     - ``epochs``, ``epoch`` (0-based, current), ``iter`` (iterations completed),
       ``steps_per_epoch``, ``max_iters``;
     - of the last step: ``losses`` (floats), ``lr``, ``batch_size``, ``batch_cost`` and
-      ``data_cost`` (seconds);
+      ``data_cost`` (seconds), ``updated`` (whether it ended with an optimizer update);
+    - ``stop_reason``: None, or why a hook asked the loop to end after the current
+      epoch (``stop()``); hooks treat that epoch as the last one;
     - ``storage``: the :class:`~ppfcos.engine.storage.TrainingStorage` hooks share
       results in (its docstring lists the names ppfcos's hooks use); the hooks write it.
     """
 
     def __init__(self, model, optimizer, schedule, loader, epochs, hooks=(), start_epoch=0,
-                 start_iter=0, amp=False):
+                 start_iter=0, amp=False, accumulate=1):
         self.model = model
         self.network = model._layers if isinstance(model, paddle.DataParallel) else model
         self.optimizer = optimizer
@@ -86,8 +104,10 @@ class Trainer:
         self.steps_per_epoch = len(loader)
         self.max_iters = epochs * self.steps_per_epoch
         self.scaler = paddle.amp.GradScaler(init_loss_scaling=1024) if amp else None
-        self.losses, self.lr = {}, 0.0
+        self.accumulate = int(accumulate)
+        self.losses, self.lr, self.updated = {}, 0.0, False
         self.batch_size, self.batch_cost, self.data_cost = 0, 0.0, 0.0
+        self.stop_reason = None
         self.storage = TrainingStorage()
         self.hooks = []
         for hook in hooks:
@@ -97,6 +117,27 @@ class Trainer:
     def _call(self, stage):
         for hook in self.hooks:
             getattr(hook, stage)()
+
+    def stop(self, reason):
+        """End the loop after the current epoch's hooks (early stopping); ``reason`` is
+        logged by the hook that asks."""
+        self.stop_reason = reason
+
+    def last_epoch(self):
+        """True in the epoch training ends with: the schedule's last, or one a hook stopped."""
+        return self.epoch + 1 == self.epochs or self.stop_reason is not None
+
+    def hook_states(self):
+        """{hook class name: state} of the hooks that have one, for a snapshot."""
+        states = {type(hook).__name__: hook.state_dict() for hook in self.hooks}
+        return {name: state for name, state in states.items() if state is not None}
+
+    def load_hook_states(self, states):
+        """Give each hook its state from a snapshot's ``hook_states()`` (hooks absent from
+        ``states`` keep theirs)."""
+        for hook in self.hooks:
+            if type(hook).__name__ in states:
+                hook.load_state_dict(states[type(hook).__name__])
 
     def train(self):
         """Run the remaining epochs. Every hook's ``after_train`` runs however the loop
@@ -115,11 +156,21 @@ class Trainer:
                     self._call("after_step")
                     start = time.perf_counter()
                 self._call("after_epoch")
+                if self.stop_reason is not None:
+                    break
         finally:
             self._call("after_train")
 
+    def accumulation_window(self):
+        """(batches in the current accumulation window, whether this batch ends it)."""
+        step = self.iter - self.epoch * self.steps_per_epoch    # 0-based within the epoch
+        start = step - step % self.accumulate
+        size = min(self.accumulate, self.steps_per_epoch - start)
+        return size, step + 1 == start + size
+
     def run_step(self, batch):
-        """One update; raises TrainingDiverged (before any update) on a non-finite loss."""
+        """One batch: forward, backward and (at the end of an accumulation window) the
+        update; raises TrainingDiverged (before any update) on a non-finite loss."""
         self.lr = self.optimizer.get_lr()
         self.batch_size = int(batch["image"].shape[0])
         if self.scaler is not None:
@@ -129,14 +180,18 @@ class Trainer:
             outputs = self.model(batch)
         self.losses = {name: float(value) for name, value in outputs.items()}
         check_finite(self.losses, self.iter)
-        loss = outputs["loss"]
+        window, self.updated = self.accumulation_window()
+        loss = outputs["loss"] / window if window > 1 else outputs["loss"]
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
-            self.scaler.minimize(self.optimizer, loss)
+            if self.updated:
+                self.scaler.minimize(self.optimizer, loss)
         else:
             loss.backward()
-            self.optimizer.step()
-        self.optimizer.clear_grad()
+            if self.updated:
+                self.optimizer.step()
+        if self.updated:
+            self.optimizer.clear_grad()
         self.schedule.step()
         self.iter += 1
 

@@ -1,4 +1,5 @@
-"""Snapshots: atomic writes, portable optimizer state, refused pairs and files."""
+"""Snapshots: atomic writes, portable optimizer state, training weights (.pdema) and hook
+states, refused pairs and files."""
 import glob
 import os
 
@@ -41,7 +42,7 @@ def test_crash_during_save_leaves_the_previous_snapshot_whole(tmp_path, monkeypa
     monkeypatch.undo()
     assert glob.glob(str(tmp_path / "*tmp*")) == []
     fresh = TinyDetector()
-    epoch, it = resume_snapshot(prefix, fresh, make_trainer(fresh, 1).optimizer)
+    epoch, it, _ = resume_snapshot(prefix, fresh, make_trainer(fresh, 1).optimizer)
     assert (epoch, it) == (1, 2)
     for name, value in weights(fresh).items():
         np.testing.assert_array_equal(value, good[name])
@@ -56,7 +57,7 @@ def test_optimizer_state_survives_different_tensor_names(tmp_path):
     second = TinyDetector()
     assert second.fc.weight.name != first.fc.weight.name
     resumed = make_trainer(second, epochs=2)
-    epoch, it = resume_snapshot(str(tmp_path / "s"), second, resumed.optimizer)
+    epoch, it, _ = resume_snapshot(str(tmp_path / "s"), second, resumed.optimizer)
     resumed.start_epoch, resumed.epoch, resumed.iter = epoch, epoch, it
     # Paddle 2.6 holds restored accumulators aside until the first step creates them
     restored = {**getattr(resumed.optimizer, "_accumulators_holder", {}),
@@ -114,3 +115,38 @@ def test_optimizer_file_that_runs_code_is_refused(tmp_path):
     with pytest.raises(WeightsError, match="refusing to load .*s.pdopt"):
         resume_snapshot(str(tmp_path / "s"), model, make_trainer(model, 1).optimizer)
     assert not marker.exists()
+
+
+def test_a_snapshot_with_training_weights_resumes_from_them_with_its_hook_states(tmp_path):
+    model, trainer, _ = trained_snapshot(tmp_path)
+    own = weights(model)
+    averaged = {k: v + 1.0 for k, v in own.items()}
+    model.set_state_dict(averaged)                     # the network holds the EMA weights
+    states = {"EMAHook": {"averages": {"fc.bias": np.ones(1, "float32")}, "step": 3,
+                          "epoch": 1, "last_decay": 0.25}, "BestCheckpointHook": {"best": 0.5}}
+    prefix = str(tmp_path / "s")
+    save_snapshot(prefix, model, trainer.optimizer, 1, 2, training_weights=own,
+                  hook_states=states)
+    for name, value in paddle.load(prefix + ".pdparams").items():
+        np.testing.assert_array_equal(value.numpy(), averaged[name])
+    fresh = TinyDetector()
+    progress = resume_snapshot(prefix, fresh, make_trainer(fresh, 1).optimizer)
+    assert (progress.epoch, progress.iteration) == (1, 2)
+    for name, value in weights(fresh).items():         # training continues from its own
+        np.testing.assert_array_equal(value, own[name])
+    assert progress.hook_states["BestCheckpointHook"] == {"best": 0.5}
+    ema_state = progress.hook_states["EMAHook"]
+    assert (ema_state["step"], ema_state["epoch"], ema_state["last_decay"]) == (3, 1, 0.25)
+    np.testing.assert_array_equal(ema_state["averages"]["fc.bias"], [1.0])
+
+
+def test_resume_refuses_training_weights_not_written_with_the_snapshot(tmp_path):
+    model, trainer, _ = trained_snapshot(tmp_path)
+    for name, scale in (("a", 1.0), ("b", 2.0)):
+        own = {k: v * scale for k, v in weights(model).items()}
+        save_snapshot(str(tmp_path / name), model, trainer.optimizer, 1, 2,
+                      training_weights=own)
+    os.replace(tmp_path / "b.pdema", tmp_path / "a.pdema")
+    fresh = TinyDetector()
+    with pytest.raises(WeightsError, match="a.pdema is not the file .*a.pdopt was saved with"):
+        resume_snapshot(str(tmp_path / "a"), fresh, make_trainer(fresh, 1).optimizer)

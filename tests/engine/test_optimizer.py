@@ -90,6 +90,21 @@ def test_clip_and_unknown_optimizer():
                         layer.parameters())
 
 
+def test_clip_grad_by_value_clips_each_element_and_excludes_norm_clipping():
+    layer = paddle.nn.Linear(2, 1, bias_attr=False)
+    layer.weight.set_value(paddle.zeros([2, 1]))
+    opt = build_optimizer({"optimizer": {"type": "SGD"}, "clip_grad_by_value": 0.5},
+                          Schedule(1.0, None, None, 1), layer.parameters())
+    x = paddle.to_tensor([[3.0, 0.2]])
+    layer(x).sum().backward()                  # gradient [3.0, 0.2]: the first is clipped
+    opt.step()
+    np.testing.assert_allclose(layer.weight.numpy().ravel(), [-0.5, -0.2], rtol=1e-6)
+    with pytest.raises(ppfcos.ConfigError, match="both clip_grad_by_norm and "
+                                                 "clip_grad_by_value: keep one"):
+        build_optimizer({"clip_grad_by_norm": 1.0, "clip_grad_by_value": 1.0},
+                        Schedule(0.1, None, None, 1), layer.parameters())
+
+
 def test_linear_scaling_warning_names_the_scaled_lr():
     assert linear_scaling_warning({"base_lr": 0.01}, 16) is None
     message = linear_scaling_warning({"base_lr": 0.01}, 4)

@@ -1,4 +1,5 @@
-"""The training loop: epochs and iterations, the NaN guard, after_train in a finally."""
+"""The training loop: epochs and iterations, the NaN guard, after_train in a finally, gradient
+accumulation."""
 import os
 
 import numpy as np
@@ -8,7 +9,7 @@ import pytest
 from ppfcos.engine.hooks import CheckpointHook
 from ppfcos.engine.trainer import HookBase, TrainingDiverged
 
-from tiny_training import TinyDetector, make_trainer, weights
+from tiny_training import ListLoader, TinyDetector, make_trainer, weights
 
 
 def test_loop_counts_epochs_and_iterations():
@@ -82,3 +83,35 @@ def test_a_finished_run_calls_after_train_once():
     calls = []
     make_trainer(TinyDetector(), epochs=2, hooks=[StageRecorder(calls, "a")]).train()
     assert calls == [("a", "before_train"), ("a", "after_train")]
+
+
+class UpdateRecorder(HookBase):
+    """Records the trainer's ``updated`` flag after every step."""
+
+    def __init__(self):
+        self.updates = []
+
+    def after_step(self):
+        self.updates.append(self.trainer.updated)
+
+
+def test_accumulated_batches_make_the_update_of_their_concatenation():
+    """Two batches of 2 with accumulate=2 = one step on the 4 images (mean losses)."""
+    model, reference = TinyDetector(), TinyDetector()
+    reference.set_state_dict(model.state_dict())
+    recorder = UpdateRecorder()
+    make_trainer(model, epochs=1, hooks=[recorder], accumulate=2).train()
+    assert recorder.updates == [False, True]
+    optimizer = make_trainer(reference, epochs=1).optimizer
+    batches = [batch["image"] for batch in ListLoader()]
+    reference({"image": paddle.concat(batches)})["loss"].backward()
+    optimizer.step()
+    for name, value in weights(reference).items():
+        np.testing.assert_allclose(weights(model)[name], value, rtol=1e-6, atol=1e-7)
+
+
+def test_an_accumulation_window_never_spans_two_epochs():
+    recorder = UpdateRecorder()
+    trainer = make_trainer(TinyDetector(), epochs=2, hooks=[recorder], accumulate=3)
+    trainer.train()
+    assert recorder.updates == [False, True, False, True] and trainer.iter == 4
