@@ -52,9 +52,6 @@ class SampleRandom:
         """
         return cls([int(seed), int(epoch), int(index)], f"{int(seed)}:{int(epoch)}:{int(index)}")
 
-    def __repr__(self):
-        return "SampleRandom()"
-
 
 class _GlobalRandom:
     """The process-wide ``np.random`` and ``random``, with SampleRandom's attributes."""
