@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from ppfcos.core.config import ConfigError
+from ppfcos.data.loader import ReaderError
 from ppfcos.data.reader import create_reader
 
 from conftest import FIXTURES
@@ -121,3 +122,14 @@ def test_bad_augmentation_settings_are_one_line_config_errors(tmp_path, reader_o
     with pytest.raises(ConfigError) as error:
         create_reader(make_cfg(tmp_path, **reader_opts), "train", num_replicas=1, rank=0)
     assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_an_op_failing_on_an_image_stops_the_reader_with_one_line(tmp_path):
+    make_coco(tmp_path, num_images=2)
+    cfg = make_cfg(tmp_path, worker_num=2, sample_transforms=[
+        {"Decode": {}}, {"RandomSizeCrop": {"min_size": 384, "max_size": 600}}])
+    with pytest.raises(ReaderError) as error:
+        list(create_reader(cfg, "train", num_replicas=1, rank=0))
+    message = str(error.value)
+    assert "RandomSizeCrop: the image is 48 x 40, smaller than min_size 384; resize it " \
+           "first or lower min_size" in message and "\n" not in message
