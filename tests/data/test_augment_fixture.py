@@ -83,7 +83,8 @@ def assert_image_matches(ref, prefix, image, slack):
     np.testing.assert_allclose(sub4, ref[f"{prefix}/image_sub4"], rtol=0,
                                atol=1 if slack else 1e-4)
     if not slack:
-        assert zlib.crc32(np.ascontiguousarray(image).tobytes()) == int(ref[f"{prefix}/image_crc32"])
+        crc = zlib.crc32(np.ascontiguousarray(image).tobytes())
+        assert crc == int(ref[f"{prefix}/image_crc32"])
 
 
 def assert_sample_matches(ref, prefix, sample, slack=False):

@@ -60,7 +60,7 @@ class _GlobalRandom:
 
 
 def draws_of(sample):
-    """The generators a random op uses for ``sample`` (a dict, or a list whose first dict counts)."""
+    """The generators a random op uses for ``sample`` (a dict, or a list: its first dict's)."""
     first = sample[0] if isinstance(sample, (list, tuple)) else sample
     return first.get(RANDOM_KEY) or _GlobalRandom
 
