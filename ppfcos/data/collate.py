@@ -14,9 +14,13 @@ import numpy as np
 
 from .datasets import READER_ERROR_KEY, SKIPPED_KEY
 from .datasets.base import GT_FIELDS, failure_line
+from .transforms.draws import RANDOM_KEY
 
-# Per-sample keys that are not model inputs (PaddleDetection removes them too).
-DROPPED_KEYS = ("h", "w", "flipped")
+# Per-sample keys that are not model inputs (PaddleDetection removes them too), and
+# the sample's generators.
+DROPPED_KEYS = ("h", "w", "flipped", RANDOM_KEY)
+# Batched as per-image lists: the ground truth, and Mixup's per-box weights [K_i, 1].
+LIST_FIELDS = GT_FIELDS + ("gt_score",)
 # Marks a batch whose images were all unreadable: the paddle DataLoader ends the
 # epoch on a batch without arrays, so such a batch carries this one-element array.
 EMPTY_KEY = "empty_batch"
@@ -75,7 +79,7 @@ def stack_samples(samples):
         if key in DROPPED_KEYS:
             continue
         values = [s[key] for s in samples]
-        if key in GT_FIELDS:
+        if key in LIST_FIELDS:
             batch[key] = [ZeroSizeArray(v) if np.size(v) == 0 else v for v in values]
             continue
         if isinstance(values[0], str):
@@ -91,7 +95,7 @@ def stack_samples(samples):
 
 def restore_empty(batch):
     """Turn the ZeroSizeArray stand-ins of a collated ``batch`` back into empty Tensors."""
-    for key in GT_FIELDS:
+    for key in LIST_FIELDS:
         if key in batch:
             batch[key] = [v.to_tensor() if isinstance(v, ZeroSizeArray) else v
                           for v in batch[key]]

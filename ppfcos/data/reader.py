@@ -21,6 +21,7 @@ from ppfcos.data.collate import BatchCollator
 from ppfcos.data.datasets import DatasetError
 from ppfcos.data.loader import DetLoader
 from ppfcos.data.sampler import DistributedBatchSampler
+from ppfcos.data.transforms.mixing import Mixup
 
 MODES = {"train": ("TrainDataset", "TrainReader"),
          "eval": ("EvalDataset", "EvalReader"),
@@ -28,10 +29,12 @@ MODES = {"train": ("TrainDataset", "TrainReader"),
 
 # Reader keys and their defaults (PaddleDetection's). fuse_normalize and
 # inputs_def.image_shape are read by export; collate_batch has no effect because ground
-# truth always stays a list.
+# truth always stays a list; mixup_epoch pairs each image with another for a Mixup op
+# while epoch < mixup_epoch (always with 0, never with -1: see DetDataset).
 READER_DEFAULTS = {"sample_transforms": [], "batch_transforms": [], "batch_size": 1,
                    "shuffle": False, "drop_last": False, "use_shared_memory": False,
-                   "fuse_normalize": False, "collate_batch": False, "inputs_def": {}}
+                   "fuse_normalize": False, "collate_batch": False, "inputs_def": {},
+                   "mixup_epoch": -1}
 
 
 class Compose:
@@ -109,7 +112,18 @@ def reader_options(cfg, section):
     if not isinstance(options["batch_size"], int) or options["batch_size"] < 1:
         raise _config_error(cfg, (section, "batch_size"), f"must be a positive integer, got "
                             f"{options['batch_size']!r}")
+    if not isinstance(options["mixup_epoch"], int) or options["mixup_epoch"] < -1:
+        raise _config_error(cfg, (section, "mixup_epoch"), f"must be an integer >= -1, got "
+                            f"{options['mixup_epoch']!r}")
     return options
+
+
+def _mixup_epoch(cfg, section, mixup_epoch, sample_ops):
+    """``mixup_epoch``, refused when it pairs images for a pipeline without a Mixup op."""
+    if mixup_epoch != -1 and not any(isinstance(op, Mixup) for op in sample_ops):
+        raise _config_error(cfg, (section, "mixup_epoch"), "pairs images for Mixup, but "
+                            "sample_transforms has no Mixup; add one or remove mixup_epoch")
+    return mixup_epoch
 
 
 def same_size_groups(dataset):
@@ -141,7 +155,9 @@ def create_reader(cfg, mode, dataset=None, num_replicas=None, rank=None, seed=0,
     if dataset is None:
         dataset = build_dataset(cfg, data_section)
     parse_dataset(cfg, data_section, dataset)
-    dataset.set_transform(Compose(build_ops(cfg, reader_section, "sample_transforms")))
+    sample_ops = build_ops(cfg, reader_section, "sample_transforms")
+    dataset.set_transform(Compose(sample_ops))
+    dataset.mixup_epoch = _mixup_epoch(cfg, reader_section, options["mixup_epoch"], sample_ops)
     collate = BatchCollator(build_ops(cfg, reader_section, "batch_transforms"))
 
     sampler = DistributedBatchSampler(len(dataset), options["batch_size"], options["shuffle"],

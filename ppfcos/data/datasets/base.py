@@ -26,6 +26,7 @@ import traceback
 import numpy as np
 
 from ppfcos.core.config import ConfigError
+from ppfcos.data.transforms.draws import RANDOM_KEY, SampleRandom
 from ppfcos.data.transforms.operators import ImageDecodeError
 
 logger = logging.getLogger(__name__)
@@ -112,10 +113,18 @@ class DetDataset:
     lazy (first ``len``/indexing/``parse_dataset()``), so building a dataset from
     a config is cheap; the reader parses it before starting worker processes.
 
-    Random transforms draw from ``np.random``, which ``__getitem__`` seeds from
-    ``(seed, epoch, index)`` (see :meth:`set_epoch`): an image gets the same
-    augmentation in the same epoch whichever worker loads it, so a resumed run
-    sees exactly the data an uninterrupted one would.
+    Random transforms draw from the sample's own generators, which
+    ``__getitem__`` seeds from ``(seed, epoch, index)`` (see :meth:`set_epoch` and
+    ``ppfcos.data.transforms.draws``) and leaves in ``sample["random"]`` for the
+    batch ops: an image gets the same augmentation in the same epoch whichever
+    worker loads it, so a resumed run sees exactly the data an uninterrupted one
+    would.
+
+    While ``epoch < mixup_epoch`` (or always, with ``mixup_epoch == 0``: the
+    reader's key, PaddleDetection's rule) ``__getitem__`` hands the transforms a
+    pair ``[sample, partner]``, the partner a copy of a record drawn with the
+    sample's numpy generator, for a ``Mixup`` op to blend; ``-1`` (the default)
+    never pairs.
     """
 
     def __init__(self, dataset_dir=None, image_dir=None, anno_path=None,
@@ -137,6 +146,7 @@ class DetDataset:
         self.num_dropped_boxes = 0
         self._records = None
         self.seed, self.epoch = 0, 0
+        self.mixup_epoch = -1
 
     def _parse(self):
         raise NotImplementedError
@@ -170,14 +180,23 @@ class DetDataset:
         sample = copy.deepcopy(self.records[idx])
         if self.transform is None:
             return sample
-        np.random.seed([self.seed, self.epoch, int(idx)])
+        draws = SampleRandom.for_sample(self.seed, self.epoch, idx)
+        sample[RANDOM_KEY] = draws
         try:
-            return self.transform(sample)
+            return self.transform(self._with_mixup_partner(sample, draws))
         except (ImageDecodeError, OSError) as e:  # unreadable image: skip, never crash
             name, reason = str(sample.get("im_file")), str(e)
             return {SKIPPED_KEY: reason if name in reason else f"{name}: {reason}"}
         except Exception as e:  # carried to the main process (see the module docstring)
             return {READER_ERROR_KEY: failure_line(f"image {sample.get('im_file')}", e)}
+
+    def _with_mixup_partner(self, sample, draws):
+        """``sample``, or ``[sample, partner]`` while Mixup is on (see the class docstring)."""
+        if not (self.mixup_epoch == 0 or self.epoch < self.mixup_epoch):
+            return sample
+        partner = copy.deepcopy(self.records[draws.np.randint(len(self.records))])
+        partner[RANDOM_KEY] = draws
+        return [sample, partner]
 
     def _gt_record(self, record, gt):
         """Add the ``gt`` fields that ``data_fields`` asks for to ``record``.

@@ -23,7 +23,8 @@ PaddleDetection (the loss ignores them).
 
 Beyond PaddleDetection: crowd boxes (``is_crowd == 1``) never become
 positives, and an image without (non-crowd) boxes gets all-background,
-all-zero targets.
+all-zero targets. ``gt_score`` (Mixup's per-box weight) is not read: a mixed box
+is assigned as a full positive, as PaddleDetection's FCOS target does.
 
 The computation uses that the per-box conditions factor into a column part
 (x, [W_l, n]) and a row part (y, [H_l, n]): only boolean arrays are broadcast

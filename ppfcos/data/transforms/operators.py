@@ -17,13 +17,15 @@ import numpy as np
 
 from ppfcos.core.registry import register
 
+from .draws import draws_of
+
 __all__ = [
     "BaseOperator", "ImageDecodeError", "Decode", "Resize", "RandomResize",
     "RandomFlip", "NormalizeImage", "Permute",
 ]
 
-# The interpolations RandomResize draws from when random_interp is set.
-_INTERPOLATIONS = (cv2.INTER_NEAREST, cv2.INTER_LINEAR, cv2.INTER_AREA,
+# The interpolations the random resizes draw from when random_interp is set.
+INTERPOLATIONS = (cv2.INTER_NEAREST, cv2.INTER_LINEAR, cv2.INTER_AREA,
                    cv2.INTER_CUBIC, cv2.INTER_LANCZOS4)
 
 
@@ -209,7 +211,8 @@ class RandomResize(BaseOperator):
         random_interp (bool): pick the interpolation among nearest, linear,
             area, cubic and Lanczos.
 
-    Draws use ``np.random``, so ``np.random.seed`` makes them repeatable.
+    Draws use the sample's numpy generator (see ``draws``): ``np.random.randint``
+    for the size, then for the interpolation.
     """
 
     def __init__(self, target_size, keep_ratio=True, interp=cv2.INTER_LINEAR,
@@ -228,20 +231,21 @@ class RandomResize(BaseOperator):
         self.random_size = random_size
         self.random_interp = random_interp
 
-    def _draw_size(self):
-        """The target size for one sample."""
+    def _draw_size(self, draw):
+        """The target size for one sample (``draw``: a numpy RandomState)."""
         if self.random_range:
             (short_lo, long_0), (short_hi, long_1) = self.target_size
-            return [np.random.randint(short_lo, short_hi + 1), max(long_0, long_1 + 1)]
+            return [draw.randint(short_lo, short_hi + 1), max(long_0, long_1 + 1)]
         if self.random_size:
-            return self.target_size[np.random.randint(len(self.target_size))]
+            return self.target_size[draw.randint(len(self.target_size))]
         return self.target_size
 
     def apply(self, sample):
-        size = self._draw_size()
+        draw = draws_of(sample).np
+        size = self._draw_size(draw)
         interp = self.interp
         if self.random_interp:
-            interp = _INTERPOLATIONS[np.random.randint(len(_INTERPOLATIONS))]
+            interp = INTERPOLATIONS[draw.randint(len(INTERPOLATIONS))]
         return Resize(size, self.keep_ratio, interp).apply(sample)
 
 
@@ -257,14 +261,15 @@ def flip_boxes(boxes, width):
 class RandomFlip(BaseOperator):
     """Flip the HWC image and its boxes left-right with probability ``prob``.
 
-    Boxes become x1' = w - x2, x2' = w - x1; sets ``flipped`` = True.
+    Boxes become x1' = w - x2, x2' = w - x1; sets ``flipped`` = True. One draw:
+    the sample's ``np.random.uniform(0, 1)``.
     """
 
     def __init__(self, prob=0.5):
         self.prob = prob
 
     def apply(self, sample):
-        if np.random.uniform(0, 1) >= self.prob:
+        if draws_of(sample).np.uniform(0, 1) >= self.prob:
             return sample
         im = sample["image"]
         width = im.shape[1]
