@@ -95,3 +95,22 @@ def test_a_missing_annotation_file_is_reported_for_its_split(synthetic, tmp_path
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     assert report["train"]["fatal"] is None
     assert report["eval"]["fatal"].startswith("EvalDataset.anno_path: annotation file not found")
+
+
+def test_boxes_all_of_one_size_and_shape_get_their_plots(synthetic, tmp_path):
+    root, train = synthetic
+    data = copy.deepcopy(train)
+    for annotation in data["annotations"]:
+        annotation["bbox"] = [4, 4, 20, 10]    # one size (sqrt 200 px), one aspect ratio (2)
+    same = tmp_path / "same.json"
+    same.write_text(json.dumps(data))
+    written = same.read_bytes()
+    result = check(tmp_path, "--coco", str(same), "--image_dir", os.path.join(root, "train"))
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    quantiles = json.loads((tmp_path / "report" / "report.json").read_text())["train"][
+        "box_size_px_quantiles"]
+    assert quantiles["0"] == quantiles["100"] == pytest.approx(200 ** 0.5, abs=0.01)
+    for plot in PLOTS:
+        image = cv2.imread(str(tmp_path / "report" / f"train_{plot}.png"))
+        assert image is not None and image.shape[0] > 200
+    assert same.read_bytes() == written

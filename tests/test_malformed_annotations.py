@@ -79,6 +79,7 @@ def assert_one_line_error(result, *fragments):
     (set_first("bbox", [1, 2, 3]), ["annotation id 1 ", "bbox [1, 2, 3] is not 4 numbers"]),
     (set_first("bbox", None), ["annotation id 1 ", "bbox None is not 4 numbers"]),
     (set_first("bbox", [1, 2, "3", 4]), ["annotation id 1 ", "bbox [1, 2, '3', 4] is not"]),
+    (set_first("bbox", [True, 1, 2, 3]), ["annotation id 1 ", "bbox [True, 1, 2, 3] is not"]),
     (set_first("bbox", "wide"), ["annotation id 1 ", "bbox 'wide' is not 4 numbers"]),
     (set_first("width", "wide"), ["image id 1: width 'wide'", "must be numbers"]),
     (drop_file_name, ["image id 1: file_name is None"]),
@@ -87,9 +88,9 @@ def assert_one_line_error(result, *fragments):
     (duplicate_annotation_id, ["annotation id 1 is used twice"]),
     (image_listed_twice, ["image id 100: file_name '000001.jpg' is listed under another id"]),
     (unlisted_image, ["annotation id 1000: image_id 999 is not in 'images'"]),
-], ids=["bbox8", "bbox3", "bbox_null", "bbox_string_element", "bbox_string", "width_string",
-        "no_file_name", "empty_file_name", "duplicate_image_id", "duplicate_annotation_id",
-        "image_listed_twice", "unlisted_image"])
+], ids=["bbox8", "bbox3", "bbox_null", "bbox_string_element", "bbox_bool", "bbox_string",
+        "width_string", "no_file_name", "empty_file_name", "duplicate_image_id",
+        "duplicate_annotation_id", "image_listed_twice", "unlisted_image"])
 def test_a_malformed_record_is_one_line_naming_it(synthetic, tmp_path, damage, fragments):
     result = train_on(synthetic[0], damaged(synthetic, tmp_path, damage), tmp_path)
     assert_one_line_error(result, "TrainDataset.anno_path", "damaged.json", *fragments,
@@ -148,12 +149,25 @@ def train_voc(synthetic, tmp_path, damage):
     return train_on(synthetic[0], "trainval.txt", tmp_path, *voc)
 
 
+def difficult(text):
+    """A damage giving the first object's <difficult> tag ``text``."""
+    return lambda xml: xml.replace("<difficult>0</difficult>", f"<difficult>{text}</difficult>",
+                                   1)
+
+
 @pytest.mark.parametrize("damage, fragments", [
     (lambda xml: xml.replace("<name>", "<name>x", 1),
      ["TrainDataset.label_list", "000001.xml: object class 'x", "is not in the label list"]),
     (lambda xml: xml.replace("<xmin>", "<xmin>left", 1),
      ["TrainDataset.anno_path", "000001.xml: object #0", "not 4 numbers"]),
-], ids=["voc_unknown_class", "voc_non_numeric_coordinate"])
+    (difficult("yes"), ["TrainDataset.anno_path", "000001.xml: object #0 (",
+                        "<difficult> is 'yes', not 0 or 1"]),
+    (difficult("nan"), ["000001.xml: object #0 (", "<difficult> is 'nan', not 0 or 1"]),
+    (difficult("inf"), ["000001.xml: object #0 (", "<difficult> is 'inf', not 0 or 1"]),
+    (lambda xml: xml.replace("<annotation>", "<annotation><id>abc</id>", 1),
+     ["TrainDataset.anno_path", "000001.xml: <id> 'abc' is not an integer image id"]),
+], ids=["voc_unknown_class", "voc_non_numeric_coordinate", "voc_difficult_yes",
+        "voc_difficult_nan", "voc_difficult_inf", "voc_id_text"])
 def test_a_malformed_voc_object_is_one_line_naming_it(synthetic, tmp_path, damage, fragments):
     assert_one_line_error(train_voc(synthetic, tmp_path, damage), *fragments,
                           "allow_bad_records: true")

@@ -11,9 +11,9 @@ A source is one of
 
 Everything that can be checked before decoding is checked when the source is opened, so
 a bad source fails before any detection: an unknown type, a missing file or folder, an
-empty folder, a video OpenCV cannot open, a numpy array that is not a BGR image. An
-image named explicitly that cannot be decoded is an error; one found in a folder is
-skipped with a warning, as the tools do.
+empty folder, a video OpenCV cannot open, a numpy array that is not a BGR image (or has
+no pixels). An image named explicitly that cannot be decoded is an error; one found in a
+folder is skipped with a warning, as the tools do.
 """
 import logging
 import os
@@ -86,10 +86,11 @@ def plan(entry):
 
 
 def checked_bgr_image(array):
-    """``array`` if it is a numpy image uint8 [H, W, 3], else DeployError."""
-    if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
+    """``array`` if it is a numpy image uint8 [H, W, 3] with H, W >= 1, else DeployError."""
+    if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3 or not array.size:
         raise DeployError(f"a numpy image must be uint8 [H, W, 3] in BGR order (as "
-                          f"cv2.imread gives it), got {array.dtype} {list(array.shape)}")
+                          f"cv2.imread gives it) with H, W >= 1, got {array.dtype} "
+                          f"{list(array.shape)}")
     return array
 
 

@@ -28,6 +28,14 @@ def _plain_log_axis(plt, ax):
         axis(plt.FuncFormatter(lambda value, _: f"{value:g}"))
 
 
+def _log_bins(low, high, count=40):
+    """``count`` log-spaced bin edges from ``low`` to ``high`` (> 0); a range around
+    ``low`` when ``high == low`` (every box the same size or shape)."""
+    if high <= low:
+        low, high = low / 1.5, high * 1.5
+    return np.geomspace(low, high, count)
+
+
 def _save(fig, path):
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -50,7 +58,7 @@ def plot_split(split, report, out_dir):
     sizes = np.sqrt(report.widths * report.heights)
     fig, ax = plt.subplots(figsize=(8, 4))
     if len(sizes):
-        bins = np.geomspace(max(sizes.min(), 1.0), max(sizes.max(), 2.0), 40)
+        bins = _log_bins(max(sizes.min(), 1.0), max(sizes.max(), 2.0))
         ax.hist(sizes, bins=bins, color="tab:green")
         _plain_log_axis(plt, ax)
         for edge, label in ((32, "small | medium"), (96, "medium | large")):
@@ -61,11 +69,10 @@ def plot_split(split, report, out_dir):
     paths.append(_save(fig, os.path.join(out_dir, f"{split}_box_sizes.png")))
     plt.close(fig)
 
-    aspect = report.widths / np.maximum(report.heights, 1e-9)
+    aspect = np.clip(report.widths / np.maximum(report.heights, 1e-9), 1e-2, 1e2)
     fig, ax = plt.subplots(figsize=(8, 4))
     if len(aspect):
-        low, high = max(aspect.min(), 1e-2), min(max(aspect.max(), 1.01), 1e2)
-        ax.hist(np.clip(aspect, low, high), bins=np.geomspace(low, high, 40), color="tab:orange")
+        ax.hist(aspect, bins=_log_bins(aspect.min(), aspect.max()), color="tab:orange")
         _plain_log_axis(plt, ax)
     ax.set(title=f"box aspect ratios, {title}", xlabel="width / height (log scale)",
            ylabel="boxes")

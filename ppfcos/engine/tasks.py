@@ -16,6 +16,7 @@ from ..checkpoint.errors import WeightsError
 from ..checkpoint.snapshot import resume_snapshot
 from ..core.config import ConfigError
 from ..data import create_reader
+from ..data.class_labels import inference_labels
 from ..data.reader import build_dataset, parse_dataset
 from ..evaluation.evaluator import build_metric, evaluate, predict
 from ..export import export_model
@@ -313,19 +314,22 @@ def infer(cfg, images, *, output_dir="output", draw_threshold=0.5, save_results=
           save_threshold=0.5, visualize=True, slicing=None):
     """Detect in ``images`` (files/directories) with ``cfg['weights']``; returns written files.
 
-    bbox.json's ``category_id`` is the TestDataset's category id of each class (from its
-    ``anno_path``), else the class index."""
+    Classes are named, and bbox.json's ``category_id`` given, by the TestDataset's
+    ``anno_path``; without it, COCO's for an 80-class COCO model, else the class index
+    (see `ppfcos.data.class_labels.inference_labels`)."""
     setup(cfg)
     model = model_with_weights(cfg)
     dataset = build_dataset(cfg, "TestDataset")
     dataset.set_images(images)
     loader = create_reader(cfg, "test", dataset=dataset, num_replicas=1, rank=0)
     check_inputs([r["im_file"] for r in dataset.records], output_dir, visualize)
+    names, category_ids = inference_labels(dataset, cfg["num_classes"],
+                                           cfg.get("metric", "COCO"))
     return infer_images(predictions_of(model, loader, cfg, "TestReader", slicing=slicing,
                                        desc="infer"),
-                        dataset.class_names, output_dir, draw_threshold=draw_threshold,
+                        names, output_dir, draw_threshold=draw_threshold,
                         save_threshold=save_threshold, save_results=save_results,
-                        visualize=visualize, clsid2catid=dataset.clsid2catid)
+                        visualize=visualize, clsid2catid=dict(enumerate(category_ids)))
 
 
 def export(cfg, *, output_dir="output_inference", extras=()):

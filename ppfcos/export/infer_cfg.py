@@ -1,12 +1,8 @@
 """``infer_cfg.yml``: what a deploy tool needs besides the program (PaddleDetection's layout)."""
-import logging
-
 from ..core.config import ConfigError
-from ..data.coco_classes import COCO_CATEGORY_IDS, COCO_CLASSES
+from ..data.class_labels import inference_labels
 from ..data.reader import build_dataset
 from .graph import DECODE_DTYPE
-
-logger = logging.getLogger("ppfcos")
 
 # Paddle Inference's smallest TensorRT subgraph for FCOS (PaddleDetection's value).
 MIN_SUBGRAPH_SIZE = 16
@@ -75,20 +71,12 @@ def preprocess_spec(reader):
 
 
 def labels(cfg):
-    """(label_list, category_ids): class names and the dataset's category id of each
-    class, from the TestDataset's anno_path; without it, COCO's names and ids for an
-    80-class COCO model (PaddleDetection does the same), else the class indices."""
+    """(label_list, category_ids) of the config's TestDataset: see
+    `ppfcos.data.class_labels.inference_labels` (COCO's names and ids, or the class
+    indices, when its anno_path is not on disk)."""
     dataset = build_dataset(cfg, "TestDataset")
     dataset.load_categories()
-    if dataset.class_names:
-        return ([str(name) for name in dataset.class_names],
-                [int(dataset.clsid2catid[i]) for i in range(len(dataset.class_names))])
-    if cfg.get("metric") == "COCO" and cfg["num_classes"] == len(COCO_CLASSES):
-        logger.info("label_list: the 80 COCO class names")
-        return list(COCO_CLASSES), list(COCO_CATEGORY_IDS)
-    logger.warning("no class names found (TestDataset.anno_path): label_list holds class "
-                   "indices")
-    return [str(i) for i in range(cfg["num_classes"])], list(range(cfg["num_classes"]))
+    return inference_labels(dataset, cfg["num_classes"], cfg.get("metric", "COCO"))
 
 
 def inference_config(cfg, preprocess, dynamic_shape=True):

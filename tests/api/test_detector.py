@@ -201,8 +201,9 @@ def test_sahi_sliced_prediction_runs_the_detector(tiny, tmp_path):
 
 
 @pytest.mark.parametrize("case", ["unknown type", "missing file", "empty folder",
-                                  "unreadable file", "float array", "video in a list",
-                                  "empty list", "missing video", "only broken images"])
+                                  "unreadable file", "float array", "empty array",
+                                  "video in a list", "empty list", "missing video",
+                                  "only broken images"])
 def test_bad_source_is_one_clear_error(case, dygraph, tiny, tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "broken").mkdir()
@@ -214,6 +215,7 @@ def test_bad_source_is_one_clear_error(case, dygraph, tiny, tmp_path):
         "unreadable file": (os.path.join(tiny.images, "broken.jpg"),
                             "cannot decode image .*broken.jpg"),
         "float array": (np.zeros((8, 8, 3)), r"uint8 \[H, W, 3\] in BGR order.*float64 \[8, 8, 3\]"),
+        "empty array": (np.zeros((0, 0, 3), np.uint8), r"with H, W >= 1, got uint8 \[0, 0, 3\]"),
         "video in a list": ([str(tmp_path / "v.mp4")], "is a video: pass it on its own"),
         "empty list": ([], "the list of images is empty"),
         "missing video": (str(tmp_path / "v.mp4"), "video file not found"),

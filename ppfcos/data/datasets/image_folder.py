@@ -1,6 +1,5 @@
 """Images without annotations, for inference."""
 import json
-import logging
 import os
 
 import numpy as np
@@ -10,8 +9,6 @@ from ppfcos.core.registry import register
 
 from .base import DatasetError, DetDataset
 from .voc import read_label_list
-
-logger = logging.getLogger(__name__)
 
 
 def find_images(path):
@@ -33,8 +30,8 @@ class ImageFolder(DetDataset):
         sample_num: use only the first N images (-1: all).
 
     After parsing: ``class_names``, ``cname2cid``, ``catid2clsid`` and
-    ``clsid2catid`` (None when ``anno_path`` is unset or missing, with a warning
-    for the latter).
+    ``clsid2catid`` (None when ``anno_path`` is unset or missing: inference then labels
+    the classes through `ppfcos.data.class_labels.inference_labels`).
     """
 
     def __init__(self, dataset_dir=None, image_dir=None, anno_path=None, sample_num=-1):
@@ -69,14 +66,25 @@ class ImageFolder(DetDataset):
         return [{"im_file": os.path.abspath(f), "im_id": np.array([i])}
                 for i, f in enumerate(images)]
 
-    def load_categories(self):
-        """Read class names and id maps from ``anno_path`` (COCO json or label list)."""
+    def categories_file(self):
+        """Absolute path of ``anno_path`` (joined to ``dataset_dir``), or None when unset."""
         if self.anno_path is None:
-            return
-        path = os.path.abspath(os.path.join(self.dataset_dir or "", self.anno_path))
-        if not os.path.isfile(path):
-            logger.warning("ImageFolder: anno_path %s not found; detections will show class "
-                           "ids instead of names", path)
+            return None
+        return os.path.abspath(os.path.join(self.dataset_dir or "", self.anno_path))
+
+    def missing_categories_reason(self):
+        """Why ``anno_path`` gave no class names, for a message: "is not set", "<path> was
+        not found" or "<path> names no classes"."""
+        path = self.categories_file()
+        if path is None:
+            return "is not set"
+        return f"{path} was not found" if not os.path.isfile(path) else f"{path} names no classes"
+
+    def load_categories(self):
+        """Read class names and id maps from ``anno_path`` (COCO json or label list); they
+        stay None when it is unset or not found."""
+        path = self.categories_file()
+        if path is None or not os.path.isfile(path):
             return
         if path.endswith(".json"):
             try:

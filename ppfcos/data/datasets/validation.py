@@ -86,13 +86,20 @@ def _is_box(value):
     return isinstance(value, list) and len(value) == 4 and all(map(is_number, value))
 
 
-def _numbers(values, fast_check):
-    """``values`` as float64 if every one passes (fast path), else None."""
+def _numbers(rows, fast_check):
+    """``rows`` (lists of numbers) as float64 [N, ...] if the array passes ``fast_check``
+    and holds no bool (fast path), else None.
+
+    numpy takes a JSON true/false for 1/0, so the rows holding a 1 or a 0 are looked at
+    one by one (few rows do: the fast path stays vectorised)."""
     try:
-        array = np.array(values)
+        array = np.array(rows)
     except (ValueError, TypeError):
         return None
     if array.dtype.kind not in "iuf" or not fast_check(array):
+        return None
+    zero_or_one = ((array == 0) | (array == 1)).reshape(len(array), -1).any(axis=1)
+    if any(isinstance(value, bool) for i in np.flatnonzero(zero_or_one) for value in rows[i]):
         return None
     return array.astype(np.float64)
 

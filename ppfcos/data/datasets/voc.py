@@ -29,6 +29,23 @@ def _number(text):
         return None
 
 
+def _integer(text):
+    """The int in an XML tag's text, or None if it is not an integer."""
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def _difficult_flag(text):
+    """0 or 1 from a ``<difficult>`` tag's text (0 when the tag is missing or empty), or
+    None for anything else ("yes", "nan", "2")."""
+    if text is None or not text.strip():
+        return 0
+    value = _number(text)
+    return int(value) if value in (0, 1) else None
+
+
 def read_label_list(path):
     """Class names from a text file, one per line (blank lines ignored)."""
     with open(path, encoding="utf-8") as f:
@@ -100,8 +117,9 @@ class VOCDataSet(DetDataset):
         """(record, number of boxes) of one XML file; (None, 0) if it has no usable size.
 
         A size that is missing or not positive skips the image (counted); a size or
-        box coordinate that is not a number and an unknown class are strict errors
-        of ``problems``; a box with infinite numbers is skipped (counted).
+        box coordinate that is not a number, an ``<id>`` that is not an integer, a
+        ``<difficult>`` other than 0 or 1 and an unknown class are strict errors of
+        ``problems``; a box with infinite numbers is skipped (counted).
         """
         if not os.path.isfile(xml_file):
             raise DatasetError("anno_path", f"{where}: annotation XML not found: {xml_file}")
@@ -119,7 +137,13 @@ class VOCDataSet(DetDataset):
             problems.skip("images without a positive width/height in their XML",
                           f"{xml_file} (no <size>, or zero)")
             return None, 0
-        im_id = int(tree.findtext("id")) if tree.findtext("id") else index
+        id_text = tree.findtext("id")
+        im_id = _integer(id_text) if id_text and id_text.strip() else index
+        if im_id is None:
+            problems.error("XML files with a non-integer <id>",
+                           f"{xml_file}: <id> {id_text!r} is not an integer image id: fix it, "
+                           f"or remove the tag to number the images in list order")
+            return None, 0
         names, boxes, difficult = [], [], []
         for k, obj in enumerate(tree.iter("object")):
             name = (obj.findtext("name") or "").strip()
@@ -139,9 +163,15 @@ class VOCDataSet(DetDataset):
             if not all(map(math.isfinite, box)):
                 problems.skip("boxes with NaN or infinite numbers", f"{xml_file} object #{k}")
                 continue
+            flag = _difficult_flag(obj.findtext("difficult"))
+            if flag is None:
+                problems.error("objects with a <difficult> other than 0 or 1",
+                               f"{xml_file}: object #{k} ({name}): <difficult> is "
+                               f"{obj.findtext('difficult')!r}, not 0 or 1: fix it")
+                continue
             names.append(name)
             boxes.append(box)
-            difficult.append(int(_number(obj.findtext("difficult")) or 0))
+            difficult.append(flag)
         boxes, keep = self._clean(boxes, w - 1, h - 1)
         n = len(boxes)
         gt = {
