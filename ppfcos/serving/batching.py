@@ -9,7 +9,8 @@ Work is bounded per image, not only per byte: each image is decoded within the s
 decode per predictor exists at once, and the queue holds only the encoded bytes. Images
 whose input (after that shrinking) is over ``max_batched_pixels`` wait in a lane of their
 own and run alone; the workers take the two lanes in turns, so a small request waits for at
-most one large image's run, never for every large image queued before it.
+most one large image's run, never for every large image queued before it. With two or more
+predictors, at most all but one run large images at once: one is always free for the others.
 
 The Detector runs only images of the same preprocessed shape together, and each image's
 rows are split from the batch's outputs (``detector.split_rows``), so a request gets the
@@ -56,7 +57,8 @@ class Batcher:
     ``on_batch(size, seconds)`` is called after each run (the metrics). At most
     ``max_queue`` images wait; past that :meth:`submit` refuses with 503. Images are decoded
     within ``max_side`` (their rows come back in the original's pixels); those of more than
-    ``max_batched_pixels`` input pixels run alone, in turns with the batches of the others."""
+    ``max_batched_pixels`` input pixels run alone, in turns with the batches of the others,
+    and on all callables but one when there are several."""
 
     def __init__(self, detects, max_batch_size, max_wait_ms, max_queue, on_batch=None,
                  max_side=DEFAULT_MAX_SIDE,
@@ -71,6 +73,8 @@ class Batcher:
         self._batched = collections.deque()     # images that share runs
         self._alone = collections.deque()       # images over max_batched_pixels
         self._alone_next = False                # the lane whose turn it is when both wait
+        self._alone_running = 0                 # large images in a predictor now
+        self._alone_slots = max(len(self.detects) - 1, 1)
         self._ready = threading.Condition()     # guards the lanes and _closed
         self._gathering = threading.Lock()      # one worker gathers a batch at a time
         self._threads = []
@@ -115,18 +119,24 @@ class Batcher:
             self._ready.notify()
         return await job.future
 
+    def _alone_ready(self):
+        """Whether a large image waits and a predictor may take it (lock held)."""
+        return bool(self._alone) and self._alone_running < self._alone_slots
+
     def _next_batch(self):
-        """The next run's jobs: one image of the alone lane, or up to max_batch_size of the
-        batched lane (waiting at most max_wait after the first for more); the lanes take
-        turns when both wait. [] once the batcher is closed and both lanes are empty."""
+        """(the next run's jobs, whether they are a large image): one image of the alone
+        lane, or up to max_batch_size of the batched lane (waiting at most max_wait after
+        the first for more); the lanes take turns when both wait. ([], False) once the
+        batcher is closed and both lanes are empty."""
         with self._ready:
-            while not self._batched and not self._alone:
-                if self._closed:
-                    return []
+            while not self._batched and not self._alone_ready():
+                if self._closed and not self._alone:
+                    return [], False
                 self._ready.wait()
-            if self._alone and (self._alone_next or not self._batched):
+            if self._alone_ready() and (self._alone_next or not self._batched):
                 self._alone_next = False
-                return [self._alone.popleft()]
+                self._alone_running += 1
+                return [self._alone.popleft()], True
             self._alone_next = True
             jobs, deadline = [self._batched.popleft()], time.monotonic() + self.max_wait
             while len(jobs) < self.max_batch_size:
@@ -137,15 +147,21 @@ class Batcher:
                 if remaining <= 0 or self._closed:
                     break
                 self._ready.wait(remaining)
-            return jobs
+            return jobs, False
 
     def _work(self, detect):
         while True:
             with self._gathering:
-                jobs = self._next_batch()
+                jobs, alone = self._next_batch()
             if not jobs:
                 return
-            self._run(jobs, detect)
+            try:
+                self._run(jobs, detect)
+            finally:
+                if alone:
+                    with self._ready:
+                        self._alone_running -= 1
+                        self._ready.notify_all()
 
     def _run(self, jobs, detect):
         ready = []

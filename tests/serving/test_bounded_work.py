@@ -2,6 +2,7 @@
 over --max_side is shrunk before the predictor and its boxes come back in its own pixels, a
 JPEG is decoded reduced (EXIF-turned ones too), and a small request sent while large images
 queue is answered before they are, over real HTTP on loopback."""
+import asyncio
 import threading
 import time
 
@@ -19,6 +20,7 @@ from server_process import Server, json_line, post_image, request
 from tiny_model import THRESHOLD, write_tiny_config
 
 pytest.importorskip("fastapi", reason="needs pip install -e .[serve]")
+from ppfcos.serving.batching import Batcher  # noqa: E402
 from ppfcos.serving.predictors import build_detector  # noqa: E402
 from ppfcos.serving.shrinking import decode_bounded, export_max_side  # noqa: E402
 
@@ -138,3 +140,39 @@ def queued_images(port):
     line, = [line for line in body.decode().splitlines()
              if line.startswith("ppfcos_queued_images ")]
     return float(line.split()[1])
+
+
+def test_with_two_predictors_one_is_kept_free_of_large_images():
+    running, most_large, order = [], [0], []
+    lock = threading.Lock()
+
+    def detect(images):                 # rows [1, 6] holding each image's first pixel
+        values = [int(image[0, 0, 0]) for image in images]
+        large = values[0] < 100
+        with lock:
+            running.append(large)
+            most_large[0] = max(most_large[0], running.count(True))
+        time.sleep(0.3 if large else 0.01)
+        with lock:
+            running.remove(large)
+            order.extend(values)
+        return [np.full((1, 6), value, np.float32) for value in values]
+
+    pngs = [cv2.imencode(".png", np.full((8, 8, 3), value, np.uint8))[1].tobytes()
+            for value in (0, 1, 2, 3, 200)]
+    batcher = Batcher([detect, detect], max_batch_size=4, max_wait_ms=0, max_queue=100,
+                      max_batched_pixels=1000)
+    batcher.start()
+
+    async def submit_all():             # four large images (pixels 2000), then a small one
+        tasks = [asyncio.ensure_future(batcher.submit(data, f"image {i}", 2000))
+                 for i, data in enumerate(pngs[:4])]
+        await asyncio.sleep(0.1)
+        tasks.append(asyncio.ensure_future(batcher.submit(pngs[4], "small", 64)))
+        return await asyncio.gather(*tasks)
+
+    answers = asyncio.run(submit_all())
+    batcher.close()
+    assert [int(rows[0, 0]) for rows in answers] == [0, 1, 2, 3, 200]
+    assert most_large[0] == 1               # the second predictor never took a large image
+    assert order.index(200) <= 1            # so the small one ran at once, beside the first
