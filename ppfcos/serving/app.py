@@ -27,8 +27,8 @@ from .decoding import check_image
 from .errors import ServeError, error_response, one_line
 from .metrics import Metrics, RequestMetrics
 from .predictors import Predictors
-from .settings import DEFAULT_MAX_SIDE, ServeSettings
-from .shrinking import export_max_side, shrunk_size
+from .settings import ServeSettings
+from .shrinking import shrunk_size, work_limits
 from .uploads import BodyLimit, many_images, one_image
 
 ENDPOINTS = ("/predict", "/predict/batch", "/health", "/info", "/metrics")
@@ -50,13 +50,13 @@ class DetectionService:
         self.settings = settings
         self.model = load_exported_model(settings.model_dir, settings.backend,
                                          settings.precision)
-        self.max_side = (settings.max_side or export_max_side(self.model.preprocess)
-                         or DEFAULT_MAX_SIDE)
+        self.max_side, self.max_batched_pixels = work_limits(
+            settings.max_side, settings.max_batched_pixels, self.model.preprocess)
         self.predictors = Predictors(self.model, settings, options)
         self.batcher = Batcher(self.predictors.detects, settings.max_batch_size,
                                settings.max_wait_ms, settings.max_queue,
                                on_batch=metrics.observe_batch, max_side=self.max_side,
-                               max_batched_pixels=settings.max_batched_pixels)
+                               max_batched_pixels=self.max_batched_pixels)
         metrics.queued.set_function(self.batcher.queued)
 
     def close(self):
@@ -103,7 +103,7 @@ class DetectionService:
                 "batching": {"max_batch_size": s.max_batch_size, "max_wait_ms": s.max_wait_ms},
                 "limits": {"max_body_bytes": s.max_body_bytes, "max_pixels": s.max_pixels,
                            "max_side": self.max_side,
-                           "max_batched_pixels": s.max_batched_pixels,
+                           "max_batched_pixels": self.max_batched_pixels,
                            "max_batch_images": s.max_batch_images, "max_queue": s.max_queue,
                            "client_timeout_s": s.client_timeout}}
 

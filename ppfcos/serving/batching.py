@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 
 from .errors import ServeError
-from .settings import DEFAULT_MAX_SIDE, ServeSettings
+from .settings import DEFAULT_MAX_BATCHED_PIXELS, DEFAULT_MAX_SIDE
 from .shrinking import decode_bounded, to_original
 
 
@@ -61,8 +61,7 @@ class Batcher:
     and on all callables but one when there are several."""
 
     def __init__(self, detects, max_batch_size, max_wait_ms, max_queue, on_batch=None,
-                 max_side=DEFAULT_MAX_SIDE,
-                 max_batched_pixels=ServeSettings.max_batched_pixels):
+                 max_side=DEFAULT_MAX_SIDE, max_batched_pixels=DEFAULT_MAX_BATCHED_PIXELS):
         self.detects = list(detects)
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_ms / 1000

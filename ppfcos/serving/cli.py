@@ -4,7 +4,7 @@
         [--backend paddle|onnxruntime|openvino] [--precision fp32|bf16|int8] [--cpu_threads N] \\
         [--predictor_processes 1] \\
         [--host 127.0.0.1] [--port 8080] [--workers 1] [--max_batch_size 16] [--max_wait_ms 5] \\
-        [--max_body_mb 20] [--max_pixels 25000000] [--max_side N] [--max_batched_pixels 1000000] \\
+        [--max_body_mb 20] [--max_pixels 25000000] [--max_side N] [--max_batched_pixels N] \\
         [--max_batch_images 64] [--max_queue 256] \\
         [--client_timeout 10] [--graceful_timeout 30] [--access_log]
 
@@ -20,7 +20,7 @@ from ppfcos_deploy.errors import exit_status
 from ppfcos_deploy.flags import add_bool_flag, positive_float, positive_int
 from ppfcos_deploy.predictor import BACKENDS, PRECISIONS, backends_help, precisions_help
 
-from .settings import DEFAULT_MAX_SIDE, ServeSettings
+from .settings import DEFAULT_MAX_BATCHED_PIXELS, DEFAULT_MAX_SIDE, ServeSettings
 
 
 def non_negative_float(text):
@@ -65,10 +65,11 @@ def build_parser():
                         "aspect ratio, before the predictor sees it; detections come back in "
                         "the original's pixels (default: the long side of the export's "
                         f"keep-ratio Resize target, else {DEFAULT_MAX_SIDE})")
-    parser.add_argument("--max_batched_pixels", type=positive_int,
-                        default=defaults.max_batched_pixels,
+    parser.add_argument("--max_batched_pixels", type=positive_int, default=None,
                         help="input pixels (width x height after --max_side) above which an "
-                        "image runs alone, taking turns with the batches of smaller ones")
+                        "image runs alone, taking turns with the batches of smaller ones "
+                        "(default: --max_side squared for an export with a keep-ratio "
+                        f"Resize, whose images all batch; else {DEFAULT_MAX_BATCHED_PIXELS})")
     parser.add_argument("--max_batch_images", type=positive_int,
                         default=defaults.max_batch_images, help="images per /predict/batch")
     parser.add_argument("--max_queue", type=positive_int, default=defaults.max_queue,

@@ -6,13 +6,16 @@ An export without Resize (the demo's) runs each image at its own size: a 24-mega
 would cost seconds and gigabytes in the network. The limit defaults to what the export does
 anyway: the long side of its keep-ratio Resize target (Resize brings every larger image
 down to at most that, so shrinking first changes only the interpolation), else
-settings.DEFAULT_MAX_SIDE (app.py picks it). A JPEG is decoded at 1/2, 1/4 or 1/8 of its size when that is still at
-least the limit (libjpeg scales while it decodes: a 6000x4000 photo decodes to 1500x1000 in
-a fraction of the time and 1/16 of the memory), then resized to the limit (INTER_AREA).
+DEFAULT_MAX_SIDE (work_limits). A JPEG is decoded at 1/2, 1/4 or 1/8 of its size when that
+is still at least the limit (libjpeg scales while it decodes: a 6000x4000 photo decodes to
+1500x1000 in a fraction of the time and 1/16 of the memory), then resized to the limit
+(INTER_AREA).
 """
 import cv2
 
 from .decoding import JPEG_SOI, decode_checked, image_size
+from .settings import DEFAULT_MAX_BATCHED_PIXELS, DEFAULT_MAX_SIDE
+
 # cv2.imdecode flags of the reductions libjpeg decodes at, the largest first.
 JPEG_REDUCTIONS = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4),
                    (2, cv2.IMREAD_REDUCED_COLOR_2))
@@ -26,6 +29,18 @@ def export_max_side(preprocess):
             target = step["target_size"]
             return int(max(target) if isinstance(target, (list, tuple)) else target)
     return None
+
+
+def work_limits(max_side, max_batched_pixels, preprocess):
+    """(max_side, max_batched_pixels) the server keeps: the given ones, or where None, from
+    infer_cfg's ``Preprocess`` list. With a keep-ratio Resize, its target's long side and
+    that side squared (every image shares runs: the Resize bounds what each costs); without
+    one, DEFAULT_MAX_SIDE and DEFAULT_MAX_BATCHED_PIXELS (the cost of an image is its size:
+    large ones run alone)."""
+    resize_side = export_max_side(preprocess)
+    max_side = max_side or resize_side or DEFAULT_MAX_SIDE
+    default_batched = max_side ** 2 if resize_side else DEFAULT_MAX_BATCHED_PIXELS
+    return max_side, max_batched_pixels or default_batched
 
 
 def shrunk_size(width, height, max_side):

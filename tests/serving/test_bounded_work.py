@@ -22,7 +22,7 @@ from tiny_model import THRESHOLD, write_tiny_config
 pytest.importorskip("fastapi", reason="needs pip install -e .[serve]")
 from ppfcos.serving.batching import Batcher  # noqa: E402
 from ppfcos.serving.predictors import build_detector  # noqa: E402
-from ppfcos.serving.shrinking import decode_bounded, export_max_side  # noqa: E402
+from ppfcos.serving.shrinking import decode_bounded, work_limits  # noqa: E402
 
 PREDICT = f"/predict?threshold={THRESHOLD}"
 # The test server shrinks images to a long side of 96; inputs over 4000 pixels run alone.
@@ -57,11 +57,15 @@ def as_rows(records):
                      for r in records], dtype=np.float64).reshape(-1, 6)
 
 
-def test_the_export_sets_the_default_max_side_and_info_tells_the_limits(server, model_dir):
-    assert export_max_side(load_exported_model(model_dir).preprocess) == 192  # [128, 192]
-    assert export_max_side([{"type": "Resize", "target_size": 640}]) == 640
-    assert export_max_side([{"type": "Resize", "target_size": [512, 512],
-                             "keep_ratio": False}, {"type": "Permute"}]) is None
+def test_the_limits_default_to_the_exports_resize_and_info_tells_them(server, model_dir):
+    preprocess = load_exported_model(model_dir).preprocess          # Resize [128, 192]
+    assert work_limits(None, None, preprocess) == (192, 192 ** 2)   # every image batches
+    assert work_limits(96, None, preprocess) == (96, 96 ** 2)
+    assert work_limits(None, 5, [{"type": "Resize", "target_size": 640}]) == (640, 5)
+    no_resize = [{"type": "Resize", "target_size": [512, 512], "keep_ratio": False},
+                 {"type": "Permute"}]
+    assert work_limits(None, None, no_resize) == (1333, 1_000_000)
+    assert work_limits(800, 4000, no_resize) == (800, 4000)
     status, body, _ = request(server.port, "GET", "/info")
     limits = json_line(body)["limits"]
     assert (limits["max_side"], limits["max_batched_pixels"]) == (MAX_SIDE, MAX_BATCHED_PIXELS)
