@@ -30,13 +30,11 @@ from .shrinking import decode_bounded, to_original
 
 @dataclass
 class Job:
-    """One image: its bytes, a name for messages, the future its rows go to, and its input
-    pixels (width x height within max_side, from the header)."""
+    """One image: its bytes, a name for messages, and the future its rows go to."""
     data: bytes
     what: str
     future: asyncio.Future
     loop: asyncio.AbstractEventLoop
-    pixels: int = 0
 
 
 def resolve(job, result=None, error=None):
@@ -105,7 +103,7 @@ class Batcher:
         the image's pixels; ``pixels``: its input pixels (shrinking.shrunk_size). ServeError
         400 if it does not decode, 503 if the queue is full or closed."""
         loop = asyncio.get_running_loop()
-        job = Job(data, what, loop.create_future(), loop, pixels)
+        job = Job(data, what, loop.create_future(), loop)
         with self._ready:
             if self._closed:
                 raise ServeError(503, "shutting_down", "the server is shutting down: retry "
@@ -169,7 +167,7 @@ class Batcher:
                 continue
             try:
                 ready.append((job, *decode_bounded(job.data, job.what, self.max_side)))
-            except ServeError as e:
+            except Exception as e:     # 400 (ServeError) or 500; the worker goes on
                 resolve(job, error=e)
         if not ready:
             return

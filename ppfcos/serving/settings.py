@@ -7,10 +7,11 @@ from dataclasses import asdict, dataclass
 # (--workers > 1 starts the app from an import string in each of them).
 SETTINGS_VARIABLE = "PPFCOS_SERVE_SETTINGS"
 # The long side larger images are shrunk to for an export without a keep-ratio Resize
-# (shrinking.py; PaddleDetection's usual target is [800, 1333]).
-DEFAULT_MAX_SIDE = 1333
-# Input pixels above which an image of such an export runs alone (batching.py).
-DEFAULT_MAX_BATCHED_PIXELS = 1_000_000
+# (shrinking.py): a common detector input, where a run of the demo network costs about a
+# third of one at 1333 (docs/serving.md#large-images).
+DEFAULT_MAX_SIDE = 1024
+# Input pixels above which an image of such an export runs alone (batching.py): 512 x 512.
+DEFAULT_MAX_BATCHED_PIXELS = 512 * 512
 
 
 @dataclass(frozen=True)

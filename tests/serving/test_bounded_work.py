@@ -64,7 +64,7 @@ def test_the_limits_default_to_the_exports_resize_and_info_tells_them(server, mo
     assert work_limits(None, 5, [{"type": "Resize", "target_size": 640}]) == (640, 5)
     no_resize = [{"type": "Resize", "target_size": [512, 512], "keep_ratio": False},
                  {"type": "Permute"}]
-    assert work_limits(None, None, no_resize) == (1333, 1_000_000)
+    assert work_limits(None, None, no_resize) == (1024, 512 * 512)
     assert work_limits(800, 4000, no_resize) == (800, 4000)
     status, body, _ = request(server.port, "GET", "/info")
     limits = json_line(body)["limits"]
