@@ -1,7 +1,8 @@
 """The work one image may cost is bounded (ppfcos/serving/shrinking.py, batching.py): an image
 over --max_side is shrunk before the predictor and its boxes come back in its own pixels, a
-JPEG is decoded reduced (EXIF-turned ones too), and a small request sent while large images
-queue is answered before they are, over real HTTP on loopback."""
+JPEG is decoded reduced (EXIF-turned ones too), a small request sent while large images
+queue is answered before they are (over real HTTP on loopback), and with two predictors one
+is kept free of large images."""
 import asyncio
 import threading
 import time
@@ -47,6 +48,7 @@ def server(model_dir):
 
 
 def noise(h, w, seed=0):
+    """Random pixels, uint8 [h, w, 3]."""
     return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
 
 
@@ -116,7 +118,7 @@ def test_a_small_request_is_answered_before_the_large_ones_queued_before_it(serv
     small = cv2.imencode(".png", noise(40, 60))[1].tobytes()     # 2400 pixels: batched
     finished, statuses = [], []
 
-    def post(data, name):
+    def post(data, name):               # record the order the answers come in
         status, _ = post_image(server.port, data, PREDICT, "image/png")
         statuses.append(status)
         finished.append(name)
@@ -140,6 +142,7 @@ def test_a_small_request_is_answered_before_the_large_ones_queued_before_it(serv
 
 
 def queued_images(port):
+    """The server's ppfcos_queued_images (images waiting for the predictor)."""
     status, body, _ = request(port, "GET", "/metrics")
     line, = [line for line in body.decode().splitlines()
              if line.startswith("ppfcos_queued_images ")]
