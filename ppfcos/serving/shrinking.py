@@ -12,6 +12,7 @@ is still at least the limit (libjpeg scales while it decodes: a 6000x4000 photo 
 (INTER_AREA).
 """
 import cv2
+from ppfcos_deploy.preprocess import build_step
 
 from .decoding import JPEG_SOI, decode_checked, image_size
 from .settings import DEFAULT_MAX_BATCHED_PIXELS, DEFAULT_MAX_SIDE
@@ -22,12 +23,13 @@ JPEG_REDUCTIONS = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR
 
 
 def export_max_side(preprocess):
-    """The long side of the target of the first keep-ratio Resize in infer_cfg's
-    ``Preprocess`` list ([{type: Name, ...}]), or None when it has none."""
-    for step in preprocess:
-        if step.get("type") == "Resize" and step.get("keep_ratio", True):
-            target = step["target_size"]
-            return int(max(target) if isinstance(target, (list, tuple)) else target)
+    """The long side of the Resize target in infer_cfg's ``Preprocess`` list ([{type: Name,
+    ...}]), or None when it has no Resize or one without keep_ratio; DeployError for a
+    malformed Resize."""
+    for spec in preprocess:
+        if spec.get("type") == "Resize":
+            resize = build_step(spec)
+            return max(resize.target_size) if resize.keep_ratio else None
     return None
 
 

@@ -15,6 +15,7 @@ import ppfcos
 from conftest import assert_same_detections
 from ppfcos.export import export_model
 from ppfcos.modeling.seeded_weights import seed_weights
+from ppfcos_deploy.errors import DeployError
 from ppfcos_deploy.exported_model import load_exported_model
 from ppfcos_deploy.predictor import RunOptions
 from server_process import Server, json_line, post_image, request
@@ -68,6 +69,8 @@ def test_the_limits_default_to_the_exports_resize_and_info_tells_them(server, mo
                  {"type": "Permute"}]
     assert work_limits(None, None, no_resize) == (1024, 512 * 512)
     assert work_limits(800, 4000, no_resize) == (800, 4000)
+    with pytest.raises(DeployError, match="Preprocess Resize: .*target_size"):
+        work_limits(None, None, [{"type": "Resize"}])
     status, body, _ = request(server.port, "GET", "/info")
     limits = json_line(body)["limits"]
     assert (limits["max_side"], limits["max_batched_pixels"]) == (MAX_SIDE, MAX_BATCHED_PIXELS)
