@@ -4,6 +4,8 @@
         [--setups 1x2/16 1x2x1/16 2x1/8] [--concurrency 1 4 16] [--requests 400]
         [--batch_sizes 1 4 8 16 32] [--predictor_images 400] [--rounds 3]
         [--max_batch_size 8] [--max_wait_ms 5] [--threshold T] [--port P]
+    python tools/benchmark_serve.py --model_dir EXPORT --image_dir IMAGES --large 20
+        [--large_size 6000x4000] [--setups 1x2]
 
 Each round (rounds alternate the order of the servers, so a slow phase of the machine hits
 every setting) measures the predictor's images/s at each of --batch_sizes: ppfcos_deploy's
@@ -19,10 +21,17 @@ per predictor run and the share of the time the predictor ran. Prints the CPU, a
 measurement, then the median and range over the rounds and the ratio of each server at the
 highest concurrency to the best batch of the command-line predictor (and of the predictor in
 the server's layout).
+
+With ``--large N`` it measures instead what N large JPEGs (``--large_size``, noise and
+shapes) uploaded at once cost the server of the first setup (its default limits): the peak
+resident memory of the server and all its child processes (sampled every 20 ms), the large
+requests' latency, and the latency of small requests (the --image_dir images, one after
+another on new connections) sent while the large ones are in flight.
 """
 import argparse
 import asyncio
 import os
+import threading
 import socket
 import statistics
 import subprocess
@@ -31,6 +40,9 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
 
 import ppfcos  # noqa: E402,F401  (before paddle, for Paddle 2.6)
 from ppfcos.serving.loadgen import raw_request, run_load  # noqa: E402
@@ -42,6 +54,7 @@ from ppfcos_deploy.predictor import RunOptions  # noqa: E402
 
 HOST = "127.0.0.1"
 TICKS = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
 CORES = machine.cpu_info()["cores"]
 
 
@@ -195,6 +208,116 @@ def measure_server(args, requests, setup, max_batch_size, label, rows):
         stop_server(server)
 
 
+def resident_bytes(pids):
+    """Resident memory of the processes ``pids``, summed (Linux /proc statm; ended ones
+    count 0)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/statm") as f:
+                total += int(f.read().split()[1]) * PAGE
+        except OSError:
+            continue
+    return total
+
+
+class PeakMemory:
+    """The peak resident memory of a server and its child processes (re-listed at each
+    sample: predictor processes may restart), sampled every ``interval`` seconds in a
+    thread from start() to stop()."""
+
+    def __init__(self, server, workers, interval=0.02):
+        self.server, self.workers, self.interval = server, workers, interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self):
+        while not self._stop.wait(self.interval):
+            pids, _ = server_pids(self.server, self.workers)
+            self.peak = max(self.peak, resident_bytes(pids))
+
+    def start(self):
+        self._thread.start()
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
+def large_jpeg(width, height, seed=0):
+    """A width x height JPEG (quality 90) of random filled rectangles and circles on a
+    smooth background with pixel noise: a photo's size and decoding cost."""
+    rng = np.random.default_rng(seed)
+    background = cv2.resize(rng.integers(0, 256, (height // 256 + 2, width // 256 + 2, 3),
+                                         dtype=np.uint8), (width, height))
+    for _ in range(60):
+        color = tuple(int(c) for c in rng.integers(0, 256, 3))
+        x, y = int(rng.integers(0, width)), int(rng.integers(0, height))
+        size = int(rng.integers(height // 40, height // 6))
+        if rng.random() < 0.5:
+            cv2.rectangle(background, (x, y), (x + size, y + size), color, -1)
+        else:
+            cv2.circle(background, (x, y), size // 2, color, -1)
+    background = cv2.add(background, rng.integers(0, 8, background.shape, dtype=np.uint8))
+    return cv2.imencode(".jpg", background, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+
+
+async def large_and_small(port, large, small, count):
+    """(LoadResult of ``count`` uploads of ``large`` at once, latencies of ``small`` sent one
+    after another while they are in flight)."""
+    larges = asyncio.ensure_future(run_load(HOST, port, [large], count, count))
+    await asyncio.sleep(0.5)                 # the large uploads arrive and queue
+    latencies = []
+    while not larges.done():
+        result = await run_load(HOST, port, [small], 1, 1)
+        if result.errors:
+            raise SystemExit("a small request was refused while the large ones ran")
+        latencies += result.latencies
+    return await larges, latencies
+
+
+def measure_large(args, encoded):
+    """Print the server's peak memory and the latencies under --large concurrent uploads
+    of a --large_size JPEG."""
+    width, height = args.large_size
+    large = large_jpeg(width, height)
+    print(f"{args.large} concurrent {width}x{height} JPEGs of {len(large) / 1e6:.2f} MB; small "
+          f"requests: the {len(encoded)} images of {args.image_dir}", flush=True)
+    port = args.port or free_port()
+    setup = args.setups[0]
+    server = start_server(args, port, setup, setup[3] or args.max_batch_size)
+    try:
+        small = [raw_request(HOST, port, "/predict", data) for data in encoded]
+        asyncio.run(run_load(HOST, port, small, 1, len(small)))    # warm-up
+        idle = resident_bytes(server_pids(server, setup[0])[0])
+        memory = PeakMemory(server, setup[0])
+        memory.start()
+        larges, latencies = asyncio.run(large_and_small(
+            port, raw_request(HOST, port, "/predict", large), small[0], args.large))
+        peak = memory.stop()
+    finally:
+        stop_server(server)
+    print(f"server {name(setup)}: resident memory {idle / 2 ** 30:.2f} GiB idle, peak "
+          f"{peak / 2 ** 30:.2f} GiB (all its processes)")
+    print(f"large requests: {len(larges.latencies) - larges.errors} answered 200, "
+          f"{larges.errors} refused; latency median {statistics.median(larges.latencies):.2f}"
+          f" s, max {max(larges.latencies):.2f} s")
+    print(f"small requests meanwhile: {len(latencies)}, latency median "
+          f"{statistics.median(latencies):.3f} s, max {max(latencies):.3f} s")
+
+
+def image_size_arg(text):
+    """'WxH' -> (W, H) (argparse type)."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+        return width, height
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 6000x4000, got "
+                                         f"{text!r}") from None
+
+
 def spread(values, unit=""):
     digits = 2 if unit == "x" else 1
     return (f"{statistics.median(values):.{digits}f}{unit} ({min(values):.{digits}f}-"
@@ -294,6 +417,11 @@ def main(argv=None):
     parser.add_argument("--threshold", type=float, default=None,
                         help="the requests' threshold (default: the model's draw_threshold)")
     parser.add_argument("--port", type=int, default=0, help="default: a free port")
+    parser.add_argument("--large", type=int, default=0, metavar="N",
+                        help="measure memory and latencies under N concurrent large JPEGs "
+                        "instead of the throughput")
+    parser.add_argument("--large_size", type=image_size_arg, default=(6000, 4000),
+                        metavar="WxH", help="the large JPEG's size")
     parser.add_argument("--predictor_worker", type=int, nargs=2, metavar=("THREADS", "BATCH"),
                         help=argparse.SUPPRESS)    # one predictor process of predictors_rate
     args = parser.parse_args(argv)
@@ -305,6 +433,9 @@ def main(argv=None):
                              args.predictor_images))
         return 0
     print(machine.describe(machine.cpu_info()))
+    if args.large:
+        measure_large(args, encoded)
+        return 0
     path = "/predict" + (f"?threshold={args.threshold}" if args.threshold is not None else "")
     requests = [raw_request(HOST, 0, path, data) for data in encoded]
     # The command-line predictor's layout (one process, all cores) first: the baseline.

@@ -28,6 +28,7 @@ from .errors import ServeError, error_response, one_line
 from .metrics import Metrics, RequestMetrics
 from .predictors import Predictors
 from .settings import ServeSettings
+from .shrinking import shrunk_size, work_limits
 from .uploads import BodyLimit, many_images, one_image
 
 ENDPOINTS = ("/predict", "/predict/batch", "/health", "/info", "/metrics")
@@ -49,16 +50,26 @@ class DetectionService:
         self.settings = settings
         self.model = load_exported_model(settings.model_dir, settings.backend,
                                          settings.precision)
+        self.max_side, self.max_batched_pixels = work_limits(
+            settings.max_side, settings.max_batched_pixels, self.model.preprocess)
         self.predictors = Predictors(self.model, settings, options)
         self.batcher = Batcher(self.predictors.detects, settings.max_batch_size,
                                settings.max_wait_ms, settings.max_queue,
-                               on_batch=metrics.observe_batch)
+                               on_batch=metrics.observe_batch, max_side=self.max_side,
+                               max_batched_pixels=self.max_batched_pixels)
         metrics.queued.set_function(self.batcher.queued)
 
     def close(self):
         """Answer the queued images, then stop the predictors."""
         self.batcher.close()
         self.predictors.close()
+
+    async def detect(self, data, what):
+        """Rows [k, 6] of one image's bytes, in its pixels; ServeError for an image that is
+        not a JPEG, PNG or BMP within max_pixels, or that the batcher refuses."""
+        width, height = check_image(data, self.settings.max_pixels, what)
+        input_width, input_height = shrunk_size(width, height, self.max_side)
+        return await self.batcher.submit(data, what, input_width * input_height)
 
     def threshold(self, text):
         """The ``threshold`` query value as a float in [0, 1] (infer_cfg's draw_threshold
@@ -91,6 +102,8 @@ class DetectionService:
                 "paddle": paddle.__version__,
                 "batching": {"max_batch_size": s.max_batch_size, "max_wait_ms": s.max_wait_ms},
                 "limits": {"max_body_bytes": s.max_body_bytes, "max_pixels": s.max_pixels,
+                           "max_side": self.max_side,
+                           "max_batched_pixels": self.max_batched_pixels,
                            "max_batch_images": s.max_batch_images, "max_queue": s.max_queue,
                            "client_timeout_s": s.client_timeout}}
 
@@ -115,8 +128,7 @@ def add_routes(app, service, metrics):
     async def predict(request: Request):
         threshold = service.threshold(request.query_params.get("threshold"))
         data = await one_image(request)
-        check_image(data, settings.max_pixels)
-        rows = await service.batcher.submit(data, "the image")
+        rows = await service.detect(data, "the image")
         return json_response(service.records(rows, threshold))
 
     @app.post("/predict/batch")
@@ -124,10 +136,10 @@ def add_routes(app, service, metrics):
         threshold = service.threshold(request.query_params.get("threshold"))
         images = await many_images(request, settings.max_batch_images)
         named = [(data, f"image {i} ({name})") for i, (name, data) in enumerate(images)]
-        for data, what in named:
+        for data, what in named:     # every image is checked before any is queued
             check_image(data, settings.max_pixels, what)
         results = first_error(await asyncio.gather(
-            *(service.batcher.submit(data, what) for data, what in named),
+            *(service.detect(data, what) for data, what in named),
             return_exceptions=True))
         return json_response([service.records(rows, threshold) for rows in results])
 

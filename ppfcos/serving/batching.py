@@ -4,21 +4,28 @@ decodes them and runs them through a predictor (ppfcos_deploy's Detector) in one
 is one worker per predictor (predictors.py); the workers gather batches one at a time, so
 while one predictor runs, the next batch forms for another.
 
+Work is bounded per image, not only per byte: each image is decoded within the server's
+``max_side`` (shrinking.py) by the worker, one image at a time, so at most one full-size
+decode per predictor exists at once, and the queue holds only the encoded bytes. Images
+whose input (after that shrinking) is over ``max_batched_pixels`` wait in a lane of their
+own and run alone; the workers take the two lanes in turns, so a small request waits for at
+most one large image's run, never for every large image queued before it. With two or more
+predictors, at most all but one run large images at once: one is always free for the others.
+
 The Detector runs only images of the same preprocessed shape together, and each image's
 rows are split from the batch's outputs (``detector.split_rows``), so a request gets the
 detections it would get alone. Decoding happens in the worker, not the event loop, so a large
 image never stalls the other connections.
 """
 import asyncio
-import queue
+import collections
 import threading
 import time
 from dataclasses import dataclass
 
-from .decoding import decode_checked
 from .errors import ServeError
-
-STOP = object()
+from .settings import DEFAULT_MAX_BATCHED_PIXELS, DEFAULT_MAX_SIDE
+from .shrinking import decode_bounded, to_original
 
 
 @dataclass
@@ -46,15 +53,26 @@ class Batcher:
     """Runs the ``detects`` callables (``detect(images) -> rows per image``, a ppfcos_deploy
     Detector's ``detect`` each) on groups of queued images, one worker thread per callable.
     ``on_batch(size, seconds)`` is called after each run (the metrics). At most
-    ``max_queue`` images wait; past that :meth:`submit` refuses with 503."""
+    ``max_queue`` images wait; past that :meth:`submit` refuses with 503. Images are decoded
+    within ``max_side`` (their rows come back in the original's pixels); those of more than
+    ``max_batched_pixels`` input pixels run alone, in turns with the batches of the others,
+    and on all callables but one when there are several."""
 
-    def __init__(self, detects, max_batch_size, max_wait_ms, max_queue, on_batch=None):
+    def __init__(self, detects, max_batch_size, max_wait_ms, max_queue, on_batch=None,
+                 max_side=DEFAULT_MAX_SIDE, max_batched_pixels=DEFAULT_MAX_BATCHED_PIXELS):
         self.detects = list(detects)
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_ms / 1000
         self.max_queue = max_queue
         self.on_batch = on_batch or (lambda size, seconds: None)
-        self._queue = queue.Queue()
+        self.max_side = max_side
+        self.max_batched_pixels = max_batched_pixels
+        self._batched = collections.deque()     # images that share runs
+        self._alone = collections.deque()       # images over max_batched_pixels
+        self._alone_next = False                # the lane whose turn it is when both wait
+        self._alone_running = 0                 # large images in a predictor now
+        self._alone_slots = max(len(self.detects) - 1, 1)
+        self._ready = threading.Condition()     # guards the lanes and _closed
         self._gathering = threading.Lock()      # one worker gathers a batch at a time
         self._threads = []
         self._closed = False
@@ -69,69 +87,78 @@ class Batcher:
     def close(self):
         """Refuse new images, answer the queued ones, stop the workers (blocks until they
         have)."""
-        self._closed = True
-        if self._threads:
-            self._queue.put(STOP)
-            for thread in self._threads:
-                thread.join()
-            self._threads = []
+        with self._ready:
+            self._closed = True
+            self._ready.notify_all()
+        for thread in self._threads:
+            thread.join()
+        self._threads = []
 
     def queued(self):
-        """Images waiting for the predictor (approximately)."""
-        return self._queue.qsize()
+        """Images waiting for the predictor."""
+        return len(self._batched) + len(self._alone)
 
-    async def submit(self, data, what):
-        """Detect in one image's bytes -> its rows [k, 6] (class, score, x1, y1, x2, y2);
-        ServeError 400 if it does not decode, 503 if the queue is full or closed."""
-        if self._closed:
-            raise ServeError(503, "shutting_down", "the server is shutting down: retry "
-                             "on another instance")
-        if self._queue.qsize() >= self.max_queue:
-            raise ServeError(503, "overloaded", f"{self.max_queue} images are already waiting "
-                             f"(--max_queue): retry later")
+    async def submit(self, data, what, pixels=0):
+        """Detect in one image's bytes -> its rows [k, 6] (class, score, x1, y1, x2, y2) in
+        the image's pixels; ``pixels``: its input pixels (shrinking.shrunk_size). ServeError
+        400 if it does not decode, 503 if the queue is full or closed."""
         loop = asyncio.get_running_loop()
         job = Job(data, what, loop.create_future(), loop)
-        self._queue.put(job)
+        with self._ready:
+            if self._closed:
+                raise ServeError(503, "shutting_down", "the server is shutting down: retry "
+                                 "on another instance")
+            if self.queued() >= self.max_queue:
+                raise ServeError(503, "overloaded", f"{self.max_queue} images are already "
+                                 f"waiting (--max_queue): retry later")
+            lane = self._alone if pixels > self.max_batched_pixels else self._batched
+            lane.append(job)
+            self._ready.notify()
         return await job.future
 
+    def _alone_ready(self):
+        """Whether a large image waits and a predictor may take it (lock held)."""
+        return bool(self._alone) and self._alone_running < self._alone_slots
+
     def _next_batch(self):
-        """Up to max_batch_size jobs (the first waited for without limit), and whether STOP
-        was seen."""
-        first = self._queue.get()
-        if first is STOP:
-            return [], True
-        jobs, deadline = [first], time.monotonic() + self.max_wait
-        while len(jobs) < self.max_batch_size:
-            try:
-                job = self._queue.get(timeout=max(deadline - time.monotonic(), 0)) \
-                    if self.max_wait > 0 else self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if job is STOP:
-                return jobs, True
-            jobs.append(job)
-        return jobs, False
+        """(the next run's jobs, whether they are a large image): one image of the alone
+        lane, or up to max_batch_size of the batched lane (waiting at most max_wait after
+        the first for more); the lanes take turns when both wait. ([], False) once the
+        batcher is closed and both lanes are empty."""
+        with self._ready:
+            while not self._batched and not self._alone_ready():
+                if self._closed and not self._alone:
+                    return [], False
+                self._ready.wait()
+            if self._alone_ready() and (self._alone_next or not self._batched):
+                self._alone_next = False
+                self._alone_running += 1
+                return [self._alone.popleft()], True
+            self._alone_next = True
+            jobs, deadline = [self._batched.popleft()], time.monotonic() + self.max_wait
+            while len(jobs) < self.max_batch_size:
+                if self._batched:
+                    jobs.append(self._batched.popleft())
+                    continue
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._closed:
+                    break
+                self._ready.wait(remaining)
+            return jobs, False
 
     def _work(self, detect):
-        stop = False
-        while not stop:
-            with self._gathering:
-                jobs, stop = self._next_batch()
-                if stop:       # take what is still queued, and pass STOP to the next worker
-                    jobs += self._drain()
-                    self._queue.put(STOP)
-            if jobs:
-                self._run(jobs, detect)
-
-    def _drain(self):
-        jobs = []
         while True:
+            with self._gathering:
+                jobs, alone = self._next_batch()
+            if not jobs:
+                return
             try:
-                job = self._queue.get_nowait()
-            except queue.Empty:
-                return jobs
-            if job is not STOP:
-                jobs.append(job)
+                self._run(jobs, detect)
+            finally:
+                if alone:
+                    with self._ready:
+                        self._alone_running -= 1
+                        self._ready.notify_all()
 
     def _run(self, jobs, detect):
         ready = []
@@ -139,18 +166,18 @@ class Batcher:
             if job.future.done():      # the client left (its request was cancelled)
                 continue
             try:
-                ready.append((job, decode_checked(job.data, job.what)))
-            except ServeError as e:
+                ready.append((job, *decode_bounded(job.data, job.what, self.max_side)))
+            except Exception as e:     # 400 (ServeError) or 500; the worker goes on
                 resolve(job, error=e)
-        for start in range(0, len(ready), self.max_batch_size):
-            group = ready[start:start + self.max_batch_size]
-            started = time.perf_counter()
-            try:
-                rows = detect([image for _, image in group])
-            except Exception as e:     # a predictor failure answers 500, the server stays up
-                for job, _ in group:
-                    resolve(job, error=e)
-                continue
-            self.on_batch(len(group), time.perf_counter() - started)
-            for (job, _), job_rows in zip(group, rows):
-                resolve(job, result=job_rows)
+        if not ready:
+            return
+        started = time.perf_counter()
+        try:
+            rows = detect([image for _, image, _ in ready])
+        except Exception as e:         # a predictor failure answers 500, the server stays up
+            for job, _, _ in ready:
+                resolve(job, error=e)
+            return
+        self.on_batch(len(ready), time.perf_counter() - started)
+        for (job, _, scale), job_rows in zip(ready, rows):
+            resolve(job, result=to_original(job_rows, scale))

@@ -4,7 +4,8 @@
         [--backend paddle|onnxruntime|openvino] [--precision fp32|bf16|int8] [--cpu_threads N] \\
         [--predictor_processes 1] \\
         [--host 127.0.0.1] [--port 8080] [--workers 1] [--max_batch_size 16] [--max_wait_ms 5] \\
-        [--max_body_mb 20] [--max_pixels 25000000] [--max_batch_images 64] [--max_queue 256] \\
+        [--max_body_mb 20] [--max_pixels 25000000] [--max_side N] [--max_batched_pixels N] \\
+        [--max_batch_images 64] [--max_queue 256] \\
         [--client_timeout 10] [--graceful_timeout 30] [--access_log]
 
 Endpoints: POST /predict, POST /predict/batch, GET /health, GET /info, GET /metrics
@@ -19,7 +20,7 @@ from ppfcos_deploy.errors import exit_status
 from ppfcos_deploy.flags import add_bool_flag, positive_float, positive_int
 from ppfcos_deploy.predictor import BACKENDS, PRECISIONS, backends_help, precisions_help
 
-from .settings import ServeSettings
+from .settings import DEFAULT_MAX_BATCHED_PIXELS, DEFAULT_MAX_SIDE, ServeSettings
 
 
 def non_negative_float(text):
@@ -59,6 +60,16 @@ def build_parser():
                         help="largest request body, MiB (413 beyond)")
     parser.add_argument("--max_pixels", type=positive_int, default=defaults.max_pixels,
                         help="largest image, width x height from its header (422 beyond)")
+    parser.add_argument("--max_side", type=positive_int, default=None,
+                        help="long side (pixels) a larger image is shrunk to, keeping its "
+                        "aspect ratio, before the predictor sees it; detections come back in "
+                        "the original's pixels (default: the long side of the export's "
+                        f"keep-ratio Resize target, else {DEFAULT_MAX_SIDE})")
+    parser.add_argument("--max_batched_pixels", type=positive_int, default=None,
+                        help="input pixels (width x height after --max_side) above which an "
+                        "image runs alone, taking turns with the batches of smaller ones "
+                        "(default: --max_side squared for an export with a keep-ratio "
+                        f"Resize, whose images all batch; else {DEFAULT_MAX_BATCHED_PIXELS})")
     parser.add_argument("--max_batch_images", type=positive_int,
                         default=defaults.max_batch_images, help="images per /predict/batch")
     parser.add_argument("--max_queue", type=positive_int, default=defaults.max_queue,
@@ -87,6 +98,7 @@ def settings_of(args):
         workers=args.workers,
         max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
         max_body_bytes=int(args.max_body_mb * 2 ** 20), max_pixels=args.max_pixels,
+        max_side=args.max_side, max_batched_pixels=args.max_batched_pixels,
         max_batch_images=args.max_batch_images, max_queue=args.max_queue,
         client_timeout=args.client_timeout, graceful_timeout=args.graceful_timeout,
         access_log=args.access_log)

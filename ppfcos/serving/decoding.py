@@ -3,6 +3,8 @@ image over the pixel limit (a 20000 x 20000 photo, a decompression bomb: a small
 inflates to gigabytes) is refused before any pixel is decoded."""
 import struct
 
+import cv2
+
 from ppfcos_deploy.errors import ImageReadError
 from ppfcos_deploy.media import decode_image
 
@@ -85,10 +87,10 @@ def check_image(data, max_pixels, what="the body"):
     return width, height
 
 
-def decode_checked(data, what):
-    """Checked image bytes -> RGB uint8 [H, W, 3]; ServeError 400 when they do not decode
-    (a truncated file)."""
+def decode_checked(data, what, flags=cv2.IMREAD_COLOR):
+    """Checked image bytes -> RGB uint8 [H, W, 3] (``flags``: cv2.imdecode's); ServeError
+    400 when they do not decode (a truncated file)."""
     try:
-        return decode_image(data, what)
+        return decode_image(data, what, flags)
     except ImageReadError:
         raise not_an_image(what, "truncated or corrupt: it does not decode") from None
