@@ -2,9 +2,22 @@
 
 A wrong value (``epoch: "one"``, ``base_lr: fast``, ``-o num_classes=two``,
 ``epoch=-1``) is reported in one line that names where it was set (the file,
-or ``-o``), before anything is built or trained.
+or ``-o``), before anything is built or trained. An error quotes a value through
+:func:`excerpt`, so a megabyte-long value costs a short line, not a flooded terminal.
 """
 import numbers
+
+# The longest quotation of a value in an error message.
+EXCERPT_CHARS = 80
+
+
+def excerpt(value, limit=EXCERPT_CHARS):
+    """``repr(value)`` for an error message, cut to ``limit`` characters plus
+    ``"... (N characters)"`` (N: the whole repr's length) when longer."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _integer(value):
@@ -49,5 +62,5 @@ def value_errors(cfg):
         present, value = _lookup(cfg, path)
         if present and not ok(value):
             errors.append(f"{cfg.origin(*path)}: {'.'.join(path)} must be {expected}, "
-                          f"got {value!r}")
+                          f"got {excerpt(value)}")
     return errors
