@@ -24,16 +24,16 @@ is refused before it is parsed; YAML aliases (``*name``) may repeat at most
 a few dozen; nested aliases of mappings would repeat billions); each
 ``_BASE_`` file is read and resolved once however often it is listed or
 reached, and a cycle is refused. Errors quote values through
-:func:`~ppfcos.core.values.excerpt` (at most 80 characters).
+``ppfcos.core.messages.excerpt`` (at most 80 characters).
 """
 import copy
-import difflib
 import os
 
 import yaml
 
 from . import registry
-from .values import EXCERPT_CHARS, excerpt, value_errors
+from .messages import close_matches, excerpt
+from .values import value_errors
 
 OVERRIDE_ORIGIN = "command line (-o)"
 
@@ -346,9 +346,7 @@ def load_config(path, overrides=None):
 
 def unknown_key_message(cfg, section_path, key, accepted):
     """The error text for a key that ``section_path`` does not accept."""
-    # a key longer than any accepted one resembles none (and would slow difflib down)
-    close = (difflib.get_close_matches(str(key), accepted, n=1, cutoff=0.5)
-             if len(str(key)) <= EXCERPT_CHARS else [])
+    close = close_matches(key, accepted, cutoff=0.5)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     where = ".".join(map(str, section_path)) or "top level"
     return (f"{cfg.origin(*section_path, key)}: section {where}: unknown key {excerpt(key)}."
@@ -369,7 +367,8 @@ def validate(cfg):
         elif key in DATASET_KEYS and value is not None:
             if not isinstance(value, dict):
                 raise ConfigError(f"{cfg.origin(key)}: {key} must be a dataset spec such as "
-                                  f"{{name: COCODataSet, ...}} or !COCODataSet, got {excerpt(value)}")
+                                  f"{{name: COCODataSet, ...}} or !COCODataSet, "
+                                  f"got {excerpt(value)}")
             validate_spec(cfg, (key,), value)
         elif key not in GLOBAL_KEYS:
             accepted = list(GLOBAL_KEYS) + registry.registered_names()

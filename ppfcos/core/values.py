@@ -2,22 +2,11 @@
 
 A wrong value (``epoch: "one"``, ``base_lr: fast``, ``-o num_classes=two``,
 ``epoch=-1``) is reported in one line that names where it was set (the file,
-or ``-o``), before anything is built or trained. An error quotes a value through
-:func:`excerpt`, so a megabyte-long value costs a short line, not a flooded terminal.
+or ``-o``), before anything is built or trained.
 """
 import numbers
 
-# The longest quotation of a value in an error message.
-EXCERPT_CHARS = 80
-
-
-def excerpt(value, limit=EXCERPT_CHARS):
-    """``repr(value)`` for an error message, cut to ``limit`` characters plus
-    ``"... (N characters)"`` (N: the whole repr's length) when longer."""
-    text = repr(value)
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}... ({len(text)} characters)"
+from .messages import excerpt
 
 
 def _integer(value):

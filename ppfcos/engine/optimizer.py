@@ -22,6 +22,7 @@ import paddle
 
 from ..core.builder import create_spec
 from ..core.config import ConfigError, unknown_key_message
+from ..core.messages import excerpt
 from ..core.registry import register
 
 # The total batch (GPUs x images per GPU) PaddleDetection's learning rates assume.
@@ -148,7 +149,8 @@ def _regularizer(spec):
     kinds = {"L2": paddle.regularizer.L2Decay, "L1": paddle.regularizer.L1Decay}
     kind = spec.get("type", "L2")
     if kind not in kinds:
-        raise ConfigError(f"OptimizerBuilder.regularizer.type must be L1 or L2, got {kind!r}")
+        raise ConfigError(f"OptimizerBuilder.regularizer.type must be L1 or L2, "
+                          f"got {excerpt(kind)}")
     return kinds[kind](spec["factor"])
 
 
@@ -163,7 +165,7 @@ def build_optimizer(section, schedule, parameters):
     types = ("Momentum", "SGD", "Adam", "AdamW")
     if kind not in types:
         raise ConfigError(f"OptimizerBuilder.optimizer.type must be one of {', '.join(types)}, "
-                         f"got {kind!r}")
+                          f"got {excerpt(kind)}")
     if kind != "AdamW":  # AdamW decays by its own weight_decay option
         options["weight_decay"] = _regularizer(section.get("regularizer"))
     clip = section.get("clip_grad_by_norm")
