@@ -78,6 +78,12 @@ GLOBAL_KEYS = {
 
 DATASET_KEYS = ("TrainDataset", "EvalDataset", "TestDataset")
 
+# Top-level sections that are not components (LearningRate, OptimizerBuilder, the
+# readers): name -> (accepted keys, extra check or None), registered by the module
+# that reads the section (register_section), so that load_config refuses what the
+# run would, in every tool.
+_SECTIONS = {}
+
 
 class ConfigError(ValueError):
     """A config that cannot be loaded or built; the message says what to fix."""
@@ -353,8 +359,32 @@ def unknown_key_message(cfg, section_path, key, accepted):
             f"{hint} Accepted keys: {', '.join(sorted(map(str, accepted)))}")
 
 
+def register_section(name, accepted, check=None):
+    """Declare the keys of the plain top-level section ``name`` (``accepted``: names)
+    and an optional ``check(cfg, name)`` of its entries raising ConfigError: from then
+    on ``validate`` refuses any other key in that section, with the message the run
+    would give."""
+    _SECTIONS[name] = (tuple(accepted), check)
+
+
+def section_settings(cfg, name, accepted):
+    """The plain section ``name`` of ``cfg`` ({} when absent); ConfigError unless it is a
+    mapping whose keys are all in ``accepted``."""
+    values = cfg.get(name)
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"{cfg.origin(name)}: section {name} must be a mapping of its "
+                          f"settings ({', '.join(accepted)}), got {excerpt(values)}")
+    for key in values:
+        if key not in accepted:
+            raise ConfigError(unknown_key_message(cfg, (name,), key, accepted))
+    return values
+
+
 def validate(cfg):
-    """Check every top-level key and every component section's keys.
+    """Check every top-level key, every component section's keys, and the keys of the
+    plain sections registered with ``register_section``.
 
     Raises ConfigError naming the file, section, key and accepted keys.
     """
@@ -373,6 +403,11 @@ def validate(cfg):
         elif key not in GLOBAL_KEYS:
             accepted = list(GLOBAL_KEYS) + registry.registered_names()
             raise ConfigError(unknown_key_message(cfg, (), key, accepted))
+        elif key in _SECTIONS:
+            accepted, check = _SECTIONS[key]
+            section_settings(cfg, key, accepted)
+            if check is not None:
+                check(cfg, key)
     errors = value_errors(cfg)
     if errors:
         raise ConfigError(errors[0])

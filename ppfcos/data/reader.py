@@ -14,7 +14,8 @@ to the config's top level.
 """
 from ppfcos.core import registry
 from ppfcos.core.builder import create_spec
-from ppfcos.core.config import ConfigError, unknown_key_message
+from ppfcos.core.config import (ConfigError, register_section, section_settings,
+                                validate_spec)
 from ppfcos.core.messages import close_matches, excerpt
 from ppfcos.data.collate import BatchCollator
 from ppfcos.data.datasets import DatasetError
@@ -72,14 +73,16 @@ def _transform_names():
             if ".transforms" in registry.lookup(n).__module__]
 
 
-def build_ops(cfg, section, key):
-    """Ops of ``cfg[section][key]``, a list of ``{OpName: {kwargs}}`` entries."""
+def op_specs(cfg, section, key):
+    """``(spec, path)`` of each entry of ``cfg[section][key]``, a list of ``{OpName: {kwargs}}``
+    entries: ``spec`` is ``{name: OpName, **kwargs}``, checked (a known transform taking
+    these arguments) but not built."""
     entries = (cfg.get(section) or {}).get(key) or []
     path = (section, key)
     if not isinstance(entries, list):
         raise _config_error(cfg, path, f"must be a list of {{OpName: {{args}}}}, "
                             f"got {excerpt(entries)}")
-    ops = []
+    specs = []
     for entry in entries:
         if not isinstance(entry, dict) or len(entry) != 1:
             raise _config_error(cfg, path, f"each entry must be one {{OpName: {{args}}}} "
@@ -95,17 +98,31 @@ def build_ops(cfg, section, key):
             raise _config_error(cfg, path, f"{name}: the arguments must be a mapping of "
                                 f"{', '.join(registry.arguments(registry.lookup(name)))}, "
                                 f"got {excerpt(kwargs)}")
-        ops.append(create_spec(cfg, {"name": name, **kwargs}, path + (name,)))
-    return ops
+        spec = {"name": name, **kwargs}
+        validate_spec(cfg, path + (name,), spec)
+        specs.append((spec, path + (name,)))
+    return specs
+
+
+def build_ops(cfg, section, key):
+    """Ops of ``cfg[section][key]``, a list of ``{OpName: {kwargs}}`` entries."""
+    return [create_spec(cfg, spec, path) for spec, path in op_specs(cfg, section, key)]
+
+
+def check_transforms(cfg, section):
+    """ConfigError for a transform entry of the reader ``section`` that is not a known
+    transform with its arguments (load_config runs this: see register_section)."""
+    for key in ("sample_transforms", "batch_transforms"):
+        op_specs(cfg, section, key)
+
+
+for _, _reader_section in MODES.values():
+    register_section(_reader_section, READER_DEFAULTS, check_transforms)
 
 
 def reader_options(cfg, section):
     """The reader section's settings with defaults; unknown keys are a ConfigError."""
-    values = cfg.get(section) or {}
-    for key in values:
-        if key not in READER_DEFAULTS:
-            raise ConfigError(unknown_key_message(cfg, (section,), key, READER_DEFAULTS))
-    options = {**READER_DEFAULTS, **values}
+    options = {**READER_DEFAULTS, **section_settings(cfg, section, READER_DEFAULTS)}
     if not isinstance(options["batch_size"], int) or options["batch_size"] < 1:
         raise _config_error(cfg, (section, "batch_size"), f"must be a positive integer, got "
                             f"{excerpt(options['batch_size'])}")
