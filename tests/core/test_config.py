@@ -139,3 +139,54 @@ def test_print_config_tool():
     bad = subprocess.run(cmd[:4] + ["-o", "ResNet.dpth=5"], cwd=REPO, capture_output=True,
                          text=True, timeout=120)
     assert bad.returncode == 1 and "unknown key 'dpth'" in bad.stderr
+
+
+def test_aliases_within_the_budget_load_and_endless_ones_are_refused(write_yaml):
+    cfg = load_config(write_yaml("ok.yml", "TrainReader: {sample_transforms: &ops [{Decode: {}}]}\n"
+                                           "EvalReader: {sample_transforms: *ops}\n"))
+    assert cfg["EvalReader"]["sample_transforms"] == [{"Decode": {}}]
+    with pytest.raises(ConfigError, match="stands for a value that contains it"):
+        load_config(write_yaml("endless.yml", "epoch: &a [1, *a]\n"))
+
+
+def test_an_override_is_bounded_like_a_file(write_yaml):
+    path = write_yaml("a.yml", "epoch: 1\n")
+    bomb = "[" + ", ".join(f"&l{i} [" + ", ".join([f"*l{i - 1}" if i else "1"] * 9) + "]"
+                           for i in range(8)) + "]"
+    with pytest.raises(ConfigError, match=r"override 'epoch=\[&l0 .*repeat \d+ values, over"):
+        load_config(path, ["epoch=" + bomb])
+    with pytest.raises(ConfigError) as err:
+        load_config(path, ["epoch=" + "x" * 8_000_000])
+    assert str(err.value).endswith(f"got '{'x' * 79}... (8000002 characters)")
+    assert len(str(err.value)) < 200
+
+
+def test_base_must_name_files_and_bases_resolve_as_paddledetection_merges(write_yaml):
+    with pytest.raises(ConfigError, match=r"_BASE_ must be a file path or a list of file paths, "
+                                          r"got \[1, 2\]"):
+        load_config(write_yaml("bad.yml", "_BASE_: [1, 2]\n"))
+    write_yaml("d.yml", "epoch: 1\nlog_iter: 1\n")
+    write_yaml("b.yml", "_BASE_: d.yml\nepoch: 2\n")
+    write_yaml("c.yml", "_BASE_: d.yml\nlog_iter: 3\n")
+    cfg = load_config(write_yaml("top.yml", "_BASE_: [b.yml, c.yml]\n"))
+    # c, resolved with its own base d, goes on top of b: d's epoch comes back with it
+    assert (cfg["epoch"], cfg["log_iter"]) == (1, 3)
+    assert cfg.origin("epoch").endswith("d.yml") and cfg.origin("log_iter").endswith("c.yml")
+
+
+@pytest.mark.parametrize("override, message", [
+    ("LearningRate.lerning_rate=0.1", "section LearningRate: unknown key 'lerning_rate'"),
+    ("OptimizerBuilder.clip_grad_by_value=1.0",
+     "section OptimizerBuilder: unknown key 'clip_grad_by_value'"),
+    ("LearningRate.schedulers=[{name: CosineDecay, max_epoch: 3}]",
+     "section LearningRate.schedulers.0: unknown key 'max_epoch'. Did you mean 'max_epochs'?"),
+    ("TrainReader.sample_transforms=[{Decod: {}}]",
+     "TrainReader.sample_transforms: unknown transform 'Decod'. Did you mean 'Decode'?"),
+    ("EvalReader.batch_transforms=[{PadBatch: {pad_to: 32}}]",
+     "section EvalReader.batch_transforms.PadBatch: unknown key 'pad_to'"),
+    ("TestReader=3", "section TestReader must be a mapping of its settings"),
+])
+def test_plain_sections_are_checked_when_loading(override, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(os.path.join(CONFIGS, "fcos_r50_fpn_1x_coco.yml"), [override])
+    assert str(err.value).startswith(f"command line (-o): {message}"), str(err.value)
