@@ -32,7 +32,7 @@ import os
 import yaml
 
 from . import registry
-from .messages import close_matches, excerpt
+from .messages import close_matches, excerpt, shortened
 from .values import value_errors
 
 OVERRIDE_ORIGIN = "command line (-o)"
@@ -139,7 +139,8 @@ def _tag_as_named_dict(loader, tag_suffix, node):
         value = {}
     else:
         raise yaml.constructor.ConstructorError(
-            None, None, f"tag !{tag_suffix} must be followed by a mapping of its arguments",
+            None, None, f"tag !{shortened(tag_suffix)} must be followed by a mapping of its "
+            f"arguments",
             node.start_mark)
     return {"name": tag_suffix, **value}
 
