@@ -19,7 +19,8 @@ and unknown keys inside component sections fail with the file, the section,
 the key and the accepted keys.
 
 Loading is bounded, whatever the files hold: a file over ``MAX_CONFIG_BYTES``
-is refused before it is parsed; YAML aliases (``*name``) may repeat at most
+is refused before it is parsed; values may nest ``MAX_NESTING`` levels deep;
+YAML aliases (``*name``) may repeat at most
 ``MAX_ALIAS_VALUES`` values in all (the readers' shared transform lists repeat
 a few dozen; nested aliases of mappings would repeat billions); each
 ``_BASE_`` file is read and resolved once however often it is listed or
@@ -43,6 +44,9 @@ MAX_CONFIG_BYTES = 256 * 1024
 # Values that YAML aliases may repeat in one file (each alias counts the values it
 # stands for, nested aliases multiplied out).
 MAX_ALIAS_VALUES = 10_000
+# Levels of nesting of a config's values (the zoo's reach 6; printing or copying a value
+# hundreds of levels deep exhausts Python's recursion limit).
+MAX_NESTING = 32
 
 # Top-level keys that are not component sections. The runtime reads them; the
 # values they accept are checked where they are used.
@@ -157,29 +161,36 @@ def _node_children(node):
     return []
 
 
-def _expanded_size(node, sizes, unfinished):
-    """Nodes in ``node``'s value with every alias copied out (memoized by ``id`` in
-    ``sizes``, so shared nodes are walked once); ConfigError if a node contains itself."""
+def _measure(node, measures, unfinished):
+    """(values, depth) of ``node`` with every alias copied out: how many nodes, and how
+    many levels of nesting. Memoized by ``id`` in ``measures``, so a node shared through
+    aliases is walked once; ConfigError if a node contains itself."""
     key = id(node)
-    if key in sizes:
-        return sizes[key]
+    if key in measures:
+        return measures[key]
     if key in unfinished:
         raise ConfigError("a YAML alias (*name) stands for a value that contains it: the "
                           "value would be endless")
     unfinished.add(key)
-    sizes[key] = 1 + sum(_expanded_size(child, sizes, unfinished)
-                         for child in _node_children(node))
+    children = [_measure(child, measures, unfinished) for child in _node_children(node)]
+    measures[key] = (1 + sum(size for size, _ in children),
+                     1 + max((depth for _, depth in children), default=0))
     unfinished.discard(key)
-    return sizes[key]
+    return measures[key]
 
 
-def _check_alias_expansion(where, root):
-    """ConfigError when the aliases of the document ``root`` repeat over MAX_ALIAS_VALUES values."""
-    sizes = {}
+def _check_composed(where, root):
+    """ConfigError when the document ``root`` nests deeper than MAX_NESTING levels, or its
+    aliases repeat over MAX_ALIAS_VALUES values."""
+    measures = {}
     try:
-        repeated = _expanded_size(root, sizes, set()) - len(sizes)
+        size, depth = _measure(root, measures, set())
     except ConfigError as e:
         raise ConfigError(f"{where}: {e}") from None
+    if depth > MAX_NESTING:
+        raise ConfigError(f"{where}: its values nest {depth} levels deep, over the limit of "
+                          f"{MAX_NESTING} for a config")
+    repeated = size - len(measures)
     if repeated > MAX_ALIAS_VALUES:
         raise ConfigError(f"{where}: its YAML aliases (*name) repeat {repeated} values, over "
                           f"the limit of {MAX_ALIAS_VALUES}: write the repeated parts out "
@@ -194,14 +205,15 @@ def _parse_yaml(text, where):
         root = loader.get_single_node()
         if root is None:
             return None
-        _check_alias_expansion(where, root)
+        _check_composed(where, root)
         return loader.construct_document(root)
     except yaml.YAMLError as e:
         raise ConfigError(f"{where}: not valid YAML: {e}") from None
     except UnicodeDecodeError as e:
         raise ConfigError(f"{where}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except RecursionError:
-        raise ConfigError(f"{where}: the YAML is nested too deeply for a config") from None
+        raise ConfigError(f"{where}: its values nest hundreds of levels deep, over the limit "
+                          f"of {MAX_NESTING} for a config") from None
     finally:
         loader.dispose()
 

@@ -190,3 +190,11 @@ def test_plain_sections_are_checked_when_loading(override, message):
     with pytest.raises(ConfigError) as err:
         load_config(os.path.join(CONFIGS, "fcos_r50_fpn_1x_coco.yml"), [override])
     assert str(err.value).startswith(f"command line (-o): {message}"), str(err.value)
+
+
+def test_values_nested_past_the_limit_are_refused(write_yaml):
+    load_config(write_yaml("ok.yml", "weights: " + "[" * 30 + "]" * 30 + "\n"))
+    for levels, message in [(40, "its values nest 41 levels deep, over the limit of 32"),
+                            (5000, "its values nest hundreds of levels deep")]:
+        with pytest.raises(ConfigError, match=message):
+            load_config(write_yaml("deep.yml", "weights: " + "[" * levels + "]" * levels + "\n"))
