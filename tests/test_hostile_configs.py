@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+import ppfcos
 from ppfcos.core.config import MAX_ALIAS_VALUES, MAX_CONFIG_BYTES
 from ppfcos.data.synthetic import make_synthetic_coco
 from test_hostile_input import assert_one_line_error
@@ -57,6 +58,25 @@ def test_nested_aliases_are_refused_at_once_by_train(tmp_path):
     assert_one_line_error(result, f"{config}: its YAML aliases (*name) repeat",
                           f"values, over the limit of {MAX_ALIAS_VALUES}")
     assert seconds < QUICK and len(error_line(result)) < LONGEST_ERROR
+
+
+def test_the_python_api_refuses_them_as_well(tmp_path):
+    """ppfcos.Detector with the nested aliases, an 8 MB override, and a long value."""
+    config = tmp_path / "aliases.yml"
+    config.write_text(nested_aliases())
+    start = time.monotonic()
+    with pytest.raises(ppfcos.ConfigError, match="its YAML aliases"):
+        ppfcos.Detector(str(config), "unused.pdparams", device="cpu")
+    huge, long = "num_classes=" + "x" * 8_000_000, "num_classes=" + "x" * 200_000
+    with pytest.raises(ppfcos.ConfigError, match=f"is 8000012 characters, over the limit of "
+                                                 f"{MAX_CONFIG_BYTES}") as err:
+        ppfcos.Detector(DEMO, "unused.pdparams", device="cpu", overrides=[huge])
+    assert len(str(err.value)) < LONGEST_ERROR
+    with pytest.raises(ppfcos.ConfigError) as err:
+        ppfcos.Detector(DEMO, "unused.pdparams", device="cpu", overrides=[long])
+    assert str(err.value) == (f"command line (-o): num_classes must be a positive integer, "
+                              f"got '{'x' * 79}... (200002 characters)")
+    assert time.monotonic() - start < QUICK
 
 
 def test_a_huge_config_file_is_refused_unread(tmp_path):

@@ -38,8 +38,8 @@ from .values import value_errors
 
 OVERRIDE_ORIGIN = "command line (-o)"
 
-# A config file larger than this is refused unread: the zoo's are under 8 KB, and
-# PyYAML's Python parser takes seconds per 100 KB of short list items.
+# A config file (or -o override) larger than this is refused unread: the zoo's are
+# under 8 KB, and PyYAML's Python parser takes seconds per 100 KB of short list items.
 MAX_CONFIG_BYTES = 256 * 1024
 # Values that YAML aliases may repeat in one file (each alias counts the values it
 # stands for, nested aliases multiplied out).
@@ -310,6 +310,9 @@ def parse_overrides(overrides):
     """``['a.b=4', 'c=[1,2]']`` -> ``{'a': {'b': 4}, 'c': [1, 2]}`` with YAML-typed values."""
     result = {}
     for item in overrides or []:
+        if len(item) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"override {excerpt(item)} is {len(item)} characters, over the "
+                              f"limit of {MAX_CONFIG_BYTES} for a config")
         if "=" not in item:
             raise ConfigError(f"override {excerpt(item)} must look like key=value (e.g. epoch=1 "
                               f"or TrainReader.batch_size=4)")

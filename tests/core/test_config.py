@@ -155,10 +155,8 @@ def test_an_override_is_bounded_like_a_file(write_yaml):
                            for i in range(8)) + "]"
     with pytest.raises(ConfigError, match=r"override 'epoch=\[&l0 .*repeat \d+ values, over"):
         load_config(path, ["epoch=" + bomb])
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(ConfigError, match="is 8000006 characters, over the limit of 262144"):
         load_config(path, ["epoch=" + "x" * 8_000_000])
-    assert str(err.value).endswith(f"got '{'x' * 79}... (8000002 characters)")
-    assert len(str(err.value)) < 200
 
 
 def test_base_must_name_files_and_bases_resolve_as_paddledetection_merges(write_yaml):
