@@ -198,10 +198,12 @@ def _check_composed(where, root):
 
 
 def _parse_yaml(text, where):
-    """The value of the YAML ``text`` (a string or an open file), its aliases bounded;
-    errors are ConfigErrors starting with ``where`` (a file, or an override)."""
-    loader = _TagLoader(text)
+    """The value of the YAML string ``text``, its nesting and aliases bounded; errors are
+    ConfigErrors starting with ``where`` (a file, or an override)."""
+    loader = None
     try:
+        loader = _TagLoader(text)   # refuses unprintable characters
+        loader.name = where         # what the marks of later errors name
         root = loader.get_single_node()
         if root is None:
             return None
@@ -209,13 +211,12 @@ def _parse_yaml(text, where):
         return loader.construct_document(root)
     except yaml.YAMLError as e:
         raise ConfigError(f"{where}: not valid YAML: {e}") from None
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"{where}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except RecursionError:
         raise ConfigError(f"{where}: its values nest hundreds of levels deep, over the limit "
                           f"of {MAX_NESTING} for a config") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _read_yaml(path):
@@ -225,8 +226,13 @@ def _read_yaml(path):
         raise ConfigError(f"{path}: the config file is {size} bytes, over the limit of "
                           f"{MAX_CONFIG_BYTES} bytes for a config: give the YAML config "
                           f"file (sections and their keys), not a data file")
-    with open(path, encoding="utf-8") as f:
-        data = _parse_yaml(f, path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not a text file (byte {e.start} is not UTF-8): give the "
+                          f"YAML config file") from None
+    data = _parse_yaml(text, path)
     if data is None:
         return {}
     if not isinstance(data, dict):

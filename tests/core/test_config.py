@@ -114,9 +114,16 @@ def test_missing_base_and_cycles(write_yaml):
         load_config(write_yaml("y.yml", "_BASE_: x.yml\n"))
 
 
-def test_invalid_yaml_and_missing_file(write_yaml):
-    with pytest.raises(ConfigError, match="not valid YAML"):
-        load_config(write_yaml("a.yml", "epoch: [1\n"))
+def test_invalid_yaml_and_missing_file(write_yaml, tmp_path):
+    path = write_yaml("a.yml", "epoch: [1\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value).startswith(f"{path}: not valid YAML: ")
+    assert f'in "{path}", line 2' in str(err.value)
+    image = tmp_path / "photo.yml"
+    image.write_bytes(b"\xff\xd8\xff\xe0 a JPEG")
+    with pytest.raises(ConfigError, match="photo.yml: not a text file \\(byte 0 is not UTF-8\\)"):
+        load_config(str(image))
     with pytest.raises(ConfigError, match="not found"):
         load_config("/nonexistent/config.yml")
 
