@@ -47,7 +47,8 @@ from . import compat  # noqa: E402
 compat.print_unsupported_paddle_in_one_line()
 compat.check_paddle_version()
 
-from . import data  # noqa: E402,F401  (registers datasets and transforms)
+from . import data  # noqa: E402,F401  (registers datasets, transforms and the readers' keys)
+from .engine import optimizer  # noqa: E402,F401  (registers LR schedulers, LearningRate's keys)
 from .core import ConfigError, create, load_config  # noqa: E402
 from .data import create_reader  # noqa: E402
 from .modeling import build_model  # noqa: E402

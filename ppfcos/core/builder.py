@@ -21,6 +21,7 @@ import inspect
 
 from . import registry
 from .config import ConfigError, unknown_key_message
+from .messages import MESSAGE_CHARS, excerpt, shortened
 
 
 class _Builder:
@@ -70,9 +71,9 @@ def _create(cfg, name, path, inline, context, referenced_from=None):
             if key in given and key not in registry.inject_keys(cls) \
                     and not _agrees(given[key], value):
                 raise ConfigError(
-                    f"{cfg.origin(*path, key)}: {'.'.join(path)}.{key} is {given[key]!r} but the "
-                    f"network gives {value!r} (from the parts it is connected to); "
-                    f"remove the key or set it to {value!r}")
+                    f"{cfg.origin(*path, key)}: {'.'.join(path)}.{key} is {excerpt(given[key])} "
+                    f"but the network gives {excerpt(value)} (from the parts it is connected "
+                    f"to); remove the key or set it to {excerpt(value)}")
             values[key] = value
     for key in registry.inject_keys(cls):
         if isinstance(values.get(key), (str, dict)):
@@ -86,7 +87,7 @@ def _create(cfg, name, path, inline, context, referenced_from=None):
         return cls(**values)
     except (ValueError, TypeError) as e:
         raise ConfigError(f"{cfg.origin(*path)}: cannot build {name} "
-                          f"(section {'.'.join(path)}): {e}") from e
+                          f"(section {'.'.join(path)}): {shortened(str(e), MESSAGE_CHARS)}") from e
 
 
 def _agrees(given, derived):

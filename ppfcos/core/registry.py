@@ -16,8 +16,9 @@ attributes tell the builder (``ppfcos.core.builder``) how to fill them:
 Registration happens when the defining module is imported; ``ppfcos``
 imports all of its component modules, so importing the package fills it.
 """
-import difflib
 import inspect
+
+from .messages import close_matches, excerpt
 
 _COMPONENTS = {}
 
@@ -45,9 +46,9 @@ def lookup(name):
     try:
         return _COMPONENTS[name]
     except (KeyError, TypeError):
-        close = difflib.get_close_matches(str(name), _COMPONENTS, n=3)
+        close = close_matches(name, _COMPONENTS, n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise KeyError(f"unknown component {name!r}.{hint} Registered components: "
+        raise KeyError(f"unknown component {excerpt(name)}.{hint} Registered components: "
                        f"{', '.join(registered_names())}") from None
 
 

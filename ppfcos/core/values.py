@@ -6,6 +6,8 @@ or ``-o``), before anything is built or trained.
 """
 import numbers
 
+from .messages import excerpt
+
 
 def _integer(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
@@ -66,5 +68,5 @@ def value_errors(cfg):
         present, value = _lookup(cfg, path)
         if present and not ok(value):
             errors.append(f"{cfg.origin(*path)}: {'.'.join(path)} must be {expected}, "
-                          f"got {value!r}")
+                          f"got {excerpt(value)}")
     return errors

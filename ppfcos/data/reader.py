@@ -12,11 +12,11 @@ component: a dataset spec ``{name: COCODataSet, ...}`` and an op entry
 messages as a model section, and a component's ``__shared__`` keys fall back
 to the config's top level.
 """
-import difflib
-
 from ppfcos.core import registry
 from ppfcos.core.builder import create_spec
-from ppfcos.core.config import ConfigError, unknown_key_message
+from ppfcos.core.config import (ConfigError, register_section, section_settings,
+                                validate_spec)
+from ppfcos.core.messages import close_matches, excerpt
 from ppfcos.data.collate import BatchCollator
 from ppfcos.data.datasets import DatasetError
 from ppfcos.data.loader import DetLoader
@@ -58,7 +58,7 @@ def build_dataset(cfg, section):
     spec = cfg.get(section)
     if not isinstance(spec, dict) or "name" not in spec:
         raise _config_error(cfg, (section,), "must be a mapping with 'name:' (e.g. name: "
-                            "COCODataSet or the tag !COCODataSet), got " + repr(spec))
+                            "COCODataSet or the tag !COCODataSet), got " + excerpt(spec))
     return create_spec(cfg, spec, (section,))
 
 
@@ -76,45 +76,62 @@ def _transform_names():
             if ".transforms" in registry.lookup(n).__module__]
 
 
-def build_ops(cfg, section, key):
-    """Ops of ``cfg[section][key]``, a list of ``{OpName: {kwargs}}`` entries."""
+def op_specs(cfg, section, key):
+    """``(spec, path)`` of each entry of ``cfg[section][key]``, a list of ``{OpName: {kwargs}}``
+    entries: ``spec`` is ``{name: OpName, **kwargs}``, checked (a known transform taking
+    these arguments) but not built."""
     entries = (cfg.get(section) or {}).get(key) or []
     path = (section, key)
     if not isinstance(entries, list):
-        raise _config_error(cfg, path, f"must be a list of {{OpName: {{args}}}}, got {entries!r}")
-    ops = []
+        raise _config_error(cfg, path, f"must be a list of {{OpName: {{args}}}}, "
+                            f"got {excerpt(entries)}")
+    specs = []
     for entry in entries:
         if not isinstance(entry, dict) or len(entry) != 1:
             raise _config_error(cfg, path, f"each entry must be one {{OpName: {{args}}}} "
-                                f"mapping, got {entry!r}")
+                                f"mapping, got {excerpt(entry)}")
         (name, kwargs), = entry.items()
         if not registry.is_registered(name):
-            close = difflib.get_close_matches(str(name), _transform_names(), n=1)
+            close = close_matches(name, _transform_names())
             hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise _config_error(cfg, path, f"unknown transform {name!r}.{hint} Available: "
+            raise _config_error(cfg, path, f"unknown transform {excerpt(name)}.{hint} Available: "
                                 f"{', '.join(_transform_names())}")
         kwargs = {} if kwargs is None else kwargs
         if not isinstance(kwargs, dict) or "name" in kwargs:
             raise _config_error(cfg, path, f"{name}: the arguments must be a mapping of "
                                 f"{', '.join(registry.arguments(registry.lookup(name)))}, "
-                                f"got {kwargs!r}")
-        ops.append(create_spec(cfg, {"name": name, **kwargs}, path + (name,)))
-    return ops
+                                f"got {excerpt(kwargs)}")
+        spec = {"name": name, **kwargs}
+        validate_spec(cfg, path + (name,), spec)
+        specs.append((spec, path + (name,)))
+    return specs
+
+
+def build_ops(cfg, section, key):
+    """Ops of ``cfg[section][key]``, a list of ``{OpName: {kwargs}}`` entries."""
+    return [create_spec(cfg, spec, path) for spec, path in op_specs(cfg, section, key)]
+
+
+def check_transforms(cfg, section):
+    """ConfigError for a transform entry of the reader ``section`` that is not a known
+    transform with its arguments (load_config runs this: see register_section)."""
+    for key in ("sample_transforms", "batch_transforms"):
+        op_specs(cfg, section, key)
+
+
+for _, _reader_section in MODES.values():
+    register_section(_reader_section, READER_DEFAULTS, check_transforms)
 
 
 def reader_options(cfg, section):
     """The reader section's settings with defaults; unknown keys are a ConfigError."""
-    values = cfg.get(section) or {}
-    for key in values:
-        if key not in READER_DEFAULTS:
-            raise ConfigError(unknown_key_message(cfg, (section,), key, READER_DEFAULTS))
-    options = {**READER_DEFAULTS, **values}
+    options = {**READER_DEFAULTS, **section_settings(cfg, section, READER_DEFAULTS)}
     if not isinstance(options["batch_size"], int) or options["batch_size"] < 1:
         raise _config_error(cfg, (section, "batch_size"), f"must be a positive integer, got "
-                            f"{options['batch_size']!r}")
+                            f"{excerpt(options['batch_size'])}")
     if not isinstance(options["mixup_epoch"], int) or options["mixup_epoch"] < -1:
         raise _config_error(cfg, (section, "mixup_epoch"), f"must be an integer >= -1, got "
-                            f"{options['mixup_epoch']!r}")
+                            f"{excerpt(options['mixup_epoch'])}")
     return options
 
 
@@ -165,6 +182,7 @@ def create_reader(cfg, mode, dataset=None, num_replicas=None, rank=None, seed=0,
                                       same_size_groups(dataset) if mode == "eval" else None)
     workers = cfg.get("worker_num", 0) if worker_num is None else worker_num
     if not isinstance(workers, int) or workers < 0:
-        raise _config_error(cfg, ("worker_num",), f"must be an integer >= 0, got {workers!r}")
+        raise _config_error(cfg, ("worker_num",), f"must be an integer >= 0, "
+                            f"got {excerpt(workers)}")
     return DetLoader(dataset, sampler, collate, workers, options["use_shared_memory"],
                      lockstep=mode == "train" and sampler.num_replicas > 1)

@@ -21,7 +21,8 @@ import math
 import paddle
 
 from ..core.builder import create_spec
-from ..core.config import ConfigError, unknown_key_message
+from ..core.config import ConfigError, register_section, section_settings, validate_spec
+from ..core.messages import excerpt
 from ..core.registry import register
 
 # The total batch (GPUs x images per GPU) PaddleDetection's learning rates assume.
@@ -107,6 +108,25 @@ class Schedule(paddle.optimizer.lr.LRScheduler):
 
 
 LEARNING_RATE_KEYS = ("base_lr", "schedulers", "total_batch_size")
+OPTIMIZER_BUILDER_KEYS = ("optimizer", "regularizer", "clip_grad_by_norm", "clip_grad_by_value",
+                          "accumulative_counts")
+
+
+def check_schedulers(cfg, section):
+    """ConfigError for an inline scheduler spec (``!PiecewiseDecay {...}``) of
+    ``section.schedulers`` with an unknown name or argument (load_config runs this)."""
+    schedulers = cfg[section].get("schedulers") or []
+    if not isinstance(schedulers, list):
+        raise ConfigError(f"{cfg.origin(section, 'schedulers')}: {section}.schedulers must be a "
+                          f"list such as [!PiecewiseDecay {{...}}, !LinearWarmup {{...}}], got "
+                          f"{excerpt(schedulers)}")
+    for i, spec in enumerate(schedulers):
+        if isinstance(spec, dict):
+            validate_spec(cfg, (section, "schedulers", str(i)), spec)
+
+
+register_section("LearningRate", LEARNING_RATE_KEYS, check_schedulers)
+register_section("OptimizerBuilder", OPTIMIZER_BUILDER_KEYS)
 
 
 def build_schedule(cfg, steps_per_epoch):
@@ -115,10 +135,7 @@ def build_schedule(cfg, steps_per_epoch):
     ``LearningRate: {base_lr, schedulers: [!PiecewiseDecay {...}, !LinearWarmup {...}],
     total_batch_size: 16}`` (the last is ppfcos's: the total batch base_lr is meant for).
     """
-    section = cfg.get("LearningRate") or {}
-    for key in section:
-        if key not in LEARNING_RATE_KEYS:
-            raise ConfigError(unknown_key_message(cfg, ("LearningRate",), key, LEARNING_RATE_KEYS))
+    section = section_settings(cfg, "LearningRate", LEARNING_RATE_KEYS)
     if section.get("base_lr") is None:
         raise ConfigError(f"{cfg.origin('LearningRate')}: LearningRate must set base_lr")
     decay = warmup = None
@@ -148,7 +165,8 @@ def _regularizer(spec):
     kinds = {"L2": paddle.regularizer.L2Decay, "L1": paddle.regularizer.L1Decay}
     kind = spec.get("type", "L2")
     if kind not in kinds:
-        raise ConfigError(f"OptimizerBuilder.regularizer.type must be L1 or L2, got {kind!r}")
+        raise ConfigError(f"OptimizerBuilder.regularizer.type must be L1 or L2, "
+                          f"got {excerpt(kind)}")
     return kinds[kind](spec["factor"])
 
 
@@ -186,7 +204,7 @@ def build_optimizer(section, schedule, parameters):
     types = ("Momentum", "SGD", "Adam", "AdamW")
     if kind not in types:
         raise ConfigError(f"OptimizerBuilder.optimizer.type must be one of {', '.join(types)}, "
-                         f"got {kind!r}")
+                          f"got {excerpt(kind)}")
     if kind != "AdamW":  # AdamW decays by its own weight_decay option
         options["weight_decay"] = _regularizer(section.get("regularizer"))
     grad_clip = gradient_clip(section)

@@ -55,6 +55,25 @@ def check_training_classes(cfg, dataset):
                           f"num_classes: {len(names)}")
 
 
+def check_training_steps(cfg, sampler):
+    """ConfigError when an epoch of ``sampler`` (the TrainReader's DistributedBatchSampler)
+    holds no batch: with drop_last, a batch_size over each process's share of the
+    TrainDataset would run no step and save an untrained model_final. Without drop_last
+    the last, partial batch trains, so any non-empty dataset gives a step."""
+    if len(sampler) > 0:
+        return
+    if sampler.num_replicas > 1:
+        share = (f"each of the {sampler.num_replicas} processes gets {sampler.per_rank} of the "
+                 f"TrainDataset's {sampler.num_samples} images")
+    else:
+        share = f"the TrainDataset has {sampler.num_samples} images"
+    raise ConfigError(f"{cfg.origin('TrainReader', 'batch_size')}: TrainReader.batch_size is "
+                      f"{sampler.batch_size} but {share} and drop_last is true: an epoch would "
+                      f"run no training step; set TrainReader.batch_size to {sampler.per_rank} "
+                      f"or less (-o TrainReader.batch_size={sampler.per_rank}), or "
+                      f"TrainReader.drop_last: false to train on the partial batch")
+
+
 def _target_sizes(value):
     """Every number in a ``target_size`` argument (an int, [h, w] or a list of them)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -33,8 +33,8 @@ from .infer import check_inputs, infer_images
 from .slicing import SlicedDetector, predict_sliced
 from .optimizer import (accumulative_counts, build_optimizer, build_schedule,
                         linear_scaling_warning)
-from .preflight import (check_save_dir, check_training_classes, holding_save_dir,
-                        listed_categories, oversized_images_hint)
+from .preflight import (check_save_dir, check_training_classes, check_training_steps,
+                        holding_save_dir, listed_categories, oversized_images_hint)
 from .trainer import Trainer
 
 
@@ -139,6 +139,7 @@ def train(cfg, *, resume=None, eval_snapshots=False, amp=False, use_vdl=False,
         set_seed(seed)
         model = use_sync_bn(build_model(cfg), device)
         loader = create_reader(cfg, "train", seed=seed)
+        check_training_steps(cfg, loader.batch_sampler)
         check_training_classes(cfg, loader.dataset)
         hint = oversized_images_hint(cfg, loader.dataset)
         if hint:

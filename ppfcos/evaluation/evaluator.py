@@ -9,6 +9,7 @@ import paddle
 import paddle.distributed as dist
 
 from ..core.config import ConfigError
+from ..core.messages import excerpt
 from ..utils.progress import progress
 from .metrics import COCOMetric, VOCMetric
 
@@ -60,7 +61,7 @@ def build_metric(metric_name, dataset, output_dir=None, classwise=False, map_typ
                           "bbox.json: they need metric COCO")
     if metric_name == "VOC":
         return VOCGroundTruthMetric(dataset, map_type=map_type, classwise=classwise)
-    raise ConfigError(f"metric must be COCO or VOC, got {metric_name!r}")
+    raise ConfigError(f"metric must be COCO or VOC, got {excerpt(metric_name)}")
 
 
 class VOCGroundTruthMetric(VOCMetric):

@@ -19,6 +19,7 @@ from ppfcos_deploy.model_files import INFER_CFG_FILE, PROGRAM, find
 
 from ..core.config import ConfigError
 from ..core.files import atomic_dir
+from ..core.messages import excerpt
 from .graph import InferenceGraph, inference_model, normalize_as_affine
 from .infer_cfg import inference_config, preprocess_spec, static_image_shape
 
@@ -64,7 +65,8 @@ def export_model(model, cfg, output_dir, extras=()):
     existing export survives a failed one. Returns ``output_dir``.
     """
     if cfg.get("architecture") != "FCOS":
-        raise ConfigError(f"export supports architecture FCOS, got {cfg.get('architecture')!r}")
+        raise ConfigError(f"export supports architecture FCOS, got "
+                          f"{excerpt(cfg.get('architecture'))}")
     check_export_dir(output_dir)
     reader = cfg.get("TestReader") or {}
     preprocess, fused = preprocess_spec(reader)

@@ -1,5 +1,6 @@
 """``infer_cfg.yml``: what a deploy tool needs besides the program (PaddleDetection's layout)."""
 from ..core.config import ConfigError
+from ..core.messages import excerpt
 from ..data.class_labels import inference_labels
 from ..data.reader import build_dataset
 from .graph import DECODE_DTYPE
@@ -15,12 +16,13 @@ def static_image_shape(reader):
     if shape is None:
         return None
     if not isinstance(shape, (list, tuple)) or len(shape) != 3 or shape[0] != 3:
-        raise ConfigError(f"TestReader.inputs_def.image_shape must be [3, H, W], got {shape!r}")
+        raise ConfigError(f"TestReader.inputs_def.image_shape must be [3, H, W], "
+                          f"got {excerpt(shape)}")
     if any(side is None or side == -1 for side in shape[1:]):
         return None
     if not all(isinstance(side, int) and side > 0 for side in shape[1:]):
         raise ConfigError(f"TestReader.inputs_def.image_shape: H and W must be positive "
-                          f"integers (or -1 for any size), got {shape!r}")
+                          f"integers (or -1 for any size), got {excerpt(shape)}")
     return tuple(shape[1:])
 
 

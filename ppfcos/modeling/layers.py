@@ -15,6 +15,8 @@ from paddle.nn.initializer import Constant, Normal
 from paddle.regularizer import L2Decay
 from paddle.vision.ops import DeformConv2D
 
+from ..core.messages import excerpt
+
 ShapeSpec = namedtuple("ShapeSpec", ["channels", "stride"])
 ShapeSpec.__doc__ = "Channels and stride (input pixels per feature cell) of one feature map."
 
@@ -23,7 +25,8 @@ NORM_TYPES = ("bn", "sync_bn", "gn", None)
 
 def check_norm_type(norm_type):
     if norm_type not in NORM_TYPES:
-        raise ValueError(f"norm_type must be one of bn, sync_bn, gn or None, got {norm_type!r}")
+        raise ValueError(f"norm_type must be one of bn, sync_bn, gn or None, "
+                         f"got {excerpt(norm_type)}")
 
 
 def build_norm(norm_type, channels, lr=1.0, decay=0.0, frozen=False, groups=32):

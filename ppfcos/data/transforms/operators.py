@@ -15,6 +15,7 @@ import os
 import cv2
 import numpy as np
 
+from ppfcos.core.messages import excerpt
 from ppfcos.core.registry import register
 
 from .draws import draws_of
@@ -171,7 +172,8 @@ class Resize(BaseOperator):
         if isinstance(target_size, (int, np.integer)):
             target_size = [target_size, target_size]
         if len(target_size) != 2:
-            raise TypeError(f"Resize: target_size must be an int or [h, w], got {target_size!r}")
+            raise TypeError(f"Resize: target_size must be an int or [h, w], "
+                            f"got {excerpt(target_size)}")
         self.target_size = [int(v) for v in target_size]
         self.keep_ratio = keep_ratio
         self.interp = interp
@@ -298,9 +300,9 @@ class NormalizeImage(BaseOperator):
                  is_scale=True, norm_type="mean_std"):
         if norm_type not in ("mean_std", "none"):
             raise ValueError("NormalizeImage: norm_type must be 'mean_std' or 'none', "
-                             f"got {norm_type!r}")
+                             f"got {excerpt(norm_type)}")
         if np.prod(std) == 0:
-            raise ValueError(f"NormalizeImage: std must be non-zero, got {std!r}")
+            raise ValueError(f"NormalizeImage: std must be non-zero, got {excerpt(std)}")
         self.mean = list(mean)
         self.std = list(std)
         self.is_scale = is_scale

@@ -16,6 +16,7 @@ import paddle.nn.functional as F
 from paddle import ParamAttr
 from paddle.vision.ops import DeformConv2D
 
+from ...core.messages import excerpt
 from ...core.registry import register
 from ..layers import ShapeSpec, build_norm, check_norm_type, offset_conv, split_offset_mask
 
@@ -155,7 +156,7 @@ class ResNet(nn.Layer):
         if depth not in BLOCKS_PER_STAGE:
             raise ValueError(f"depth must be one of {sorted(BLOCKS_PER_STAGE)}, got {depth}")
         if variant not in ("a", "b", "c", "d"):
-            raise ValueError(f"variant must be 'a', 'b', 'c' or 'd', got {variant!r}")
+            raise ValueError(f"variant must be 'a', 'b', 'c' or 'd', got {excerpt(variant)}")
         check_norm_type(norm_type)
         if norm_type is None:
             raise ValueError("ResNet needs a norm_type (bn, sync_bn or gn)")

@@ -15,6 +15,7 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 
 from ...compat import sum_all
+from ...core.messages import excerpt
 from ...core.registry import register
 
 IOU_LOSS_TYPES = ("iou", "linear_iou", "giou")
@@ -89,9 +90,9 @@ class FCOSLoss(nn.Layer):
         super().__init__()
         if iou_loss_type.lower() not in IOU_LOSS_TYPES:
             raise ValueError(f"iou_loss_type must be one of {IOU_LOSS_TYPES}, "
-                             f"got {iou_loss_type!r}")
+                             f"got {excerpt(iou_loss_type)}")
         if quality not in QUALITY_TYPES:
-            raise ValueError(f"quality must be one of {QUALITY_TYPES}, got {quality!r}")
+            raise ValueError(f"quality must be one of {QUALITY_TYPES}, got {excerpt(quality)}")
         self.loss_alpha = loss_alpha
         self.loss_gamma = loss_gamma
         self.iou_loss_type = iou_loss_type.lower()
