@@ -181,8 +181,8 @@ def test_base_must_name_files_and_bases_resolve_as_paddledetection_merges(write_
 
 @pytest.mark.parametrize("override, message", [
     ("LearningRate.lerning_rate=0.1", "section LearningRate: unknown key 'lerning_rate'"),
-    ("OptimizerBuilder.clip_grad_by_value=1.0",
-     "section OptimizerBuilder: unknown key 'clip_grad_by_value'"),
+    ("OptimizerBuilder.clip_grad_by_nrom=1.0",
+     "section OptimizerBuilder: unknown key 'clip_grad_by_nrom'. Did you mean 'clip_grad_by_norm'?"),
     ("LearningRate.schedulers=[{name: CosineDecay, max_epoch: 3}]",
      "section LearningRate.schedulers.0: unknown key 'max_epoch'. Did you mean 'max_epochs'?"),
     ("TrainReader.sample_transforms=[{Decod: {}}]",
