@@ -11,7 +11,8 @@ import paddle
 import pytest
 
 import ppfcos
-from conftest import assert_same_detections, export_onnx_or_skip, load_tool
+from conftest import (assert_run_to_run_detections, assert_same_detections,
+                      export_onnx_or_skip, load_tool)
 from ppfcos.export import export_model
 from ppfcos.modeling.seeded_weights import seed_weights
 from ppfcos_deploy.errors import DeployError
@@ -75,12 +76,16 @@ def records_by_image(path):
     return {image: np.array(found, dtype=np.float32) for image, found in rows.items()}
 
 
-def assert_results_match(results, expected, score_atol, box_atol):
-    """Each result's detections equal ``expected`` {path: rows}; no image left out."""
+NO_ROWS = np.zeros((0, 6))
+
+
+def assert_results_match(results, expected):
+    """Each result's detections equal ``expected`` {path: rows}, both cut at THRESHOLD, up
+    to conftest's RUN_TO_RUN tolerances; no image left out."""
     assert sorted(r.path for r in results if len(r)) == sorted(expected)
     for result in results:
-        assert_same_detections(rows_of(result), expected.get(result.path, np.zeros((0, 6))),
-                               score_atol, box_atol, what=result.path)
+        assert_run_to_run_detections(rows_of(result), expected.get(result.path, NO_ROWS),
+                                     THRESHOLD, result.path)
 
 
 def test_dygraph_detector_gives_the_detections_of_tools_infer(tiny, dygraph_results, tmp_path):
@@ -90,7 +95,7 @@ def test_dygraph_detector_gives_the_detections_of_tools_infer(tiny, dygraph_resu
         "--visualize", "False"]) in (0, None)
     expected = records_by_image(tmp_path / "bbox.json")
     assert len(dygraph_results) == 5 and all(len(r) > 0 for r in dygraph_results)
-    assert_results_match(dygraph_results, expected, score_atol=1e-5, box_atol=1e-3)
+    assert_results_match(dygraph_results, expected)
     assert all(set(r.class_names) <= set(LABELS) for r in dygraph_results)
 
 
@@ -103,12 +108,12 @@ def test_exported_detector_gives_the_detections_of_deploy_and_dygraph(backend, o
     assert done.returncode == 0, done.stderr
     detector = ppfcos.Detector.from_export(onnx_dir, backend=backend, threshold=THRESHOLD)
     results = detector.predict(tiny.images)
-    assert_results_match(results, records_by_image(tmp_path / "bbox.json"), score_atol=1e-5,
-                         box_atol=1e-3)
+    assert_results_match(results, records_by_image(tmp_path / "bbox.json"))
     assert detector.class_names == LABELS
     for found, reference in zip(results, dygraph_results):
         assert found.path == reference.path
-        assert_same_detections(rows_of(found), rows_of(reference), what=found.path)
+        assert_same_detections(rows_of(found), rows_of(reference), what=found.path,
+                               threshold=THRESHOLD)
 
 
 def test_batching_and_source_kinds_give_the_same_detections(tiny, dygraph, dygraph_results):
@@ -117,15 +122,15 @@ def test_batching_and_source_kinds_give_the_same_detections(tiny, dygraph, dygra
     streamed = batched.predict(tiny.images, stream=True)
     assert isinstance(streamed, types.GeneratorType)
     for result in streamed:
-        assert_same_detections(rows_of(result), rows_of(by_path[result.path]), 1e-5, 1e-3,
-                               result.path)
+        assert_run_to_run_detections(rows_of(result), rows_of(by_path[result.path]),
+                                     THRESHOLD, result.path)
     png = os.path.join(tiny.images, "b.png")              # lossless: the array is the file
     from_array, from_path, from_folder = dygraph.predict(
         [cv2.imread(png), png, os.path.join(tiny.images, "sub")])
     assert from_array.path is None and from_path.path == png
     assert from_folder.path == os.path.join(tiny.images, "sub", "a.jpg")
     for found, path in ((from_array, png), (from_path, png), (from_folder, from_folder.path)):
-        assert_same_detections(rows_of(found), rows_of(by_path[path]), 1e-5, 1e-3, path)
+        assert_run_to_run_detections(rows_of(found), rows_of(by_path[path]), THRESHOLD, path)
     np.testing.assert_array_equal(dygraph.predict(cv2.imread(png))[0].image, cv2.imread(png))
 
 
@@ -137,7 +142,7 @@ def test_video_gives_a_generator_of_frame_results(dygraph, tmp_path):
     results = list(results)
     assert [(r.path, r.frame) for r in results] == [(video, i) for i in range(3)]
     for result, expected in zip(results, dygraph.predict(frames)):
-        assert_same_detections(rows_of(result), rows_of(expected), 1e-5, 1e-3)
+        assert_run_to_run_detections(rows_of(result), rows_of(expected), THRESHOLD)
 
 
 def test_results_draw_save_and_convert(dygraph_results, tmp_path):
@@ -197,7 +202,7 @@ def test_sahi_sliced_prediction_runs_the_detector(tiny, tmp_path):
     expected = expected[batched_nms(expected[:, [2, 3, 4, 5, 1, 0]].astype(np.float64),
                                     "IOS", 0.5)]
     assert len(expected) > 0
-    assert_same_detections(found, expected, score_atol=1e-5, box_atol=1e-3)
+    assert_run_to_run_detections(found, expected, THRESHOLD)
 
 
 @pytest.mark.parametrize("case", ["unknown type", "missing file", "empty folder",

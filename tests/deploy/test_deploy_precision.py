@@ -106,38 +106,51 @@ def test_openvino_fp32_gives_the_paddle_backends_detections(int8_export, image_d
 
 
 def best_match_errors(rows, reference, top=10):
-    """For the ``top`` best reference rows: the score and box error (pixels, relative to
-    the box's larger side) of the closest row of the same class."""
-    scores, boxes = [], []
+    """[top, 2]: for each of the ``top`` best reference rows, the nearest row of the same
+    class (largest corner difference): its score change and that distance in pixels."""
+    errors = []
     for ref in reference[np.argsort(-reference[:, 1])[:top]]:
         same = rows[rows[:, 0] == ref[0]]
         assert len(same), "a class went missing"
         distance = np.abs(same[:, 2:] - ref[2:]).max(axis=1)
-        best = same[np.argmin(distance)]
-        side = max(ref[4] - ref[2], ref[5] - ref[3], 1.0)
-        scores.append(abs(best[1] - ref[1]))
-        boxes.append(distance.min() / side)
-    return max(scores), max(boxes)
+        errors.append((abs(same[np.argmin(distance), 1] - ref[1]), distance.min()))
+    return np.array(errors)
 
 
-@pytest.mark.parametrize("backend, precision, score_tol, box_tol", [
-    pytest.param("paddle", "bf16", 0.02, 0.06, marks=needs_paddle_bf16),
-    ("openvino", "bf16", 0.02, 0.06),
-    ("openvino", "int8", 0.1, None),
-    ("onnxruntime", "int8", 0.1, None)])
-def test_reduced_precision_stays_close_to_fp32(int8_export, image_dir, backend, precision,
-                                               score_tol, box_tol):
-    """The best detections keep their class, their score within ``score_tol`` and (bf16)
-    their box within ``box_tol`` of its size. The weights are random, with scores of
-    about 0.1-0.2 everywhere: int8 changes which of the nearby boxes scores best, so
-    int8's box accuracy is measured as mAP with the trained demo model instead
-    (docs/benchmarks.md, "Accuracy")."""
+# Budgets against fp32 (Paddle Inference): (median box distance in px, worst score change) of
+# the 10 best fp32 rows of each image (best_match_errors). They come from what each precision
+# does to a trained model at no cost in accuracy, not from one CPU's rounding of this test's
+# random weights. The demo config trained 3 epochs on 1200 synthetic images (AMD EPYC,
+# 2026-12-07; commands in docs/export_deploy.md) keeps its mAP within 0.001 at bf16 (Paddle
+# Inference, OpenVINO) and int8 (OpenVINO, ONNX Runtime), as the better-trained demo of
+# docs/benchmarks.md#accuracy does within 0.002; over its 100 val images the nearest row moved
+# by (median / 90th percentile / worst):
+#   bf16: 0.034-0.039 / 0.080-0.088 / 9-12 px, scores by at most 0.066
+#   int8: 0.20-0.22 / 0.57-0.58 / 9-12 px, scores by at most 0.056
+# The worst rows are near-ties that NMS settles the other way (a neighbouring location wins),
+# which costs nothing, so the median is bounded, by the trained model's 90th percentile, and
+# the worst score change by 0.1. This test's model (AMD EPYC): median 0.056-0.059 px (bf16),
+# 0.30-0.31 px (int8), worst score change 0.006 (bf16), 0.061 (int8). Broken paths: boxes
+# 1 px off give a median of 1.0 px, BGR fed as RGB 1.5 px (scores 0.14), another image's
+# detections 3.9 px (scores 0.17). Boxes decoded in bf16 move these small boxes by only
+# 0.1 px: test_paddle_bf16_runs_the_network_in_bf16_and_decodes_in_float sees that instead.
+PRECISION_BUDGETS = {"bf16": (0.1, 0.1), "int8": (0.6, 0.1)}
+
+
+@pytest.mark.parametrize("backend, precision", [
+    pytest.param("paddle", "bf16", marks=needs_paddle_bf16), ("openvino", "bf16"),
+    ("openvino", "int8"), ("onnxruntime", "int8")])
+def test_reduced_precision_stays_close_to_fp32(int8_export, image_dir, backend, precision):
+    """The best detections keep their class; the median distance to their nearest box and
+    the worst score change stay within PRECISION_BUDGETS (a trained model's figures)."""
     reference = detect(int8_export, "paddle", "fp32", image_dir)
     found = detect(int8_export, backend, precision, image_dir)
+    errors = np.concatenate([best_match_errors(rows, expected)
+                             for rows, expected in zip(found, reference)])
+    median_box, worst_score = PRECISION_BUDGETS[precision]
+    assert np.median(errors[:, 1]) <= median_box, np.median(errors[:, 1])
+    assert errors[:, 0].max() <= worst_score, errors[:, 0].max()
     for rows, expected in zip(found, reference):
-        score_error, box_error = best_match_errors(rows, expected)
-        assert score_error <= score_tol, score_error
-        assert box_tol is None or box_error <= box_tol, box_error
         assert not np.array_equal(rows, expected)     # it did not run fp32
 
 
