@@ -11,7 +11,7 @@ when they write model.onnx and model_int8.onnx)::
 
 A load checks the files the chosen backend reads against it, so a file damaged after
 export (truncated, zeroed) or copied in from another export is one error naming it,
-before any runtime reads it (hashing costs about 0.2 s per 100 MB, docs/export_deploy.md).
+before any runtime reads it (hashing costs 0.2 to 0.25 s per 100 MB: docs/export_deploy.md).
 Exports without ``files`` (PaddleDetection's, ppfcos's before it) are checked only for
 empty files.
 """

@@ -19,7 +19,7 @@ import numpy as np
 from .errors import DeployError
 
 # The largest image side a step may make (Resize target, Pad size, PadStride stride): a
-# 16384 x 16384 float32 image is 3 GB; a typo (100000) would ask for 120 GB.
+# 16384 x 16384 float32 image is 3 GB; a typo (100000) would ask cv2 for 30 GB.
 MAX_SIDE = 16384
 # OpenCV's interpolation flags cv2.resize takes (nearest, linear, cubic, area, lanczos4).
 INTERPOLATIONS = (cv2.INTER_NEAREST, cv2.INTER_LINEAR, cv2.INTER_CUBIC, cv2.INTER_AREA,
