@@ -6,6 +6,7 @@ import os
 
 import yaml
 from ppfcos_deploy.digests import FILES_KEY, file_record
+from ppfcos_deploy.exported_model import load_exported_model
 from ppfcos_deploy.model_files import INFER_CFG_FILE, model_paths
 
 from ..core.config import ConfigError
@@ -125,6 +126,15 @@ def write_infer_cfg(model_dir, infer_cfg):
     sees the old file or the new one)."""
     with atomic_path(os.path.join(model_dir, INFER_CFG_FILE)) as tmp, open(tmp, "w") as f:
         yaml.safe_dump(infer_cfg, f, sort_keys=False)
+
+
+def check_sources(model_dir, backend):
+    """DeployError unless the model files ``backend`` reads (at fp32) in ``model_dir`` are
+    the export's own, where it has an infer_cfg.yml (ppfcos_deploy's load checks), so a
+    file written from them (model.onnx, model_int8.onnx) is never recorded as the export's
+    when they are damaged or from another export."""
+    if os.path.isfile(os.path.join(model_dir, INFER_CFG_FILE)):
+        load_exported_model(model_dir, backend)
 
 
 def record_model_file(model_dir, path):

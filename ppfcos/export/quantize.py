@@ -21,7 +21,7 @@ from ppfcos_deploy.model_files import INT8_FILE, ONNX_FILE
 
 from ..core.config import ConfigError
 from ..core.files import atomic_path
-from .infer_cfg import record_model_file
+from .infer_cfg import check_sources, record_model_file
 from .onnx import require_onnx
 
 logger = logging.getLogger("ppfcos")
@@ -65,6 +65,7 @@ def quantize_int8(model_dir, calibration, output=None):
                           f"(export with --export_onnx)")
     if not calibration:
         raise ConfigError("int8 quantization needs at least one calibration image")
+    check_sources(model_dir, "onnxruntime")      # model.onnx is the export's own
     model = onnx.load(source)
     quantized = nncf.quantize(
         model, nncf.Dataset(calibration), subset_size=len(calibration),

@@ -284,3 +284,12 @@ def test_model_onnx_is_recorded_when_written_and_checked_at_load(export_dir, tmp
     with pytest.raises(DeployError, match=rf"^{onnx_file} is not one of the files .* records "
                                           rf"\({PROGRAM_FILE}, {PARAMS}\)"):
         ppfcos.Detector.from_export(model_dir, backend="onnxruntime", threads=1)
+
+
+def test_export_onnx_refuses_to_convert_damaged_files_in_one_line(spoiled):
+    """tools/export_onnx.py would otherwise record a model.onnx made of them as the export's."""
+    pytest.importorskip("paddle2onnx")
+    model_dir, expected, before = spoiled("params zeroed")
+    error = refusal_line([sys.executable, "tools/export_onnx.py", "--model_dir", model_dir])
+    assert error.startswith(f"error: {expected}"), error
+    assert checksums(model_dir) == before      # no model.onnx, infer_cfg.yml as it was
