@@ -13,15 +13,25 @@ The files and which backend reads them: model_files.py and predictor.BACKENDS.
     label_list: [person, bicycle, ...]
     category_ids: [1, 2, ...]   # the dataset's category id of each class (ppfcos's key)
     decode_dtype: float64       # the program decodes boxes in float64 (ppfcos's key)
+    num_classes: 80             # the classes the program scores (ppfcos's key)
+    files: {model.json: {bytes: ..., sha256: ...}, ...}   # ppfcos's key: digests.py
+
+A load checks that the export tells one story: each model file the backend reads matches
+its record in ``files`` (digests.py), the class lists agree with each other and with
+``num_classes``, and every Preprocess step is one this predictor builds, with sizes in
+range (preprocess.py). What is not there (PaddleDetection's exports have neither
+``files`` nor ``num_classes``) is not compared.
 """
 import os
 from dataclasses import dataclass, replace
 
 import yaml
 
+from .digests import REEXPORT, check_file, recorded_files
 from .errors import DeployError
 from .model_files import INFER_CFG_FILE, model_paths
-from .predictor import check_files
+from .predictor import backend_model_files, check_files
+from .preprocess import Preprocessor
 
 
 @dataclass(frozen=True)
@@ -63,7 +73,8 @@ def load_exported_model(model_dir, backend="paddle", precision="fp32"):
     """Check ``model_dir`` holds an exported model with the files ``backend`` reads at
     ``precision`` (predictor.BACKENDS) and read its ``infer_cfg.yml``.
 
-    Raises DeployError naming the directory, or exactly the files it lacks.
+    Raises DeployError naming the directory, exactly the files it lacks, or the file
+    and key that do not fit the rest of the export.
     """
     if not os.path.isdir(model_dir):
         raise DeployError(f"model directory not found: {model_dir} (export a model with "
@@ -72,6 +83,10 @@ def load_exported_model(model_dir, backend="paddle", precision="fp32"):
     path = os.path.join(model_dir, INFER_CFG_FILE)
     check_files(files, backend, precision, [] if os.path.isfile(path) else [INFER_CFG_FILE])
     cfg = read_infer_cfg(path)
+    records = recorded_files(path, cfg)
+    for model_file in backend_model_files(backend, precision):
+        check_file(getattr(files, model_file.field), records, path, model_file.hint or REEXPORT)
+    Preprocessor(cfg["Preprocess"], source=path)      # DeployError for a step that cannot run
     try:
         threshold = float(cfg.get("draw_threshold", 0.5))
         min_subgraph_size = int(cfg.get("min_subgraph_size", 3))
@@ -79,9 +94,11 @@ def load_exported_model(model_dir, backend="paddle", precision="fp32"):
         raise DeployError(f"{path}: draw_threshold and min_subgraph_size must be numbers, got "
                           f"{cfg.get('draw_threshold')!r}, {cfg.get('min_subgraph_size')!r}"
                           ) from None
-    return replace(files, preprocess=cfg["Preprocess"],
-                   label_list=[str(name) for name in cfg.get("label_list") or []],
-                   category_ids=category_ids(path, cfg),
+    label_list = [str(name) for name in cfg.get("label_list") or []]
+    ids = category_ids(path, cfg)
+    check_class_count(path, cfg.get("num_classes"), label_list, ids)
+    return replace(files, preprocess=cfg["Preprocess"], label_list=label_list,
+                   category_ids=ids,
                    use_dynamic_shape=bool(cfg.get("use_dynamic_shape", True)),
                    draw_threshold=threshold, min_subgraph_size=min_subgraph_size,
                    decode_dtype=str(cfg.get("decode_dtype", "float32")))
@@ -95,6 +112,24 @@ def category_ids(path, cfg):
     except (TypeError, ValueError):
         raise DeployError(f"{path}: category_ids must be a list of integers, got {ids!r}"
                           ) from None
+
+
+def check_class_count(path, num_classes, label_list, ids):
+    """DeployError naming infer_cfg.yml (``path``) unless its ``label_list`` and
+    ``category_ids`` (each where given) have one entry per class: as many as each other
+    and as ``num_classes`` (where given: the classes the program scores)."""
+    if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(
+            num_classes, int) or num_classes < 1):
+        raise DeployError(f"{path}: num_classes must be a positive integer, got "
+                          f"{num_classes!r}; {REEXPORT}")
+    counts = {key: len(values) for key, values in
+              (("label_list", label_list), ("category_ids", ids)) if values}
+    if num_classes is not None:
+        counts["num_classes"] = num_classes
+    if len(set(counts.values())) > 1:
+        told = ", ".join(f"{key} {count}" for key, count in counts.items())
+        raise DeployError(f"{path}: the class counts disagree ({told}): every class needs "
+                          f"one name and one category id; {REEXPORT}")
 
 
 def read_infer_cfg(path):

@@ -36,7 +36,7 @@ from .paddle_compat import paddle_bf16_unsupported  # before paddle: see bind_sy
 import paddle  # noqa: E402
 from paddle import inference  # noqa: E402
 
-from .errors import DeployError  # noqa: E402
+from .errors import DeployError, one_line  # noqa: E402
 from .machine import use_mkl_avx2_on_amd  # noqa: E402
 from .model_files import ONNX, ONNX_INT8, PARAMS, PROGRAM, describe_missing  # noqa: E402
 
@@ -136,7 +136,14 @@ class PaddlePredictor:
                               f"TensorRT; this GPU build has none (use --run_mode paddle)")
 
     def __init__(self, model, options):
-        self.predictor = inference.create_predictor(paddle_config(model, options))
+        config = paddle_config(model, options)
+        try:
+            self.predictor = inference.create_predictor(config)
+        except (RuntimeError, ValueError) as e:    # Paddle's C++ errors on a damaged file
+            raise DeployError(f"Paddle Inference {paddle.__version__} cannot load "
+                              f"{model.program} with {model.params}: {one_line(e)}; one of "
+                              f"them is damaged or not from this export: export the model "
+                              f"again with tools/export_model.py") from None
         self.input_names = list(self.predictor.get_input_names())
         self.output_names = checked_outputs(model.program, self.predictor.get_output_names())
 
@@ -262,7 +269,7 @@ class OnnxRuntimePredictor:
             hint = (" (deformable convolution: this onnxruntime has no DeformConv kernel; "
                     "upgrade onnxruntime)" if "DeformConv" in str(e) else "")
             raise DeployError(f"{path}: ONNX Runtime {ort.__version__} cannot load it: "
-                              f"{e}{hint}") from None
+                              f"{one_line(e)}{hint}") from None
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = checked_outputs(path, [o.name for o in self.session.get_outputs()])
 
@@ -309,7 +316,7 @@ class OpenVinoPredictor:
             hint = (" (deformable convolution: OpenVINO reads no ONNX DeformConv; use "
                     "--backend onnxruntime)" if "DeformConv" in str(e) else "")
             raise DeployError(f"{path}: OpenVINO {ov.__version__} cannot load it{hint}: "
-                              f"{str(e).splitlines()[0]}") from None
+                              f"{one_line(e)}") from None
         # A port may carry several tensor names (a float64 cast of scale_factor, which
         # OpenVINO folds, lends it its name); the parameter keeps the ONNX input's name.
         self.input_names = [port.get_node().get_friendly_name()
@@ -421,9 +428,14 @@ def check_files(model, backend, precision, also_missing=()):
                           f"backend at {precision}: missing {', '.join(missing)}")
 
 
+def backend_model_files(backend, precision):
+    """The ModelFiles ``backend`` reads at ``precision`` (its BACKENDS row)."""
+    return BACKENDS[backend].files[precision]
+
+
 def backend_files(model, backend, precision):
     """The paths of the files ``backend`` reads at ``precision`` (its BACKENDS row)."""
-    return [getattr(model, f.field) for f in BACKENDS[backend].files[precision]]
+    return [getattr(model, f.field) for f in backend_model_files(backend, precision)]
 
 
 def create_predictor(backend, model, options):

@@ -18,6 +18,25 @@ import numpy as np
 
 from .errors import DeployError
 
+# The largest image side a step may make (Resize target, Pad size, PadStride stride): a
+# 16384 x 16384 float32 image is 3 GB; a typo (100000) would ask cv2 for 30 GB.
+MAX_SIDE = 16384
+# OpenCV's interpolation flags cv2.resize takes (nearest, linear, cubic, area, lanczos4).
+INTERPOLATIONS = (cv2.INTER_NEAREST, cv2.INTER_LINEAR, cv2.INTER_CUBIC, cv2.INTER_AREA,
+                  cv2.INTER_LANCZOS4)
+
+
+def image_size(value, name):
+    """An int n ([n, n]) or [h, w] of integers from 1 to MAX_SIDE -> [h, w]; ValueError
+    naming the argument ``name`` otherwise."""
+    sides = [value, value] if isinstance(value, int) else value
+    if not (isinstance(sides, (list, tuple)) and len(sides) == 2 and all(
+            isinstance(side, int) and not isinstance(side, bool) and 1 <= side <= MAX_SIDE
+            for side in sides)):
+        raise ValueError(f"{name} must be an integer or [h, w] of integers from 1 to "
+                         f"{MAX_SIDE}, got {value!r}")
+    return list(sides)
+
 
 class ToBGR:
     """RGB -> BGR channel order of the HWC image (caffe-style backbones read BGR, as
@@ -38,11 +57,10 @@ class Resize:
     """
 
     def __init__(self, target_size, keep_ratio=True, interp=cv2.INTER_LINEAR):
-        if isinstance(target_size, int):
-            target_size = [target_size, target_size]
-        if not isinstance(target_size, (list, tuple)) or len(target_size) != 2:
-            raise ValueError(f"target_size must be an int or [h, w], got {target_size!r}")
-        self.target_size = [int(v) for v in target_size]
+        self.target_size = image_size(target_size, "target_size")
+        if interp not in INTERPOLATIONS or isinstance(interp, bool):
+            raise ValueError(f"interp must be one of OpenCV's interpolations "
+                             f"{', '.join(map(str, INTERPOLATIONS))}, got {interp!r}")
         self.keep_ratio = bool(keep_ratio)
         self.interp = int(interp)
 
@@ -76,11 +94,9 @@ class NormalizeImage:
                  norm_type="mean_std"):
         if norm_type not in ("mean_std", "none"):
             raise ValueError(f"norm_type must be 'mean_std' or 'none', got {norm_type!r}")
-        if len(mean) != 3 or len(std) != 3 or 0 in list(std):
-            raise ValueError(f"mean and std must be 3 numbers each, std non-zero; got "
-                             f"mean={mean!r}, std={std!r}")
-        self.mean = np.array(mean, dtype=np.float64)
-        self.std = np.array(std, dtype=np.float64)
+        self.mean, self.std = channel_values(mean, "mean"), channel_values(std, "std")
+        if not self.std.all():
+            raise ValueError(f"std must be non-zero, got {std!r}")
         self.is_scale = bool(is_scale)
         self.norm_type = norm_type
 
@@ -95,6 +111,16 @@ class NormalizeImage:
         return sample
 
 
+def channel_values(values, name):
+    """3 finite numbers, one per channel -> float64 [3]; ValueError naming ``name``."""
+    ok = isinstance(values, (list, tuple)) and len(values) == 3 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        for v in values)
+    if not ok:
+        raise ValueError(f"{name} must be 3 numbers, one per channel, got {values!r}")
+    return np.array(values, dtype=np.float64)
+
+
 class Permute:
     """HWC -> CHW."""
 
@@ -107,7 +133,10 @@ class PadStride:
     """Zero-pad the CHW image at the bottom and right to multiples of ``stride`` (0: no-op)."""
 
     def __init__(self, stride=0):
-        self.stride = int(stride)
+        if isinstance(stride, bool) or not isinstance(stride, int) or not 0 <= stride <= MAX_SIDE:
+            raise ValueError(f"stride must be an integer from 0 (no padding) to {MAX_SIDE}, "
+                             f"got {stride!r}")
+        self.stride = stride
 
     def __call__(self, sample):
         image = sample["image"]
@@ -127,12 +156,8 @@ class Pad:
     DeployError for an image larger than ``size``."""
 
     def __init__(self, size, fill_value=(0.0, 0.0, 0.0)):
-        if isinstance(size, int):
-            size = [size, size]
-        if not isinstance(size, (list, tuple)) or len(size) != 2:
-            raise ValueError(f"size must be an int or [h, w], got {size!r}")
-        self.size = [int(v) for v in size]
-        self.fill_value = np.asarray(fill_value, dtype=np.float32)
+        self.size = image_size(size, "size")
+        self.fill_value = channel_values(fill_value, "fill_value").astype(np.float32)
 
     def __call__(self, sample):
         image = sample["image"]
@@ -151,31 +176,33 @@ STEPS = {cls.__name__: cls for cls in (ToBGR, Resize, NormalizeImage, Pad, Permu
                                        PadStride)}
 
 
-def build_step(spec):
-    """One step from its infer_cfg entry ``{type: Name, arg: value, ...}``."""
+def build_step(spec, source="infer_cfg.yml"):
+    """One step from its infer_cfg entry ``{type: Name, arg: value, ...}``; DeployError
+    naming ``source`` (the infer_cfg.yml path), the step and the argument that cannot run."""
     kind = spec["type"]
     if kind not in STEPS:
-        raise DeployError(f"infer_cfg.yml: unknown Preprocess type {kind!r}; this predictor "
+        raise DeployError(f"{source}: unknown Preprocess type {kind!r}; this predictor "
                           f"supports {', '.join(STEPS)}")
     cls = STEPS[kind]
     args = {key: value for key, value in spec.items() if key != "type"}
     accepted = [name for name in inspect.signature(cls).parameters]
     unknown = [key for key in args if key not in accepted]
     if unknown:
-        raise DeployError(f"infer_cfg.yml: Preprocess {kind}: unknown argument(s) "
+        raise DeployError(f"{source}: Preprocess {kind}: unknown argument(s) "
                           f"{', '.join(map(str, unknown))}; {kind} takes "
                           f"{', '.join(accepted) or 'no arguments'}")
     try:
         return cls(**args)
     except (TypeError, ValueError) as e:
-        raise DeployError(f"infer_cfg.yml: Preprocess {kind}: {e}") from None
+        raise DeployError(f"{source}: Preprocess {kind}: {e}") from None
 
 
 class Preprocessor:
-    """infer_cfg's ``Preprocess`` list as one callable on RGB images."""
+    """infer_cfg's ``Preprocess`` list as one callable on RGB images. ``source``: where
+    the list comes from, for errors (the infer_cfg.yml path)."""
 
-    def __init__(self, specs):
-        self.steps = [build_step(spec) for spec in specs]
+    def __init__(self, specs, source="infer_cfg.yml"):
+        self.steps = [build_step(spec, source) for spec in specs]
 
     def __call__(self, image):
         """RGB uint8 [H, W, 3] -> {image float32 [3, H', W'], im_shape [2], scale_factor [2]}."""

@@ -84,7 +84,7 @@ class ExportBackend:
     def __init__(self, model_dir, backend, options):
         check_runtime(backend, options.precision)
         check_options(backend, options)
-        model = load_exported_model(model_dir, backend)
+        model = load_exported_model(model_dir, backend, options.precision)
         self.detector = Detector(Preprocessor(model.preprocess),
                                  create_predictor(backend, model, options), Timings())
         self.label_list = model.label_list

@@ -60,7 +60,7 @@ class Detector:
     ``stream=True``), a generator of one result per image or frame, read and detected a
     batch at a time. Bad input raises ``ppfcos_deploy.errors.DeployError`` (unknown
     source, missing or unreadable file, empty folder, a backend or precision that cannot
-    run, a bad option); a bad config ``ppfcos.ConfigError``; weights that do not fit
+    run, a bad option, an export whose files do not match its infer_cfg.yml); a bad config ``ppfcos.ConfigError``; weights that do not fit
     ``WeightsError``.
     """
 

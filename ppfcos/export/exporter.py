@@ -5,6 +5,9 @@ where Paddle writes that), ``model.pdiparams`` and ``infer_cfg.yml`` in
 PaddleDetection's layout, so both ``deploy/python/infer.py`` and
 PaddleDetection's own deploy tools run it.
 
+``infer_cfg.yml`` also records the class count and each model file's size and sha256,
+which deploy checks at load (ppfcos_deploy.digests).
+
 The directory belongs to the export: a folder that holds anything else
 (checkpoints, a user's files) is refused, never emptied. A new export replaces
 the old one in one step, so a complete export is in place at every moment.
@@ -13,15 +16,16 @@ import logging
 import os
 
 import paddle
-import yaml
 from paddle.static import InputSpec
+from ppfcos_deploy.digests import FILES_KEY
 from ppfcos_deploy.model_files import INFER_CFG_FILE, PROGRAM, find
 
 from ..core.config import ConfigError
 from ..core.files import atomic_dir
 from ..core.messages import excerpt
 from .graph import InferenceGraph, inference_model, normalize_as_affine
-from .infer_cfg import inference_config, preprocess_spec, static_image_shape
+from .infer_cfg import (file_records, inference_config, preprocess_spec, static_image_shape,
+                        write_infer_cfg)
 
 logger = logging.getLogger("ppfcos")
 
@@ -75,9 +79,8 @@ def export_model(model, cfg, output_dir, extras=()):
     with atomic_dir(output_dir) as tmp:
         save_program(model, tmp, normalize_as_affine(fused) if fused is not None else None,
                      image_hw)
-        with open(os.path.join(tmp, INFER_CFG_FILE), "w") as f:
-            yaml.safe_dump(infer_cfg, f, sort_keys=False)
-        for extra in extras:
+        write_infer_cfg(tmp, {**infer_cfg, FILES_KEY: file_records(tmp)})
+        for extra in extras:      # each records the file it writes (record_model_file)
             extra(tmp)
     logger.info("exported to %s", output_dir)
     return output_dir

@@ -1,9 +1,22 @@
-"""``infer_cfg.yml``: what a deploy tool needs besides the program (PaddleDetection's layout)."""
+"""``infer_cfg.yml``: what a deploy tool needs besides the program (PaddleDetection's layout),
+and ppfcos's record of the export's model files (ppfcos_deploy.digests), which each tool
+that writes a model file into an export brings up to date (:func:`record_model_file`)."""
+import logging
+import os
+
+import yaml
+from ppfcos_deploy.digests import FILES_KEY, file_record
+from ppfcos_deploy.exported_model import load_exported_model
+from ppfcos_deploy.model_files import INFER_CFG_FILE, model_paths
+
 from ..core.config import ConfigError
+from ..core.files import atomic_path
 from ..core.messages import excerpt
 from ..data.class_labels import inference_labels
 from ..data.reader import build_dataset
 from .graph import DECODE_DTYPE
+
+logger = logging.getLogger("ppfcos")
 
 # Paddle Inference's smallest TensorRT subgraph for FCOS (PaddleDetection's value).
 MIN_SUBGRAPH_SIZE = 16
@@ -83,11 +96,54 @@ def labels(cfg):
 
 def inference_config(cfg, preprocess, dynamic_shape=True):
     """The ``infer_cfg.yml`` contents (PaddleDetection's fields and order, then ppfcos's
-    ``category_ids`` and ``decode_dtype``, the dtype the program decodes boxes in).
-    ``use_dynamic_shape`` is PaddleDetection's rule: True unless the exported image input
-    has a fixed size."""
+    ``category_ids``, ``decode_dtype``, the dtype the program decodes boxes in, and
+    ``num_classes``, the classes the program scores; the exporter adds the ``files``
+    record, :func:`file_records`). ``use_dynamic_shape`` is PaddleDetection's rule: True unless the
+    exported image input has a fixed size."""
     names, category_ids = labels(cfg)
     return {"mode": "paddle", "draw_threshold": 0.5, "metric": cfg.get("metric", "COCO"),
             "use_dynamic_shape": dynamic_shape, "arch": cfg["architecture"],
             "min_subgraph_size": MIN_SUBGRAPH_SIZE, "Preprocess": preprocess,
-            "label_list": names, "category_ids": category_ids, "decode_dtype": DECODE_DTYPE}
+            "label_list": names, "category_ids": category_ids, "decode_dtype": DECODE_DTYPE,
+            "num_classes": cfg["num_classes"]}
+
+
+def file_records(model_dir):
+    """infer_cfg's ``files`` record of the model files now in ``model_dir``: {file name:
+    {"bytes": size, "sha256": hex digest}}."""
+    return {os.path.basename(path): file_record(path)
+            for path in model_paths(model_dir).values() if path is not None}
+
+
+def write_infer_cfg(model_dir, infer_cfg):
+    """Write ``infer_cfg`` (a dict) as ``model_dir/infer_cfg.yml`` in one step (a reader
+    sees the old file or the new one)."""
+    with atomic_path(os.path.join(model_dir, INFER_CFG_FILE)) as tmp, open(tmp, "w") as f:
+        yaml.safe_dump(infer_cfg, f, sort_keys=False)
+
+
+def check_sources(model_dir, backend):
+    """DeployError unless the model files ``backend`` reads (at fp32) in ``model_dir`` are
+    the export's own, where it has an infer_cfg.yml (ppfcos_deploy's load checks), so a
+    file written from them (model.onnx, model_int8.onnx) is never recorded as the export's
+    when they are damaged or from another export."""
+    if os.path.isfile(os.path.join(model_dir, INFER_CFG_FILE)):
+        load_exported_model(model_dir, backend)
+
+
+def record_model_file(model_dir, path):
+    """Add ``path`` (model.onnx, model_int8.onnx, just written) to the ``files`` record of
+    ``model_dir/infer_cfg.yml``, where ``path`` is in ``model_dir`` and its infer_cfg.yml
+    keeps a record (ppfcos's exports). The other files' records stay as they are; other
+    exports (PaddleDetection's, older ppfcos ones: loaded unchecked) and files written
+    elsewhere are left alone."""
+    cfg_path = os.path.join(model_dir, INFER_CFG_FILE)
+    if not (os.path.isfile(cfg_path) and os.path.samefile(os.path.dirname(
+            os.path.abspath(path)), model_dir)):
+        return
+    with open(cfg_path) as f:
+        infer_cfg = yaml.safe_load(f)
+    if isinstance(infer_cfg, dict) and isinstance(infer_cfg.get(FILES_KEY), dict):
+        infer_cfg[FILES_KEY][os.path.basename(path)] = file_record(path)
+        write_infer_cfg(model_dir, infer_cfg)
+        logger.info("recorded %s in %s", os.path.basename(path), cfg_path)

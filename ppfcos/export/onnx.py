@@ -30,6 +30,7 @@ from ..compat import paddle2onnx_max_opset, paddle2onnx_without_optimizer, write
 from ..core.config import ConfigError
 from ..core.files import atomic_path
 from .exporter import program_file
+from .infer_cfg import check_sources, record_model_file
 from .program import ProgramFormatError, load_program, static_mode
 
 logger = logging.getLogger("ppfcos")
@@ -80,8 +81,11 @@ def check_onnx_export(opset=DEFAULT_OPSET):
 
 def export_onnx(model_dir, opset=DEFAULT_OPSET, output=None):
     """Convert the exported model in ``model_dir`` to ``output`` (default
-    ``model_dir/model.onnx``), written only once complete; returns its path."""
+    ``model_dir/model.onnx``), written only once complete and then recorded in
+    infer_cfg.yml's ``files`` (ppfcos's exports); returns its path. DeployError, before
+    anything is written, when the program or parameters do not match that record."""
     program_file(model_dir)    # FileNotFoundError naming the directory
+    check_sources(model_dir, "paddle")
     paddle2onnx, onnx = check_onnx_export(opset)
     from .onnx_nms import append_nms
     output = output or os.path.join(model_dir, ONNX_FILE)
@@ -101,6 +105,7 @@ def export_onnx(model_dir, opset=DEFAULT_OPSET, output=None):
     with atomic_path(output) as tmp_file:
         onnx.save(model, tmp_file)
     logger.info("wrote %s", output)
+    record_model_file(model_dir, output)
     return output
 
 

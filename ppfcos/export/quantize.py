@@ -21,6 +21,7 @@ from ppfcos_deploy.model_files import INT8_FILE, ONNX_FILE
 
 from ..core.config import ConfigError
 from ..core.files import atomic_path
+from .infer_cfg import check_sources, record_model_file
 from .onnx import require_onnx
 
 logger = logging.getLogger("ppfcos")
@@ -54,7 +55,8 @@ def post_process_nodes(graph):
 def quantize_int8(model_dir, calibration, output=None):
     """Quantize ``model_dir/model.onnx`` calibrated on ``calibration`` (a list of input
     dicts: image [1, 3, H, W], im_shape [1, 2], scale_factor [1, 2]) -> writes ``output``
-    (default ``model_dir/model_int8.onnx``) once complete; returns its path."""
+    (default ``model_dir/model_int8.onnx``) once complete, then recorded in infer_cfg.yml's
+    ``files`` (ppfcos's exports); returns its path."""
     nncf = require_nncf()
     onnx, = require_onnx(["onnx"])
     source = os.path.join(model_dir, ONNX_FILE)
@@ -63,6 +65,7 @@ def quantize_int8(model_dir, calibration, output=None):
                           f"(export with --export_onnx)")
     if not calibration:
         raise ConfigError("int8 quantization needs at least one calibration image")
+    check_sources(model_dir, "onnxruntime")      # model.onnx is the export's own
     model = onnx.load(source)
     quantized = nncf.quantize(
         model, nncf.Dataset(calibration), subset_size=len(calibration),
@@ -73,4 +76,5 @@ def quantize_int8(model_dir, calibration, output=None):
     with atomic_path(output) as tmp_file:
         onnx.save(quantized, tmp_file)
     logger.info("wrote %s (int8, calibrated on %d images)", output, len(calibration))
+    record_model_file(model_dir, output)
     return output

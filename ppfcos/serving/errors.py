@@ -2,6 +2,7 @@
 one-line message that says what to fix, sent as ``{"error": message, "reason": reason}``."""
 import json
 
+from ppfcos_deploy.errors import one_line  # noqa: F401  (the serving modules' import)
 from starlette.responses import Response
 
 
@@ -13,12 +14,6 @@ class ServeError(Exception):
         self.status = status
         self.reason = reason
         self.message = message
-
-
-def one_line(error):
-    """The first line of an exception's message (its type's name when it has none)."""
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def error_body(reason, message):

@@ -12,6 +12,7 @@ import multiprocessing
 
 from ppfcos_deploy.benchmark import Timings
 from ppfcos_deploy.detector import Detector
+from ppfcos_deploy.errors import DeployError
 from ppfcos_deploy.exported_model import load_exported_model
 from ppfcos_deploy.predictor import create_predictor
 from ppfcos_deploy.preprocess import Preprocessor
@@ -30,10 +31,15 @@ def build_detector(model, backend, options):
 
 
 def serve_in_child(connection, model_dir, backend, precision, options):
-    """The child's loop: load the model, say "ready", then answer each list of images with
-    ("rows", rows per image) or ("error", one line) until it receives None."""
-    detect = build_detector(load_exported_model(model_dir, backend, precision), backend,
-                            options).detect
+    """The child's loop: load the model, say "ready" (or ("refused", the DeployError's
+    message) and end), then answer each list of images with ("rows", rows per image) or
+    ("error", one line) until it receives None."""
+    try:
+        detect = build_detector(load_exported_model(model_dir, backend, precision), backend,
+                                options).detect
+    except DeployError as e:       # the parent raises it: one line, exit status 1
+        connection.send(("refused", str(e)))
+        return
     connection.send(("ready", None))
     while True:
         images = connection.recv()
@@ -64,7 +70,8 @@ class PredictorProcess:
         self._ready = False
 
     def wait_ready(self):
-        """Block until the child has loaded the model; RuntimeError if it could not."""
+        """Block until the child has loaded the model; DeployError if the model cannot run
+        (a damaged file), RuntimeError if the child ended or took too long."""
         if self._ready:
             return
         if not self._connection.poll(STARTUP_TIMEOUT):
@@ -81,6 +88,8 @@ class PredictorProcess:
                 from None
         if status == "error":
             raise RuntimeError(value)
+        if status == "refused":
+            raise DeployError(value)
         return value
 
     def detect(self, images):
@@ -123,7 +132,7 @@ class Predictors:
         try:
             for process in self.processes:
                 process.wait_ready()
-        except RuntimeError:
+        except (RuntimeError, DeployError):
             self.close()
             raise
         self.detects = [process.detect for process in self.processes]

@@ -209,9 +209,14 @@ def test_incomplete_model_dir_lists_the_missing_files(model_dir, tmp_path, prese
 
 
 def test_an_old_style_model_pdmodel_is_accepted(model_dir, tmp_path):
-    for src, dst in [(PROGRAM_FILE, "model.pdmodel"), ("model.pdiparams", "model.pdiparams"),
-                     ("infer_cfg.yml", "infer_cfg.yml")]:
+    """An older export: model.pdmodel, and an infer_cfg.yml without ppfcos's files record."""
+    for src, dst in [(PROGRAM_FILE, "model.pdmodel"), ("model.pdiparams", "model.pdiparams")]:
         os.symlink(os.path.join(model_dir, src), tmp_path / dst)
+    with open(os.path.join(model_dir, "infer_cfg.yml")) as f:
+        cfg = yaml.safe_load(f)
+    del cfg["files"]
+    with open(tmp_path / "infer_cfg.yml", "w") as f:
+        yaml.safe_dump(cfg, f)
     model = load_exported_model(str(tmp_path))
     assert model.program.endswith("model.pdmodel") and model.label_list == LABELS
 
