@@ -60,6 +60,11 @@ class FCOS(nn.Layer):
         fcos_head = build("fcos_head", input_shape=neck.out_shape)
         return {"backbone": backbone, "neck": neck, "fcos_head": fcos_head}
 
+    def class_parameter_names(self):
+        """State-dict names of the parameters whose shape depends on the class count (see
+        ppfcos.checkpoint.loading: weights of another class count)."""
+        return [f"fcos_head.{name}" for name in self.fcos_head.class_parameter_names()]
+
     def forward(self, inputs):
         _check_image(inputs["image"])
         feats = self.neck(self.backbone(inputs["image"]))
