@@ -130,6 +130,8 @@ def test_tta_flag_through_infer_one_view_is_plain(demo, tmp_path):
     (["--predictor"], "--tta runs the dygraph model on several views"),
     (["-o", "TTA.scales=[]"], "scales must be a non-empty list"),
     (["-o", "TTA.flips=true"], "unknown key 'flips'. Did you mean 'flip'?"),
+    (["-o", "FCOS.fcos_post_process={name: LevelTopKPostProcess}"],
+     "merges decoded candidates before one NMS, which LevelTopKPostProcess does not have"),
 ])
 def test_tta_mistakes_are_one_line(demo, tmp_path, extra, fragment):
     data, weights = demo
