@@ -53,8 +53,8 @@ class Detector:
     export's draw_threshold); ``batch_size``: images per network run (default: the
     TestReader's, or 1; only images of one preprocessed shape share a run, so it changes
     speed, not detections); ``tta`` (dygraph only): test-time augmentation over the
-    config's ``TTA`` views, merged before NMS. Building one calls :func:`ppfcos.setup_device` (the tools'
-    threads and MKL settings, once per process).
+    config's ``TTA`` views, merged before NMS. Building one calls
+    :func:`ppfcos.setup_device` (the tools' threads and MKL settings, once per process).
 
     ``predict(source)``: see :mod:`ppfcos.api.sources` for what a source may be. Returns
     a list of :class:`DetectionResult`, one per image in order; for a video file (or with
