@@ -3,8 +3,8 @@
 ``create_reader(cfg, 'train')`` builds ``TrainDataset`` and ``TrainReader``
 (``sample_transforms``, ``batch_transforms``, ``batch_size``, ``shuffle``,
 ``drop_last``, ``use_shared_memory``, ``oversample_thr``) into a
-:class:`~ppfcos.data.loader.DetLoader` running ``worker_num`` worker processes; the batches it yields are described
-in :mod:`ppfcos.data.collate`.
+:class:`~ppfcos.data.loader.DetLoader` running ``worker_num`` worker processes; the
+batches it yields are described in :mod:`ppfcos.data.collate`.
 
 Datasets and ops are built by :mod:`ppfcos.core.builder`, like every other
 component: a dataset spec ``{name: COCODataSet, ...}`` and an op entry
