@@ -1,7 +1,7 @@
 """Evaluate weights on a config's EvalDataset (COCO or VOC metric).
 
     python tools/eval.py -c configs/fcos_r50_fpn_1x_coco.yml -o weights=PATH_OR_URL [--classwise]
-        [--output_eval DIR] [--save_prediction_only]
+        [--output_eval DIR] [--save_prediction_only] [--tta]
         [--predictor [--predictor_backend paddle|onnxruntime|openvino]
          [--precision fp32|bf16|int8 [--calib_dir DIR] [--calib_num 32]]]
         [--slice_infer --slice_size H W --overlap_ratio RH RW --combine_method nms|concat
@@ -43,7 +43,7 @@ def score(cfg, args):
         cfg, classwise=args.classwise, output_dir=args.output_eval, predictor=args.predictor,
         slicing=cli.slice_options(args), save_prediction_only=args.save_prediction_only,
         backend=args.predictor_backend, precision=args.precision, calib_dir=args.calib_dir,
-        calib_num=args.calib_num)
+        calib_num=args.calib_num, tta=args.tta)
 
 
 def main(argv=None):
@@ -61,6 +61,7 @@ def main(argv=None):
                       "matrix, PR and F1 curves, TIDE errors, worst and best images (see "
                       "tools/analyze_results.py)")
     cli.add_analysis_flags(parser)
+    cli.add_tta_flag(parser)
     cli.add_predictor_flag(parser)
     parser.add_argument("--predictor_backend", choices=list(BACKENDS), default="paddle",
                         help=f"with --predictor: {backends_help()}")

@@ -56,7 +56,9 @@ def main(argv=None):
                                   "--backend onnxruntime) on the export; Paddle Serving "
                                   "models are not written",
         "--for_fd": "use deploy/python/infer.py on the export; FastDeploy layouts are not "
-                    "written"})
+                    "written",
+        "--tta": "test-time augmentation runs in dygraph only (tools/eval.py --tta, "
+                 "tools/infer.py --tta, ppfcos.Detector(tta=True)); an export has one view"})
     args = parser.parse_args(argv)
     return cli.run(export, args)
 

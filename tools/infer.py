@@ -3,6 +3,7 @@
     python tools/infer.py -c configs/fcos_r50_fpn_1x_coco.yml -o weights=PATH_OR_URL
         (--infer_img FILE | --infer_dir DIR [--infer_list LIST]) [--draw_threshold 0.5]
         [--output_dir output] [--save_results [--save_threshold 0.5]] [--visualize False]
+        [--tta]
         [--slice_infer --slice_size H W --overlap_ratio RH RW --combine_method nms|concat
          --match_threshold T --match_metric iou|ios]
 """
@@ -37,7 +38,7 @@ def infer(cfg, args):
     return tasks.infer(cfg, test_images(args), output_dir=args.output_dir,
                        draw_threshold=args.draw_threshold, save_results=args.save_results,
                        save_threshold=args.save_threshold, visualize=args.visualize,
-                       slicing=cli.slice_options(args))
+                       slicing=cli.slice_options(args), tta=args.tta)
 
 
 def main(argv=None):
@@ -55,6 +56,7 @@ def main(argv=None):
                       "output_dir/bbox.json (dataset category ids and class names)")
     cli.add_bool_flag(parser, "--visualize", default=True,
                       help="write the images with their detections drawn")
+    cli.add_tta_flag(parser)
     cli.add_slice_flags(parser)
     cli.add_unsupported_flags(parser, {
         **cli.SLIM,

@@ -11,7 +11,7 @@ from ppfcos_deploy.predictor import RunOptions
 from ..checkpoint.loading import load_weights
 from ..core.config import Config, ConfigError, load_config
 from ..data.reader import reader_options
-from ..modeling import build_model
+from ..modeling import build_model, build_tta
 from ..utils.env import cpu_threads, setup_device
 from .backends import DygraphBackend, ExportBackend
 from .results import DetectionResult
@@ -52,8 +52,9 @@ class Detector:
     ``threshold``: keep detections with at least this score (default 0.5, or the
     export's draw_threshold); ``batch_size``: images per network run (default: the
     TestReader's, or 1; only images of one preprocessed shape share a run, so it changes
-    speed, not detections). Building one calls :func:`ppfcos.setup_device` (the tools'
-    threads and MKL settings, once per process).
+    speed, not detections); ``tta`` (dygraph only): test-time augmentation over the
+    config's ``TTA`` views, merged before NMS. Building one calls
+    :func:`ppfcos.setup_device` (the tools' threads and MKL settings, once per process).
 
     ``predict(source)``: see :mod:`ppfcos.api.sources` for what a source may be. Returns
     a list of :class:`DetectionResult`, one per image in order; for a video file (or with
@@ -65,7 +66,7 @@ class Detector:
     """
 
     def __init__(self, config, weights=None, *, overrides=None, device=None, threshold=None,
-                 batch_size=None):
+                 batch_size=None, tta=False):
         check_threshold(threshold)
         start_device(device, use_gpu=device != "cpu")
         cfg = config_of(config, overrides)
@@ -78,7 +79,8 @@ class Detector:
         model = build_model(cfg)
         load_weights(model, os.fspath(weights), strict=True)
         logger.info("loaded weights %s", weights)
-        self._start(DygraphBackend(cfg, model), threshold, batch_size)
+        self._start(DygraphBackend(cfg, build_tta(cfg, model) if tta else model), threshold,
+                    batch_size)
 
     @classmethod
     def from_export(cls, model_dir, *, backend="paddle", precision="fp32", device=None,

@@ -5,6 +5,12 @@ with no renaming. A file that does not fit fails with every missing,
 unexpected and mis-shaped key listed; ``strict=False`` (backbone-only
 pretrained weights) loads what fits and reports what it skipped.
 
+Weights of another class count (an 80-class COCO model for a 3-class config)
+differ only in the parameters the model names in ``class_parameter_names()``.
+Non-strictly (``pretrain_weights``) those keep the model's own initialisation
+and the report lists them as re-initialised; strictly (evaluation, resume) the
+file is refused in one line that says so.
+
 Files are read by :func:`ppfcos.checkpoint.state_file.read_state_file`, which runs
 no code from them; a URL is downloaded first (:mod:`ppfcos.checkpoint.download`).
 """
@@ -25,6 +31,8 @@ class LoadReport:
     missing: list = field(default_factory=list)      # in the model, not in the file
     unexpected: list = field(default_factory=list)   # in the file, not in the model
     mismatched: list = field(default_factory=list)   # (name, file shape, model shape)
+    reinitialised: list = field(default_factory=list)  # class-dependent, other class count
+    class_counts: tuple = ()                          # (in the file, in the model) if so
 
     def summary(self, limit=10):
         def names(items):
@@ -38,6 +46,10 @@ class LoadReport:
         if self.mismatched:
             shapes = [f"{n} file {list(f)} vs model {list(m)}" for n, f, m in self.mismatched]
             lines.append(f"shape mismatch ({len(shapes)}): {names(shapes)}")
+        if self.reinitialised:
+            lines.append(f"{self.class_counts[0]} classes in the file, {self.class_counts[1]} "
+                         f"in the model: re-initialised by the model "
+                         f"({len(self.reinitialised)}): {names(self.reinitialised)}")
         return "\n".join(lines)
 
 
@@ -62,16 +74,24 @@ def read_state(path):
 
 
 def match_state(model, state):
-    """Compare a state dict with the model's parameters -> LoadReport (nothing loaded yet)."""
+    """Compare a state dict with the model's parameters -> LoadReport (nothing loaded yet).
+
+    A mis-shaped parameter that the model names in ``class_parameter_names()`` (if it
+    has that method) is listed as ``reinitialised``, with the two class counts (the
+    first dimension), instead of ``mismatched``."""
     report = LoadReport()
     own = model.state_dict()
+    class_names = set(getattr(model, "class_parameter_names", list)())
     for name, tensor in own.items():
         if name not in state:
             report.missing.append(name)
-        elif np.shape(state[name]) != tuple(tensor.shape):
-            report.mismatched.append((name, np.shape(state[name]), tuple(tensor.shape)))
-        else:
+        elif np.shape(state[name]) == tuple(tensor.shape):
             report.loaded.append(name)
+        elif name in class_names:
+            report.reinitialised.append(name)
+            report.class_counts = (np.shape(state[name])[0], tensor.shape[0])
+        else:
+            report.mismatched.append((name, np.shape(state[name]), tuple(tensor.shape)))
     report.unexpected = [name for name in state if name not in own]
     return report
 
@@ -80,12 +100,20 @@ def load_weights(model, path, strict=True):
     """Load ``path`` into ``model``.
 
     strict: every model parameter must be in the file with the same shape and the
-        file may hold nothing else; otherwise WeightsError lists the differences.
-    Non-strict: load the matching tensors, skip the rest, and return the report.
+        file may hold nothing else; otherwise WeightsError lists the differences (one
+        line when only the class count differs).
+    Non-strict: load the matching tensors, skip the rest (the class-dependent ones of
+    another class count keep the model's initialisation), and return the report.
     """
     state = read_state(path)
     report = match_state(model, state)
-    if strict and (report.missing or report.unexpected or report.mismatched):
+    only_classes = not (report.missing or report.unexpected or report.mismatched)
+    if strict and report.reinitialised and only_classes:
+        raise WeightsError(f"{path} was trained for {report.class_counts[0]} classes but the "
+                           f"config has num_classes {report.class_counts[1]}: use weights of "
+                           f"the config's classes, or start training on these classes from it "
+                           f"with -o pretrain_weights={path}")
+    if strict and not only_classes:
         raise WeightsError(f"{path} does not fit the model:\n{report.summary()}\n"
                            f"(for backbone-only or partial weights, load non-strictly)")
     if not report.loaded:

@@ -2,9 +2,9 @@
 
 ``create_reader(cfg, 'train')`` builds ``TrainDataset`` and ``TrainReader``
 (``sample_transforms``, ``batch_transforms``, ``batch_size``, ``shuffle``,
-``drop_last``, ``use_shared_memory``) into a :class:`~ppfcos.data.loader.DetLoader`
-running ``worker_num`` worker processes; the batches it yields are described
-in :mod:`ppfcos.data.collate`.
+``drop_last``, ``use_shared_memory``, ``oversample_thr``) into a
+:class:`~ppfcos.data.loader.DetLoader` running ``worker_num`` worker processes; the
+batches it yields are described in :mod:`ppfcos.data.collate`.
 
 Datasets and ops are built by :mod:`ppfcos.core.builder`, like every other
 component: a dataset spec ``{name: COCODataSet, ...}`` and an op entry
@@ -12,6 +12,10 @@ component: a dataset spec ``{name: COCODataSet, ...}`` and an op entry
 messages as a model section, and a component's ``__shared__`` keys fall back
 to the config's top level.
 """
+import logging
+
+import numpy as np
+
 from ppfcos.core import registry
 from ppfcos.core.builder import create_spec
 from ppfcos.core.config import (ConfigError, register_section, section_settings,
@@ -20,8 +24,10 @@ from ppfcos.core.messages import close_matches, excerpt
 from ppfcos.data.collate import BatchCollator
 from ppfcos.data.datasets import DatasetError
 from ppfcos.data.loader import DetLoader
-from ppfcos.data.sampler import DistributedBatchSampler
+from ppfcos.data.sampler import DistributedBatchSampler, repeat_factors
 from ppfcos.data.transforms.mixing import Mixup
+
+logger = logging.getLogger(__name__)
 
 MODES = {"train": ("TrainDataset", "TrainReader"),
          "eval": ("EvalDataset", "EvalReader"),
@@ -31,10 +37,13 @@ MODES = {"train": ("TrainDataset", "TrainReader"),
 # inputs_def.image_shape are read by export; collate_batch has no effect because ground
 # truth always stays a list; mixup_epoch pairs each image with another for a Mixup op
 # while epoch < mixup_epoch (always with 0, never with -1: see DetDataset).
+# oversample_thr (TrainReader only; mmdetection's ClassBalancedDataset name) turns on
+# repeat-factor sampling: images of classes in fewer than that fraction of the images
+# are repeated (see sampler.repeat_factors).
 READER_DEFAULTS = {"sample_transforms": [], "batch_transforms": [], "batch_size": 1,
                    "shuffle": False, "drop_last": False, "use_shared_memory": False,
                    "fuse_normalize": False, "collate_batch": False, "inputs_def": {},
-                   "mixup_epoch": -1}
+                   "mixup_epoch": -1, "oversample_thr": None}
 
 
 class Compose:
@@ -143,6 +152,25 @@ def _mixup_epoch(cfg, section, mixup_epoch, sample_ops):
     return mixup_epoch
 
 
+def class_balance(cfg, section, threshold, dataset):
+    """Repeat factors of ``dataset``'s images for ``oversample_thr`` (None: off), logged once."""
+    if threshold is None:
+        return None
+    if section != "TrainReader":
+        raise _config_error(cfg, (section, "oversample_thr"), "repeats images of rare classes "
+                            "in training: set it under TrainReader only")
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) \
+            or not 0 < threshold <= 1:
+        raise _config_error(cfg, (section, "oversample_thr"), f"must be a class frequency in "
+                            f"(0, 1], e.g. 0.001 as in LVIS, got {threshold!r}")
+    empty = np.zeros(0, np.int64)
+    factors = repeat_factors([r.get("gt_class", empty) for r in dataset.records], threshold)
+    logger.info("oversample_thr %g: %d of %d images repeated (factors up to %.2f), %d images "
+                "per epoch", threshold, int(np.sum(factors > 1)), len(factors),
+                float(factors.max(initial=1.0)), int(round(float(factors.sum()))))
+    return factors
+
+
 def same_size_groups(dataset):
     """Per-record (h, w) keys, so evaluation batches only images of one size (see sampler)."""
     records = dataset.records
@@ -177,9 +205,11 @@ def create_reader(cfg, mode, dataset=None, num_replicas=None, rank=None, seed=0,
     dataset.mixup_epoch = _mixup_epoch(cfg, reader_section, options["mixup_epoch"], sample_ops)
     collate = BatchCollator(build_ops(cfg, reader_section, "batch_transforms"))
 
+    factors = class_balance(cfg, reader_section, options["oversample_thr"], dataset)
     sampler = DistributedBatchSampler(len(dataset), options["batch_size"], options["shuffle"],
                                       options["drop_last"], num_replicas, rank, seed,
-                                      same_size_groups(dataset) if mode == "eval" else None)
+                                      same_size_groups(dataset) if mode == "eval" else None,
+                                      factors)
     workers = cfg.get("worker_num", 0) if worker_num is None else worker_num
     if not isinstance(workers, int) or workers < 0:
         raise _config_error(cfg, ("worker_num",), f"must be an integer >= 0, "

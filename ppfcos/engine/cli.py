@@ -52,6 +52,13 @@ def add_predictor_flag(parser):
                   "faster")
 
 
+def add_tta_flag(parser):
+    """``--tta``: test-time augmentation over the config's ``TTA`` views (dygraph)."""
+    add_bool_flag(parser, "--tta", help="test-time augmentation: detect on the scales and "
+                  "flip of the config's TTA section (default: the image and its mirror) and "
+                  "merge them before NMS; slower by about the number of views")
+
+
 def add_analysis_flags(parser, dir_flags=("--analysis_dir",)):
     """The folder, thresholds and image count of the analysis (tools/analyze_results.py,
     and tools/eval.py --analyze); ``dir_flags``: the spellings of the folder's flag."""

@@ -23,7 +23,7 @@ from ..export import export_model
 from ..export.calibration import DEFAULT_CALIB_NUM, calibration_inputs, check_calib_dir
 from ..export.exporter import check_export_dir
 from ..export.predictor import PredictorDetector, check_backend
-from ..modeling import build_model
+from ..modeling import build_model, build_tta
 from ..utils.env import (cpu_threads_per_process, init_distributed, logger, set_seed,
                          setup_device, setup_logging, use_sync_bn)
 from .ema import ModelEMA
@@ -87,8 +87,17 @@ def predictions_of(model, loader, cfg, reader_section, *, slicing=None, desc="ev
     return predict_sliced(detector, loader, desc)
 
 
+def check_tta(tta, *, predictor=False, slicing=None):
+    """ConfigError when ``--tta`` comes with an option that runs the model another way."""
+    if tta and predictor:
+        raise ConfigError("--tta runs the dygraph model on several views; an exported program "
+                          "(--predictor) has one: drop one of the two flags")
+    if tta and slicing:
+        raise ConfigError("--tta and --slice_infer do not combine: drop one of the two")
+
+
 def make_evaluator(cfg, model, rank, *, output_dir=None, classwise=False, predictor=False,
-                   slicing=None, save_prediction_only=False, runtime=None):
+                   slicing=None, save_prediction_only=False, runtime=None, tta=False):
     """A callable running the config's metric on its EvalDataset -> results dict.
 
     ``predictor``: run the model's current weights through Paddle Inference with
@@ -97,6 +106,7 @@ def make_evaluator(cfg, model, rank, *, output_dir=None, classwise=False, predic
     ``output_dir/bbox.json`` and score nothing.
     ``runtime``: PredictorDetector's backend, precision and calibration (default:
     Paddle Inference, fp32).
+    ``tta``: test-time augmentation with the config's ``TTA`` views (dygraph).
     """
     loader = create_reader(cfg, "eval")
     check_classes(cfg, loader.dataset)
@@ -107,7 +117,7 @@ def make_evaluator(cfg, model, rank, *, output_dir=None, classwise=False, predic
 
     def run():
         detector = (PredictorDetector(model, cpu_threads_per_process(), **(runtime or {}))
-                    if predictor else model)
+                    if predictor else build_tta(cfg, model) if tta else model)
         images = sum(len(indices) for indices in loader.batch_sampler)
         start = time.perf_counter()
         results = evaluate(predictions_of(detector, loader, cfg, "EvalReader", slicing=slicing),
@@ -229,12 +239,13 @@ def interrupted_message(trainer, last_snapshot):
 
 def evaluate_weights(cfg, *, classwise=False, output_dir=None, predictor=False, slicing=None,
                      save_prediction_only=False, backend="paddle", precision="fp32",
-                     calib_dir=None, calib_num=DEFAULT_CALIB_NUM):
+                     calib_dir=None, calib_num=DEFAULT_CALIB_NUM, tta=False):
     """Evaluate ``cfg['weights']`` on the EvalDataset; returns the metric's results.
     With ``predictor``: through ``backend`` at ``precision`` (int8: calibrated on up to
     ``calib_num`` images of ``calib_dir`` through the TestReader). ``slicing``,
-    ``save_prediction_only``: see :func:`make_evaluator`."""
+    ``save_prediction_only``, ``tta``: see :func:`make_evaluator`."""
     rank, _, device = setup(cfg)
+    check_tta(tta, predictor=predictor, slicing=slicing)
     check_backend(backend, precision)
     if precision == "int8":
         check_calib_dir(calib_dir, "--precision int8")
@@ -246,7 +257,7 @@ def evaluate_weights(cfg, *, classwise=False, output_dir=None, predictor=False, 
                           classwise=classwise, predictor=predictor, slicing=slicing,
                           save_prediction_only=save_prediction_only,
                           runtime=dict(backend=backend, precision=precision,
-                                       calibration=calibration))()
+                                       calibration=calibration), tta=tta)()
 
 
 def saved_results(cfg, *, output_dir=None, classwise=False, verb="scores"):
@@ -312,14 +323,17 @@ def analyze_saved(cfg, *, eval_dir=None, output_dir=None, options=None):
 
 
 def infer(cfg, images, *, output_dir="output", draw_threshold=0.5, save_results=False,
-          save_threshold=0.5, visualize=True, slicing=None):
+          save_threshold=0.5, visualize=True, slicing=None, tta=False):
     """Detect in ``images`` (files/directories) with ``cfg['weights']``; returns written files.
 
     Classes are named, and bbox.json's ``category_id`` given, by the TestDataset's
     ``anno_path``; without it, COCO's for an 80-class COCO model, else the class index
-    (see `ppfcos.data.class_labels.inference_labels`)."""
+    (see `ppfcos.data.class_labels.inference_labels`). ``tta``: over the config's ``TTA``
+    views."""
     setup(cfg)
+    check_tta(tta, slicing=slicing)
     model = model_with_weights(cfg)
+    model = build_tta(cfg, model) if tta else model
     dataset = build_dataset(cfg, "TestDataset")
     dataset.set_images(images)
     loader = create_reader(cfg, "test", dataset=dataset, num_replicas=1, rank=0)

@@ -131,8 +131,13 @@ class FCOSPostProcess:
 
         ``im_shape`` [N, 2] is part of the post-process interface (mmdetection's order clips
         to it, see level_topk_post_process.py); PaddleDetection's decoding does not clip."""
+        return self.nms(*self.candidates(points, outputs, distances, scale_factor))
+
+    def candidates(self, points, outputs, distances, scale_factor):
+        """What enters the NMS: every location's box [N, M, 4] in original-image pixels and
+        class scores [N, C, M], float32 (test-time augmentation merges views' candidates)."""
         boxes, scores = self.decode(points, outputs.cls_logits, distances, outputs.quality,
                                     scale_factor)
         if boxes.dtype != paddle.float32:      # decoded in float64 (exported programs)
             boxes, scores = boxes.astype("float32"), scores.astype("float32")
-        return self.nms(boxes, scores)
+        return boxes, scores

@@ -177,7 +177,10 @@ class DetDataset:
         return len(self.records)
 
     def __getitem__(self, idx):
-        sample = copy.deepcopy(self.records[idx])
+        """Record ``idx`` transformed with the draws of (seed, epoch, idx). An ``idx`` of
+        ``len(self)`` or more is copy ``idx // len(self)`` of record ``idx % len(self)``
+        (repeat-factor sampling): the same image with augmentations of its own."""
+        sample = copy.deepcopy(self.records[idx % len(self.records)])
         if self.transform is None:
             return sample
         draws = SampleRandom.for_sample(self.seed, self.epoch, idx)

@@ -60,6 +60,11 @@ class FCOS(nn.Layer):
         fcos_head = build("fcos_head", input_shape=neck.out_shape)
         return {"backbone": backbone, "neck": neck, "fcos_head": fcos_head}
 
+    def class_parameter_names(self):
+        """State-dict names of the parameters whose shape depends on the class count (see
+        ppfcos.checkpoint.loading: weights of another class count)."""
+        return [f"fcos_head.{name}" for name in self.fcos_head.class_parameter_names()]
+
     def forward(self, inputs):
         _check_image(inputs["image"])
         feats = self.neck(self.backbone(inputs["image"]))
@@ -68,6 +73,12 @@ class FCOS(nn.Layer):
             losses = self.fcos_head.fcos_loss(outputs, inputs)
             losses["loss"] = paddle.add_n(list(losses.values()))
             return losses
+        bbox, bbox_num = self.post_process(*self._decoding_inputs(inputs, feats, outputs))
+        return {"bbox": bbox, "bbox_num": bbox_num}
+
+    def _decoding_inputs(self, inputs, feats, outputs):
+        """The post-process's (points, outputs, distances, im_shape, scale_factor) of an eval
+        forward, in ``decode_dtype``; missing ``im_shape``/``scale_factor`` get defaults."""
         image_shape = paddle.shape(inputs["image"])
         scale_factor = inputs.get("scale_factor")
         if scale_factor is None:
@@ -79,7 +90,14 @@ class FCOS(nn.Layer):
         if dtype != "float32":
             outputs = FCOSOutputs(*([x.astype(dtype) for x in part] for part in outputs))
             scale_factor = scale_factor.astype(dtype)
-        bbox, bbox_num = self.post_process(
-            self.fcos_head.points(feats, dtype), outputs,
-            self.fcos_head.distances_in_pixels(outputs.bbox_reg), im_shape, scale_factor)
-        return {"bbox": bbox, "bbox_num": bbox_num}
+        return (self.fcos_head.points(feats, dtype), outputs,
+                self.fcos_head.distances_in_pixels(outputs.bbox_reg), im_shape, scale_factor)
+
+    def candidates(self, inputs):
+        """Eval mode, ``inputs`` as for forward -> the candidates the post-process's NMS
+        takes: boxes [N, M, 4] in original-image pixels and scores [N, C, M] (float32).
+        Needs a post-process that decodes before one NMS (FCOSPostProcess, the default)."""
+        feats = self.neck(self.backbone(inputs["image"]))
+        points, outputs, distances, _, scale_factor = self._decoding_inputs(
+            inputs, feats, self.fcos_head(feats))
+        return self.post_process.candidates(points, outputs, distances, scale_factor)

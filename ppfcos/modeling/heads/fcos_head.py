@@ -128,6 +128,11 @@ class FCOSHead(nn.Layer):
         return {"fpn_stride": [int(round(s.stride)) for s in input_shape],
                 "fcos_feat": build("fcos_feat", input_shape=input_shape)}
 
+    def class_parameter_names(self):
+        """Names (in this head's state dict) of the parameters shaped by ``num_classes``: the
+        class-logit conv, which fine-tuning on other classes starts from its init."""
+        return [f"fcos_head_cls.{name}" for name, _ in self.fcos_head_cls.named_parameters()]
+
     @property
     def distances_in_strides(self):
         """True when ``bbox_reg`` is in units of the level's stride (targets divided by it)."""
