@@ -54,7 +54,7 @@ def test_ctrl_c_stops_training_with_one_line_and_keeps_the_last_checkpoint(tmp_p
     assert errors[0].startswith("error: interrupted (Ctrl-C): training stopped in epoch ")
     last = max((n for n in os.listdir(out) if n.endswith(".pdopt")),
                key=lambda n: int(n[len("epoch_"):-len(".pdopt")]))[:-len(".pdopt")]
-    assert errors[0].endswith(f"the last complete checkpoint is {out / last}: resume with "
+    assert errors[0].endswith(f"the last complete checkpoint is {out / last} (intact): resume with "
                               f"-r {out / last}")
     check_pair(str(out / last), read_state_file(str(out / last) + ".pdopt")[DIGEST_KEY])
     assert [n for n in os.listdir(out) if "-" in n.rsplit(".", 1)[-1]] == []   # temporaries

@@ -14,6 +14,7 @@ from ..analysis.report import summary_lines
 from ..checkpoint.loading import load_weights
 from ..checkpoint.snapshot import resume_snapshot
 from ..core.config import ConfigError
+from ..core.files import DiskFull
 from ..data import create_reader
 from ..data.reader import build_dataset, parse_dataset
 from ..evaluation.evaluator import build_metric, evaluate, predict
@@ -171,20 +172,40 @@ def train(cfg, *, resume=None, eval_snapshots=False, amp=False, use_vdl=False,
         network = paddle.DataParallel(model) if world > 1 else model
         trainer = Trainer(network, optimizer, schedule, loader, cfg["epoch"], hooks,
                           start_epoch, start_iter, amp=amp and device == "gpu")
-        try:
+        with stop_says(lambda cause: stopped_message(trainer, checkpoints.last_saved or resume,
+                                                     cause)):
             trainer.train()
-        except KeyboardInterrupt:
-            raise KeyboardInterrupt(interrupted_message(trainer, checkpoints.last_saved
-                                                        or resume)) from None
     return model
 
 
-def interrupted_message(trainer, last_snapshot):
-    """Where an interrupted run stopped and which snapshot resumes it."""
-    where = f"training stopped in epoch {trainer.epoch + 1} after {trainer.iter} iterations"
+@contextlib.contextmanager
+def stop_says(describe):
+    """Re-raise an interrupt of the block (Ctrl-C's KeyboardInterrupt, SIGTERM's
+    Terminated) or a DiskFull as one of the same kind whose message is
+    ``describe(cause)``: what stopped and what was kept (``cause``: the DiskFull's
+    message, None for an interrupt). This also drops the dozens of lines of transformed
+    code that Paddle's program tracing (``paddle.jit.to_static``) puts into an interrupt
+    raised inside it."""
+    try:
+        yield
+    except KeyboardInterrupt as e:
+        raise type(e)(describe(None)) from None
+    except DiskFull as e:
+        raise DiskFull(describe(str(e))) from None
+
+
+def stopped(what, cause):
+    """``what`` stopped, with its ``cause`` after a colon when there is one."""
+    return f"{what}: {cause}" if cause else what
+
+
+def stopped_message(trainer, last_snapshot, cause=None):
+    """Where a stopped run stopped (and why: ``cause``) and which snapshot resumes it."""
+    where = stopped(f"training stopped in epoch {trainer.epoch + 1} after {trainer.iter} "
+                    f"iterations", cause)
     if not last_snapshot:
         return f"{where}; no checkpoint was written yet"
-    return (f"{where}; the last complete checkpoint is {last_snapshot}: resume with "
+    return (f"{where}; the last complete checkpoint is {last_snapshot} (intact): resume with "
             f"-r {last_snapshot}")
 
 
@@ -201,13 +222,14 @@ def evaluate_weights(cfg, *, classwise=False, output_dir=None, predictor=False, 
         check_calib_dir(calib_dir, "--precision int8")
     model = model_with_weights(cfg)
     predictor = predictor_on(device, predictor)
-    calibration = (calibration_inputs(cfg, calib_dir, calib_num, normalize_in_graph=False)
-                   if predictor and precision == "int8" else None)
-    return make_evaluator(cfg, model, rank, output_dir=output_dir or save_dir_of(cfg),
-                          classwise=classwise, predictor=predictor, slicing=slicing,
-                          save_prediction_only=save_prediction_only,
-                          runtime=dict(backend=backend, precision=precision,
-                                       calibration=calibration))()
+    with stop_says(lambda cause: stopped("evaluation stopped", cause)):
+        calibration = (calibration_inputs(cfg, calib_dir, calib_num, normalize_in_graph=False)
+                       if predictor and precision == "int8" else None)
+        return make_evaluator(cfg, model, rank, output_dir=output_dir or save_dir_of(cfg),
+                              classwise=classwise, predictor=predictor, slicing=slicing,
+                              save_prediction_only=save_prediction_only,
+                              runtime=dict(backend=backend, precision=precision,
+                                           calibration=calibration))()
 
 
 def saved_results(cfg, *, output_dir=None, classwise=False, verb="scores"):
@@ -300,4 +322,7 @@ def export(cfg, *, output_dir="output_inference", extras=()):
     model_dir = os.path.join(output_dir, cfg.name)
     check_export_dir(model_dir)   # before the weights load: a refusal comes at once
     model = model_with_weights(cfg)
-    return export_model(model, cfg, model_dir, extras)
+    kept = (f"the previous export in {model_dir} is intact" if os.path.exists(model_dir)
+            else f"nothing was written to {model_dir}")
+    with stop_says(lambda cause: f"{stopped('export stopped', cause)}; {kept}"):
+        return export_model(model, cfg, model_dir, extras)
