@@ -220,9 +220,9 @@ def evaluate_weights(cfg, *, classwise=False, output_dir=None, predictor=False, 
     check_backend(backend, precision)
     if precision == "int8":
         check_calib_dir(calib_dir, "--precision int8")
-    model = model_with_weights(cfg)
-    predictor = predictor_on(device, predictor)
     with stop_says(lambda cause: stopped("evaluation stopped", cause)):
+        model = model_with_weights(cfg)
+        predictor = predictor_on(device, predictor)
         calibration = (calibration_inputs(cfg, calib_dir, calib_num, normalize_in_graph=False)
                        if predictor and precision == "int8" else None)
         return make_evaluator(cfg, model, rank, output_dir=output_dir or save_dir_of(cfg),
