@@ -3,7 +3,6 @@ evaluation and export, as a user or a scheduler sends them: one line (no traceba
 Paddle C++ dump), exit 130 for SIGINT and 143 for SIGTERM, the last complete checkpoint
 or the previous export intact, the save_dir's lock free and no temporaries left; a
 second signal during the cleanup exits at once."""
-import hashlib
 import os
 import signal
 import subprocess
@@ -18,7 +17,7 @@ from ppfcos.checkpoint.snapshot import DIGEST_KEY, check_pair
 from ppfcos.checkpoint.state_file import read_state_file
 from ppfcos.core.files import exclusive_lock
 from ppfcos.data.synthetic import make_synthetic_coco
-from tool_runs import DEMO, TINY, data_overrides
+from tool_runs import checksums, one_error_line, tool
 
 NAME = "fcos_r18_lite_synthetic"
 
@@ -44,17 +43,6 @@ def wait_for(path, process, timeout=240):
 SIGNALS = [(signal.SIGINT, 130, "Ctrl-C"), (signal.SIGTERM, 143, "SIGTERM")]
 
 
-def the_error_line(process, code, stdout, stderr):
-    """The one ``error:`` line of a process stopped with exit status ``code``, after
-    checking there is no traceback and no Paddle C++ dump."""
-    assert process.returncode == code, stderr[-3000:]
-    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, stderr[-3000:]
-    for dump in ("Traceback", "FatalError", "C++ Traceback"):
-        assert dump not in stderr and dump not in stdout, (stdout + stderr)[-3000:]
-    return errors[0]
-
-
 def wait_for_line(process, text, timeout=240):
     """Read the process's stdout (its log) until a line holds ``text``."""
     deadline = time.monotonic() + timeout
@@ -65,18 +53,6 @@ def wait_for_line(process, text, timeout=240):
             break
     process.kill()
     pytest.fail(f"no line with {text!r}: {process.communicate()[1][-3000:]}")
-
-
-def checksums(directory):
-    """{file name: SHA-256} of the files in ``directory``."""
-    return {name: hashlib.sha256((directory / name).read_bytes()).hexdigest()
-            for name in sorted(os.listdir(directory))}
-
-
-def tool(name, data, *options):
-    """The command running tools/<name>.py on the tiny demo config over ``data``."""
-    return [sys.executable, os.path.join(REPO, "tools", f"{name}.py"), "-c", DEMO, "-o",
-            *TINY, *data_overrides(data), *options]
 
 
 @pytest.mark.parametrize("signum, code, name", SIGNALS, ids=["SIGINT", "SIGTERM"])
@@ -90,7 +66,8 @@ def test_a_signal_stops_training_with_one_line_and_keeps_the_last_checkpoint(
     wait_for(out / "epoch_1.pdopt", run)
     time.sleep(0.5)   # into a later epoch
     os.killpg(run.pid, signum)
-    error = the_error_line(run, code, *run.communicate(timeout=60))
+    stdout, stderr = run.communicate(timeout=60)
+    error = one_error_line(code, run.returncode, stdout, stderr)
     assert error.startswith(f"error: interrupted ({name}): training stopped in epoch ")
     last = max((n for n in os.listdir(out) if n.endswith(".pdopt")),
                key=lambda n: int(n[len("epoch_"):-len(".pdopt")]))[:-len(".pdopt")]
@@ -120,7 +97,8 @@ def test_a_signal_stops_evaluation_with_one_line(tmp_path, trained, signum, code
     run = start(tool("eval", data, f"weights={weights}", f"save_dir={tmp_path}"), str(tmp_path))
     wait_for_line(run, "loaded weights")   # 100 images take seconds more
     os.killpg(run.pid, signum)
-    error = the_error_line(run, code, *run.communicate(timeout=60))
+    stdout, stderr = run.communicate(timeout=60)
+    error = one_error_line(code, run.returncode, stdout, stderr)
     assert error == f"error: interrupted ({name}): evaluation stopped"
 
 
@@ -138,7 +116,8 @@ def test_a_signal_during_export_leaves_the_previous_export_with_one_line(
     run = start(command, str(tmp_path))
     wait_for_line(run, "folded")   # the program is being traced (seconds)
     os.killpg(run.pid, signum)
-    error = the_error_line(run, code, *run.communicate(timeout=60))
+    stdout, stderr = run.communicate(timeout=60)
+    error = one_error_line(code, run.returncode, stdout, stderr)
     assert error == (f"error: interrupted ({name}): export stopped; the previous export in "
                      f"{export} is intact")
     assert checksums(export) == before
@@ -160,17 +139,18 @@ SLOW_CLEANUP = textwrap.dedent('''
 ''')
 
 
-def test_a_second_ctrl_c_during_the_cleanup_exits_at_once(tmp_path):
+@pytest.mark.parametrize("signum, code, name", SIGNALS, ids=["SIGINT", "SIGTERM"])
+def test_a_second_signal_during_the_cleanup_exits_at_once(tmp_path, signum, code, name):
     script = tmp_path / "slow.py"
     script.write_text(SLOW_CLEANUP.format(repo=REPO))
     run = start([sys.executable, str(script)], str(tmp_path))
     assert run.stdout.readline() == "ready\n"
     began = time.monotonic()
-    os.killpg(run.pid, signal.SIGINT)
+    os.killpg(run.pid, signum)
     time.sleep(0.5)
-    os.killpg(run.pid, signal.SIGINT)
+    os.killpg(run.pid, signum)
     _, stderr = run.communicate(timeout=30)
-    assert run.returncode == 130 and time.monotonic() - began < 30
+    assert run.returncode == code and time.monotonic() - began < 30
     errors = [line for line in stderr.splitlines() if line.startswith("error:")]
     assert errors == ["error: interrupted again: exiting at once"], stderr
     assert "Traceback" not in stderr

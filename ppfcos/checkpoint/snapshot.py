@@ -83,12 +83,12 @@ def restore_optimizer_state(model, optimizer, state, path):
 def save_snapshot(prefix, model, optimizer, epoch, iteration):
     """Write ``prefix.pdparams`` and ``prefix.pdopt`` as a pair (see the module docstring)."""
     opt_state = portable_optimizer_state(model, optimizer)
-    with atomic_path(prefix + ".pdparams") as params_tmp, \
-            atomic_path(prefix + ".pdopt") as opt_tmp:
-        paddle.save(model.state_dict(), params_tmp)
+    with atomic_path(prefix + ".pdparams") as params_tmp:
+        paddle.save(model.state_dict(), params_tmp)   # a full disk: DiskFull names .pdparams
         opt_state.update(epoch=epoch, iter=iteration)
         opt_state[DIGEST_KEY] = file_sha256(params_tmp)
-        paddle.save(opt_state, opt_tmp)
+        with atomic_path(prefix + ".pdopt") as opt_tmp:
+            paddle.save(opt_state, opt_tmp)
 
 
 def resume_snapshot(prefix, model, optimizer):
