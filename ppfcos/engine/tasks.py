@@ -305,10 +305,11 @@ def infer(cfg, images, *, output_dir="output", draw_threshold=0.5, save_results=
     dataset = build_dataset(cfg, "TestDataset")
     dataset.set_images(images)
     loader = create_reader(cfg, "test", dataset=dataset, num_replicas=1, rank=0)
-    check_inputs([r["im_file"] for r in dataset.records], output_dir, visualize)
+    names = check_inputs([r["im_file"] for r in dataset.records], output_dir, visualize,
+                         save_results)
     return infer_images(predictions_of(model, loader, cfg, "TestReader", slicing=slicing,
                                        desc="infer"),
-                        dataset.class_names, output_dir, draw_threshold=draw_threshold,
+                        dataset.class_names, output_dir, names, draw_threshold=draw_threshold,
                         save_threshold=save_threshold, save_results=save_results,
                         visualize=visualize, clsid2catid=dataset.clsid2catid)
 
