@@ -91,8 +91,8 @@ def trained(tmp_path_factory):
     return data, str(root / "output" / NAME / "model_final")
 
 
-@pytest.mark.parametrize("signum, code, name", SIGNALS, ids=["SIGINT", "SIGTERM"])
-def test_a_signal_stops_evaluation_with_one_line(tmp_path, trained, signum, code, name):
+def test_sigterm_stops_evaluation_with_one_line(tmp_path, trained):
+    signum, code, name = SIGNALS[1]   # SIGINT takes the same path (a train run shows it)
     data, weights = trained
     run = start(tool("eval", data, f"weights={weights}", f"save_dir={tmp_path}"), str(tmp_path))
     wait_for_line(run, "loaded weights")   # 100 images take seconds more
@@ -102,9 +102,8 @@ def test_a_signal_stops_evaluation_with_one_line(tmp_path, trained, signum, code
     assert error == f"error: interrupted ({name}): evaluation stopped"
 
 
-@pytest.mark.parametrize("signum, code, name", SIGNALS, ids=["SIGINT", "SIGTERM"])
-def test_a_signal_during_export_leaves_the_previous_export_with_one_line(
-        tmp_path, trained, signum, code, name):
+def test_ctrl_c_during_export_leaves_the_previous_export_with_one_line(tmp_path, trained):
+    signum, code, name = SIGNALS[0]   # SIGTERM takes the same path (a train run shows it)
     data, weights = trained
     command = tool("export_model", data, f"weights={weights}", "--output_dir",
                    str(tmp_path / "exports"))

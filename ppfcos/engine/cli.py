@@ -26,12 +26,12 @@ from ..core.files import DiskFull
 from ..core.safe_pickle import UnsafePickleError
 from ..data.datasets.base import DatasetError
 from ..data.loader import ReaderError
-from .trainer import TrainingDiverged
+from .trainer import PeerStopped, TrainingDiverged
 
 # Errors whose message tells the user what to fix: printed without a traceback.
 USER_ERRORS = (ConfigError, DatasetError, WeightsError, TrainingDiverged, FileNotFoundError,
                ConversionError, TorchFileError, UnsafePickleError, ReaderError, DeployError,
-               DiskFull)
+               DiskFull, PeerStopped)
 
 
 def config_parser(description):

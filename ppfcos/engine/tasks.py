@@ -31,7 +31,7 @@ from .slicing import SlicedDetector, predict_sliced
 from .optimizer import build_optimizer, build_schedule, linear_scaling_warning
 from .preflight import (check_save_dir, check_training_classes, holding_save_dir,
                         listed_categories, oversized_images_hint)
-from .trainer import Trainer
+from .trainer import PeerStopped, Trainer
 
 
 def predictor_on(device, requested):
@@ -173,25 +173,34 @@ def train(cfg, *, resume=None, eval_snapshots=False, amp=False, use_vdl=False,
         trainer = Trainer(network, optimizer, schedule, loader, cfg["epoch"], hooks,
                           start_epoch, start_iter, amp=amp and device == "gpu")
         with stop_says(lambda cause: stopped_message(trainer, checkpoints.last_saved or resume,
-                                                     cause)):
+                                                     cause, rank), world):
             trainer.train()
     return model
 
 
+COLLECTIVE_LIBRARIES = ("gloo", "nccl")   # named in the errors of a failed collective
+
+
 @contextlib.contextmanager
-def stop_says(describe):
+def stop_says(describe, world=1):
     """Re-raise an interrupt of the block (Ctrl-C's KeyboardInterrupt, SIGTERM's
     Terminated) or a DiskFull as one of the same kind whose message is
     ``describe(cause)``: what stopped and what was kept (``cause``: the DiskFull's
     message, None for an interrupt). This also drops the dozens of lines of transformed
     code that Paddle's program tracing (``paddle.jit.to_static``) puts into an interrupt
-    raised inside it."""
+    raised inside it. In a distributed run (``world`` > 1), a collective's RuntimeError
+    (its peer rank stopped) becomes a PeerStopped saying ``describe`` likewise."""
     try:
         yield
     except KeyboardInterrupt as e:
         raise type(e)(describe(None)) from None
     except DiskFull as e:
         raise DiskFull(describe(str(e))) from None
+    except RuntimeError as e:
+        first_line = (str(e).strip().splitlines() or [""])[0]
+        if world == 1 or not any(lib in first_line.lower() for lib in COLLECTIVE_LIBRARIES):
+            raise
+        raise PeerStopped(describe(f"another rank stopped ({first_line})")) from None
 
 
 def stopped(what, cause):
@@ -199,10 +208,13 @@ def stopped(what, cause):
     return f"{what}: {cause}" if cause else what
 
 
-def stopped_message(trainer, last_snapshot, cause=None):
-    """Where a stopped run stopped (and why: ``cause``) and which snapshot resumes it."""
+def stopped_message(trainer, last_snapshot, cause=None, rank=0):
+    """Where a stopped run stopped (and why: ``cause``) and which snapshot resumes it
+    (rank 0 saves the snapshots: the other ranks point to its log)."""
     where = stopped(f"training stopped in epoch {trainer.epoch + 1} after {trainer.iter} "
                     f"iterations", cause)
+    if rank != 0:
+        return f"{where}; rank 0's log names the last complete checkpoint"
     if not last_snapshot:
         return f"{where}; no checkpoint was written yet"
     return (f"{where}; the last complete checkpoint is {last_snapshot} (intact): resume with "
