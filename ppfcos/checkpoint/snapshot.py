@@ -16,11 +16,11 @@ names (``backbone.conv1.conv1.conv.weight@velocity_0``) rather than Paddle's
 global tensor names (``conv2d_0.w_0_velocity_0``), which depend on how many
 layers the process built before.
 """
-import hashlib
 import logging
 import os
 
 import paddle
+from ppfcos_deploy.output_dir import file_sha256
 
 from ..core.files import atomic_path
 from .errors import WeightsError
@@ -32,15 +32,6 @@ logger = logging.getLogger("ppfcos")
 SCHEDULER_KEY = "LR_Scheduler"
 PROGRESS_KEYS = ("epoch", "iter")
 DIGEST_KEY = "pdparams_sha256"
-
-
-def file_sha256(path):
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _optimizer_names(model):
