@@ -98,9 +98,17 @@ def _exit_now(signum, frame):
     os._exit(STOPPING_SIGNALS[signum][1])
 
 
+def _child_exited(signum, frame):
+    """SIGCHLD once a run stops: a DataLoader worker process ended, which is no error.
+    (A handler, not SIG_DFL: Python raises for a signal pending when its handler goes.)"""
+
+
 def _first_interrupt(signum, frame):
     for other in STOPPING_SIGNALS:
         signal.signal(other, _exit_now)
+    # The DataLoader's SIGCHLD handler raises when a worker process dies: the signal of a
+    # process group (Ctrl-C, Slurm's SIGTERM) ends the workers too, which is no error.
+    signal.signal(signal.SIGCHLD, _child_exited)
     raise STOPPING_SIGNALS[signum][0]
 
 
@@ -112,16 +120,22 @@ def ctrl_c_twice_exits():
 
     Setting SIGTERM's handler here replaces the one Paddle's C++ core installs when it
     loads (a "FatalError: Termination signal" dump and death by the signal), for the
-    tool's run only: importing ppfcos changes no process setting."""
+    tool's run only: importing ppfcos changes no process setting. The SIGCHLD handler
+    a DataLoader with worker processes installs during the run (it raises when a worker
+    dies) goes with the run, or at the first signal: the signal may have ended the
+    workers too (a process group's SIGTERM or Ctrl-C), which is no error."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = {signum: signal.signal(signum, _first_interrupt) for signum in STOPPING_SIGNALS}
+    previous_child_handler = signal.getsignal(signal.SIGCHLD)
     try:
         yield
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        if signal.getsignal(signal.SIGCHLD) is not previous_child_handler:
+            signal.signal(signal.SIGCHLD, _child_exited)
 
 
 def exit_code(call):
