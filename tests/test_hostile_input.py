@@ -12,7 +12,8 @@ from conftest import REPO
 from hostile import evil_pickle
 from ppfcos.core.files import exclusive_lock
 from ppfcos.data.synthetic import make_synthetic_coco
-from tool_runs import DEMO, TINY, data_overrides, run_tool, train
+from ppfcos_deploy.output_dir import RECORD
+from tool_runs import DEMO, TINY, checksums, data_overrides, run_tool, train
 
 NAME = "fcos_r18_lite_synthetic"
 
@@ -180,6 +181,33 @@ def test_infer_never_writes_over_its_input_images(trained, tmp_path):
                       + ["--infer_dir", str(images), "--output_dir", str(images)], str(tmp_path))
     assert_one_line_error(result, f"{images} holds the input image", "choose another --output_dir")
     assert {p.name: p.read_bytes() for p in images.iterdir()} == before
+
+
+def test_infer_never_replaces_the_users_files_in_its_output_dir_but_replaces_its_own(
+        trained, tmp_path):
+    data, run = trained
+    image = os.path.join(data, "val", sorted(os.listdir(os.path.join(data, "val")))[0])
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "bbox.json").write_text('{"mine": true}')   # the user's, named like the outputs
+    shutil.copy(image, out / os.path.basename(image))
+    (out / "notes.txt").write_text("the user's")
+    users = checksums(out)
+    args = base_args(data, f"weights={run}/output/{NAME}/model_final") + [
+        "--infer_img", image, "--output_dir", str(out), "--save_results"]
+    refused = run_tool("infer", args, str(tmp_path))
+    assert_one_line_error(refused, f"--output_dir {out} holds {os.path.basename(image)}, "
+                                   f"bbox.json, which this run would replace and no earlier "
+                                   f"run wrote: move them, or choose another --output_dir")
+    assert checksums(out) == users
+    os.remove(out / "bbox.json")
+    os.remove(out / os.path.basename(image))
+    for _ in range(2):   # a rerun replaces the files the first run wrote
+        done = run_tool("infer", args, str(tmp_path))
+        assert done.returncode == 0, done.stderr[-3000:]
+    assert (out / "notes.txt").read_text() == "the user's"
+    assert sorted(os.listdir(out)) == sorted([os.path.basename(image), "bbox.json",
+                                              "notes.txt", RECORD])
 
 
 def test_evaluation_without_ground_truth_says_so(trained, tmp_path):

@@ -9,6 +9,7 @@ import pytest
 
 from conftest import REPO
 from ppfcos.data.synthetic import make_synthetic_coco
+from ppfcos_deploy.output_dir import RECORD
 from tool_runs import DEMO, TINY, data_overrides, run_tool, train
 from voc_files import voc_xml
 
@@ -100,7 +101,7 @@ def test_train_eval_infer_round_trip(data, tmp_path):
                         str(tmp_path))
     assert inference.returncode == 0, inference.stderr[-3000:]
     drawn = sorted(os.listdir(tmp_path / "drawn"))
-    assert drawn == sorted(os.listdir(val_dir) + ["bbox.json"])
+    assert drawn == sorted(os.listdir(val_dir) + ["bbox.json", RECORD])
     detections = json.loads((tmp_path / "drawn" / "bbox.json").read_text())
     assert detections and set(detections[0]) >= {"image", "category", "score", "bbox"}
 

@@ -1,4 +1,5 @@
 """Running the tools as a user does: real subprocesses on the demo config, shrunk to seconds."""
+import hashlib
 import os
 import subprocess
 import sys
@@ -19,9 +20,34 @@ def data_overrides(root):
             for section in ("TrainDataset", "EvalDataset", "TestDataset")]
 
 
-def run_tool(tool, args, cwd, launch=False, timeout=600):
+def tool(name, data, *options):
+    """The command running tools/<name>.py on the tiny demo config over the dataset in
+    ``data``, with more ``-o`` overrides and then flags in ``options``."""
+    return [sys.executable, os.path.join(REPO, "tools", f"{name}.py"), "-c", DEMO, "-o",
+            *TINY, *data_overrides(data), *options]
+
+
+def one_error_line(expected_code, returncode, stdout, stderr):
+    """The one ``error:`` line of a tool that exited with ``expected_code``, after
+    checking that it printed no traceback and no Paddle C++ dump."""
+    assert returncode == expected_code, (stdout + stderr)[-3000:]
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, stderr[-3000:]
+    for dump in ("Traceback", "FatalError", "C++ Traceback"):
+        assert dump not in stderr and dump not in stdout, (stdout + stderr)[-3000:]
+    return errors[0]
+
+
+def checksums(directory):
+    """{file name: SHA-256} of the files in ``directory`` (a pathlib.Path)."""
+    return {name: hashlib.sha256((directory / name).read_bytes()).hexdigest()
+            for name in sorted(os.listdir(directory))}
+
+
+def run_tool(tool, args, cwd, launch=False, timeout=600, preexec_fn=None):
     """Run tools/<tool>.py or a script path (optionally under paddle.distributed.launch
-    with 2 processes); returns the finished process (TimeoutExpired after ``timeout`` s)."""
+    with 2 processes); returns the finished process (TimeoutExpired after ``timeout`` s).
+    ``preexec_fn``: called in the child before the tool starts (limits)."""
     command = [sys.executable]
     if launch:
         command += ["-m", "paddle.distributed.launch", "--nproc_per_node", "2",
@@ -31,7 +57,7 @@ def run_tool(tool, args, cwd, launch=False, timeout=600):
     env = dict(os.environ, PYTHONPATH=REPO)
     env.pop("OMP_NUM_THREADS", None)
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, preexec_fn=preexec_fn)
 
 
 def train(data, cwd, *extra, launch=False, script="train"):

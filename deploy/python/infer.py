@@ -59,6 +59,7 @@ from .slicing import SlicedDetector
 
 # Untimed runs of each new input shape before --run_benchmark times it.
 WARMUP_RUNS = 3
+BENCHMARK_FILE = "benchmark.json"   # --run_benchmark's figures, in output_dir
 logger = logging.getLogger("deploy")
 
 
@@ -197,16 +198,17 @@ def run(args):
     draw = args.save_images and not args.run_benchmark
     if draw:
         check_output_dir(args.output_dir, [args.video_file] if args.video_file else paths or [])
+    threshold = model.draw_threshold if args.threshold is None else args.threshold
+    writer = ResultWriter(args.output_dir, model.label_list, threshold, draw=draw,
+                          save_results=args.save_results, category_ids=model.category_ids,
+                          images=paths or (), video=name,
+                          also_writes=[BENCHMARK_FILE] if args.run_benchmark else [])
     timings = Timings()
     detector = Detector(preprocessor, create_predictor(args.backend, model, options), timings,
                         warmup_runs=WARMUP_RUNS if args.run_benchmark else 0)
     slicing = slice_options(args)
     if slicing:
         detector = SlicedDetector(detector, slicing, args.batch_size)
-    threshold = model.draw_threshold if args.threshold is None else args.threshold
-    writer = ResultWriter(args.output_dir, model.label_list, threshold,
-                          draw=draw,
-                          save_results=args.save_results, category_ids=model.category_ids)
     batch_size = 1 if args.slice_infer else args.batch_size   # slices are batched instead
     if video:
         detect_video(detector, name, video, batch_size, writer)
@@ -217,10 +219,10 @@ def run(args):
     if args.run_benchmark:
         print(machine.describe(cpu))
         print("\n".join(timings.report()))
-        os.makedirs(args.output_dir, exist_ok=True)
-        timings.write_json(os.path.join(args.output_dir, "benchmark.json"),
+        timings.write_json(os.path.join(args.output_dir, BENCHMARK_FILE),
                            backend=args.backend, precision=args.precision,
                            threads=args.cpu_threads, batch_size=args.batch_size)
+        writer.folder.wrote(BENCHMARK_FILE)
 
 
 def main(argv=None):

@@ -23,12 +23,12 @@ global tensor names (``conv2d_0.w_0_velocity_0``), which depend on how many
 layers the process built before.
 """
 import contextlib
-import hashlib
 import logging
 import os
 from typing import NamedTuple
 
 import paddle
+from ppfcos_deploy.output_dir import file_sha256
 
 from ..core.files import atomic_path
 from .errors import WeightsError
@@ -42,15 +42,6 @@ PROGRESS_KEYS = ("epoch", "iter")
 HOOKS_KEY = "hooks"
 DIGEST_KEY = "pdparams_sha256"
 TRAINING_DIGEST_KEY = "pdema_sha256"
-
-
-def file_sha256(path):
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _optimizer_names(model):
@@ -106,8 +97,9 @@ def save_snapshot(prefix, model, optimizer, epoch, iteration, *, training_weight
     arrays, numbers, dicts). See the module docstring."""
     opt_state = portable_optimizer_state(model, optimizer)
     with contextlib.ExitStack() as files:
+        # each file is written right after its atomic_path is entered, so a full disk's
+        # DiskFull names the file being written
         params_tmp = files.enter_context(atomic_path(prefix + ".pdparams"))
-        opt_tmp = files.enter_context(atomic_path(prefix + ".pdopt"))
         paddle.save(model.state_dict(), params_tmp)
         opt_state.update(epoch=epoch, iter=iteration)
         opt_state[HOOKS_KEY] = hook_states or {}
@@ -116,6 +108,7 @@ def save_snapshot(prefix, model, optimizer, epoch, iteration, *, training_weight
             training_tmp = files.enter_context(atomic_path(prefix + ".pdema"))
             paddle.save(training_weights, training_tmp)
             opt_state[TRAINING_DIGEST_KEY] = file_sha256(training_tmp)
+        opt_tmp = files.enter_context(atomic_path(prefix + ".pdopt"))
         paddle.save(opt_state, opt_tmp)
 
 

@@ -11,9 +11,50 @@ import fcntl
 import json
 import os
 import re
+import resource
 import shutil
 
 _TEMPORARY = re.compile(r"\.(tmp|part|old)-(\d+)$")
+# A write that failed for want of room: the disk is full, the user's quota is used up,
+# or the file would pass the process's file size limit (``ulimit -f``).
+NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+class DiskFull(Exception):
+    """A file could not be written for want of room (see NO_ROOM); the message names it.
+    Raised by atomic_path and atomic_dir, whose target keeps its previous content."""
+
+
+@contextlib.contextmanager
+def _disk_full_names(path, tmp):
+    """Turn an OSError of NO_ROOM in the block into DiskFull naming the file of ``path``
+    that could not be written (the block writes ``tmp``, the temporary of ``path``)."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno not in NO_ROOM:
+            raise
+        name = os.path.abspath(os.fsdecode(e.filename)) if e.filename else tmp
+        if name == tmp or name.startswith(tmp + os.sep):
+            name = path + name[len(tmp):]
+        raise DiskFull(f"could not write {name}: {e.strerror}") from None
+
+
+def check_written(directory):
+    """OSError (ENOSPC or EFBIG, naming the file) when the files of ``directory`` may
+    have been cut short without an error: the filesystem holding it has no free block
+    left, or a file reached the process's file size limit. For writers that ignore
+    write errors (``paddle.jit.save`` silently truncates ``model.pdiparams``)."""
+    stats = os.statvfs(directory)
+    if (stats.f_bfree if os.geteuid() == 0 else stats.f_bavail) == 0:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), directory)
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if limit == resource.RLIM_INFINITY:
+        return
+    for name in sorted(os.listdir(directory)):
+        path = os.path.join(directory, name)
+        if os.path.getsize(path) >= limit:
+            raise OSError(errno.EFBIG, os.strerror(errno.EFBIG), path)
 
 
 @contextlib.contextmanager
@@ -21,13 +62,16 @@ def atomic_path(path, suffix="tmp"):
     """Yield a temporary path next to ``path``; rename it onto ``path`` if the block completes.
 
     On any error (or KeyboardInterrupt) the temporary file is removed and ``path``
-    keeps its previous content, if it had one.
+    keeps its previous content, if it had one; DiskFull names ``path`` when the disk
+    has no room for it.
     """
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    path = os.path.abspath(path)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.{suffix}-{os.getpid()}"
     try:
-        yield tmp
-        os.replace(tmp, path)
+        with _disk_full_names(path, tmp):
+            yield tmp
+            os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
@@ -79,6 +123,7 @@ def atomic_dir(path):
     that at every moment ``path`` holds either the old or the new content;
     elsewhere it takes two renames, and the next call puts back an old directory
     stranded by a kill between them. Temporaries of killed calls are removed.
+    DiskFull names the file of ``path`` that the disk had no room for.
     """
     path = os.path.abspath(path)
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -88,7 +133,8 @@ def atomic_dir(path):
     _remove(tmp)
     os.makedirs(tmp)
     try:
-        yield tmp
+        with _disk_full_names(path, tmp):
+            yield tmp
         if not os.path.exists(path):
             os.replace(tmp, path)
         elif not _exchange(tmp, path):   # tmp now holds the old content

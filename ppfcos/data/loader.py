@@ -16,6 +16,7 @@ raised here as :class:`ReaderError`, so the run stops with its message.
 """
 import logging
 import shutil
+import signal
 
 import paddle
 
@@ -61,7 +62,7 @@ class DetLoader:
         self.dataloader = paddle.io.DataLoader(
             dataset, batch_sampler=batch_sampler, collate_fn=collate_fn, num_workers=num_workers,
             use_shared_memory=shared_memory_usable(use_shared_memory, num_workers),
-            return_list=True)
+            return_list=True, worker_init_fn=leave_ctrl_c_to_the_main_process)
         self.lockstep = lockstep
         self.skipped = []
 
@@ -92,6 +93,14 @@ class DetLoader:
             shown = "; ".join(self.skipped[:5]) + ("; ..." if len(self.skipped) > 5 else "")
             logger.warning("epoch done: %d image(s) skipped (unreadable, or not the size their "
                            "record declares): %s", len(self.skipped), shown)
+
+
+def leave_ctrl_c_to_the_main_process(worker_id):
+    """A worker process ignores Ctrl-C (SIGINT), which a terminal sends to the whole process
+    group: the main process stops the run and ends its workers. A worker interrupted
+    mid-batch would otherwise hand the main process an error in its place, or leave it
+    waiting for the batch."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def shared_memory_free():

@@ -22,14 +22,16 @@ from ppfcos_deploy.flags import (add_bool_flag, add_slice_flags,  # noqa: F401 (
 from ..analysis import AnalysisOptions
 from ..checkpoint.errors import ConversionError, TorchFileError, WeightsError
 from ..core.config import ConfigError, load_config
+from ..core.files import DiskFull
 from ..core.safe_pickle import UnsafePickleError
 from ..data.datasets.base import DatasetError
 from ..data.loader import ReaderError
-from .trainer import TrainingDiverged
+from .trainer import PeerStopped, TrainingDiverged
 
 # Errors whose message tells the user what to fix: printed without a traceback.
 USER_ERRORS = (ConfigError, DatasetError, WeightsError, TrainingDiverged, FileNotFoundError,
-               ConversionError, TorchFileError, UnsafePickleError, ReaderError, DeployError)
+               ConversionError, TorchFileError, UnsafePickleError, ReaderError, DeployError,
+               DiskFull, PeerStopped)
 
 
 def config_parser(description):
@@ -86,37 +88,67 @@ def run(main, args):
     return exit_code(lambda: main(load_config(args.config, args.opt), args))
 
 
-INTERRUPTED = 130   # the shell's code for a process ended by SIGINT
+class Terminated(KeyboardInterrupt):
+    """The interrupt SIGTERM raises in the tools (what ``docker stop``, Kubernetes and
+    Slurm send): a KeyboardInterrupt, so every block unwinds as after Ctrl-C."""
+
+
+# The shell's codes for a process ended by the signal: 128 + its number.
+INTERRUPTED = 128 + signal.SIGINT    # 130
+TERMINATED = 128 + signal.SIGTERM    # 143
+STOPPING_SIGNALS = {signal.SIGINT: (KeyboardInterrupt, INTERRUPTED, "Ctrl-C"),
+                    signal.SIGTERM: (Terminated, TERMINATED, "SIGTERM")}
 
 
 def _exit_now(signum, frame):
     print("error: interrupted again: exiting at once", file=sys.stderr, flush=True)
-    os._exit(INTERRUPTED)
+    os._exit(STOPPING_SIGNALS[signum][1])
+
+
+def _child_exited(signum, frame):
+    """SIGCHLD once a run stops: a DataLoader worker process ended, which is no error.
+    (A handler, not SIG_DFL: Python raises for a signal pending when its handler goes.)"""
 
 
 def _first_interrupt(signum, frame):
-    signal.signal(signal.SIGINT, _exit_now)
-    raise KeyboardInterrupt
+    for other in STOPPING_SIGNALS:
+        signal.signal(other, _exit_now)
+    # The DataLoader's SIGCHLD handler raises when a worker process dies: the signal of a
+    # process group (Ctrl-C, Slurm's SIGTERM) ends the workers too, which is no error.
+    signal.signal(signal.SIGCHLD, _child_exited)
+    raise STOPPING_SIGNALS[signum][0]
 
 
 @contextlib.contextmanager
 def ctrl_c_twice_exits():
-    """The first Ctrl-C raises KeyboardInterrupt (blocks unwind: temporaries go, locks are
-    released); a second one, while that cleanup runs, ends the process at once."""
+    """The first Ctrl-C (SIGINT) or SIGTERM raises KeyboardInterrupt (Terminated for
+    SIGTERM; blocks unwind: temporaries go, locks are released); a second one of either,
+    while that cleanup runs, ends the process at once.
+
+    Setting SIGTERM's handler here replaces the one Paddle's C++ core installs when it
+    loads (a "FatalError: Termination signal" dump and death by the signal), for the
+    tool's run only: importing ppfcos changes no process setting. The SIGCHLD handler
+    a DataLoader with worker processes installs during the run (it raises when a worker
+    dies) goes with the run, or at the first signal: the signal may have ended the
+    workers too (a process group's SIGTERM or Ctrl-C), which is no error."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, _first_interrupt)
+    previous = {signum: signal.signal(signum, _first_interrupt) for signum in STOPPING_SIGNALS}
+    previous_child_handler = signal.getsignal(signal.SIGCHLD)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if signal.getsignal(signal.SIGCHLD) is not previous_child_handler:
+            signal.signal(signal.SIGCHLD, _child_exited)
 
 
 def exit_code(call):
     """Call ``call()`` -> the process exit code: 0, or 1 with a one-paragraph ``error:``
-    message on stderr for errors the user can fix (bad config, data, weights, diverged),
-    or 130 with one ``error: interrupted`` line after Ctrl-C."""
+    message on stderr for errors the user can fix (bad config, data, weights, diverged,
+    a full disk), or 130 (Ctrl-C) / 143 (SIGTERM) with one ``error: interrupted`` line."""
     try:
         with ctrl_c_twice_exits():
             call()
@@ -124,6 +156,8 @@ def exit_code(call):
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as e:
-        print(f"error: interrupted (Ctrl-C){': ' + str(e) if str(e) else ''}", file=sys.stderr)
-        return INTERRUPTED
+        _, code, name = STOPPING_SIGNALS[signal.SIGTERM if isinstance(e, Terminated)
+                                        else signal.SIGINT]
+        print(f"error: interrupted ({name}){': ' + str(e) if str(e) else ''}", file=sys.stderr)
+        return code
     return 0

@@ -15,6 +15,7 @@ from ..checkpoint.loading import load_weights
 from ..checkpoint.errors import WeightsError
 from ..checkpoint.snapshot import resume_snapshot
 from ..core.config import ConfigError
+from ..core.files import DiskFull
 from ..data import create_reader
 from ..data.class_labels import inference_labels
 from ..data.reader import build_dataset, parse_dataset
@@ -35,7 +36,7 @@ from .optimizer import (accumulative_counts, build_optimizer, build_schedule,
                         linear_scaling_warning)
 from .preflight import (check_save_dir, check_training_classes, check_training_steps,
                         holding_save_dir, listed_categories, oversized_images_hint)
-from .trainer import Trainer
+from .trainer import PeerStopped, Trainer
 
 
 def predictor_on(device, requested):
@@ -198,11 +199,9 @@ def train(cfg, *, resume=None, eval_snapshots=False, amp=False, use_vdl=False,
                           accumulate=accumulate)
         if progress:
             restore_hook_states(trainer, progress.hook_states, resume)
-        try:
+        with stop_says(lambda cause: stopped_message(trainer, checkpoints.last_saved or resume,
+                                                     cause, rank), world):
             trainer.train()
-        except KeyboardInterrupt:
-            raise KeyboardInterrupt(interrupted_message(trainer, checkpoints.last_saved
-                                                        or resume)) from None
     return model
 
 
@@ -228,12 +227,46 @@ def restore_hook_states(trainer, states, snapshot):
         raise WeightsError(f"cannot resume from {snapshot}: {e}") from None
 
 
-def interrupted_message(trainer, last_snapshot):
-    """Where an interrupted run stopped and which snapshot resumes it."""
-    where = f"training stopped in epoch {trainer.epoch + 1} after {trainer.iter} iterations"
+COLLECTIVE_LIBRARIES = ("gloo", "nccl")   # named in the errors of a failed collective
+
+
+@contextlib.contextmanager
+def stop_says(describe, world=1):
+    """Re-raise an interrupt of the block (Ctrl-C's KeyboardInterrupt, SIGTERM's
+    Terminated) or a DiskFull as one of the same kind whose message is
+    ``describe(cause)``: what stopped and what was kept (``cause``: the DiskFull's
+    message, None for an interrupt). This also drops the dozens of lines of transformed
+    code that Paddle's program tracing (``paddle.jit.to_static``) puts into an interrupt
+    raised inside it. In a distributed run (``world`` > 1), a collective's RuntimeError
+    (its peer rank stopped) becomes a PeerStopped saying ``describe`` likewise."""
+    try:
+        yield
+    except KeyboardInterrupt as e:
+        raise type(e)(describe(None)) from None
+    except DiskFull as e:
+        raise DiskFull(describe(str(e))) from None
+    except RuntimeError as e:
+        first_line = (str(e).strip().splitlines() or [""])[0]
+        if world == 1 or not any(lib in first_line.lower() for lib in COLLECTIVE_LIBRARIES):
+            raise
+        raise PeerStopped(describe(f"another rank stopped ({first_line})")) from None
+
+
+def stopped(what, cause):
+    """``what`` stopped, with its ``cause`` after a colon when there is one."""
+    return f"{what}: {cause}" if cause else what
+
+
+def stopped_message(trainer, last_snapshot, cause=None, rank=0):
+    """Where a stopped run stopped (and why: ``cause``) and which snapshot resumes it
+    (rank 0 saves the snapshots: the other ranks point to its log)."""
+    where = stopped(f"training stopped in epoch {trainer.epoch + 1} after {trainer.iter} "
+                    f"iterations", cause)
+    if rank != 0:
+        return f"{where}; rank 0's log names the last complete checkpoint"
     if not last_snapshot:
         return f"{where}; no checkpoint was written yet"
-    return (f"{where}; the last complete checkpoint is {last_snapshot}: resume with "
+    return (f"{where}; the last complete checkpoint is {last_snapshot} (intact): resume with "
             f"-r {last_snapshot}")
 
 
@@ -249,15 +282,16 @@ def evaluate_weights(cfg, *, classwise=False, output_dir=None, predictor=False, 
     check_backend(backend, precision)
     if precision == "int8":
         check_calib_dir(calib_dir, "--precision int8")
-    model = model_with_weights(cfg)
-    predictor = predictor_on(device, predictor)
-    calibration = (calibration_inputs(cfg, calib_dir, calib_num, normalize_in_graph=False)
-                   if predictor and precision == "int8" else None)
-    return make_evaluator(cfg, model, rank, output_dir=output_dir or save_dir_of(cfg),
-                          classwise=classwise, predictor=predictor, slicing=slicing,
-                          save_prediction_only=save_prediction_only,
-                          runtime=dict(backend=backend, precision=precision,
-                                       calibration=calibration), tta=tta)()
+    with stop_says(lambda cause: stopped("evaluation stopped", cause)):
+        model = model_with_weights(cfg)
+        predictor = predictor_on(device, predictor)
+        calibration = (calibration_inputs(cfg, calib_dir, calib_num, normalize_in_graph=False)
+                       if predictor and precision == "int8" else None)
+        return make_evaluator(cfg, model, rank, output_dir=output_dir or save_dir_of(cfg),
+                              classwise=classwise, predictor=predictor, slicing=slicing,
+                              save_prediction_only=save_prediction_only,
+                              runtime=dict(backend=backend, precision=precision,
+                                           calibration=calibration), tta=tta)()
 
 
 def saved_results(cfg, *, output_dir=None, classwise=False, verb="scores"):
@@ -337,12 +371,13 @@ def infer(cfg, images, *, output_dir="output", draw_threshold=0.5, save_results=
     dataset = build_dataset(cfg, "TestDataset")
     dataset.set_images(images)
     loader = create_reader(cfg, "test", dataset=dataset, num_replicas=1, rank=0)
-    check_inputs([r["im_file"] for r in dataset.records], output_dir, visualize)
-    names, category_ids = inference_labels(dataset, cfg["num_classes"],
-                                           cfg.get("metric", "COCO"))
+    output_names = check_inputs([r["im_file"] for r in dataset.records], output_dir,
+                                visualize, save_results)
+    class_names, category_ids = inference_labels(dataset, cfg["num_classes"],
+                                                 cfg.get("metric", "COCO"))
     return infer_images(predictions_of(model, loader, cfg, "TestReader", slicing=slicing,
                                        desc="infer"),
-                        names, output_dir, draw_threshold=draw_threshold,
+                        class_names, output_dir, output_names, draw_threshold=draw_threshold,
                         save_threshold=save_threshold, save_results=save_results,
                         visualize=visualize, clsid2catid=dict(enumerate(category_ids)))
 
@@ -356,4 +391,7 @@ def export(cfg, *, output_dir="output_inference", extras=()):
     model_dir = os.path.join(output_dir, cfg.name)
     check_export_dir(model_dir)   # before the weights load: a refusal comes at once
     model = model_with_weights(cfg)
-    return export_model(model, cfg, model_dir, extras)
+    kept = (f"the previous export in {model_dir} is intact" if os.path.exists(model_dir)
+            else f"nothing was written to {model_dir}")
+    with stop_says(lambda cause: f"{stopped('export stopped', cause)}; {kept}"):
+        return export_model(model, cfg, model_dir, extras)

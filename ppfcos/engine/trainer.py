@@ -21,6 +21,11 @@ class TrainingDiverged(FloatingPointError):
     """A loss became NaN or Inf; training stopped before the update that would spread it."""
 
 
+class PeerStopped(RuntimeError):
+    """Another rank of a distributed run stopped (interrupted, killed or failed), so a
+    collective operation with it (gloo on CPU, NCCL on GPU) failed on this rank."""
+
+
 class HookBase:
     """A hook does nothing by default; ``self.trainer`` is set when it is registered.
 

@@ -21,7 +21,7 @@ from ppfcos_deploy.digests import FILES_KEY
 from ppfcos_deploy.model_files import INFER_CFG_FILE, PROGRAM, find
 
 from ..core.config import ConfigError
-from ..core.files import atomic_dir
+from ..core.files import atomic_dir, check_written
 from ..core.messages import excerpt
 from .graph import InferenceGraph, inference_model, normalize_as_affine
 from .infer_cfg import (file_records, inference_config, preprocess_spec, static_image_shape,
@@ -89,11 +89,13 @@ def export_model(model, cfg, output_dir, extras=()):
 def save_program(model, model_dir, normalize=None, image_hw=None):
     """Write the InferenceGraph of ``model`` (batch norms folded, on a copy) as
     ``model_dir/model.json`` (or .pdmodel) + ``model.pdiparams``. ``normalize``: (scale,
-    shift) fused into the graph; ``image_hw``: a fixed (H, W) of the image input."""
+    shift) fused into the graph; ``image_hw``: a fixed (H, W) of the image input.
+    OSError (ENOSPC, EFBIG) when the disk or the file size limit cut a file short."""
     graph = InferenceGraph(inference_model(model), normalize)
     graph.eval()
     static = paddle.jit.to_static(graph, input_spec=input_spec(image_hw), full_graph=True)
     paddle.jit.save(static, os.path.join(model_dir, "model"))
+    check_written(model_dir)   # paddle.jit.save cuts a file short on a full disk, silently
 
 
 def program_file(model_dir):

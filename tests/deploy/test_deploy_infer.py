@@ -15,6 +15,7 @@ import yaml
 
 import ppfcos
 from conftest import CONFIGS, PROGRAM_FILE, REPO
+from tool_runs import checksums
 from mmdet_fixtures import FULL, MMDET_FIXTURES, TEST_SIZE, mmdet_fixture
 from ppfcos.export.infer_cfg import preprocess_spec
 
@@ -24,6 +25,7 @@ from ppfcos_deploy.detector import Detector, split_rows  # noqa: E402
 from ppfcos_deploy.errors import DeployError  # noqa: E402
 from ppfcos_deploy.exported_model import load_exported_model  # noqa: E402
 from ppfcos_deploy.media import read_image  # noqa: E402
+from ppfcos_deploy.output_dir import RECORD  # noqa: E402
 from ppfcos_deploy.predictor import RunOptions, create_predictor  # noqa: E402
 from ppfcos_deploy.preprocess import Preprocessor, build_step  # noqa: E402
 # The tiny model and its images (test_deploy_onnx and the others import them from here).
@@ -130,7 +132,7 @@ def test_annotated_images_and_bbox_json(model_dir, image_dir, tmp_path):
     assert done.returncode == 0, done.stderr
     written = {"a.jpg": "a.jpg", "b.png": "b.png", "c.jpg": "c.jpg", "d.jpg": "d.jpg",
                "sub/a.jpg": "a_1.jpg"}
-    assert sorted(os.listdir(tmp_path)) == sorted([*written.values(), "bbox.json"])
+    assert sorted(os.listdir(tmp_path)) == sorted([*written.values(), "bbox.json", RECORD])
     model = load_exported_model(model_dir)
     detector = Detector(Preprocessor(model.preprocess),
                         create_predictor("paddle", model, RunOptions(cpu_threads=2)), Timings())
@@ -175,8 +177,8 @@ def test_run_benchmark_prints_the_figures(model_dir, image_dir, tmp_path):
 
 def assert_benchmark_figures(model_dir, image, out, *flags):
     """deploy --run_benchmark on ``image`` prints the CPU, the timings, fps and memory, and
-    writes only ``out``/benchmark.json (the run's settings and per-image means) -> that
-    record."""
+    writes only ``out``/benchmark.json (the run's settings and per-image means; and the
+    record of the files the run wrote) -> that record."""
     done = cli("--model_dir", model_dir, "--image_file", image, "--run_benchmark",
                "--output_dir", out, "--cpu_threads", 2, *flags)
     assert done.returncode == 0, done.stderr
@@ -186,7 +188,7 @@ def assert_benchmark_figures(model_dir, image, out, *flags):
                                                                  done.stdout)
     assert re.search(r"^CPU: .+, \d+ cores; flags .*avx512_bf16.*; oneDNN ISA \w+$",
                      done.stdout, re.M), done.stdout
-    assert os.listdir(out) == ["benchmark.json"]
+    assert sorted(os.listdir(out)) == [RECORD, "benchmark.json"]
     with open(os.path.join(out, "benchmark.json")) as f:
         record = json.load(f)
     assert list(record) == ["backend", "precision", "threads", "batch_size", "images",
@@ -310,6 +312,38 @@ def test_output_dir_holding_the_inputs_is_refused(model_dir, image_dir, tmp_path
     assert re.search(rf"^error: --output_dir .*photos.* holds the input .*{folder}/?a.jpg, which "
                      rf"its annotated copy would replace", done.stderr, re.M), done.stderr
     assert {p: p.read_bytes() for p in photos.rglob("*") if p.is_file()} == before
+
+
+def test_output_dir_holding_the_users_files_is_refused_and_reruns_replace_its_own(
+        model_dir, image_dir, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "bbox.json").write_text('{"mine": true}')   # the user's, named like the outputs
+    shutil.copy(image_dir / "b.png", out / "c.jpg")
+    (out / "notes.txt").write_text("the user's")
+    users = checksums(out)
+    run = ["--model_dir", model_dir, "--image_dir", image_dir, "--threshold", THRESHOLD,
+           "--output_dir", out, "--save_results", "--cpu_threads", 2]
+    refused = cli(*run)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    errors = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: --output_dir {out} holds c.jpg, bbox.json, which this run "
+                      f"would replace and no earlier run wrote: move them, or choose another "
+                      f"--output_dir"], refused.stderr
+    assert checksums(out) == users   # nothing written, nothing replaced
+
+    os.remove(out / "bbox.json")
+    os.remove(out / "c.jpg")
+    for _ in range(2):   # a rerun replaces the files the first run wrote
+        done = cli(*run)
+        assert done.returncode == 0, done.stderr
+    assert (out / "notes.txt").read_text() == "the user's"
+    assert sorted(os.listdir(out)) == sorted(["a.jpg", "b.png", "c.jpg", "d.jpg", "a_1.jpg",
+                                              "bbox.json", "notes.txt", RECORD])
+    (out / "bbox.json").write_text("[]")   # edited by the user: now theirs
+    edited = cli(*run)
+    assert edited.returncode == 1 and "holds bbox.json, which this run" in edited.stderr
+    assert (out / "bbox.json").read_text() == "[]"
 
 
 def test_deploy_imports_only_paddle_numpy_cv2_yaml_and_itself():

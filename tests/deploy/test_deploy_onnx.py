@@ -22,6 +22,7 @@ from ppfcos_deploy.errors import DeployError  # noqa: E402
 from ppfcos_deploy.exported_model import load_exported_model  # noqa: E402
 from ppfcos_deploy import infer  # noqa: E402
 from ppfcos_deploy.media import read_image  # noqa: E402
+from ppfcos_deploy.output_dir import RECORD  # noqa: E402
 from ppfcos_deploy.predictor import RunOptions, check_options, create_predictor  # noqa: E402
 from ppfcos_deploy.preprocess import Preprocessor  # noqa: E402
 
@@ -65,7 +66,7 @@ def test_both_backends_write_the_same_bbox_json(onnx_model, image_dir, tmp_path)
         with open(out / "bbox.json") as f:
             records[backend] = json.load(f)
         assert sorted(os.listdir(out)) == sorted(["bbox.json", "a.jpg", "a_1.jpg", "b.png",
-                                                  "c.jpg", "d.jpg"])
+                                                  "c.jpg", "d.jpg", RECORD])
     assert_same_records(records["paddle"], records["onnxruntime"], rtol=1e-3)
 
 

@@ -20,6 +20,7 @@ from ppfcos_deploy.detector import Detector  # noqa: E402
 from ppfcos_deploy.errors import DeployError  # noqa: E402
 from ppfcos_deploy.exported_model import load_exported_model  # noqa: E402
 from ppfcos_deploy.media import read_image  # noqa: E402
+from ppfcos_deploy.output_dir import RECORD  # noqa: E402
 from ppfcos_deploy.predictor import (PaddlePredictor, RunOptions, TensorRTOptions,  # noqa: E402
                        configure_tensorrt, create_predictor)
 from ppfcos_deploy.preprocess import Preprocessor, build_step  # noqa: E402
@@ -125,7 +126,7 @@ def test_sliced_cli_and_ppfcos_tools_give_the_same_detections(exported, tmp_path
                "--threshold", 0.0, "--save_results=True", "--save_images", "False",
                "--output_dir", tmp_path, "--cpu_threads", 2)
     assert done.returncode == 0, done.stderr
-    assert os.listdir(tmp_path) == ["bbox.json"]
+    assert sorted(os.listdir(tmp_path)) == [RECORD, "bbox.json"]
     records = json.loads((tmp_path / "bbox.json").read_text())
     deployed = np.array([[r["category_id"], r["score"], *r["bbox"]] for r in records])
     deployed[:, 4:] += deployed[:, 2:4]

@@ -97,7 +97,7 @@ def test_tools_infer_and_deploy_write_the_same_pixels(tmp_path):
     rows = np.array([[0, 0.9, 10, 30, 80, 100], [1, 0.55, 60, 0, 150, 60],
                      [5, 0.7, -20, 50, 40, 140], [0, 0.3, 20, 20, 60, 60]], np.float32)
     tools = infer_images([({"im_file": [path]}, [{"im_id": 0, "bbox": rows}])], NAMES,
-                         str(tmp_path / "tools"), draw_threshold=0.5)
+                         str(tmp_path / "tools"), {path: "photo.png"}, draw_threshold=0.5)
     _, deployed = ResultWriter(str(tmp_path / "deploy"), NAMES, 0.5).add_image(
         path, read_image(path), rows)
     drawn, original = cv2.imread(tools[0]), cv2.imread(path)
