@@ -102,6 +102,19 @@ def build_ops(cfg, section, key):
     return ops
 
 
+def check_positive_int(cfg, path, value):
+    """ConfigError naming ``path`` unless ``value`` is a positive integer."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise _config_error(cfg, path, f"must be a positive integer, got {value!r}")
+
+
+def check_worker_num(cfg, workers):
+    """``workers`` (the loader's worker processes), or a ConfigError unless an int >= 0."""
+    if not isinstance(workers, int) or workers < 0:
+        raise _config_error(cfg, ("worker_num",), f"must be an integer >= 0, got {workers!r}")
+    return workers
+
+
 def reader_options(cfg, section):
     """The reader section's settings with defaults; unknown keys are a ConfigError."""
     values = cfg.get(section) or {}
@@ -109,9 +122,7 @@ def reader_options(cfg, section):
         if key not in READER_DEFAULTS:
             raise ConfigError(unknown_key_message(cfg, (section,), key, READER_DEFAULTS))
     options = {**READER_DEFAULTS, **values}
-    if not isinstance(options["batch_size"], int) or options["batch_size"] < 1:
-        raise _config_error(cfg, (section, "batch_size"), f"must be a positive integer, got "
-                            f"{options['batch_size']!r}")
+    check_positive_int(cfg, (section, "batch_size"), options["batch_size"])
     if not isinstance(options["mixup_epoch"], int) or options["mixup_epoch"] < -1:
         raise _config_error(cfg, (section, "mixup_epoch"), f"must be an integer >= -1, got "
                             f"{options['mixup_epoch']!r}")
@@ -163,8 +174,7 @@ def create_reader(cfg, mode, dataset=None, num_replicas=None, rank=None, seed=0,
     sampler = DistributedBatchSampler(len(dataset), options["batch_size"], options["shuffle"],
                                       options["drop_last"], num_replicas, rank, seed,
                                       same_size_groups(dataset) if mode == "eval" else None)
-    workers = cfg.get("worker_num", 0) if worker_num is None else worker_num
-    if not isinstance(workers, int) or workers < 0:
-        raise _config_error(cfg, ("worker_num",), f"must be an integer >= 0, got {workers!r}")
+    workers = check_worker_num(cfg, cfg.get("worker_num", 0) if worker_num is None
+                               else worker_num)
     return DetLoader(dataset, sampler, collate, workers, options["use_shared_memory"],
                      lockstep=mode == "train" and sampler.num_replicas > 1)

@@ -13,10 +13,11 @@ from ..analysis import AnalysisOptions, analyze
 from ..analysis.report import summary_lines
 from ..checkpoint.loading import load_weights
 from ..checkpoint.errors import WeightsError
-from ..checkpoint.snapshot import resume_snapshot
+from ..checkpoint.snapshot import resume_snapshot, snapshot_prefix
 from ..core.config import ConfigError
 from ..data import create_reader
 from ..data.reader import build_dataset, parse_dataset
+from ..data.semi_reader import create_semi_reader
 from ..evaluation.evaluator import build_metric, evaluate, predict
 from ..export import export_model
 from ..export.calibration import DEFAULT_CALIB_NUM, calibration_inputs, check_calib_dir
@@ -32,6 +33,7 @@ from .infer import check_inputs, infer_images
 from .slicing import SlicedDetector, predict_sliced
 from .optimizer import (accumulative_counts, build_optimizer, build_schedule,
                         linear_scaling_warning)
+from .semi import DenseTeacherOptions, DenseTeacherTrainer, TeacherHook, build_teacher
 from .preflight import (check_save_dir, check_training_classes, holding_save_dir,
                         listed_categories, oversized_images_hint)
 from .trainer import Trainer
@@ -131,13 +133,15 @@ def train(cfg, *, resume=None, eval_snapshots=False, amp=False, use_vdl=False,
     if cfg.get("early_stop_patience") and not eval_snapshots:
         raise ConfigError(f"{cfg.origin('early_stop_patience')}: early_stop_patience counts "
                           f"evaluations: train with --eval, or remove it")
+    semi = DenseTeacherOptions(cfg) if cfg.get("ssod_method") else None
     save_dir = save_dir_of(cfg)
     if rank == 0:
         check_save_dir(cfg, save_dir)
     with holding_save_dir(save_dir) if rank == 0 else contextlib.nullcontext():
         set_seed(seed)
         model = use_sync_bn(build_model(cfg), device)
-        loader = create_reader(cfg, "train", seed=seed)
+        loader = (create_semi_reader(cfg, seed=seed) if semi
+                  else create_reader(cfg, "train", seed=seed))
         check_training_classes(cfg, loader.dataset)
         hint = oversized_images_hint(cfg, loader.dataset)
         if hint:
@@ -147,7 +151,7 @@ def train(cfg, *, resume=None, eval_snapshots=False, amp=False, use_vdl=False,
                                     model.parameters())
         accumulate = accumulative_counts(cfg.get("OptimizerBuilder") or {})
         warning = linear_scaling_warning(cfg["LearningRate"],
-                                         world * cfg["TrainReader"]["batch_size"] * accumulate)
+                                         world * train_batch_size(cfg, semi) * accumulate)
         if warning:
             logger.warning("%s", warning)
 
@@ -162,7 +166,12 @@ def train(cfg, *, resume=None, eval_snapshots=False, amp=False, use_vdl=False,
 
         period = cfg.get("snapshot_epoch", 1)
         checkpoints = CheckpointHook(save_dir, period)
-        hooks = [EMAHook(ema_of(cfg, model), period)] if cfg.get("use_ema") else []
+        teacher = build_teacher(model, semi) if semi else None
+        if teacher is not None and resume and semi.inference_on == "teacher":
+            load_weights(teacher.model, snapshot_prefix(resume) + ".pdparams", strict=True)
+        hooks = ([TeacherHook(teacher, semi.ema_start_iters, semi.inference_on, period)]
+                 if semi else [EMAHook(ema_of(cfg, model), period)] if cfg.get("use_ema")
+                 else [])
         if eval_snapshots:
             hooks.append(EvalHook(make_evaluator(cfg, model, rank, output_dir=save_dir,
                                                  predictor=predictor_on(device, predictor)),
@@ -181,9 +190,14 @@ def train(cfg, *, resume=None, eval_snapshots=False, amp=False, use_vdl=False,
             logger.info("--amp needs a GPU: training in float32 on CPU")
         network = paddle.DataParallel(model) if world > 1 else model
         start_epoch, start_iter = (progress.epoch, progress.iteration) if progress else (0, 0)
-        trainer = Trainer(network, optimizer, schedule, loader, cfg["epoch"], hooks,
-                          start_epoch, start_iter, amp=amp and device == "gpu",
-                          accumulate=accumulate)
+        if semi:
+            trainer = DenseTeacherTrainer(network, optimizer, schedule, loader, cfg["epoch"],
+                                          hooks, start_epoch, start_iter, teacher=teacher,
+                                          options=semi)
+        else:
+            trainer = Trainer(network, optimizer, schedule, loader, cfg["epoch"], hooks,
+                              start_epoch, start_iter, amp=amp and device == "gpu",
+                              accumulate=accumulate)
         if progress:
             restore_hook_states(trainer, progress.hook_states, resume)
         try:
@@ -192,6 +206,14 @@ def train(cfg, *, resume=None, eval_snapshots=False, amp=False, use_vdl=False,
             raise KeyboardInterrupt(interrupted_message(trainer, checkpoints.last_saved
                                                         or resume)) from None
     return model
+
+
+def train_batch_size(cfg, semi):
+    """Labelled images per step and process: TrainReader's batch_size, or SemiTrainReader's
+    sup_batch_size in a semi-supervised run."""
+    if semi:
+        return (cfg.get("SemiTrainReader") or {}).get("sup_batch_size", 1)
+    return (cfg.get("TrainReader") or {}).get("batch_size", 1)
 
 
 def ema_of(cfg, model):
