@@ -30,6 +30,7 @@ from ..core.config import ConfigError, unknown_key_message
 from ..modeling.losses.ssod_fcos_loss import ssod_fcos_loss
 from ..utils.env import logger
 from .ema import SimpleModelEMA
+from .pseudo_labels import pseudo_label_quality, row_points
 from .hooks import snapshot_due
 from .storage import TRAINING_WEIGHTS
 from .trainer import HookBase, Trainer, check_finite
@@ -125,7 +126,8 @@ class DenseTeacherTrainer(Trainer):
     Extra args: ``teacher`` (SimpleModelEMA of the network), ``options``
     (DenseTeacherOptions). ``losses`` of a step: ``loss``, ``loss_sup_sum``,
     ``loss_unsup_sum``, the supervised losses, the weighted ``distill_loss_*`` and
-    ``fg_sum`` (zeros before the semi-supervised phase).
+    ``fg_sum`` (zeros before the semi-supervised phase), and ``pseudo_precision`` /
+    ``pseudo_recall`` when the unlabelled images have boxes (``pseudo_labels``).
     """
 
     def __init__(self, model, optimizer, schedule, loader, epochs, hooks=(), start_epoch=0,
@@ -144,16 +146,35 @@ class DenseTeacherTrainer(Trainer):
 
     def _unsupervised_losses(self, weak, strong):
         """Weighted distill losses and fg_sum (tensors) of the teacher on ``weak`` and the
-        student on ``strong``."""
+        student on ``strong``, plus ``pseudo_precision`` and ``pseudo_recall`` (floats) when
+        ``weak`` has ground truth (see ``pseudo_labels``)."""
         student = self.model({"image": strong["image"], "dense_outputs": True})
         self.teacher.model.eval()
         with paddle.no_grad():
             teacher = self.teacher.model({"image": weak["image"], "dense_outputs": True})
         parts = ("cls_logits", "distances", "quality")
-        losses, _ = ssod_fcos_loss([student[p] for p in parts], [teacher[p] for p in parts],
-                                   self.options.train_cfg["ratio"])
+        losses, mask = ssod_fcos_loss([student[p] for p in parts], [teacher[p] for p in parts],
+                                      self.options.train_cfg["ratio"])
         weights = self.options.train_cfg["loss_weight"]
-        return {k: v * weights[k] if k in weights else v for k, v in losses.items()}
+        losses = {k: v * weights[k] if k in weights else v for k, v in losses.items()}
+        if "gt_bbox" in weak:
+            losses.update(self._pseudo_label_quality(mask, teacher["cls_logits"], weak))
+        return losses
+
+    def _pseudo_label_quality(self, mask, teacher_logits, weak):
+        """{pseudo_precision, pseudo_recall} of the selected rows against ``weak``'s boxes
+        ({} when it has none)."""
+        head = self.network.fcos_head
+        points = row_points([(t.shape[0], t.shape[2], t.shape[3]) for t in teacher_logits],
+                            head.fpn_stride, head.num_shift)
+        classes = np.concatenate([t.transpose([0, 2, 3, 1]).reshape([-1, t.shape[1]])
+                                  .argmax(axis=1).numpy() for t in teacher_logits])
+        quality = pseudo_label_quality(mask.numpy() > 0, classes, points,
+                                       [np.asarray(b) for b in weak["gt_bbox"]],
+                                       [np.asarray(c) for c in weak["gt_class"]])
+        if quality is None:
+            return {}
+        return {"pseudo_precision": quality[0], "pseudo_recall": quality[1]}
 
     def run_step(self, batch):
         sup_weak, sup_strong, unsup_weak, unsup_strong = batch
@@ -171,6 +192,8 @@ class DenseTeacherTrainer(Trainer):
             logger.info("iteration %d: the unlabelled loss starts after this one", curr + 1)
         if curr > start:
             unsup = self._unsupervised_losses(unsup_weak, unsup_strong)
+            losses.update({k: unsup.pop(k) for k in ("pseudo_precision", "pseudo_recall")
+                           if k in unsup})
             fg_sum = float(unsup.pop("fg_sum"))
             total = paddle.add_n(list(unsup.values())) * unsup_weight(
                 cfg["unsup_weight"], cfg["suppress"], curr, start)

@@ -107,12 +107,17 @@ def test_piecewise_decay_use_warmup_false_drops_the_warmup():
 
 
 def test_published_config_trains_evaluates_and_exports(data, tmp_path):
+    """The unlabelled set here keeps its boxes, so the pseudo-labels' precision and recall
+    are logged."""
     save = tmp_path / "output"
     done = train(PUBLISHED, TINY_PUBLISHED + ["epoch=1", "semi_start_iters=1",
-                                              "ema_start_iters=0"], data, save)
+                                              "ema_start_iters=0"], data, save,
+                 "UnsupTrainDataset.anno_path=annotations/instances_train.json",
+                 "UnsupTrainDataset.data_fields=[image, gt_bbox, gt_class]")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     log = done.stdout + done.stderr
     assert re.search(r"distill_loss_cls: [0-9.]+, .* fg_sum: (?!0\.000000)", log), log[-3000:]
+    assert re.search(r"pseudo_precision: [01]\.\d+, pseudo_recall: [01]\.\d+", log)
     final = save / "denseteacher_fcos_r50_fpn_coco_semi010" / "model_final"
     teacher, student = state(f"{final}.pdparams"), state(f"{final}.pdema")
     assert teacher.keys() == student.keys()

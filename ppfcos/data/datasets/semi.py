@@ -9,7 +9,10 @@ part is read from
 - a plain folder of images: ``anno_path`` unset, or naming a directory; the images are found
   under ``image_dir`` (recursively, sorted by path, so the order is the same everywhere).
 
-Unlabelled records carry no ground truth, whatever ``data_fields`` says. Every listed image is
+Unlabelled records carry no ground truth unless ``data_fields`` asks for ``gt_bbox`` and the
+json has annotations (an unlabelled part split from a labelled set): the boxes are then read
+(images without boxes kept) for the trainer to log how good the pseudo-labels are; they are
+never trained on. Every listed image is
 used (PaddleDetection redraws the unlabelled list with an unseeded ``np.random.choice`` at
 parse time; ppfcos keeps it whole, in file order, and only the sampler shuffles, per seed).
 """
@@ -50,6 +53,10 @@ class SemiCOCODataSet(COCODataSet):
         if anno is None or os.path.isdir(anno):
             records = self._folder_records(anno or image_dir)
             source = anno or image_dir
+        elif "gt_bbox" in self.data_fields:
+            self.allow_empty, self.empty_ratio = True, 1.0
+            records = super()._parse()
+            source = self.get_anno()
         else:
             records = self._json_records(image_dir)
             source = self.get_anno()
