@@ -134,6 +134,9 @@ def train(cfg, *, resume=None, eval_snapshots=False, amp=False, use_vdl=False,
         raise ConfigError(f"{cfg.origin('early_stop_patience')}: early_stop_patience counts "
                           f"evaluations: train with --eval, or remove it")
     semi = DenseTeacherOptions(cfg) if cfg.get("ssod_method") else None
+    if semi and (accumulative_counts(cfg.get("OptimizerBuilder") or {}) > 1 or amp):
+        raise ConfigError("DenseTeacher training updates after every step in float32: "
+                          "remove OptimizerBuilder.accumulative_counts and --amp")
     save_dir = save_dir_of(cfg)
     if rank == 0:
         check_save_dir(cfg, save_dir)

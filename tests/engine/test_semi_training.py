@@ -169,6 +169,13 @@ def test_an_unreadable_unlabelled_json_is_a_one_line_error(data, tmp_path):
     assert_one_line_error(done, "UnsupTrainDataset", "not a valid COCO json")
 
 
+def test_gradient_accumulation_is_refused_with_a_one_line_error(data, tmp_path):
+    done = train(DEMO_SEMI, TINY_NET + ["epoch=1"], data, tmp_path / "output",
+                 "OptimizerBuilder.accumulative_counts=2")
+    assert_one_line_error(done, "accumulative_counts")
+    assert not (tmp_path / "output").exists()
+
+
 def test_a_plain_folder_of_images_is_an_unlabelled_set(data):
     cfg = ppfcos.load_config(DEMO_SEMI, data_overrides(data) + [
         "UnsupTrainDataset.anno_path=null", f"UnsupTrainDataset.image_dir={data / 'val'}"])
