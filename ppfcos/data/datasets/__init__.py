@@ -6,5 +6,5 @@ from .image_folder import ImageFolder
 from .semi import SemiCOCODataSet
 from .voc import VOCDataSet
 
-__all__ = ["COCODataSet", "DatasetError", "DetDataset", "ImageFolder", "READER_ERROR_KEY", "SKIPPED_KEY",
-           "SemiCOCODataSet", "VOCDataSet"]
+__all__ = ["COCODataSet", "DatasetError", "DetDataset", "ImageFolder", "READER_ERROR_KEY",
+           "SKIPPED_KEY", "SemiCOCODataSet", "VOCDataSet"]
