@@ -122,7 +122,8 @@ def _view_pair(cfg, dataset, section, batch_key, batch_size, options, seed, work
 
 def create_semi_reader(cfg, seed=0):
     """The SemiLoader of ``TrainDataset`` (labelled) and ``UnsupTrainDataset`` (unlabelled)
-    through ``SemiTrainReader``."""
+    through ``SemiTrainReader``: four DetLoaders (two sets, two views), each with the
+    config's ``worker_num`` worker processes."""
     options = semi_reader_options(cfg)
     workers = check_worker_num(cfg, cfg.get("worker_num", 0))
     pairs = []
