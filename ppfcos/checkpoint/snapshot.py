@@ -112,10 +112,15 @@ def save_snapshot(prefix, model, optimizer, epoch, iteration, *, training_weight
         paddle.save(opt_state, opt_tmp)
 
 
+def snapshot_prefix(path):
+    """A snapshot given as ``prefix`` or ``prefix.pdparams`` -> ``prefix``."""
+    return path[:-len(".pdparams")] if path.endswith(".pdparams") else path
+
+
 def resume_snapshot(prefix, model, optimizer):
     """Load a snapshot written by ``save_snapshot`` into ``model`` (the ``.pdema``
     weights when the snapshot has them) and ``optimizer``; returns its Progress."""
-    prefix = prefix[:-len(".pdparams")] if prefix.endswith(".pdparams") else prefix
+    prefix = snapshot_prefix(prefix)
     opt_path = prefix + ".pdopt"
     if not os.path.isfile(opt_path):
         raise WeightsError(f"cannot resume from {prefix}: {opt_path} is missing (resume needs "

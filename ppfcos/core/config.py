@@ -76,10 +76,20 @@ GLOBAL_KEYS = {
     "print_flops": "accepted for PaddleDetection compatibility",
     "print_params": "accepted for PaddleDetection compatibility",
     "export": "export options (post_process, nms, benchmark, fuse_conv_bn)",
+    "ssod_method": "semi-supervised method: DenseTeacher (UnsupTrainDataset, SemiTrainReader)",
+    "semi_start_iters": "semi-supervised: supervised iterations before the unlabelled loss",
+    "ema_start_iters": "semi-supervised: the iteration the teacher copies the student at",
+    "use_simple_ema": "semi-supervised: the teacher is a SimpleModelEMA of the student",
+    "DenseTeacher": "DenseTeacher's train_cfg (loss weights, ratio, ramp) and test_cfg",
+    "epochs": "accepted for PaddleDetection compatibility (its configs anchor epoch on it)",
+    "use_warmup": "accepted for PaddleDetection compatibility (its configs anchor "
+                  "PiecewiseDecay.use_warmup on it)",
     "TrainDataset": "training dataset spec",
     "EvalDataset": "evaluation dataset spec",
     "TestDataset": "inference dataset spec",
+    "UnsupTrainDataset": "semi-supervised: the unlabelled images (SemiCOCODataSet)",
     "TrainReader": "training transforms and batching",
+    "SemiTrainReader": "semi-supervised: transforms, weak and strong views, sup/unsup batching",
     "EvalReader": "evaluation transforms and batching",
     "TestReader": "inference transforms and batching",
     "LearningRate": "base_lr and schedulers",
@@ -87,7 +97,7 @@ GLOBAL_KEYS = {
 }
 
 
-DATASET_KEYS = ("TrainDataset", "EvalDataset", "TestDataset")
+DATASET_KEYS = ("TrainDataset", "EvalDataset", "TestDataset", "UnsupTrainDataset")
 
 # Top-level sections that are not components (LearningRate, OptimizerBuilder, the
 # readers): name -> (accepted keys, extra check or None), registered by the module

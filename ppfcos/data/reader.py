@@ -132,12 +132,24 @@ for _, _reader_section in MODES.values():
     register_section(_reader_section, READER_DEFAULTS, check_transforms)
 
 
+def check_positive_int(cfg, path, value):
+    """ConfigError naming ``path`` unless ``value`` is a positive integer."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise _config_error(cfg, path, f"must be a positive integer, got {excerpt(value)}")
+
+
+def check_worker_num(cfg, workers):
+    """``workers`` (the loader's worker processes), or a ConfigError unless an int >= 0."""
+    if not isinstance(workers, int) or workers < 0:
+        raise _config_error(cfg, ("worker_num",), f"must be an integer >= 0, got "
+                            f"{excerpt(workers)}")
+    return workers
+
+
 def reader_options(cfg, section):
     """The reader section's settings with defaults; unknown keys are a ConfigError."""
     options = {**READER_DEFAULTS, **section_settings(cfg, section, READER_DEFAULTS)}
-    if not isinstance(options["batch_size"], int) or options["batch_size"] < 1:
-        raise _config_error(cfg, (section, "batch_size"), f"must be a positive integer, got "
-                            f"{excerpt(options['batch_size'])}")
+    check_positive_int(cfg, (section, "batch_size"), options["batch_size"])
     if not isinstance(options["mixup_epoch"], int) or options["mixup_epoch"] < -1:
         raise _config_error(cfg, (section, "mixup_epoch"), f"must be an integer >= -1, got "
                             f"{excerpt(options['mixup_epoch'])}")
@@ -210,9 +222,7 @@ def create_reader(cfg, mode, dataset=None, num_replicas=None, rank=None, seed=0,
                                       options["drop_last"], num_replicas, rank, seed,
                                       same_size_groups(dataset) if mode == "eval" else None,
                                       factors)
-    workers = cfg.get("worker_num", 0) if worker_num is None else worker_num
-    if not isinstance(workers, int) or workers < 0:
-        raise _config_error(cfg, ("worker_num",), f"must be an integer >= 0, "
-                            f"got {excerpt(workers)}")
+    workers = check_worker_num(cfg, cfg.get("worker_num", 0) if worker_num is None
+                               else worker_num)
     return DetLoader(dataset, sampler, collate, workers, options["use_shared_memory"],
                      lockstep=mode == "train" and sampler.num_replicas > 1)

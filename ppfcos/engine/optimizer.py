@@ -31,10 +31,14 @@ DEFAULT_TOTAL_BATCH = 16
 
 @register
 class PiecewiseDecay:
-    """Step decay at ``milestones`` (epochs) by ``gamma`` (float, or one factor per stage)."""
+    """Step decay at ``milestones`` (epochs) by ``gamma`` (float, or one factor per stage).
 
-    def __init__(self, milestones=(8, 11), gamma=0.1):
+    ``use_warmup: false`` drops the schedule's LinearWarmup (PaddleDetection's key, set by
+    its DenseTeacher configs when starting from a trained supervised model)."""
+
+    def __init__(self, milestones=(8, 11), gamma=0.1, use_warmup=True):
         self.milestones = [int(m) for m in milestones]
+        self.use_warmup = bool(use_warmup)
         if isinstance(gamma, (list, tuple)):
             if len(gamma) != len(self.milestones):
                 raise ValueError(f"PiecewiseDecay needs one gamma per milestone, got "
@@ -145,6 +149,8 @@ def build_schedule(cfg, steps_per_epoch):
             warmup = scheduler
         else:
             decay = scheduler
+    if not getattr(decay, "use_warmup", True):
+        warmup = None
     return Schedule(section["base_lr"], decay, warmup, steps_per_epoch)
 
 

@@ -13,12 +13,13 @@ from ..analysis import AnalysisOptions, analyze
 from ..analysis.report import summary_lines
 from ..checkpoint.loading import load_weights
 from ..checkpoint.errors import WeightsError
-from ..checkpoint.snapshot import resume_snapshot
+from ..checkpoint.snapshot import resume_snapshot, snapshot_prefix
 from ..core.config import ConfigError
 from ..core.files import DiskFull
 from ..data import create_reader
 from ..data.class_labels import inference_labels
 from ..data.reader import build_dataset, parse_dataset
+from ..data.semi_reader import create_semi_reader
 from ..evaluation.evaluator import build_metric, evaluate, predict
 from ..export import export_model
 from ..export.calibration import DEFAULT_CALIB_NUM, calibration_inputs, check_calib_dir
@@ -36,6 +37,7 @@ from .optimizer import (accumulative_counts, build_optimizer, build_schedule,
                         linear_scaling_warning)
 from .preflight import (check_save_dir, check_training_classes, check_training_steps,
                         holding_save_dir, listed_categories, oversized_images_hint)
+from .semi import DenseTeacherOptions, DenseTeacherTrainer, TeacherHook, build_teacher
 from .trainer import PeerStopped, Trainer
 
 
@@ -143,14 +145,21 @@ def train(cfg, *, resume=None, eval_snapshots=False, amp=False, use_vdl=False,
     if cfg.get("early_stop_patience") and not eval_snapshots:
         raise ConfigError(f"{cfg.origin('early_stop_patience')}: early_stop_patience counts "
                           f"evaluations: train with --eval, or remove it")
+    semi = DenseTeacherOptions(cfg) if cfg.get("ssod_method") else None
+    if semi and (accumulative_counts(cfg.get("OptimizerBuilder") or {}) > 1 or amp):
+        raise ConfigError("DenseTeacher training updates after every step in float32: "
+                          "remove OptimizerBuilder.accumulative_counts and --amp")
     save_dir = save_dir_of(cfg)
     if rank == 0:
         check_save_dir(cfg, save_dir)
     with holding_save_dir(save_dir) if rank == 0 else contextlib.nullcontext():
         set_seed(seed)
         model = use_sync_bn(build_model(cfg), device)
-        loader = create_reader(cfg, "train", seed=seed)
-        check_training_steps(cfg, loader.batch_sampler)
+        if semi:   # refuses sets that fill no batch itself
+            loader = create_semi_reader(cfg, seed=seed)
+        else:
+            loader = create_reader(cfg, "train", seed=seed)
+            check_training_steps(cfg, loader.batch_sampler)
         check_training_classes(cfg, loader.dataset)
         hint = oversized_images_hint(cfg, loader.dataset)
         if hint:
@@ -160,7 +169,7 @@ def train(cfg, *, resume=None, eval_snapshots=False, amp=False, use_vdl=False,
                                     model.parameters())
         accumulate = accumulative_counts(cfg.get("OptimizerBuilder") or {})
         warning = linear_scaling_warning(cfg["LearningRate"],
-                                         world * cfg["TrainReader"]["batch_size"] * accumulate)
+                                         world * train_batch_size(cfg, semi) * accumulate)
         if warning:
             logger.warning("%s", warning)
 
@@ -175,7 +184,12 @@ def train(cfg, *, resume=None, eval_snapshots=False, amp=False, use_vdl=False,
 
         period = cfg.get("snapshot_epoch", 1)
         checkpoints = CheckpointHook(save_dir, period)
-        hooks = [EMAHook(ema_of(cfg, model), period)] if cfg.get("use_ema") else []
+        teacher = build_teacher(model, semi) if semi else None
+        if teacher is not None and resume and semi.inference_on == "teacher":
+            load_weights(teacher.model, snapshot_prefix(resume) + ".pdparams", strict=True)
+        hooks = ([TeacherHook(teacher, semi.ema_start_iters, semi.inference_on, period)]
+                 if semi else [EMAHook(ema_of(cfg, model), period)] if cfg.get("use_ema")
+                 else [])
         if eval_snapshots:
             hooks.append(EvalHook(make_evaluator(cfg, model, rank, output_dir=save_dir,
                                                  predictor=predictor_on(device, predictor)),
@@ -194,15 +208,28 @@ def train(cfg, *, resume=None, eval_snapshots=False, amp=False, use_vdl=False,
             logger.info("--amp needs a GPU: training in float32 on CPU")
         network = paddle.DataParallel(model) if world > 1 else model
         start_epoch, start_iter = (progress.epoch, progress.iteration) if progress else (0, 0)
-        trainer = Trainer(network, optimizer, schedule, loader, cfg["epoch"], hooks,
-                          start_epoch, start_iter, amp=amp and device == "gpu",
-                          accumulate=accumulate)
+        if semi:
+            trainer = DenseTeacherTrainer(network, optimizer, schedule, loader, cfg["epoch"],
+                                          hooks, start_epoch, start_iter, teacher=teacher,
+                                          options=semi)
+        else:
+            trainer = Trainer(network, optimizer, schedule, loader, cfg["epoch"], hooks,
+                              start_epoch, start_iter, amp=amp and device == "gpu",
+                              accumulate=accumulate)
         if progress:
             restore_hook_states(trainer, progress.hook_states, resume)
         with stop_says(lambda cause: stopped_message(trainer, checkpoints.last_saved or resume,
                                                      cause, rank), world):
             trainer.train()
     return model
+
+
+def train_batch_size(cfg, semi):
+    """Labelled images per step and process: TrainReader's batch_size, or SemiTrainReader's
+    sup_batch_size in a semi-supervised run."""
+    if semi:
+        return (cfg.get("SemiTrainReader") or {}).get("sup_batch_size", 1)
+    return (cfg.get("TrainReader") or {}).get("batch_size", 1)
 
 
 def ema_of(cfg, model):

@@ -27,6 +27,10 @@ class FCOS(nn.Layer):
         (resized h, w before padding; the padded H, W if absent) and ``scale_factor``
         [N, 2] (resized / original, y then x; ones if absent); returns ``bbox`` [K, 6]
         (class, score, x1, y1, x2, y2 in original-image pixels) and ``bbox_num`` [N].
+      - either mode, with ``inputs["dense_outputs"]`` true (semi-supervised training): only
+        ``image`` is read; returns the head's per-level maps ``cls_logits`` [N, C, H_l, W_l],
+        ``distances`` [N, 4, H_l, W_l] (l, t, r, b in input pixels) and ``quality``
+        [N, 1, H_l, W_l] (logits), finest level first.
 
     Args:
         backbone, neck, fcos_head: the parts (built with shapes flowing between them).
@@ -69,6 +73,10 @@ class FCOS(nn.Layer):
         _check_image(inputs["image"])
         feats = self.neck(self.backbone(inputs["image"]))
         outputs = self.fcos_head(feats)
+        if inputs.get("dense_outputs"):
+            return {"cls_logits": outputs.cls_logits,
+                    "distances": self.fcos_head.distances_in_pixels(outputs.bbox_reg),
+                    "quality": outputs.quality}
         if self.training:
             losses = self.fcos_head.fcos_loss(outputs, inputs)
             losses["loss"] = paddle.add_n(list(losses.values()))
