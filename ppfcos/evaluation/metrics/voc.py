@@ -1,7 +1,6 @@
 """PASCAL VOC box AP (11-point or area under the interpolated PR curve)."""
 import numpy as np
 
-from ...core.messages import excerpt
 from .coco import detection_rows, format_table, image_id
 
 MAP_TYPES = ("11point", "area")
@@ -30,7 +29,9 @@ class VOCMetric:
     def __init__(self, class_names, map_type="11point", overlap_thresh=0.5,
                  evaluate_difficult=False, classwise=False):
         if map_type not in MAP_TYPES:
-            raise ValueError(f"map_type must be one of {MAP_TYPES}, got {excerpt(map_type)}")
+            # the value quoted to 80 characters at most (the package imports no ppfcos:
+            # core.messages.excerpt is out of its reach)
+            raise ValueError(f"map_type must be one of {MAP_TYPES}, got {map_type!r:.80}")
         self.class_names = list(class_names)
         self.map_type = map_type
         self.overlap_thresh = overlap_thresh
