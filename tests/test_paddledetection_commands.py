@@ -16,6 +16,7 @@ import ppfcos
 from conftest import CONFIGS, PROGRAM_FILE, REPO, export_listing, load_tool
 from ppfcos.modeling.seeded_weights import seed_weights
 from ppfcos.data.synthetic import make_synthetic_coco
+from ppfcos_deploy.output_dir import RECORD
 
 DEMO = os.path.join(CONFIGS, "demo", "fcos_r18_lite_synthetic.yml")
 TINY = ["ResNet.base_channels=8", "ResNet.ch_in=8", "FPN.out_channel=16",
@@ -109,7 +110,7 @@ def test_infer_list_save_threshold_visualize_and_category_ids(setup, tmp_path):
                "--save_threshold", "0.1", "--draw_threshold", "0.9", "--output_dir",
                tmp_path / "out", "-o", *overrides)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert os.listdir(tmp_path / "out") == ["bbox.json"]          # --visualize False
+    assert sorted(os.listdir(tmp_path / "out")) == [RECORD, "bbox.json"]   # --visualize False
     records = json.loads((tmp_path / "out" / "bbox.json").read_text())
     assert {os.path.basename(r["image"]) for r in records} == {"000002.jpg", "000004.jpg"}
     assert records and min(r["score"] for r in records) >= 0.1
@@ -129,7 +130,7 @@ def test_infer_list_save_threshold_visualize_and_category_ids(setup, tmp_path):
     drawn = run("tools/infer.py", "-c", DEMO, "--infer_img", val / "000001.jpg",
                 "--visualize", "--output_dir", tmp_path / "drawn", "-o", *overrides)
     assert drawn.returncode == 0, drawn.stderr[-3000:]
-    assert os.listdir(tmp_path / "drawn") == ["000001.jpg"]
+    assert sorted(os.listdir(tmp_path / "drawn")) == [RECORD, "000001.jpg"]
 
 
 def test_export_then_deploy_with_paddledetection_spellings(setup, tmp_path):

@@ -59,7 +59,11 @@ def test_a_run_with_ema_and_accumulation_killed_and_resumed_ends_as_one_left_alo
     time.sleep(0.3)
     os.killpg(run.pid, signal.SIGINT)
     _, stderr = run.communicate(timeout=60)
-    assert run.returncode in (0, 130), stderr[-3000:]   # 0: it finished before the signal
+    # 0: it finished before the signal; -SIGINT: it had finished (model_final written) and
+    # the signal met Python on its way out, after the tool's handlers were put back
+    finished = (out / "model_final.pdparams").exists()
+    assert run.returncode == 130 or (finished and run.returncode in (0, -signal.SIGINT)), \
+        stderr[-3000:]
     for name in os.listdir(out):
         if name.startswith(("epoch_2", "model_final")):
             os.remove(out / name)                         # resume from epoch 1 in any case

@@ -199,13 +199,13 @@ def run(args):
     if draw:
         check_output_dir(args.output_dir, [args.video_file] if args.video_file else paths or [])
     threshold = model.draw_threshold if args.threshold is None else args.threshold
+    timings = Timings()   # the runtime refuses what it cannot run before output_dir is made
+    detector = Detector(preprocessor, create_predictor(args.backend, model, options), timings,
+                        warmup_runs=WARMUP_RUNS if args.run_benchmark else 0)
     writer = ResultWriter(args.output_dir, model.label_list, threshold, draw=draw,
                           save_results=args.save_results, category_ids=model.category_ids,
                           images=paths or (), video=name,
                           also_writes=[BENCHMARK_FILE] if args.run_benchmark else [])
-    timings = Timings()
-    detector = Detector(preprocessor, create_predictor(args.backend, model, options), timings,
-                        warmup_runs=WARMUP_RUNS if args.run_benchmark else 0)
     slicing = slice_options(args)
     if slicing:
         detector = SlicedDetector(detector, slicing, args.batch_size)
