@@ -42,8 +42,8 @@ def test_ci_runs_the_readme_test_command():
 
 
 # Developer benchmarks of one component, run from a checkout only (no console command).
-SCRIPT_ONLY_TOOLS = {"benchmark_annotations", "benchmark_deploy", "benchmark_serve",
-                     "benchmark_setup", "benchmark_targets"}
+SCRIPT_ONLY_TOOLS = {"benchmark_annotations", "benchmark_deploy", "benchmark_recipe",
+                     "benchmark_serve", "benchmark_setup", "benchmark_targets"}
 
 
 def test_every_tool_has_a_console_command_with_its_main():
