@@ -23,6 +23,7 @@ from ppfcos.core.config import (ConfigError, register_section, section_settings,
 from ppfcos.core.messages import close_matches, excerpt
 from ppfcos.data.collate import BatchCollator
 from ppfcos.data.datasets import DatasetError
+from ppfcos.data.datasets.base import check_provides
 from ppfcos.data.loader import DetLoader
 from ppfcos.data.sampler import DistributedBatchSampler, repeat_factors
 from ppfcos.data.transforms.mixing import Mixup
@@ -63,18 +64,25 @@ def _config_error(cfg, path, message):
 
 
 def build_dataset(cfg, section):
-    """Build (unparsed) the dataset that ``cfg[section]`` (``{name: COCODataSet, ...}``) names."""
+    """Build (unparsed) the dataset that ``cfg[section]`` (``{name: COCODataSet, ...}``)
+    names, checked against what DetDataset declares a dataset provides."""
     spec = cfg.get(section)
     if not isinstance(spec, dict) or "name" not in spec:
         raise _config_error(cfg, (section,), "must be a mapping with 'name:' (e.g. name: "
                             "COCODataSet or the tag !COCODataSet), got " + excerpt(spec))
-    return create_spec(cfg, spec, (section,))
+    dataset = create_spec(cfg, spec, (section,))
+    try:
+        check_provides(dataset)
+    except DatasetError as e:
+        raise _config_error(cfg, (section, e.key), e.detail) from None
+    return dataset
 
 
 def parse_dataset(cfg, section, dataset):
-    """Parse ``dataset``; its errors become ConfigErrors naming the file and ``section.key``."""
+    """Parse ``dataset`` and check again what it provides; its errors become ConfigErrors
+    naming the file and ``section.key``."""
     try:
-        dataset.parse_dataset()
+        check_provides(dataset.parse_dataset())
     except DatasetError as e:
         raise _config_error(cfg, (section, e.key), e.detail) from None
     return dataset

@@ -35,8 +35,9 @@ from .infer import check_inputs, infer_images
 from .slicing import SlicedDetector, predict_sliced
 from .optimizer import (accumulative_counts, build_optimizer, build_schedule,
                         linear_scaling_warning)
-from .preflight import (check_save_dir, check_training_classes, check_training_steps,
-                        holding_save_dir, listed_categories, oversized_images_hint)
+from .preflight import (check_save_dir, check_targets_match_head, check_training_classes,
+                        check_training_steps, fcos_targets, holding_save_dir,
+                        listed_categories, oversized_images_hint)
 from .semi import DenseTeacherOptions, DenseTeacherTrainer, TeacherHook, build_teacher
 from .trainer import PeerStopped, Trainer
 
@@ -74,7 +75,7 @@ def model_with_weights(cfg, *, key="weights"):
 
 def check_classes(cfg, dataset):
     """ConfigError when the model predicts classes the EvalDataset has no category for."""
-    names = getattr(dataset, "class_names", None)
+    names = dataset.class_names
     if names and cfg.get("num_classes", len(names)) > len(names):
         raise ConfigError(f"num_classes is {cfg['num_classes']} but the EvalDataset has "
                           f"{listed_categories(names)}: evaluate on a dataset with the "
@@ -160,6 +161,7 @@ def train(cfg, *, resume=None, eval_snapshots=False, amp=False, use_vdl=False,
         else:
             loader = create_reader(cfg, "train", seed=seed)
             check_training_steps(cfg, loader.batch_sampler)
+            check_targets_match_head(model.fcos_head, fcos_targets(cfg))
         check_training_classes(cfg, loader.dataset)
         hint = oversized_images_hint(cfg, loader.dataset)
         if hint:

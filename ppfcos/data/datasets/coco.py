@@ -36,6 +36,8 @@ class COCODataSet(DetDataset):
     ``cname2cid`` maps names to labels.
     """
 
+    metrics = ("COCO", "VOC")
+
     def __init__(self, dataset_dir=None, image_dir=None, anno_path=None, data_fields=["image"],
                  sample_num=-1, load_crowd=False, allow_empty=False, empty_ratio=1.,
                  allow_outside_paths=False, allow_bad_records=False):

@@ -113,6 +113,12 @@ class Gt2FCOSTarget:
         self.size_ranges_closed = size_ranges_closed
         self.size_ranges = list(zip(bounds[:-1], bounds[1:]))
 
+    @property
+    def distances_in_strides(self):
+        """True when ``reg_target`` is divided by the level's stride (as FCOSHead's
+        property of the same name says its ``bbox_reg`` is)."""
+        return self.norm_reg_targets and not self.multiply_strides_reg_targets
+
     def __repr__(self):
         return (f"Gt2FCOSTarget(object_sizes_boundary={self.object_sizes_boundary}, "
                 f"center_sampling_radius={self.center_sampling_radius}, "
@@ -155,7 +161,7 @@ class Gt2FCOSTarget:
         for lvl, (stride, size_range) in enumerate(zip(self.downsample_ratios, self.size_ranges)):
             labels, reg, ctn = self._level(h, w, stride, size_range, boxes[order],
                                            classes[order], first_box)
-            if self.norm_reg_targets and not self.multiply_strides_reg_targets:
+            if self.distances_in_strides:
                 reg = reg / stride
             out[f"labels{lvl}"] = labels
             out[f"reg_target{lvl}"] = reg

@@ -49,19 +49,6 @@ class ConvNorm(nn.Layer):
                                   bias_attr=False)
         self.norm = build_norm(norm_type, ch_out, lr=lr, decay=norm_decay, frozen=freeze_norm)
 
-    def fold_norm(self):
-        """Fold eval-mode batch norm into the conv: ``conv`` gains the bias and ``norm``
-        becomes the identity, so inference computes the same output with one op less.
-        Only for inference: the folded layer no longer trains like the original."""
-        if not isinstance(self.norm, nn.BatchNorm2D):
-            return
-        scale = self.norm.weight / paddle.sqrt(self.norm._variance + self.norm._epsilon)
-        shift = self.norm.bias - self.norm._mean * scale
-        self.conv.weight.set_value(self.conv.weight * scale.reshape([-1, 1, 1, 1]))
-        self.conv.bias = self.conv.create_parameter([shift.shape[0]], is_bias=True)
-        self.conv.bias.set_value(shift)
-        self.norm = nn.Identity()
-
     def forward(self, x):
         if self.conv_offset is None:
             x = self.conv(x)
