@@ -3,10 +3,10 @@
 ``create_reader(cfg, 'train')`` builds ``TrainDataset`` and ``TrainReader``
 (``sample_transforms``, ``batch_transforms``, ``batch_size``, ``shuffle``,
 ``drop_last``, ``use_shared_memory``, ``oversample_thr``) into a
-:class:`~ppfcos.data.loader.DetLoader` running ``worker_num`` worker processes; the
-batches it yields are described in :mod:`ppfcos.data.collate`.
+`DetLoader` running ``worker_num`` worker processes; the
+batches it yields are described in `ppfcos.data.collate`.
 
-Datasets and ops are built by :mod:`ppfcos.core.builder`, like every other
+Datasets and ops are built by `ppfcos.core.builder`, like every other
 component: a dataset spec ``{name: COCODataSet, ...}`` and an op entry
 ``{Resize: {target_size: ...}}`` get the same argument checks and error
 messages as a model section, and a component's ``__shared__`` keys fall back
@@ -207,7 +207,8 @@ def create_reader(cfg, mode, dataset=None, num_replicas=None, rank=None, seed=0,
         cfg: a Config (dict of sections with ``origin``).
         dataset: use this dataset instead of building ``{Train,Eval,Test}Dataset``
             (e.g. an ImageFolder after ``set_images``).
-        num_replicas, rank: distributed sharding (default: from paddle.distributed).
+        num_replicas: processes sharing the data (default: from paddle.distributed).
+        rank: this process's shard (default: from paddle.distributed).
         seed: base of the per-epoch shuffle seed.
         worker_num: overrides the config's top-level ``worker_num``.
     Returns:

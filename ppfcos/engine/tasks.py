@@ -305,7 +305,7 @@ def evaluate_weights(cfg, *, classwise=False, output_dir=None, predictor=False, 
     """Evaluate ``cfg['weights']`` on the EvalDataset; returns the metric's results.
     With ``predictor``: through ``backend`` at ``precision`` (int8: calibrated on up to
     ``calib_num`` images of ``calib_dir`` through the TestReader). ``slicing``,
-    ``save_prediction_only``, ``tta``: see :func:`make_evaluator`."""
+    ``save_prediction_only``, ``tta``: see `make_evaluator`."""
     rank, _, device = setup(cfg)
     check_tta(tta, predictor=predictor, slicing=slicing)
     check_backend(backend, precision)
@@ -364,7 +364,7 @@ def evaluate_json(cfg, *, output_dir=None, classwise=False):
 def analyze_saved(cfg, *, eval_dir=None, output_dir=None, options=None):
     """Analyse the ``bbox.json`` in ``eval_dir`` (default save_dir/<config>) against the
     EvalDataset into ``output_dir`` (default ``eval_dir/analysis``); returns the summary
-    (see :func:`ppfcos.analysis.analyze`). The analysis is numpy work on one process:
+    (see `ppfcos.analysis.analyze`). The analysis is numpy work on one process:
     in a distributed run (after evaluating), ranks other than 0 return None."""
     rank = paddle.distributed.get_rank()
     setup_logging(rank)
@@ -414,7 +414,7 @@ def infer(cfg, images, *, output_dir="output", draw_threshold=0.5, save_results=
 def export(cfg, *, output_dir="output_inference", extras=()):
     """Export ``cfg['weights']`` to ``output_dir/<config name>``; returns that directory.
 
-    extras: see :func:`ppfcos.export.export_model`.
+    extras: see `ppfcos.export.export_model`.
     """
     setup(cfg)
     model_dir = os.path.join(output_dir, cfg.name)

@@ -88,7 +88,7 @@ class VOCGroundTruthMetric(VOCMetric):
 
 
 def evaluate(predictions, metric):
-    """Score ``predictions`` (``(batch, detections)`` pairs of :func:`predict` or
+    """Score ``predictions`` (``(batch, detections)`` pairs of `predict` or
     ``slicing.predict_sliced`` over this rank's shard); all ranks get the results."""
     metric.reset()
     detections = [det for _, dets in predictions for det in dets]

@@ -29,7 +29,7 @@ class COCODataSet(DetDataset):
         allow_outside_paths: read images whose ``file_name`` leads outside
             ``image_dir`` (``..``, absolute paths); refused by default.
         allow_bad_records: skip (and count) malformed records instead of stopping
-            with an error naming the first (see :mod:`.validation`).
+            with an error naming the first (see `.validation`).
 
     After parsing: ``catid2clsid`` / ``clsid2catid`` map COCO category ids to
     0-based labels and back, ``class_names`` lists names by label and

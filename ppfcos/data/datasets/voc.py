@@ -60,7 +60,7 @@ class VOCDataSet(DetDataset):
     (the image-set list), ``label_list`` (class names file; the 20 VOC classes
     if unset), ``data_fields``, ``sample_num``, ``allow_empty``, ``empty_ratio``,
     ``allow_outside_paths``, ``allow_bad_records`` as in
-    :class:`~ppfcos.data.datasets.coco.COCODataSet`. ``difficult`` comes
+    `COCODataSet`. ``difficult`` comes
     from each object's ``<difficult>`` tag. Boxes are clipped to
     ``[0, width-1] x [0, height-1]`` as PaddleDetection does for VOC.
 

@@ -94,7 +94,12 @@ class Gt2FCOSTarget:
 
     Each sample needs a CHW ``image`` (its padded H, W set the grids),
     ``gt_bbox`` [n, 4] pixels and ``gt_class`` [n, 1] (0-based); ``is_crowd``
-    [n, 1] is optional. No key is removed.
+    [n, 1] is optional. No key is removed. For each level ``l`` of stride s_l it adds
+    ``labels{l}`` [H / s_l, W / s_l, 1] int32 (0: background, else class + 1),
+    ``reg_target{l}`` [H / s_l, W / s_l, 4] float32 (l, t, r, b distances; in strides
+    when ``distances_in_strides``) and ``centerness{l}`` [H / s_l, W / s_l, 1] float32.
+    Training refuses a config whose FCOSHead predicts other strides or units
+    (``engine.preflight.check_targets_match_head``).
     """
 
     def __init__(self, object_sizes_boundary, center_sampling_radius, downsample_ratios,

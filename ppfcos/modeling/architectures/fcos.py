@@ -33,7 +33,9 @@ class FCOS(nn.Layer):
         [N, 1, H_l, W_l] (logits), finest level first.
 
     Args:
-        backbone, neck, fcos_head: the parts (built with shapes flowing between them).
+        backbone: the feature extractor; its ``out_shape`` (ShapeSpecs) builds the neck.
+        neck: the feature pyramid; its ``out_shape`` builds the head.
+        fcos_head: the FCOSHead, returning FCOSOutputs.
         fcos_post_process: decoding + NMS; by default built from the head's
             ``nms`` and ``sqrt_score`` (PaddleDetection's current layout), or given as
             ``FCOSPostProcess`` (its 2021 layout) or ``LevelTopKPostProcess``

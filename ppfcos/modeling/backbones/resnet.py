@@ -124,7 +124,8 @@ class ResNet(nn.Layer):
         ch_in: stem output channels.
         base_channels: width of res2; each later stage doubles it (64 is the standard
             ResNet; smaller values give the light backbones used on CPU, e.g. the demo).
-        groups, base_width: ResNeXt cardinality and width per group (X-101-64x4d: 64, 4).
+        groups: ResNeXt cardinality (X-101-64x4d: 64).
+        base_width: ResNeXt width per group (X-101-64x4d: 4).
         norm_type: 'bn', 'sync_bn' (BN converted by the trainer) or 'gn'.
         freeze_norm: freeze norm parameters and, for BN, use running statistics.
         freeze_at: freeze the stem and stages 0..freeze_at (0 = res2); -1 trains all.
