@@ -1,14 +1,16 @@
 """ResNet / ResNeXt backbone with PaddleDetection's parameter names.
 
 Variants (how a bottleneck downsamples and what the stem looks like):
-  a: stride on the first 1x1 conv (caffe style, as in mmdetection's caffe R-50)
-  b: stride on the 3x3 conv (pytorch style; PaddleDetection's default)
-  c: b with a deep stem of three 3x3 convs
-  d: c with an avg-pool before the strided shortcut conv (ResNet-vd)
 
-Parameter names: ``conv1.conv1.*`` (stem), ``res{2..5}.res{stage}{a,b,...}.
-branch2{a,b,c}`` and ``short``; blocks past the tenth of res4 (R-101/152) are
-named ``res4b1, res4b2, ...`` as in PaddleDetection's released weights.
+- a: stride on the first 1x1 conv (caffe style, as in mmdetection's caffe R-50)
+- b: stride on the 3x3 conv (pytorch style; PaddleDetection's default)
+- c: b with a deep stem of three 3x3 convs
+- d: c with an avg-pool before the strided shortcut conv (ResNet-vd)
+
+Parameter names: ``conv1.conv1.*`` (stem),
+``res{2..5}.res{stage}{a,b,...}.branch2{a,b,c}`` and ``short``; blocks past the tenth
+of res4 (R-101/152) are named ``res4b1, res4b2, ...`` as in PaddleDetection's released
+weights.
 """
 import paddle
 import paddle.nn as nn
