@@ -4,7 +4,7 @@ Supported: Paddle 2.6 (2.6.2 is the newest ``paddlepaddle-gpu`` on PyPI) and 3.0
 Everything else in ppfcos is written once for all of them; code that needs to know
 which Paddle it runs on asks a function here, whose docstring says which versions
 differ and how. ``import ppfcos`` refuses another Paddle in one line
-(:func:`check_paddle_version`).
+(`check_paddle_version`).
 """
 import re
 import sys

@@ -11,7 +11,7 @@ from conftest import REPO
 from ppfcos.data.synthetic import make_synthetic_coco
 from ppfcos_deploy.output_dir import RECORD
 from tool_runs import DEMO, TINY, data_overrides, run_tool, train
-from voc_files import voc_xml
+from voc_files import voc_eval_dataset, write_voc_copy
 
 DUMP_SCRIPT = os.path.join(REPO, "tests", "helpers", "train_and_dump.py")
 
@@ -22,23 +22,6 @@ def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("synthetic")
     make_synthetic_coco(str(root), num_train=16, num_val=6, image_size=(64, 96))
     return str(root)
-
-
-def write_voc_copy(coco_root, out):
-    """The val split as a VOC dataset (XML per image, list file, label list) under ``out``."""
-    coco = json.load(open(os.path.join(coco_root, "annotations", "instances_val.json")))
-    names = {c["id"]: c["name"] for c in coco["categories"]}
-    os.makedirs(os.path.join(out, "Annotations"))
-    lines = []
-    for image in coco["images"]:
-        xml = os.path.join("Annotations", f"{image['id']}.xml")
-        with open(os.path.join(out, xml), "w") as f:
-            f.write(voc_xml(image, coco["annotations"], names, inclusive_ends=True))
-        lines.append(f"{os.path.join(coco_root, 'val', image['file_name'])} {xml}")
-    with open(os.path.join(out, "val.txt"), "w") as f:
-        f.write("\n".join(lines) + "\n")
-    with open(os.path.join(out, "label_list.txt"), "w") as f:
-        f.write("\n".join(c["name"] for c in coco["categories"]) + "\n")
 
 
 def load(path):
@@ -85,11 +68,8 @@ def test_train_eval_infer_round_trip(data, tmp_path):
     voc_root = str(tmp_path / "voc")
     write_voc_copy(data, voc_root)
     voc_eval = run_tool("eval", ["-c", DEMO, "-o", *TINY, f"weights={weights}", "metric=VOC",
-                                 "map_type=area", "EvalDataset={name: VOCDataSet, dataset_dir: "
-                                 f"{voc_root}, anno_path: val.txt, label_list: label_list.txt, "
-                                 "allow_empty: true, allow_outside_paths: true, "
-                                 "data_fields: [image, gt_bbox, gt_class, "
-                                 "difficult]}", "--classwise"], str(tmp_path))
+                                 "map_type=area", voc_eval_dataset(voc_root), "--classwise"],
+                        str(tmp_path))
     assert voc_eval.returncode == 0, voc_eval.stderr[-3000:]
     assert "mAP(0.50, area)" in voc_eval.stdout and "triangle" in voc_eval.stdout
 

@@ -1,6 +1,6 @@
 """The errors of weights I/O, in one module that imports nothing of ppfcos.
 
-Every other module of :mod:`ppfcos.checkpoint` imports its errors from here, so
+Every other module of `ppfcos.checkpoint` imports its errors from here, so
 reading, downloading, loading and converting weights depend on this module and never
 on each other for an exception class (which is what once made ``download`` and the
 loader import each other). All are ``ValueError``s: the file, not the program, is wrong.

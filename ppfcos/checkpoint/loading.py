@@ -11,8 +11,8 @@ Non-strictly (``pretrain_weights``) those keep the model's own initialisation
 and the report lists them as re-initialised; strictly (evaluation, resume) the
 file is refused in one line that says so.
 
-Files are read by :func:`ppfcos.checkpoint.state_file.read_state_file`, which runs
-no code from them; a URL is downloaded first (:mod:`ppfcos.checkpoint.download`).
+Files are read by `ppfcos.checkpoint.state_file.read_state_file`, which runs
+no code from them; a URL is downloaded first (`ppfcos.checkpoint.download`).
 """
 import os
 from dataclasses import dataclass, field
@@ -56,7 +56,7 @@ class LoadReport:
 def resolve_weights_path(path):
     """``output/x/model_final`` or ``.../model_final.pdparams`` -> the existing file.
 
-    A URL is downloaded into the weights cache (see :mod:`ppfcos.checkpoint.download`).
+    A URL is downloaded into the weights cache (see `ppfcos.checkpoint.download`).
     """
     if download.is_url(path):
         return download.fetch(path if path.endswith(".pdparams") else path + ".pdparams")

@@ -66,7 +66,7 @@ def portable_optimizer_state(model, optimizer):
 
 
 def restore_optimizer_state(model, optimizer, state, path):
-    """Inverse of :func:`portable_optimizer_state`: load ``state`` into ``optimizer``."""
+    """Inverse of `portable_optimizer_state`: load ``state`` into ``optimizer``."""
     tensor_names = {n: p.name for n, p in model.named_parameters()}
     native = {}
     for key, value in state.items():

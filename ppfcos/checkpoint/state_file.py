@@ -1,6 +1,6 @@
 """Read a file written by ``paddle.save(state_dict)`` (``.pdparams``, ``.pdopt``) safely.
 
-Files are read with a restricted unpickler (:mod:`ppfcos.core.safe_pickle`),
+Files are read with a restricted unpickler (`ppfcos.core.safe_pickle`),
 never with ``pickle.load``/``paddle.load``: such a file is a pickled dict of numpy
 arrays, and anything else in it (a class, a function) is refused before it can run.
 """

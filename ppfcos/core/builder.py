@@ -1,4 +1,4 @@
-"""Build components from a resolved :class:`~ppfcos.core.config.Config`.
+"""Build components from a resolved `Config`.
 
 ``create(cfg, 'FCOS')`` builds the component named ``FCOS``. Its arguments are
 resolved in this order, each step overriding the one before:

@@ -14,7 +14,7 @@ Loading a file resolves, in this order:
    ``[1,2]`` a list, ``true`` a bool), the dotted path creates dicts as needed.
 
 Every value remembers the file (or ``-o``) that set it, so errors can say
-where to fix them. :func:`validate` checks the result: unknown top-level keys
+where to fix them. `validate` checks the result: unknown top-level keys
 and unknown keys inside component sections fail with the file, the section,
 the key and the accepted keys.
 

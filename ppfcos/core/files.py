@@ -1,7 +1,7 @@
 """Writing files so that a crash or a kill never leaves a half-written one in place.
 
 Temporary files and folders are named ``<final name>.<marker>-<pid>`` (markers
-``tmp``, ``part``, ``old``), so that :func:`remove_stale_temporaries` can tell
+``tmp``, ``part``, ``old``), so that `remove_stale_temporaries` can tell
 the leftovers of a killed process from those of a live one.
 """
 import contextlib
@@ -104,7 +104,7 @@ def _exchange(a, b):
 
 def _restore_stranded(path):
     """Put back ``path.old-<pid>`` left by a process killed between the two renames of
-    :func:`atomic_dir`'s fallback, when ``path`` itself is missing."""
+    `atomic_dir`'s fallback, when ``path`` itself is missing."""
     if os.path.exists(path):
         return
     parent, name = os.path.split(os.path.abspath(path))

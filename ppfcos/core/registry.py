@@ -1,6 +1,6 @@
 """Registry of buildable components (backbones, necks, heads, losses, datasets, ...).
 
-A component is a class decorated with :func:`register`. Its constructor's
+A component is a class decorated with `register`. Its constructor's
 keyword arguments are the keys a config section may set; three optional class
 attributes tell the builder (``ppfcos.core.builder``) how to fill them:
 

@@ -2,9 +2,9 @@
 
 A pickle names every class or function it needs (GLOBAL / STACK_GLOBAL) and the
 standard unpickler imports and calls whatever it names: a weights file can
-therefore run any command when loaded. :class:`RestrictedUnpickler` resolves
+therefore run any command when loaded. `RestrictedUnpickler` resolves
 names only through an explicit allow-list of ``(module, name) -> callable``;
-anything else stops the load with :class:`UnsafePickleError` before it is called.
+anything else stops the load with `UnsafePickleError` before it is called.
 
 :data:`NUMPY_GLOBALS` is the allow-list for numpy arrays (numeric dtypes only;
 object arrays would smuggle in arbitrary pickles) and plain containers; a
@@ -90,5 +90,5 @@ class RestrictedUnpickler(pickle.Unpickler):
 
 
 def restricted_load(file, allowed=NUMPY_GLOBALS, persistent_load=None):
-    """Unpickle one object from the binary ``file`` with :class:`RestrictedUnpickler`."""
+    """Unpickle one object from the binary ``file`` with `RestrictedUnpickler`."""
     return RestrictedUnpickler(file, allowed, persistent_load).load()

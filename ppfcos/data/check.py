@@ -1,11 +1,11 @@
 """Check a config's datasets before training: every problem of every record, and statistics.
 
-:func:`check_split` parses one dataset section with the same record checks as
-training (:mod:`ppfcos.data.datasets.validation`) but gathers every problem
+`check_split` parses one dataset section with the same record checks as
+training (`ppfcos.data.datasets.validation`) but gathers every problem
 instead of stopping at the first, decodes each image (unreadable files, sizes
-unlike the annotation) and measures the boxes. :func:`write_report` writes the
-reports as text and json; :mod:`ppfcos.data.check_plots` draws them;
-:func:`browse` draws samples after the TrainReader's sample transforms.
+unlike the annotation) and measures the boxes. `write_report` writes the
+reports as text and json; `ppfcos.data.check_plots` draws them;
+`browse` draws samples after the TrainReader's sample transforms.
 """
 import dataclasses
 import json
@@ -26,7 +26,7 @@ SHOWN = 10   # examples listed per kind of problem in the text report
 
 @dataclasses.dataclass
 class SplitReport:
-    """What :func:`check_split` found in one dataset section.
+    """What `check_split` found in one dataset section.
 
     ``errors``: strict problems (each one line naming the record); ``skips``:
     "N kind (first: ...)" lines of records training would skip; ``fatal``: the

@@ -1,4 +1,4 @@
-"""Plots of a dataset check (:mod:`ppfcos.data.check`): one PNG per split and
+"""Plots of a dataset check (`ppfcos.data.check`): one PNG per split and
 figure, titled with the split and file, axes labelled, classes named.
 
 Needs matplotlib: ``pip install ppfcos[analysis]``.

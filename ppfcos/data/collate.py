@@ -60,7 +60,7 @@ class ZeroSizeArray:
     """Stand-in for an empty ground-truth array (an image without boxes).
 
     Paddle's worker shared memory cannot carry zero-size tensors, so the
-    collate sends this instead and :func:`restore_empty` turns it back into an
+    collate sends this instead and `restore_empty` turns it back into an
     empty Tensor of the same shape and dtype.
     """
 

@@ -8,11 +8,11 @@ Per epoch the trainer calls::
     loader.skipped                   # images skipped this epoch (already logged)
 
 Unreadable images arrive as each collated batch's ``skipped`` list (see
-:mod:`ppfcos.data.collate`) and are logged here, in the main process: one
+`ppfcos.data.collate`) and are logged here, in the main process: one
 warning per file plus an end-of-epoch summary. A batch whose images were all
 unreadable is left out. A sample or batch op that raised (in this process's
 fetching thread or in a worker) arrives as the batch's ``reader_error`` and is
-raised here as :class:`ReaderError`, so the run stops with its message.
+raised here as `ReaderError`, so the run stops with its message.
 """
 import logging
 import shutil
@@ -42,7 +42,7 @@ class DetLoader:
         collate_fn: a BatchCollator.
         num_workers: worker processes (0: load in this process).
         use_shared_memory: ask for shared memory between workers and this process
-            (used only when /dev/shm is large enough: :func:`shared_memory_usable`).
+            (used only when /dev/shm is large enough: `shared_memory_usable`).
         lockstep: several ranks train in step (see below).
 
     Attributes: ``dataset``, ``batch_sampler``, ``dataloader`` (the paddle

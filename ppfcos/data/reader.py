@@ -3,10 +3,10 @@
 ``create_reader(cfg, 'train')`` builds ``TrainDataset`` and ``TrainReader``
 (``sample_transforms``, ``batch_transforms``, ``batch_size``, ``shuffle``,
 ``drop_last``, ``use_shared_memory``, ``oversample_thr``) into a
-:class:`~ppfcos.data.loader.DetLoader` running ``worker_num`` worker processes; the
-batches it yields are described in :mod:`ppfcos.data.collate`.
+`DetLoader` running ``worker_num`` worker processes; the
+batches it yields are described in `ppfcos.data.collate`.
 
-Datasets and ops are built by :mod:`ppfcos.core.builder`, like every other
+Datasets and ops are built by `ppfcos.core.builder`, like every other
 component: a dataset spec ``{name: COCODataSet, ...}`` and an op entry
 ``{Resize: {target_size: ...}}`` get the same argument checks and error
 messages as a model section, and a component's ``__shared__`` keys fall back
@@ -23,6 +23,7 @@ from ppfcos.core.config import (ConfigError, register_section, section_settings,
 from ppfcos.core.messages import close_matches, excerpt
 from ppfcos.data.collate import BatchCollator
 from ppfcos.data.datasets import DatasetError
+from ppfcos.data.datasets.base import check_provides
 from ppfcos.data.loader import DetLoader
 from ppfcos.data.sampler import DistributedBatchSampler, repeat_factors
 from ppfcos.data.transforms.mixing import Mixup
@@ -63,18 +64,25 @@ def _config_error(cfg, path, message):
 
 
 def build_dataset(cfg, section):
-    """Build (unparsed) the dataset that ``cfg[section]`` (``{name: COCODataSet, ...}``) names."""
+    """Build (unparsed) the dataset that ``cfg[section]`` (``{name: COCODataSet, ...}``)
+    names, checked against what DetDataset declares a dataset provides."""
     spec = cfg.get(section)
     if not isinstance(spec, dict) or "name" not in spec:
         raise _config_error(cfg, (section,), "must be a mapping with 'name:' (e.g. name: "
                             "COCODataSet or the tag !COCODataSet), got " + excerpt(spec))
-    return create_spec(cfg, spec, (section,))
+    dataset = create_spec(cfg, spec, (section,))
+    try:
+        check_provides(dataset)
+    except DatasetError as e:
+        raise _config_error(cfg, (section, e.key), e.detail) from None
+    return dataset
 
 
 def parse_dataset(cfg, section, dataset):
-    """Parse ``dataset``; its errors become ConfigErrors naming the file and ``section.key``."""
+    """Parse ``dataset`` and check again what it provides; its errors become ConfigErrors
+    naming the file and ``section.key``."""
     try:
-        dataset.parse_dataset()
+        check_provides(dataset.parse_dataset())
     except DatasetError as e:
         raise _config_error(cfg, (section, e.key), e.detail) from None
     return dataset
@@ -199,7 +207,8 @@ def create_reader(cfg, mode, dataset=None, num_replicas=None, rank=None, seed=0,
         cfg: a Config (dict of sections with ``origin``).
         dataset: use this dataset instead of building ``{Train,Eval,Test}Dataset``
             (e.g. an ImageFolder after ``set_images``).
-        num_replicas, rank: distributed sharding (default: from paddle.distributed).
+        num_replicas: processes sharing the data (default: from paddle.distributed).
+        rank: this process's shard (default: from paddle.distributed).
         seed: base of the per-epoch shuffle seed.
         worker_num: overrides the config's top-level ``worker_num``.
     Returns:

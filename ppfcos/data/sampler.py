@@ -55,14 +55,14 @@ class DistributedBatchSampler:
     gives exactly the detections of one image at a time. Groups are batched in
     the order their first image appears in the shard.
 
-    With ``repeat_factors`` (one float >= 1 per index, see :func:`repeat_factors`),
+    With ``repeat_factors`` (one float >= 1 per index, see `repeat_factors`),
     each epoch first repeats the indices by stochastic rounding of their factors,
     from a generator seeded with (seed, epoch) that every rank shares, then shuffles
     and shards that list as above. Its length varies with the draws, so it is cut or
     extended (from its start) to ``round(sum of factors)`` to keep the number of
     steps per epoch, which the learning-rate schedule counts on, the same every epoch.
 
-    Call :meth:`set_epoch` before each epoch for a resumable order; without it
+    Call `set_epoch` before each epoch for a resumable order; without it
     the epoch number advances by one on each iteration over the sampler.
 
     Args:

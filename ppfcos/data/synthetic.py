@@ -9,7 +9,7 @@ The shape is the class; size, aspect ratio, rotation, colour and texture
 the classes apart. Later objects are drawn over earlier ones, but a placement
 that would hide more than half of an earlier object is rejected.
 
-Layout written by :func:`make_synthetic_coco`::
+Layout written by `make_synthetic_coco`::
 
     out_dir/
       synthetic_dataset.json           marker: generator name and parameters
@@ -377,7 +377,8 @@ def make_synthetic_coco(out_dir, num_train=800, num_val=200, seed=0,
     Args:
         out_dir: target directory; created if absent. It must be empty or an
             earlier output of this function, which is then overwritten.
-        num_train, num_val: number of images in each split.
+        num_train: number of images in the train split.
+        num_val: number of images in the val split.
         seed: non-negative int; the same seed gives identical files.
         image_size: ``(min_side, max_side)``: each image's height and width
             are drawn from this inclusive range (``(320, 320)`` fixes them).

@@ -11,7 +11,7 @@
     cli.py            the tools' -c/-o arguments, flags and one-line errors
     benchmark.py      speed and memory figures (tools/benchmark.py)
 
-Beside it: weights I/O in :mod:`ppfcos.checkpoint`, evaluation and metrics in
-:mod:`ppfcos.evaluation`, process setup (device, threads, ranks, logging) and the
-drawing of detections in :mod:`ppfcos.utils`.
+Beside it: weights I/O in `ppfcos.checkpoint`, evaluation and metrics in
+`ppfcos.evaluation`, process setup (device, threads, ranks, logging) and the
+drawing of detections in `ppfcos.utils`.
 """

@@ -1,7 +1,7 @@
 """Speed and memory figures of a config on the current device (``tools/benchmark.py``).
 
 Each ``measure_*`` function returns a dict of plain numbers. The tool gives the
-network the name-seeded weights of :mod:`ppfcos.modeling.seeded_weights`.
+network the name-seeded weights of `ppfcos.modeling.seeded_weights`.
 """
 import os
 import resource

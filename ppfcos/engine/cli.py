@@ -2,11 +2,11 @@
 user-facing errors.
 
 The PaddleDetection-style flag helpers are deploy's (``ppfcos_deploy.flags``), so the
-tools and ``deploy/python/infer.py`` read switches alike: :func:`add_bool_flag` accepts
+tools and ``deploy/python/infer.py`` read switches alike: `add_bool_flag` accepts
 ``--eval``, ``--use_vdl=true``, ``--save_results=True`` and ``--visualize False``;
-:func:`add_unsupported_flags` turns a PaddleDetection flag ppfcos does not implement
-into a one-line error that says what to use instead; :func:`add_slice_flags` and
-:func:`slice_options` are sliced inference's.
+`add_unsupported_flags` turns a PaddleDetection flag ppfcos does not implement
+into a one-line error that says what to use instead; `add_slice_flags` and
+`slice_options` are sliced inference's.
 """
 import argparse
 import contextlib

@@ -9,6 +9,8 @@ import tempfile
 
 from ..core.config import ConfigError
 from ..core.files import DirectoryBusy, exclusive_lock, remove_stale_temporaries
+from ..data.reader import build_ops
+from ..data.transforms.fcos_target import Gt2FCOSTarget
 
 # A training image whose long side exceeds the reader's largest target size by more
 # than this factor is worth resizing once, offline.
@@ -40,6 +42,32 @@ def holding_save_dir(save_dir):
                           f"(-o save_dir=DIR)") from None
 
 
+def fcos_targets(cfg):
+    """The Gt2FCOSTarget ops of the config's TrainReader.batch_transforms, built."""
+    return [op for op in build_ops(cfg, "TrainReader", "batch_transforms")
+            if isinstance(op, Gt2FCOSTarget)]
+
+
+def check_targets_match_head(head, targets):
+    """ConfigError when the TrainReader's Gt2FCOSTarget ops (``targets``) make targets
+    that ``head`` (an FCOSHead) does not predict: other strides, or box distances divided
+    by the stride where the head predicts pixels (or the reverse). Either trains without
+    an error and detects nothing useful."""
+    units = {True: "divided by the stride", False: "in pixels"}
+    for target in targets:
+        if target.downsample_ratios != head.fpn_stride:
+            raise ConfigError(f"TrainReader: Gt2FCOSTarget.downsample_ratios is "
+                              f"{target.downsample_ratios} but FCOSHead predicts at strides "
+                              f"{head.fpn_stride} (the neck's levels): set downsample_ratios: "
+                              f"{head.fpn_stride}")
+        if target.distances_in_strides != head.distances_in_strides:
+            raise ConfigError(f"TrainReader: Gt2FCOSTarget makes box distances "
+                              f"{units[target.distances_in_strides]} but FCOSHead predicts them "
+                              f"{units[head.distances_in_strides]}: set norm_reg_targets (and "
+                              f"multiply_strides_reg_targets) to the same values in FCOSHead "
+                              f"and Gt2FCOSTarget")
+
+
 def listed_categories(names):
     """'N categories (a, b, ..., f, ...)': a dataset's category count and its first six."""
     more = ", ..." if len(names) > 6 else ""
@@ -48,7 +76,7 @@ def listed_categories(names):
 
 def check_training_classes(cfg, dataset):
     """ConfigError when the dataset has more categories than the model has classes."""
-    names = getattr(dataset, "class_names", None) or []
+    names = dataset.class_names or []
     if names and len(names) > cfg["num_classes"]:
         raise ConfigError(f"{cfg.origin('num_classes')}: num_classes is {cfg['num_classes']} "
                           f"but the TrainDataset has {listed_categories(names)}: set "

@@ -29,7 +29,7 @@ def pseudo_label_quality(selected, classes, points, gt_boxes, gt_classes):
     Args:
         selected: [R] bool, the pseudo-positive rows.
         classes: [R] int, the teacher's top class per row.
-        points: (image [R], x [R], y [R]) from :func:`row_points`.
+        points: (image [R], x [R], y [R]) from `row_points`.
         gt_boxes, gt_classes: per image, [K_i, 4] (x1, y1, x2, y2 in input pixels) and
             [K_i] or [K_i, 1] class indices.
     """

@@ -9,7 +9,7 @@ Names written by ppfcos's hooks (a hook of your own may add others):
 
     ``"eval"`` (:data:`EVAL_RESULTS`)  the metric's results dict of the last evaluation,
         ``{"mAP": float, ...}`` (COCO adds its 12 ``stats`` and per-class rows, see
-        :mod:`ppfcos.evaluation.metrics`); put by ``EvalHook``, read by
+        `ppfcos.evaluation.metrics`); put by ``EvalHook``, read by
         ``BestCheckpointHook``, ``EarlyStoppingHook`` and ``VisualDLHook``.
     ``"training_weights"`` (``TRAINING_WEIGHTS``)  {name: numpy array}: the raw
         model's state dict while the network holds the EMA weights (from the end of a

@@ -35,8 +35,9 @@ from .infer import check_inputs, infer_images
 from .slicing import SlicedDetector, predict_sliced
 from .optimizer import (accumulative_counts, build_optimizer, build_schedule,
                         linear_scaling_warning)
-from .preflight import (check_save_dir, check_training_classes, check_training_steps,
-                        holding_save_dir, listed_categories, oversized_images_hint)
+from .preflight import (check_save_dir, check_targets_match_head, check_training_classes,
+                        check_training_steps, fcos_targets, holding_save_dir,
+                        listed_categories, oversized_images_hint)
 from .semi import DenseTeacherOptions, DenseTeacherTrainer, TeacherHook, build_teacher
 from .trainer import PeerStopped, Trainer
 
@@ -74,7 +75,7 @@ def model_with_weights(cfg, *, key="weights"):
 
 def check_classes(cfg, dataset):
     """ConfigError when the model predicts classes the EvalDataset has no category for."""
-    names = getattr(dataset, "class_names", None)
+    names = dataset.class_names
     if names and cfg.get("num_classes", len(names)) > len(names):
         raise ConfigError(f"num_classes is {cfg['num_classes']} but the EvalDataset has "
                           f"{listed_categories(names)}: evaluate on a dataset with the "
@@ -160,6 +161,7 @@ def train(cfg, *, resume=None, eval_snapshots=False, amp=False, use_vdl=False,
         else:
             loader = create_reader(cfg, "train", seed=seed)
             check_training_steps(cfg, loader.batch_sampler)
+            check_targets_match_head(model.fcos_head, fcos_targets(cfg))
         check_training_classes(cfg, loader.dataset)
         hint = oversized_images_hint(cfg, loader.dataset)
         if hint:
@@ -303,7 +305,7 @@ def evaluate_weights(cfg, *, classwise=False, output_dir=None, predictor=False, 
     """Evaluate ``cfg['weights']`` on the EvalDataset; returns the metric's results.
     With ``predictor``: through ``backend`` at ``precision`` (int8: calibrated on up to
     ``calib_num`` images of ``calib_dir`` through the TestReader). ``slicing``,
-    ``save_prediction_only``, ``tta``: see :func:`make_evaluator`."""
+    ``save_prediction_only``, ``tta``: see `make_evaluator`."""
     rank, _, device = setup(cfg)
     check_tta(tta, predictor=predictor, slicing=slicing)
     check_backend(backend, precision)
@@ -362,7 +364,7 @@ def evaluate_json(cfg, *, output_dir=None, classwise=False):
 def analyze_saved(cfg, *, eval_dir=None, output_dir=None, options=None):
     """Analyse the ``bbox.json`` in ``eval_dir`` (default save_dir/<config>) against the
     EvalDataset into ``output_dir`` (default ``eval_dir/analysis``); returns the summary
-    (see :func:`ppfcos.analysis.analyze`). The analysis is numpy work on one process:
+    (see `ppfcos.analysis.analyze`). The analysis is numpy work on one process:
     in a distributed run (after evaluating), ranks other than 0 return None."""
     rank = paddle.distributed.get_rank()
     setup_logging(rank)
@@ -412,7 +414,7 @@ def infer(cfg, images, *, output_dir="output", draw_threshold=0.5, save_results=
 def export(cfg, *, output_dir="output_inference", extras=()):
     """Export ``cfg['weights']`` to ``output_dir/<config name>``; returns that directory.
 
-    extras: see :func:`ppfcos.export.export_model`.
+    extras: see `ppfcos.export.export_model`.
     """
     setup(cfg)
     model_dir = os.path.join(output_dir, cfg.name)

@@ -1,6 +1,6 @@
 """The training loop: epochs of (forward, backward, update) steps; everything else is a hook.
 
-Hooks (:mod:`ppfcos.engine.hooks`) see the trainer and its state at fixed
+Hooks (`ppfcos.engine.hooks`) see the trainer and its state at fixed
 points: ``before_train``, ``before_epoch``, ``after_step``, ``after_epoch``,
 ``after_train`` (always, however the loop ends). Logging, checkpoints, evaluation,
 best-model saving, early stopping, the EMA and VisualDL live there; they share results
@@ -29,9 +29,9 @@ class PeerStopped(RuntimeError):
 class HookBase:
     """A hook does nothing by default; ``self.trainer`` is set when it is registered.
 
-    Hooks read the trainer's documented state (see :class:`Trainer`), share results
+    Hooks read the trainer's documented state (see `Trainer`), share results
     with each other only through ``trainer.storage``
-    (:class:`~ppfcos.engine.storage.TrainingStorage`), and
+    (`TrainingStorage`), and
     leave the model in the mode (train or eval) they found it in. ``after_train`` runs
     even when the loop stops with an exception (a diverged loss, Ctrl-C).
 
@@ -74,7 +74,8 @@ class Trainer:
         loader: a DetLoader (``set_epoch``, ``len``, iteration yields batch dicts).
         epochs: the schedule's length.
         hooks: HookBase instances, called in order.
-        start_epoch, start_iter: progress already made (resume).
+        start_epoch: epochs already done (resume).
+        start_iter: iterations already done (resume).
         amp: run the forward pass under float16 autocast with a loss scaler (GPU).
         accumulate: batches whose gradients are summed into one update (gradient
             accumulation; each batch's loss is divided by the number of batches summed).
@@ -91,7 +92,7 @@ class Trainer:
       ``data_cost`` (seconds), ``updated`` (whether it ended with an optimizer update);
     - ``stop_reason``: None, or why a hook asked the loop to end after the current
       epoch (``stop()``); hooks treat that epoch as the last one;
-    - ``storage``: the :class:`~ppfcos.engine.storage.TrainingStorage` hooks share
+    - ``storage``: the `TrainingStorage` hooks share
       results in (its docstring lists the names ppfcos's hooks use); the hooks write it.
     """
 

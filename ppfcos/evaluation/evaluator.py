@@ -49,19 +49,23 @@ def build_metric(metric_name, dataset, output_dir=None, classwise=False, map_typ
                  save_prediction_only=False):
     """The metric a config's ``metric`` names, set up for ``dataset``.
     ``save_prediction_only`` (COCO only): write bbox.json to ``output_dir``, score nothing."""
+    if metric_name not in ("COCO", "VOC"):
+        raise ConfigError(f"metric must be COCO or VOC, got {excerpt(metric_name)}")
+    if metric_name not in dataset.metrics:
+        kind = f"the EvalDataset, a {type(dataset).__name__}"
+        if dataset.metrics:
+            raise ConfigError(f"metric {metric_name} cannot score {kind} (scored by metric "
+                              f"{' or '.join(dataset.metrics)}): set metric: {dataset.metrics[0]}")
+        raise ConfigError(f"metric {metric_name} cannot score {kind}, which has no ground "
+                          f"truth: evaluate on a COCODataSet or VOCDataSet")
     if metric_name == "COCO":
-        if getattr(dataset, "clsid2catid", None) is None:
-            raise ConfigError(f"metric COCO needs a COCO-format EvalDataset (COCODataSet); got "
-                             f"{type(dataset).__name__}")
         return COCOMetric(dataset.get_anno(), dataset.clsid2catid, dataset.class_names,
                           output_dir=output_dir, classwise=classwise,
                           save_prediction_only=save_prediction_only)
     if save_prediction_only:
         raise ConfigError("--save_prediction_only and --json_eval write and read COCO's "
                           "bbox.json: they need metric COCO")
-    if metric_name == "VOC":
-        return VOCGroundTruthMetric(dataset, map_type=map_type, classwise=classwise)
-    raise ConfigError(f"metric must be COCO or VOC, got {excerpt(metric_name)}")
+    return VOCGroundTruthMetric(dataset, map_type=map_type, classwise=classwise)
 
 
 class VOCGroundTruthMetric(VOCMetric):
@@ -84,7 +88,7 @@ class VOCGroundTruthMetric(VOCMetric):
 
 
 def evaluate(predictions, metric):
-    """Score ``predictions`` (``(batch, detections)`` pairs of :func:`predict` or
+    """Score ``predictions`` (``(batch, detections)`` pairs of `predict` or
     ``slicing.predict_sliced`` over this rank's shard); all ranks get the results."""
     metric.reset()
     detections = [det for _, dets in predictions for det in dets]

@@ -1,6 +1,6 @@
 """The exported computation: input normalization and padding mask around the detector,
-whose batch norms are folded into the backbone's convolutions and which decodes boxes
-and scores in float64.
+whose backbone's batch norms are folded into their convolutions (``export.folding``)
+and which decodes boxes and scores in float64.
 
 Why float64: Paddle Inference's bf16 (``enable_mkldnn_bfloat16``, deploy's
 ``--precision bf16``) converts every float32 op it has a oneDNN bf16 kernel for,
@@ -18,7 +18,7 @@ import numpy as np
 import paddle
 import paddle.nn as nn
 
-from ..modeling.backbones.resnet import ConvNorm
+from .folding import fold_batch_norms
 
 logger = logging.getLogger("ppfcos")
 
@@ -33,18 +33,9 @@ def inference_model(model):
     model = copy.deepcopy(model)
     model.eval()
     model.decode_dtype = DECODE_DTYPE
-    logger.info("folded %d batch norms into convolutions", fold_batch_norms(model))
+    logger.info("folded %d batch norms into convolutions",
+                fold_batch_norms(model.backbone, paddle.zeros([1, 3, 64, 64])))
     return model
-
-
-def fold_batch_norms(model):
-    """Fold every backbone batch norm into its conv (eval only); returns how many."""
-    folded = 0
-    for layer in model.sublayers():
-        if isinstance(layer, ConvNorm) and isinstance(layer.norm, nn.BatchNorm2D):
-            layer.fold_norm()
-            folded += 1
-    return folded
 
 
 class InferenceGraph(nn.Layer):

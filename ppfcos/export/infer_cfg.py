@@ -1,6 +1,6 @@
 """``infer_cfg.yml``: what a deploy tool needs besides the program (PaddleDetection's layout),
 and ppfcos's record of the export's model files (ppfcos_deploy.digests), which each tool
-that writes a model file into an export brings up to date (:func:`record_model_file`)."""
+that writes a model file into an export brings up to date (`record_model_file`)."""
 import logging
 import os
 
@@ -98,7 +98,7 @@ def inference_config(cfg, preprocess, dynamic_shape=True):
     """The ``infer_cfg.yml`` contents (PaddleDetection's fields and order, then ppfcos's
     ``category_ids``, ``decode_dtype``, the dtype the program decodes boxes in, and
     ``num_classes``, the classes the program scores; the exporter adds the ``files``
-    record, :func:`file_records`). ``use_dynamic_shape`` is PaddleDetection's rule: True unless the
+    record, `file_records`). ``use_dynamic_shape`` is PaddleDetection's rule: True unless the
     exported image input has a fixed size."""
     names, category_ids = labels(cfg)
     return {"mode": "paddle", "draw_threshold": 0.5, "metric": cfg.get("metric", "COCO"),

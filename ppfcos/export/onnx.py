@@ -14,7 +14,7 @@ mappings give wrong numbers, so this module does not trust them:
   set back from the program's ``group_norm`` ops.
 - ``multiclass_nms3``: one image only, ``nms_top_k`` applied to the output, rows
   ordered by score. The program is cut before NMS and
-  :func:`ppfcos.export.onnx_nms.append_nms` writes the NMS in ONNX operators.
+  `ppfcos.export.onnx_nms.append_nms` writes the NMS in ONNX operators.
 
 paddle2onnx and onnxruntime are an optional extra: ``pip install -e .[onnx]``.
 """

@@ -3,7 +3,7 @@
 paddle2onnx maps ``multiclass_nms3`` to a graph that handles one image only (it
 flattens the scores as if the batch were 1), lets ``nms_top_k`` cap the boxes
 each class *keeps* instead of the candidates that *enter* NMS, and orders rows by
-score instead of by class. :func:`append_nms` builds the operation instead, for
+score instead of by class. `append_nms` builds the operation instead, for
 any batch size, with Paddle's results:
 
 1. candidates: per image and class, the ``nms_top_k`` best scores above
@@ -13,7 +13,7 @@ any batch size, with Paddle's results:
    over the ``PRESELECT_PER_KEPT * keep_top_k`` best candidates of each image,
    and again over all of them where that gave fewer than ``keep_top_k``
    detections while leaving candidates out;
-3. greedy NMS (:class:`PaddleNMS`): ONNX ``NonMaxSuppression`` fed each
+3. greedy NMS (`PaddleNMS`): ONNX ``NonMaxSuppression`` fed each
    candidate's rank instead of its score, so equal scores are taken in Paddle's
    order whatever order an ONNX runtime gives them (the ONNX spec sets none; ONNX
    Runtime's CPU kernel uses a heap), plus Paddle's handling of zero-area boxes;
@@ -210,7 +210,7 @@ class PaddleNMS:
     Candidates are taken by ``rank`` (distinct per class, Paddle's order). ONNX
     NonMaxSuppression computes Paddle's IoU. Paddle and ONNX Runtime suppress at
     IoU > threshold, OpenVINO at IoU >= threshold: the graph's threshold is the next
-    float32 above Paddle's (:func:`just_above`), where both give Paddle's result (ONNX
+    float32 above Paddle's (`just_above`), where both give Paddle's result (ONNX
     Runtime differs only at an IoU of exactly that float). Boxes of zero area differ
     too: Paddle's IoU of two zero-area boxes that touch is 0 / 0 = NaN, and NaN
     suppresses (its test to keep is IoU <= threshold), while ONNX Runtime never

@@ -2,10 +2,10 @@
 
 Paddle 3 writes a PIR program (``model.json``), Paddle 2.6 a ProgramDesc (``model.pdmodel``);
 their Python objects differ (``op.name() == "pd_op.where"`` and operands, against
-``op.type == "where"`` and variable names). :func:`load_program` returns one of two small
+``op.type == "where"`` and variable names). `load_program` returns one of two small
 views with the same methods, so the ONNX conversion and the tests read both alike.
 
-Call everything here in :func:`static_mode` (:func:`op_counts` enters it itself).
+Call everything here in `static_mode` (`op_counts` enters it itself).
 """
 import collections
 import contextlib
@@ -53,7 +53,7 @@ def load_program(model_dir):
 
 def op_counts(model_dir):
     """{op type: how many} of the export's program (a collections.Counter; types as
-    :meth:`PirProgram.kind` names them, e.g. 'conv2d', 'cast'). Calls static_mode itself."""
+    `PirProgram.kind` names them, e.g. 'conv2d', 'cast'). Calls static_mode itself."""
     with static_mode():
         view, _ = load_program(model_dir)
         return collections.Counter(view.kind(op) for op in view.all_ops)

@@ -5,7 +5,7 @@ follow PaddleDetection so that its released weights load by name and its
 training recipes behave the same.
 """
 import math
-from collections import namedtuple
+from typing import NamedTuple
 
 import paddle
 import paddle.nn as nn
@@ -17,8 +17,16 @@ from paddle.vision.ops import DeformConv2D
 
 from ..core.messages import excerpt
 
-ShapeSpec = namedtuple("ShapeSpec", ["channels", "stride"])
-ShapeSpec.__doc__ = "Channels and stride (input pixels per feature cell) of one feature map."
+class ShapeSpec(NamedTuple):
+    """What a feature map [N, channels, H / stride, W / stride] of an [N, 3, H, W] image is.
+
+    Attributes:
+        channels: its number of channels.
+        stride: input pixels per feature cell.
+    """
+
+    channels: int
+    stride: float
 
 NORM_TYPES = ("bn", "sync_bn", "gn", None)
 

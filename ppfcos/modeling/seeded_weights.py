@@ -70,7 +70,7 @@ def mmdet_seeded_state(keys):
 
 
 def seed_weights(model):
-    """Give every tensor of ``model``'s state_dict its :func:`seeded_value`; returns model."""
+    """Give every tensor of ``model``'s state_dict its `seeded_value`; returns model."""
     model.set_state_dict({name: seeded_value(name, tuple(t.shape))
                           for name, t in model.state_dict().items()})
     return model

@@ -44,8 +44,8 @@ def setup_device(use_gpu=True):
 
     Selects the GPU when the build and machine have one (and ``use_gpu``), else the
     CPU. On CPU, Paddle's dygraph uses one thread unless told otherwise: this gives it
-    :func:`cpu_threads` threads (every core unless OMP_NUM_THREADS is set) and, on AMD
-    CPUs, MKL's AVX2 kernels (see :func:`use_mkl_avx2_on_amd`; call this before any
+    `cpu_threads` threads (every core unless OMP_NUM_THREADS is set) and, on AMD
+    CPUs, MKL's AVX2 kernels (see `use_mkl_avx2_on_amd`; call this before any
     tensor work, since MKL reads that switch once, at its first BLAS call). Logs one
     line saying what it set (with a stdout handler on the ``ppfcos`` logger when no
     logging is configured, so a library user sees it too).
@@ -80,7 +80,7 @@ def setup_device(use_gpu=True):
 
 def cpu_threads():
     """The CPU threads a run uses: OMP_NUM_THREADS as the user set it before Paddle's
-    import set it to 1 (a positive integer), else :func:`cpu_threads_per_process`."""
+    import set it to 1 (a positive integer), else `cpu_threads_per_process`."""
     if USER_OMP_NUM_THREADS is not None and USER_OMP_NUM_THREADS.strip().isdigit() \
             and int(USER_OMP_NUM_THREADS) > 0:
         return int(USER_OMP_NUM_THREADS)

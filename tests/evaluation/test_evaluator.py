@@ -61,7 +61,7 @@ def voc_dataset(data_fields=("image", "gt_bbox", "gt_class")):
     records = [{"im_id": np.array([i]), "gt_bbox": np.array([[10, 10, 50, 50]], np.float32),
                 "gt_class": np.array([[0]], np.int32)} for i in (1, 2)]
     return types.SimpleNamespace(class_names=["square", "circle"], records=records,
-                                 data_fields=list(data_fields))
+                                 data_fields=list(data_fields), metrics=("VOC",))
 
 
 def test_voc_evaluation_scores_known_detections():
@@ -80,8 +80,9 @@ def test_voc_evaluation_scores_known_detections():
 def test_metric_choice_errors_say_what_to_change():
     with pytest.raises(ConfigError, match="metric must be COCO or VOC, got 'mAP'"):
         build_metric("mAP", voc_dataset())
-    with pytest.raises(ConfigError, match="metric COCO needs a COCO-format EvalDataset "
-                                          r"\(COCODataSet\); got SimpleNamespace"):
+    with pytest.raises(ConfigError, match=r"metric COCO cannot score the EvalDataset, a "
+                                          r"SimpleNamespace \(scored by metric VOC\): set "
+                                          r"metric: VOC"):
         build_metric("COCO", voc_dataset())
     with pytest.raises(ConfigError, match=r"add gt_bbox, gt_class \(and difficult\) to "
                                           r"EvalDataset.data_fields"):

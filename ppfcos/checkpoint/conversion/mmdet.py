@@ -1,7 +1,7 @@
 """mmdetection FCOS checkpoints -> ppfcos state dicts.
 
 ppfcos names its parameters as PaddleDetection does; mmdetection names the same
-tensors after its modules. :func:`mmdet_name_map` gives, for each of our names, the
+tensors after its modules. `mmdet_name_map` gives, for each of our names, the
 mmdetection name of the same tensor:
 
 | ppfcos | mmdetection |

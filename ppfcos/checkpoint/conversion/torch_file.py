@@ -8,11 +8,11 @@ Two layouts exist, and mmdetection ships both:
 - zip (what a training run writes today): ``<name>/data.pkl`` holds the object and
   ``<name>/data/<key>`` each storage's raw bytes.
 
-Both unpickle through :class:`ppfcos.core.safe_pickle.RestrictedUnpickler`. Tensors
+Both unpickle through `ppfcos.core.safe_pickle.RestrictedUnpickler`. Tensors
 are the pickle's calls of ``torch._utils._rebuild_tensor_v2`` (or ``_rebuild_parameter``)
 on storages named by persistent ids; here those names resolve to functions that build
 numpy arrays. Objects of the training framework that a checkpoint carries besides the
-weights (mmengine's ``message_hub`` history buffers, say) resolve to :class:`Inert`,
+weights (mmengine's ``message_hub`` history buffers, say) resolve to `Inert`,
 which keeps and runs nothing, and ``getattr`` works on those alone. Any other global
 stops the load.
 """
@@ -68,7 +68,7 @@ class Inert:
 def inert_getattr(obj, name):
     """``getattr`` as pickles of training state use it (mmengine's history buffers pickle
     their statistics methods as ``getattr(HistoryBuffer, 'min')``): allowed on
-    :class:`Inert` only, where it gives Inert again."""
+    `Inert` only, where it gives Inert again."""
     if obj is Inert or isinstance(obj, Inert):
         return Inert
     raise UnsafePickleError(f"getattr on {type(obj).__name__}: a file of weights uses "
@@ -131,7 +131,7 @@ def _rebuild_parameter(data, requires_grad=False, backward_hooks=None, state=Non
 
 class _TorchGlobals(dict):
     """The allow-list: numpy and containers, torch's tensor and storage names, and
-    :class:`Inert` for any name under :data:`INERT_PACKAGES`."""
+    `Inert` for any name under :data:`INERT_PACKAGES`."""
 
     def __missing__(self, key):
         module, _ = key
@@ -246,7 +246,7 @@ def _load_legacy(f):
 def load_torch_file(path):
     """The object a ``torch.save`` file holds, with tensors as numpy arrays.
 
-    Raises :class:`TorchFileError` for a file of another kind, and
+    Raises `TorchFileError` for a file of another kind, and
     ``ppfcos.core.safe_pickle.UnsafePickleError`` when it names anything outside the
     allow-list (so nothing from the file ever runs).
     """

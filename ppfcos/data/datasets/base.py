@@ -3,7 +3,7 @@
 A dataset parses its annotations once into *records* (plain dicts with
 PaddleDetection's keys: ``im_file``, ``im_id``, ``h``, ``w``, ``gt_bbox``,
 ``gt_class``, ``is_crowd``, ``difficult``). ``dataset[i]`` deep-copies record
-``i`` and runs it through the transform set with :meth:`DetDataset.set_transform`.
+``i`` and runs it through the transform set with `DetDataset.set_transform`.
 
 An image that cannot be read (missing file, corrupt bytes) does not raise:
 ``dataset[i]`` returns a *skipped marker* ``{SKIPPED_KEY: "<file>: <reason>"}``
@@ -22,6 +22,8 @@ import copy
 import logging
 import os
 import traceback
+import typing
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -106,15 +108,58 @@ def clip_boxes(boxes, max_x, max_y):
     return clipped, valid, changed
 
 
+def runtime_types(hint):
+    """The classes ``isinstance`` accepts for a type hint.
+
+    ``Optional[List[str]]`` gives ``(list, NoneType)``; ``float`` also accepts ``int``
+    (a YAML ``1`` for ``1.0``), as PEP 484 does.
+    """
+    if typing.get_origin(hint) is typing.Union:
+        return tuple(t for arg in typing.get_args(hint) for t in runtime_types(arg))
+    if hint is float:
+        return (int, float)
+    return (typing.get_origin(hint) or hint,)
+
+
+def check_provides(dataset):
+    """DatasetError naming the attribute when ``dataset`` breaks the contract that
+    DetDataset declares (an attribute of another type than its annotation says).
+
+    The reader calls it where it builds a dataset and again after parsing, since
+    parsing sets ``class_names`` and ``clsid2catid``.
+    """
+    for name, hint in typing.get_type_hints(DetDataset).items():
+        value = getattr(dataset, name)
+        if not isinstance(value, runtime_types(hint)) or (
+                isinstance(value, bool) and bool not in runtime_types(hint)):
+            wanted = " or ".join(t.__name__ for t in runtime_types(hint))
+            raise DatasetError(name, f"{type(dataset).__name__}.{name} must be {wanted}, "
+                                     f"got {value!r}")
+
+
 class DetDataset:
     """Base of COCODataSet, VOCDataSet and ImageFolder.
+
+    What every dataset provides, declared here with its type and default and checked
+    by `check_provides` where the reader builds a dataset (subclasses override the
+    class attributes or set them in ``__init__``/``_parse``):
+
+    - ``metrics``: the config's ``metric`` values its annotations can score
+      (``("COCO", "VOC")`` for COCODataSet); a config whose ``metric`` is not among
+      them is refused before any prediction is made.
+    - ``class_names``: the category names in class-id order, once parsed (None for a
+      dataset without categories).
+    - ``clsid2catid``: class id -> the annotation file's category id, once parsed.
+    - ``allow_empty``: keep images without boxes.
+    - ``empty_ratio``: with ``allow_empty``, the largest fraction of empty images
+      (see `DetDataset._select`).
 
     Subclasses implement ``_parse()`` returning the list of records. Parsing is
     lazy (first ``len``/indexing/``parse_dataset()``), so building a dataset from
     a config is cheap; the reader parses it before starting worker processes.
 
     Random transforms draw from the sample's own generators, which
-    ``__getitem__`` seeds from ``(seed, epoch, index)`` (see :meth:`set_epoch` and
+    ``__getitem__`` seeds from ``(seed, epoch, index)`` (see `set_epoch` and
     ``ppfcos.data.transforms.draws``) and leaves in ``sample["random"]`` for the
     batch ops: an image gets the same augmentation in the same epoch whichever
     worker loads it, so a resumed run sees exactly the data an uninterrupted one
@@ -126,6 +171,12 @@ class DetDataset:
     sample's numpy generator, for a ``Mixup`` op to blend; ``-1`` (the default)
     never pairs.
     """
+
+    metrics: Tuple[str, ...] = ()
+    class_names: Optional[List[str]] = None
+    clsid2catid: Optional[Dict[int, int]] = None
+    allow_empty: bool = False
+    empty_ratio: float = 1.0
 
     def __init__(self, dataset_dir=None, image_dir=None, anno_path=None,
                  data_fields=("image",), sample_num=-1, allow_outside_paths=False,

@@ -29,12 +29,14 @@ class COCODataSet(DetDataset):
         allow_outside_paths: read images whose ``file_name`` leads outside
             ``image_dir`` (``..``, absolute paths); refused by default.
         allow_bad_records: skip (and count) malformed records instead of stopping
-            with an error naming the first (see :mod:`.validation`).
+            with an error naming the first (see `.validation`).
 
     After parsing: ``catid2clsid`` / ``clsid2catid`` map COCO category ids to
     0-based labels and back, ``class_names`` lists names by label and
     ``cname2cid`` maps names to labels.
     """
+
+    metrics = ("COCO", "VOC")
 
     def __init__(self, dataset_dir=None, image_dir=None, anno_path=None, data_fields=["image"],
                  sample_num=-1, load_crowd=False, allow_empty=False, empty_ratio=1.,

@@ -24,7 +24,7 @@ class ImageFolder(DetDataset):
     Args (PaddleDetection's names):
         dataset_dir: joined in front of ``image_dir`` and ``anno_path`` when set.
         image_dir: an image file, a directory (``.jpg/.jpeg/.png/.bmp`` files,
-            searched recursively) or a list of them; :meth:`set_images` replaces it.
+            searched recursively) or a list of them; `set_images` replaces it.
         anno_path: where the class names come from: a COCO json (its
             ``categories``) or a text file with one name per line.
         sample_num: use only the first N images (-1: all).

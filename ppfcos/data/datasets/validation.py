@@ -2,17 +2,17 @@
 
 Each problem is of one *kind*, and each kind is either
 
-- **strict**: a one-line :class:`~ppfcos.data.datasets.base.DatasetError` naming the
+- **strict**: a one-line `DatasetError` naming the
   file, the record (image id / annotation id), the field and what to fix. A
   dataset's ``allow_bad_records: true`` turns these into skips of the record; or
 - **skipped**: the record (a box, an image) is left out, counted, and summarised
   once per kind when loading ends (a bad box among good ones should not stop a run).
 
-:class:`RecordProblems` holds that policy. With ``collect=True`` (used by
+`RecordProblems` holds that policy. With ``collect=True`` (used by
 ``tools/check_dataset.py``) nothing raises: every problem is kept, so one pass
 reports all of them.
 
-:func:`coco_tables` checks a COCO json's ``images`` and ``annotations`` and
+`coco_tables` checks a COCO json's ``images`` and ``annotations`` and
 returns them as flat numpy columns. Well-formed files take the fast path (one
 ``np.array`` per column, vectorised checks for finite numbers, duplicate and
 unknown ids); only a file that fails it is walked record by record to name the
@@ -279,8 +279,8 @@ def coco_tables(data, problems):
     """Check a parsed COCO json (a dict) -> (categories, images, annotations).
 
     ``categories``: the valid category records, in file order; ``images``: the
-    tuple of :func:`check_images`; ``annotations``: the columns of
-    :func:`check_annotations`, restricted to the images kept.
+    tuple of `check_images`; ``annotations``: the columns of
+    `check_annotations`, restricted to the images kept.
     """
     categories, columns = _int_ids(_dicts(data, "categories", problems), ("id",), "category",
                                    problems)

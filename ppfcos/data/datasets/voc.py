@@ -60,10 +60,15 @@ class VOCDataSet(DetDataset):
     (the image-set list), ``label_list`` (class names file; the 20 VOC classes
     if unset), ``data_fields``, ``sample_num``, ``allow_empty``, ``empty_ratio``,
     ``allow_outside_paths``, ``allow_bad_records`` as in
-    :class:`~ppfcos.data.datasets.coco.COCODataSet`. ``difficult`` comes
+    `COCODataSet`. ``difficult`` comes
     from each object's ``<difficult>`` tag. Boxes are clipped to
     ``[0, width-1] x [0, height-1]`` as PaddleDetection does for VOC.
+
+    Only ``metric: VOC`` scores it: its ``clsid2catid`` is the identity, and there is
+    no COCO json for ``metric: COCO`` to read the ground truth from.
     """
+
+    metrics = ("VOC",)
 
     def __init__(self, dataset_dir=None, image_dir=None, anno_path=None, label_list=None,
                  data_fields=["image"], sample_num=-1, allow_empty=False, empty_ratio=1.,

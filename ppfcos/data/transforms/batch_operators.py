@@ -1,6 +1,6 @@
 """Batch transforms: ops that see the whole batch (a list of sample dicts).
 
-:class:`PadBatch` lives here; the FCOS target assigner, also a batch op, is in
+`PadBatch` lives here; the FCOS target assigner, also a batch op, is in
 ``fcos_target``.
 """
 import math

@@ -2,7 +2,7 @@
 
 PaddleDetection's ops draw from two global generators, numpy's legacy
 ``np.random`` and Python's ``random``. Here every sample carries its own pair in
-``sample[RANDOM_KEY]``, a :class:`SampleRandom` that the dataset seeds from
+``sample[RANDOM_KEY]``, a `SampleRandom` that the dataset seeds from
 ``(seed, epoch, index)`` (see ``DetDataset.__getitem__``). An op makes exactly
 PaddleDetection's calls, in its order, on that pair, so
 
@@ -11,7 +11,7 @@ PaddleDetection's calls, in its order, on that pair, so
 - seeding a pair from ``s`` reproduces PaddleDetection's outputs after
   ``np.random.seed(s); random.seed(s)`` (the tests compare with its fixture).
 
-Batch ops and :class:`~ppfcos.data.transforms.mixing.Mixup` use the pair of the
+Batch ops and `Mixup` use the pair of the
 first sample of their batch (or pair), continuing after that sample's own ops: a
 batch's draws then depend only on (seed, epoch, its first image's index), which
 is fixed per batch for a given sampler order. The collate drops the key before

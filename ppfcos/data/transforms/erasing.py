@@ -83,7 +83,7 @@ class RandomErasingCrop(BaseOperator):
     """PaddleDetection's three random erasers in a row (DenseTeacher's strong view).
 
     Gaussian-noise erasing of 5-20 % of the image with probability 0.7 (aspect
-    ratio 0.3-3.3), then 0.5 (0.1-6), then 0.3 (0.05-8); see :class:`RandomErasing`
+    ratio 0.3-3.3), then 0.5 (0.1-6), then 0.3 (0.05-8); see `RandomErasing`
     for the draws of each.
     """
 

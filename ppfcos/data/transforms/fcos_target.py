@@ -94,7 +94,12 @@ class Gt2FCOSTarget:
 
     Each sample needs a CHW ``image`` (its padded H, W set the grids),
     ``gt_bbox`` [n, 4] pixels and ``gt_class`` [n, 1] (0-based); ``is_crowd``
-    [n, 1] is optional. No key is removed.
+    [n, 1] is optional. No key is removed. For each level ``l`` of stride s_l it adds
+    ``labels{l}`` [H / s_l, W / s_l, 1] int32 (0: background, else class + 1),
+    ``reg_target{l}`` [H / s_l, W / s_l, 4] float32 (l, t, r, b distances; in strides
+    when ``distances_in_strides``) and ``centerness{l}`` [H / s_l, W / s_l, 1] float32.
+    Training refuses a config whose FCOSHead predicts other strides or units
+    (``engine.preflight.check_targets_match_head``).
     """
 
     def __init__(self, object_sizes_boundary, center_sampling_radius, downsample_ratios,
@@ -112,6 +117,12 @@ class Gt2FCOSTarget:
         self.norm_reg_targets = norm_reg_targets
         self.size_ranges_closed = size_ranges_closed
         self.size_ranges = list(zip(bounds[:-1], bounds[1:]))
+
+    @property
+    def distances_in_strides(self):
+        """True when ``reg_target`` is divided by the level's stride (as FCOSHead's
+        property of the same name says its ``bbox_reg`` is)."""
+        return self.norm_reg_targets and not self.multiply_strides_reg_targets
 
     def __repr__(self):
         return (f"Gt2FCOSTarget(object_sizes_boundary={self.object_sizes_boundary}, "
@@ -155,7 +166,7 @@ class Gt2FCOSTarget:
         for lvl, (stride, size_range) in enumerate(zip(self.downsample_ratios, self.size_ranges)):
             labels, reg, ctn = self._level(h, w, stride, size_range, boxes[order],
                                            classes[order], first_box)
-            if self.norm_reg_targets and not self.multiply_strides_reg_targets:
+            if self.distances_in_strides:
                 reg = reg / stride
             out[f"labels{lvl}"] = labels
             out[f"reg_target{lvl}"] = reg

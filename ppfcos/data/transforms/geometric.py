@@ -279,7 +279,7 @@ class BatchRandomResize:
     Args:
         target_size (int | [h, w] | list of them): with ``random_size`` a list
             to pick from, else the one size.
-        keep_ratio (bool), interp (int): as for :class:`Resize`.
+        keep_ratio (bool), interp (int): as for `Resize`.
         random_size (bool): np ``choice(len(target_size))`` picks the size.
         random_interp (bool): np ``choice`` among nearest, linear, area, cubic
             and Lanczos picks the interpolation (after the size).

@@ -1,7 +1,7 @@
 """Per-sample data transforms, named and parameterized like PaddleDetection's.
 
 A sample is a dict with PaddleDetection's keys: ``image`` (HWC before
-:class:`Permute`, CHW after), ``gt_bbox`` [n, 4] float32 x1, y1, x2, y2 in
+`Permute`, CHW after), ``gt_bbox`` [n, 4] float32 x1, y1, x2, y2 in
 pixels, ``gt_class`` [n, 1] int32, ``is_crowd`` [n, 1] int32, ``im_shape`` [2]
 float32 (h, w after resizing), ``scale_factor`` [2] float32 (scale_y,
 scale_x), ``h``, ``w`` (decoded size), ``im_id``, ...
@@ -43,7 +43,7 @@ class ImageDecodeError(ValueError):
 
 
 class BaseOperator:
-    """Base of the per-sample ops: subclasses implement :meth:`apply`."""
+    """Base of the per-sample ops: subclasses implement `apply`."""
 
     def apply(self, sample):
         """Transform one sample dict and return it."""
@@ -78,7 +78,7 @@ class Decode(BaseOperator):
     there is no ``image``, the file ``sample['im_file']``. An already decoded
     array (ndim 3) is kept as is. Sets ``h``, ``w`` (actual size),
     ``im_shape`` = [h, w] and ``scale_factor`` = [1, 1] (float32).
-    Raises :class:`ImageDecodeError` for an unreadable or undecodable image, and
+    Raises `ImageDecodeError` for an unreadable or undecodable image, and
     for a decoded file whose size is not the ``h``, ``w`` its annotation record
     declares (its boxes would be in other pixels): the reader skips and counts it.
     """
@@ -128,7 +128,7 @@ def _decode(data, path, to_rgb):
 
 
 def _resized_hw(h, w, target_size, keep_ratio):
-    """Output size (resize_h, resize_w) of :class:`Resize` for an h x w image.
+    """Output size (resize_h, resize_w) of `Resize` for an h x w image.
 
     With ``keep_ratio`` the image is scaled by
     ``min(min(target) / min(h, w), max(target) / max(h, w))`` and each side is
@@ -199,7 +199,7 @@ class Resize(BaseOperator):
 
 @register
 class RandomResize(BaseOperator):
-    """:class:`Resize` to a size drawn per sample (multiscale training).
+    """`Resize` to a size drawn per sample (multiscale training).
 
     Args:
         target_size: with ``random_size``, a list of sizes (int or [h, w])
@@ -207,7 +207,7 @@ class RandomResize(BaseOperator):
             [[min_short, long], [max_short, long]] to draw the short side in
             [min_short, max_short] (the long side is PaddleDetection's
             ``max(long_0, long_1 + 1)``); otherwise one size.
-        keep_ratio (bool), interp (int): as for :class:`Resize`.
+        keep_ratio (bool), interp (int): as for `Resize`.
         random_range (bool): draw the short side from a range.
         random_size (bool): pick among ``target_size``.
         random_interp (bool): pick the interpolation among nearest, linear,
@@ -287,11 +287,12 @@ class NormalizeImage(BaseOperator):
     """Convert the image to float32 and normalize it.
 
     ``image = (image / 255 - mean) / std`` per channel (last axis, so before
-    :class:`Permute`); the division by 255 only with ``is_scale``, the mean
+    `Permute`); the division by 255 only with ``is_scale``, the mean
     and std step only with ``norm_type='mean_std'``.
 
     Args:
-        mean, std (list of 3 floats): per-channel statistics (RGB).
+        mean (list of 3 floats): per-channel mean (RGB).
+        std (list of 3 floats): per-channel standard deviation (RGB).
         is_scale (bool): divide by 255 first.
         norm_type (str): 'mean_std' or 'none'.
     """

@@ -52,11 +52,12 @@ class RandomDistort(BaseOperator):
     """Random brightness, contrast, saturation and hue (PaddleDetection's YOLO reader op).
 
     Args:
-        hue, saturation, contrast, brightness ([low, high, prob]): each function
-            draws u = uniform(0, 1) and is skipped when u < prob; else it draws
-            delta = uniform(low, high). Brightness, contrast and saturation are
-            Pillow's ``ImageEnhance`` Brightness, Contrast and Color with factor
-            delta; hue adds delta to Pillow's HSV hue.
+        hue ([low, high, prob]): adds delta to Pillow's HSV hue (see below).
+        saturation ([low, high, prob]): Pillow's ``ImageEnhance.Color`` with factor delta.
+        contrast ([low, high, prob]): Pillow's ``ImageEnhance.Contrast`` with factor delta.
+        brightness ([low, high, prob]): Pillow's ``ImageEnhance.Brightness`` with factor
+            delta. Each of these four functions draws u = uniform(0, 1) and is skipped
+            when u < prob; else it draws delta = uniform(low, high).
         random_apply (bool): apply the first ``count`` functions of a random
             permutation of [brightness, contrast, saturation, hue]; otherwise
             brightness, then contrast before or after (one draw) saturation and hue.
@@ -156,8 +157,10 @@ class RandomColorJitter(BaseOperator):
     Args:
         prob (float): np ``uniform(0, 1)`` < prob applies the jitter; otherwise
             the sample is unchanged.
-        brightness, contrast, saturation (float >= 0): factor drawn from
-            py ``uniform(max(0, 1 - v), 1 + v)``; 0 leaves the property alone.
+        brightness (float >= 0): factor drawn from py ``uniform(max(0, 1 - v), 1 + v)``
+            with v = brightness; 0 leaves the brightness alone.
+        contrast (float >= 0): the same for the contrast.
+        saturation (float >= 0): the same for the saturation.
         hue (float in [0, 0.5]): shift drawn from py ``uniform(-hue, hue)``.
 
     Draws: np ``uniform(0, 1)``; py ``shuffle`` of the four adjustments; each

@@ -20,20 +20,23 @@ class FCOS(nn.Layer):
     """The FCOS detector.
 
     ``forward(inputs)``:
-      - training (``model.train()``): ``inputs`` holds ``image`` [N, 3, H, W] and the
-        per-level targets ``labels{l}``, ``reg_target{l}``, ``centerness{l}``;
-        returns ``loss_cls``, ``loss_box``, ``loss_quality`` and their sum ``loss``.
-      - eval (``model.eval()``): ``inputs`` holds ``image``, ``im_shape`` [N, 2]
-        (resized h, w before padding; the padded H, W if absent) and ``scale_factor``
-        [N, 2] (resized / original, y then x; ones if absent); returns ``bbox`` [K, 6]
-        (class, score, x1, y1, x2, y2 in original-image pixels) and ``bbox_num`` [N].
-      - either mode, with ``inputs["dense_outputs"]`` true (semi-supervised training): only
-        ``image`` is read; returns the head's per-level maps ``cls_logits`` [N, C, H_l, W_l],
-        ``distances`` [N, 4, H_l, W_l] (l, t, r, b in input pixels) and ``quality``
-        [N, 1, H_l, W_l] (logits), finest level first.
+
+    - training (``model.train()``): ``inputs`` holds ``image`` [N, 3, H, W] and the
+      per-level targets ``labels{l}``, ``reg_target{l}``, ``centerness{l}``;
+      returns ``loss_cls``, ``loss_box``, ``loss_quality`` and their sum ``loss``.
+    - eval (``model.eval()``): ``inputs`` holds ``image``, ``im_shape`` [N, 2]
+      (resized h, w before padding; the padded H, W if absent) and ``scale_factor``
+      [N, 2] (resized / original, y then x; ones if absent); returns ``bbox`` [K, 6]
+      (class, score, x1, y1, x2, y2 in original-image pixels) and ``bbox_num`` [N].
+    - either mode, with ``inputs["dense_outputs"]`` true (semi-supervised training): only
+      ``image`` is read; returns the head's per-level maps ``cls_logits`` [N, C, H_l, W_l],
+      ``distances`` [N, 4, H_l, W_l] (l, t, r, b in input pixels) and ``quality``
+      [N, 1, H_l, W_l] (logits), finest level first.
 
     Args:
-        backbone, neck, fcos_head: the parts (built with shapes flowing between them).
+        backbone: the feature extractor; its ``out_shape`` (ShapeSpecs) builds the neck.
+        neck: the feature pyramid; its ``out_shape`` builds the head.
+        fcos_head: the FCOSHead, returning FCOSOutputs.
         fcos_post_process: decoding + NMS; by default built from the head's
             ``nms`` and ``sqrt_score`` (PaddleDetection's current layout), or given as
             ``FCOSPostProcess`` (its 2021 layout) or ``LevelTopKPostProcess``

@@ -1,14 +1,16 @@
 """ResNet / ResNeXt backbone with PaddleDetection's parameter names.
 
 Variants (how a bottleneck downsamples and what the stem looks like):
-  a: stride on the first 1x1 conv (caffe style, as in mmdetection's caffe R-50)
-  b: stride on the 3x3 conv (pytorch style; PaddleDetection's default)
-  c: b with a deep stem of three 3x3 convs
-  d: c with an avg-pool before the strided shortcut conv (ResNet-vd)
 
-Parameter names: ``conv1.conv1.*`` (stem), ``res{2..5}.res{stage}{a,b,...}.
-branch2{a,b,c}`` and ``short``; blocks past the tenth of res4 (R-101/152) are
-named ``res4b1, res4b2, ...`` as in PaddleDetection's released weights.
+- a: stride on the first 1x1 conv (caffe style, as in mmdetection's caffe R-50)
+- b: stride on the 3x3 conv (pytorch style; PaddleDetection's default)
+- c: b with a deep stem of three 3x3 convs
+- d: c with an avg-pool before the strided shortcut conv (ResNet-vd)
+
+Parameter names: ``conv1.conv1.*`` (stem),
+``res{2..5}.res{stage}{a,b,...}.branch2{a,b,c}`` and ``short``; blocks past the tenth
+of res4 (R-101/152) are named ``res4b1, res4b2, ...`` as in PaddleDetection's released
+weights.
 """
 import paddle
 import paddle.nn as nn
@@ -48,19 +50,6 @@ class ConvNorm(nn.Layer):
                                   groups=groups, weight_attr=ParamAttr(learning_rate=lr),
                                   bias_attr=False)
         self.norm = build_norm(norm_type, ch_out, lr=lr, decay=norm_decay, frozen=freeze_norm)
-
-    def fold_norm(self):
-        """Fold eval-mode batch norm into the conv: ``conv`` gains the bias and ``norm``
-        becomes the identity, so inference computes the same output with one op less.
-        Only for inference: the folded layer no longer trains like the original."""
-        if not isinstance(self.norm, nn.BatchNorm2D):
-            return
-        scale = self.norm.weight / paddle.sqrt(self.norm._variance + self.norm._epsilon)
-        shift = self.norm.bias - self.norm._mean * scale
-        self.conv.weight.set_value(self.conv.weight * scale.reshape([-1, 1, 1, 1]))
-        self.conv.bias = self.conv.create_parameter([shift.shape[0]], is_bias=True)
-        self.conv.bias.set_value(shift)
-        self.norm = nn.Identity()
 
     def forward(self, x):
         if self.conv_offset is None:
@@ -137,7 +126,8 @@ class ResNet(nn.Layer):
         ch_in: stem output channels.
         base_channels: width of res2; each later stage doubles it (64 is the standard
             ResNet; smaller values give the light backbones used on CPU, e.g. the demo).
-        groups, base_width: ResNeXt cardinality and width per group (X-101-64x4d: 64, 4).
+        groups: ResNeXt cardinality (X-101-64x4d: 64).
+        base_width: ResNeXt width per group (X-101-64x4d: 4).
         norm_type: 'bn', 'sync_bn' (BN converted by the trainer) or 'gn'.
         freeze_norm: freeze norm parameters and, for BN, use running statistics.
         freeze_at: freeze the stem and stages 0..freeze_at (0 = res2); -1 trains all.

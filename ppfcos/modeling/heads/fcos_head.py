@@ -5,7 +5,7 @@ The head only predicts. Targets and losses live in ``losses/fcos_loss.py``,
 decoding and NMS in ``post_process.py``; ``architectures/fcos.py`` wires them.
 """
 import math
-from collections import namedtuple
+from typing import List, NamedTuple
 
 import paddle
 import paddle.nn as nn
@@ -16,13 +16,20 @@ from paddle.nn.initializer import Constant, Normal
 from ...core.registry import register
 from ..layers import ConvNormLayer, ScaleReg, check_norm_type
 
-FCOSOutputs = namedtuple("FCOSOutputs", ["cls_logits", "bbox_reg", "quality"])
-FCOSOutputs.__doc__ = """Per-level head outputs, finest level first.
+class FCOSOutputs(NamedTuple):
+    """Per-level head outputs, finest level first (one list entry per level ``l``).
 
-cls_logits: [N, num_classes, H_l, W_l]; bbox_reg: [N, 4, H_l, W_l] distances
-(l, t, r, b) in the units of the regression targets (strides of the level when
-``norm_reg_targets`` and not ``multiply_strides_reg_targets``, else pixels);
-quality: [N, 1, H_l, W_l] centerness (or IoU) logits."""
+    Attributes:
+        cls_logits: [N, num_classes, H_l, W_l] class logits.
+        bbox_reg: [N, 4, H_l, W_l] distances (l, t, r, b) from each cell to the box
+            edges, in the units of the regression targets: strides of the level when
+            ``norm_reg_targets`` and not ``multiply_strides_reg_targets``, else pixels.
+        quality: [N, 1, H_l, W_l] centerness (or IoU) logits.
+    """
+
+    cls_logits: List[paddle.Tensor]
+    bbox_reg: List[paddle.Tensor]
+    quality: List[paddle.Tensor]
 
 
 @register

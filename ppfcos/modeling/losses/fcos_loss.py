@@ -73,8 +73,12 @@ def _mean_across_ranks(value):
 
 @register
 class FCOSLoss(nn.Layer):
-    """Args:
-        loss_alpha, loss_gamma: focal loss parameters.
+    """The three FCOS losses of a batch: FCOSOutputs of the head against Gt2FCOSTarget's
+    per-level targets (see `FCOSLoss.forward` for the shapes).
+
+    Args:
+        loss_alpha: focal loss weight of the positives.
+        loss_gamma: focal loss focusing exponent.
         iou_loss_type: 'iou' (-log IoU), 'linear_iou' (1 - IoU) or 'giou' (1 - GIoU).
         reg_weights: weight of the box loss.
         quality: 'centerness' (target: centerness; box loss weighted by it) or 'iou'
