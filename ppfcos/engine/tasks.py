@@ -29,8 +29,10 @@ from ..modeling import build_model, build_tta
 from ..utils.env import (cpu_threads_per_process, init_distributed, logger, set_seed,
                          setup_device, setup_logging, use_sync_bn)
 from .ema import ModelEMA
+from .eval_images import ValidationImages
 from .hooks import (BestCheckpointHook, CheckpointHook, EarlyStoppingHook, EMAHook, EvalHook,
-                    LoggerHook, VisualDLHook)
+                    LoggerHook)
+from .loggers import experiment_loggers
 from .infer import check_inputs, infer_images
 from .slicing import SlicedDetector, predict_sliced
 from .optimizer import (accumulative_counts, build_optimizer, build_schedule,
@@ -100,7 +102,8 @@ def check_tta(tta, *, predictor=False, slicing=None):
 
 
 def make_evaluator(cfg, model, rank, *, output_dir=None, classwise=False, predictor=False,
-                   slicing=None, save_prediction_only=False, runtime=None, tta=False):
+                   slicing=None, save_prediction_only=False, runtime=None, tta=False,
+                   drawn=None):
     """A callable running the config's metric on its EvalDataset -> results dict.
 
     ``predictor``: run the model's current weights through Paddle Inference with
@@ -110,6 +113,7 @@ def make_evaluator(cfg, model, rank, *, output_dir=None, classwise=False, predic
     ``runtime``: PredictorDetector's backend, precision and calibration (default:
     Paddle Inference, fp32).
     ``tta``: test-time augmentation with the config's ``TTA`` views (dygraph).
+    ``drawn``: a ValidationImages drawing the first few images of each evaluation.
     """
     loader = create_reader(cfg, "eval")
     check_classes(cfg, loader.dataset)
@@ -123,8 +127,11 @@ def make_evaluator(cfg, model, rank, *, output_dir=None, classwise=False, predic
                     if predictor else build_tta(cfg, model) if tta else model)
         images = sum(len(indices) for indices in loader.batch_sampler)
         start = time.perf_counter()
-        results = evaluate(predictions_of(detector, loader, cfg, "EvalReader", slicing=slicing),
-                           metric)
+        predictions = predictions_of(detector, loader, cfg, "EvalReader", slicing=slicing)
+        if drawn is not None:
+            predictions = drawn.collect(predictions, getattr(loader.dataset, "class_names",
+                                                              None) or [])
+        results = evaluate(predictions, metric)
         seconds = time.perf_counter() - start
         logger.info("%d images predicted and scored in %.1f s: %.3f s per image%s", images,
                     seconds, seconds / max(images, 1), " (sliced)" if slicing else "")
@@ -134,9 +141,14 @@ def make_evaluator(cfg, model, rank, *, output_dir=None, classwise=False, predic
     return run
 
 
-def train(cfg, *, resume=None, eval_snapshots=False, amp=False, use_vdl=False,
-          vdl_log_dir=None, seed=0, predictor=False):
+def train(cfg, *, resume=None, eval_snapshots=False, amp=False, loggers=None, seed=0,
+          predictor=False):
     """Run the config's schedule; returns the trained (unwrapped) model.
+
+    ``loggers``: the experiment loggers to write, as keyword arguments of
+    ``loggers.experiment_loggers`` (``vdl``, ``vdl_log_dir``, ``tensorboard``, ``wandb``,
+    ``mlflow``); with ``eval_snapshots`` they also get the first ``log_images`` (config
+    key, default 4) validation images of each evaluation drawn.
 
     Rank 0 checks that save_dir is writable and holds it for the whole run (a
     second run on it is refused) before anything is built.
@@ -190,10 +202,14 @@ def train(cfg, *, resume=None, eval_snapshots=False, amp=False, use_vdl=False,
         hooks = ([TeacherHook(teacher, semi.ema_start_iters, semi.inference_on, period)]
                  if semi else [EMAHook(ema_of(cfg, model), period)] if cfg.get("use_ema")
                  else [])
+        logger_hooks = experiment_loggers(cfg, save_dir, **(loggers or {})) if rank == 0 else []
         if eval_snapshots:
+            images = (ValidationImages(cfg.get("log_images", 4))
+                      if logger_hooks and cfg.get("log_images", 4) else None)
             hooks.append(EvalHook(make_evaluator(cfg, model, rank, output_dir=save_dir,
-                                                 predictor=predictor_on(device, predictor)),
-                                  period))
+                                                 predictor=predictor_on(device, predictor),
+                                                 drawn=images),
+                                  period, images))
             if cfg.get("early_stop_patience"):
                 hooks.append(EarlyStoppingHook(cfg["early_stop_patience"]))
             if rank == 0:
@@ -201,9 +217,7 @@ def train(cfg, *, resume=None, eval_snapshots=False, amp=False, use_vdl=False,
         if rank == 0:
             hooks.append(checkpoints)
             hooks.append(LoggerHook(cfg.get("log_iter", 20)))
-            if use_vdl:
-                hooks.append(VisualDLHook(vdl_log_dir or os.path.join(save_dir, "vdl"),
-                                          cfg.get("log_iter", 20)))
+            hooks += logger_hooks
         if amp and device != "gpu":
             logger.info("--amp needs a GPU: training in float32 on CPU")
         network = paddle.DataParallel(model) if world > 1 else model
