@@ -73,6 +73,8 @@ GLOBAL_KEYS = {
     "ema_black_list": "names (substrings) of weights the EMA does not average",
     "ema_filter_no_grad": "the EMA leaves alone weights that do not train",
     "early_stop_patience": "stop after N evaluations without a better mAP (0: never)",
+    "custom_hooks": "training hooks of your own: [{type: Name, priority: NORMAL, arg: "
+                    "value, ...}] (ppfcos.engine.custom_hooks)",
     "log_images": "validation images drawn per evaluation for the loggers (default 4; 0: none)",
     "wandb": "Weights & Biases: wandb.init's arguments (project, entity, name, mode, ...); "
              "wandb_<key> top-level keys set one each",

@@ -29,6 +29,7 @@ from ..modeling import build_model, build_tta
 from ..utils.env import (cpu_threads_per_process, init_distributed, logger, set_seed,
                          setup_device, setup_logging, use_sync_bn)
 from .ema import ModelEMA
+from .custom_hooks import build_custom_hooks
 from .eval_images import ValidationImages
 from .hooks import (BestCheckpointHook, CheckpointHook, EarlyStoppingHook, EMAHook, EvalHook,
                     LoggerHook)
@@ -142,8 +143,11 @@ def make_evaluator(cfg, model, rank, *, output_dir=None, classwise=False, predic
 
 
 def train(cfg, *, resume=None, eval_snapshots=False, amp=False, loggers=None, seed=0,
-          predictor=False):
+          predictor=False, extra_hooks=()):
     """Run the config's schedule; returns the trained (unwrapped) model.
+
+    ``extra_hooks``: HookBase instances run with the config's ``custom_hooks``
+    (``custom_hooks.build_custom_hooks``: after evaluation, before the checkpoint).
 
     ``loggers``: the experiment loggers to write, as keyword arguments of
     ``loggers.experiment_loggers`` (``vdl``, ``vdl_log_dir``, ``tensorboard``, ``wandb``,
@@ -161,6 +165,7 @@ def train(cfg, *, resume=None, eval_snapshots=False, amp=False, loggers=None, se
     if semi and (accumulative_counts(cfg.get("OptimizerBuilder") or {}) > 1 or amp):
         raise ConfigError("DenseTeacher training updates after every step in float32: "
                           "remove OptimizerBuilder.accumulative_counts and --amp")
+    custom = build_custom_hooks(cfg.get("custom_hooks"), extra_hooks)   # refused at once
     save_dir = save_dir_of(cfg)
     if rank == 0:
         check_save_dir(cfg, save_dir)
@@ -214,6 +219,7 @@ def train(cfg, *, resume=None, eval_snapshots=False, amp=False, loggers=None, se
                 hooks.append(EarlyStoppingHook(cfg["early_stop_patience"]))
             if rank == 0:
                 hooks.append(BestCheckpointHook(save_dir))
+        hooks += custom
         if rank == 0:
             hooks.append(checkpoints)
             hooks.append(LoggerHook(cfg.get("log_iter", 20)))
