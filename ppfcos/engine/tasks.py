@@ -29,6 +29,7 @@ from ..modeling import build_model, build_tta
 from ..utils.env import (cpu_threads_per_process, init_distributed, logger, set_seed,
                          setup_device, setup_logging, use_sync_bn)
 from .ema import ModelEMA
+from .auto_annotate import DatasetWriter, check_dataset_dir, parse_class_thresholds
 from .custom_hooks import build_custom_hooks
 from .eval_images import ValidationImages
 from .hooks import (BestCheckpointHook, CheckpointHook, EarlyStoppingHook, EMAHook, EvalHook,
@@ -404,15 +405,21 @@ def analyze_saved(cfg, *, eval_dir=None, output_dir=None, options=None):
 
 
 def infer(cfg, images, *, output_dir="output", draw_threshold=0.5, save_results=False,
-          save_threshold=0.5, visualize=True, slicing=None, tta=False):
+          save_threshold=0.5, visualize=True, slicing=None, tta=False, save_dataset=None,
+          class_thresholds=None):
     """Detect in ``images`` (files/directories) with ``cfg['weights']``; returns written files.
 
     Classes are named, and bbox.json's ``category_id`` given, by the TestDataset's
     ``anno_path``; without it, COCO's for an 80-class COCO model, else the class index
     (see `ppfcos.data.class_labels.inference_labels`). ``tta``: over the config's ``TTA``
-    views."""
+    views. ``save_dataset``: a new or empty folder the detections scoring
+    ``save_threshold`` or more (``class_thresholds``: "name=score,..." per class) are
+    written into as a dataset (``auto_annotate``), the image folder being ``images``'
+    common folder."""
     setup(cfg)
     check_tta(tta, slicing=slicing)
+    if save_dataset:
+        check_dataset_dir(save_dataset)
     model = model_with_weights(cfg)
     model = build_tta(cfg, model) if tta else model
     dataset = build_dataset(cfg, "TestDataset")
@@ -422,11 +429,24 @@ def infer(cfg, images, *, output_dir="output", draw_threshold=0.5, save_results=
                                 visualize, save_results)
     class_names, category_ids = inference_labels(dataset, cfg["num_classes"],
                                                  cfg.get("metric", "COCO"))
-    return infer_images(predictions_of(model, loader, cfg, "TestReader", slicing=slicing,
-                                       desc="infer"),
-                        class_names, output_dir, output_names, draw_threshold=draw_threshold,
-                        save_threshold=save_threshold, save_results=save_results,
-                        visualize=visualize, clsid2catid=dict(enumerate(category_ids)))
+    predictions = predictions_of(model, loader, cfg, "TestReader", slicing=slicing,
+                                 desc="infer")
+    writer = None
+    if save_dataset:
+        files = [r["im_file"] for r in dataset.records]
+        writer = DatasetWriter(class_names, category_ids,
+                               os.path.commonpath([os.path.dirname(f) for f in files]),
+                               save_threshold, parse_class_thresholds(class_thresholds,
+                                                                      class_names))
+        predictions = writer.collect(predictions)
+    written = infer_images(predictions, class_names, output_dir, output_names,
+                           draw_threshold=draw_threshold, save_threshold=save_threshold,
+                           save_results=save_results, visualize=visualize,
+                           clsid2catid=dict(enumerate(category_ids)))
+    if writer is not None:
+        logger.info("%d images and their detections written as a dataset: %s",
+                    len(writer.samples), writer.write(save_dataset))
+    return written
 
 
 def export(cfg, *, output_dir="output_inference", extras=()):
