@@ -65,7 +65,7 @@ def wandb_history(run_file):
     """The history rows ({key: JSON value}, with ``_step``) of an offline run's
     ``run-<id>.wandb``: W&B's record log (a 7-byte ``:W&B`` header, then LevelDB's log
     format: 32 KiB blocks of chunks with a crc32, length and type header, each record a
-    wandb_internal_pb2.Record). wandb has no Python reader of its own since 0.19."""
+    wandb_internal_pb2.Record); wandb 0.31 ships no Python reader for it."""
     from wandb.proto import wandb_internal_pb2
     data = open(run_file, "rb").read()
     assert data[:4] == b":W&B"
