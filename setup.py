@@ -28,6 +28,15 @@ SUPERVISION_EXTRA = ["supervision"]
 # Prometheus metrics.
 SERVE_EXTRA = ["fastapi", "uvicorn", "httptools", "uvloop", "python-multipart",
                "prometheus_client"]
+# tools/train.py's experiment loggers (ppfcos/engine/loggers.py): TensorBoard event files
+# written by tensorboardX (tensorboard reads and shows them), Weights & Biases, MLflow's
+# client and file store (mlflow-skinny: no server or UI; pip install mlflow for those).
+TENSORBOARD_EXTRA = ["tensorboardX", "tensorboard"]
+WANDB_EXTRA = ["wandb"]
+MLFLOW_EXTRA = ["mlflow-skinny", "pillow"]
+LOGGER_EXTRAS = TENSORBOARD_EXTRA + WANDB_EXTRA + MLFLOW_EXTRA
+# docs/python_api.md's hyper-parameter search around ppfcos.train.
+OPTUNA_EXTRA = ["optuna"]
 # The documentation site (mkdocs.yml, docs/): mkdocs build --strict, API pages from docstrings.
 DOCS_EXTRA = ["mkdocs-material", "mkdocstrings[python]"]
 
@@ -111,9 +120,12 @@ if __name__ == "__main__":
         install_requires=["numpy", "opencv-python", "pyyaml", "pycocotools", "visualdl"]
         + paddle_requirements(PADDLE_DISTS),
         extras_require={"test": ["pytest"] + QUANTIZE_EXTRA + OPENVINO_EXTRA + SLICE_EXTRA
-                        + ANALYSIS_EXTRA + SUPERVISION_EXTRA + DOCS_EXTRA + SERVE_EXTRA,
+                        + ANALYSIS_EXTRA + SUPERVISION_EXTRA + DOCS_EXTRA + SERVE_EXTRA
+                        + LOGGER_EXTRAS + OPTUNA_EXTRA,
                         "onnx": ONNX_EXTRA, "openvino": OPENVINO_EXTRA,
                         "quantize": QUANTIZE_EXTRA, "slice": SLICE_EXTRA,
                         "analysis": ANALYSIS_EXTRA, "supervision": SUPERVISION_EXTRA,
-                        "docs": DOCS_EXTRA, "serve": SERVE_EXTRA},
+                        "docs": DOCS_EXTRA, "serve": SERVE_EXTRA,
+                        "tensorboard": TENSORBOARD_EXTRA, "wandb": WANDB_EXTRA,
+                        "mlflow": MLFLOW_EXTRA, "optuna": OPTUNA_EXTRA},
     )

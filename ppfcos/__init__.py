@@ -7,7 +7,11 @@
     ppfcos.setup_device()                          # the tools' threads and MKL settings
     model = ppfcos.build_model(cfg)
 
-``Detector`` and ``setup_device`` are imported on first use, so ``import ppfcos`` stays
+    run = ppfcos.train("configs/demo/fcos_r18_lite_synthetic.yml", epoch=1)   # tools/train.py
+    run.metrics["bbox_mAP"], run.best_weights                 # see ppfcos.engine.python_api
+    ppfcos.evaluate("configs/demo/fcos_r18_lite_synthetic.yml", weights=run.final_weights)
+
+``Detector``, ``setup_device``, ``train`` and ``evaluate`` are imported on first use, so ``import ppfcos`` stays
 as cheap as the modules below and changes no process setting.
 """
 import importlib
@@ -54,11 +58,13 @@ from .data import create_reader  # noqa: E402
 from .modeling import build_model  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["ConfigError", "Detector", "build_model", "create", "create_reader", "load_config",
-           "setup_device"]
+__all__ = ["ConfigError", "Detector", "build_model", "create", "create_reader", "evaluate",
+           "load_config", "setup_device", "train"]
 # Attributes imported on first use: (module, name).
 _LAZY = {"Detector": ("ppfcos.api", "Detector"),
-         "setup_device": ("ppfcos.utils.env", "setup_device")}
+         "setup_device": ("ppfcos.utils.env", "setup_device"),
+         "train": ("ppfcos.engine.python_api", "train"),
+         "evaluate": ("ppfcos.engine.python_api", "evaluate")}
 
 
 def __getattr__(name):

@@ -44,17 +44,18 @@ def checksums(directory):
             for name in sorted(os.listdir(directory))}
 
 
-def run_tool(tool, args, cwd, launch=False, timeout=600, preexec_fn=None):
+def run_tool(tool, args, cwd, launch=False, timeout=600, preexec_fn=None, pythonpath=()):
     """Run tools/<tool>.py or a script path (optionally under paddle.distributed.launch
     with 2 processes); returns the finished process (TimeoutExpired after ``timeout`` s).
-    ``preexec_fn``: called in the child before the tool starts (limits)."""
+    ``preexec_fn``: called in the child before the tool starts (limits). ``pythonpath``:
+    folders searched for modules before the repository's (to hide a package)."""
     command = [sys.executable]
     if launch:
         command += ["-m", "paddle.distributed.launch", "--nproc_per_node", "2",
                     "--log_dir", os.path.join(cwd, "launch_logs")]
     script = tool if os.path.isfile(tool) else os.path.join(REPO, "tools", f"{tool}.py")
     command += [script] + args
-    env = dict(os.environ, PYTHONPATH=REPO)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([*pythonpath, REPO]))
     env.pop("OMP_NUM_THREADS", None)
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=timeout, preexec_fn=preexec_fn)

@@ -3,7 +3,7 @@
     python tools/infer.py -c configs/fcos_r50_fpn_1x_coco.yml -o weights=PATH_OR_URL
         (--infer_img FILE | --infer_dir DIR [--infer_list LIST]) [--draw_threshold 0.5]
         [--output_dir output] [--save_results [--save_threshold 0.5]] [--visualize False]
-        [--tta]
+        [--tta] [--save_dataset DIR [--class_thresholds NAME=SCORE,...]]
         [--slice_infer --slice_size H W --overlap_ratio RH RW --combine_method nms|concat
          --match_threshold T --match_metric iou|ios]
 """
@@ -38,7 +38,8 @@ def infer(cfg, args):
     return tasks.infer(cfg, test_images(args), output_dir=args.output_dir,
                        draw_threshold=args.draw_threshold, save_results=args.save_results,
                        save_threshold=args.save_threshold, visualize=args.visualize,
-                       slicing=cli.slice_options(args), tta=args.tta)
+                       slicing=cli.slice_options(args), tta=args.tta,
+                       save_dataset=args.save_dataset, class_thresholds=args.class_thresholds)
 
 
 def main(argv=None):
@@ -50,10 +51,17 @@ def main(argv=None):
     parser.add_argument("--draw_threshold", type=float, default=0.5,
                         help="draw detections with at least this score")
     parser.add_argument("--save_threshold", type=float, default=0.5,
-                        help="save detections with at least this score (--save_results)")
+                        help="save detections with at least this score (--save_results, "
+                        "--save_dataset)")
     parser.add_argument("--output_dir", default="output", help="where the results go")
     cli.add_bool_flag(parser, "--save_results", help="also write the detections to "
                       "output_dir/bbox.json (dataset category ids and class names)")
+    parser.add_argument("--save_dataset", default=None, metavar="DIR", help="also write the "
+                        "detections scoring --save_threshold or more as a dataset into DIR "
+                        "(new or empty): COCO annotations.json, yolo/ and labelme/")
+    parser.add_argument("--class_thresholds", default=None, metavar="NAME=SCORE,...",
+                        help="per-class score thresholds of --save_dataset (others: "
+                        "--save_threshold)")
     cli.add_bool_flag(parser, "--visualize", default=True,
                       help="write the images with their detections drawn")
     cli.add_tta_flag(parser)

@@ -1,8 +1,8 @@
 """Train a detector from a config.
 
     python tools/train.py -c configs/fcos_r50_fpn_1x_coco.yml [-o key=value ...] [--eval]
-        [-r output/fcos_r50_fpn_1x_coco/epoch_6] [--amp] [--use_vdl] [--vdl_log_dir DIR] [--seed N]
-        [--predictor]
+        [-r output/fcos_r50_fpn_1x_coco/epoch_6] [--amp] [--use_vdl] [--vdl_log_dir DIR]
+        [--use_tensorboard] [--use_wandb] [--use_mlflow] [--seed N] [--predictor]
     python -m paddle.distributed.launch --gpus 0,1,2,3,4,5,6,7 tools/train.py -c ...
 """
 import os
@@ -20,15 +20,12 @@ def main(argv=None):
     parser.add_argument("-r", "--resume", default=None,
                         help="snapshot to resume from (e.g. output/<config>/epoch_6)")
     cli.add_bool_flag(parser, "--amp", help="mixed precision (GPU only)")
-    cli.add_bool_flag(parser, "--use_vdl", help="log scalars to VisualDL")
-    parser.add_argument("--vdl_log_dir", default=None,
-                        help="VisualDL log directory (default: save_dir/<config>/vdl)")
+    cli.add_logger_flags(parser)
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     cli.add_predictor_flag(parser)
     cli.add_unsupported_flags(parser, {
         **cli.SLIM,
         "--fleet": "use python -m paddle.distributed.launch --gpus 0,1,... tools/train.py",
-        "--use_wandb": "use --use_vdl (VisualDL)",
         "--profiler_options": "use tools/benchmark.py for timings",
         "--save_proposals": "use tools/infer.py --save_results: FCOS is one-stage and has "
                             "no proposals",
@@ -38,8 +35,8 @@ def main(argv=None):
         "--save_prediction_only": "use tools/eval.py --save_prediction_only on a snapshot"})
     args = parser.parse_args(argv)
     return cli.run(lambda cfg, a: tasks.train(
-        cfg, resume=a.resume, eval_snapshots=a.eval, amp=a.amp, use_vdl=a.use_vdl,
-        vdl_log_dir=a.vdl_log_dir, seed=a.seed, predictor=a.predictor), args)
+        cfg, resume=a.resume, eval_snapshots=a.eval, amp=a.amp, loggers=cli.logger_options(a),
+        seed=a.seed, predictor=a.predictor), args)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from ppfcos_deploy.predictor import RunOptions
 from ..checkpoint.loading import load_weights
 from ..core.config import Config, ConfigError, load_config
 from ..data.reader import reader_options
+from ..engine.auto_annotate import DatasetWriter, check_dataset_dir
 from ..modeling import build_model, build_tta
 from ..utils.env import cpu_threads, setup_device
 from .backends import DygraphBackend, ExportBackend
@@ -117,6 +118,23 @@ class Detector:
         video, items = open_source(source)
         results = self._results(items)
         return results if video or stream else list(results)
+
+    def save_dataset(self, image_dir, out_dir, *, threshold=None, class_thresholds=None):
+        """Detect in the images of ``image_dir`` and write them with their detections as a
+        dataset into ``out_dir`` (new or empty): COCO ``annotations.json`` (the model's
+        category ids and names, the images' sizes), ``yolo/`` and ``labelme/``
+        (``ppfcos.engine.auto_annotate``). Detections the Detector keeps (its threshold)
+        are written when they score ``threshold`` (default: the Detector's) or, for a
+        class in ``class_thresholds`` ({name: score}), that class's; returns the COCO
+        file's path."""
+        check_dataset_dir(out_dir)
+        writer = DatasetWriter(self.class_names, self.backend.category_ids, image_dir,
+                               self.threshold if threshold is None else threshold,
+                               class_thresholds)
+        for result in self.predict(image_dir, stream=True):
+            rows = np.column_stack([result.class_ids, result.scores, result.boxes])
+            writer.samples.append(writer.sample(result.path, rows))
+        return writer.write(out_dir)
 
     def _results(self, items):
         while batch := list(itertools.islice(items, self.batch_size)):

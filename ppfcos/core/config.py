@@ -73,6 +73,12 @@ GLOBAL_KEYS = {
     "ema_black_list": "names (substrings) of weights the EMA does not average",
     "ema_filter_no_grad": "the EMA leaves alone weights that do not train",
     "early_stop_patience": "stop after N evaluations without a better mAP (0: never)",
+    "custom_hooks": "training hooks of your own: [{type: Name, priority: NORMAL, arg: "
+                    "value, ...}] (ppfcos.engine.custom_hooks)",
+    "log_images": "validation images drawn per evaluation for the loggers (default 4; 0: none)",
+    "wandb": "Weights & Biases: wandb.init's arguments (project, entity, name, mode, ...); "
+             "wandb_<key> top-level keys set one each",
+    "mlflow": "MLflow: tracking_uri, experiment_name, run_name",
     "print_flops": "accepted for PaddleDetection compatibility",
     "print_params": "accepted for PaddleDetection compatibility",
     "export": "export options (post_process, nms, benchmark, fuse_conv_bn)",
@@ -439,7 +445,7 @@ def validate(cfg):
                                   f"{{name: COCODataSet, ...}} or !COCODataSet, "
                                   f"got {excerpt(value)}")
             validate_spec(cfg, (key,), value)
-        elif key not in GLOBAL_KEYS:
+        elif key not in GLOBAL_KEYS and not key.startswith("wandb_"):
             accepted = list(GLOBAL_KEYS) + registry.registered_names()
             raise ConfigError(unknown_key_message(cfg, (), key, accepted))
         elif key in _SECTIONS:

@@ -34,6 +34,7 @@ RULES = {
     ("num_classes",): POSITIVE_INTEGER,
     ("snapshot_epoch",): POSITIVE_INTEGER,
     ("log_iter",): POSITIVE_INTEGER,
+    ("log_images",): NON_NEGATIVE_INTEGER,
     ("worker_num",): NON_NEGATIVE_INTEGER,
     ("use_ema",): BOOLEAN,
     ("ema_decay",): FRACTION,

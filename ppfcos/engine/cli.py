@@ -54,6 +54,34 @@ def add_predictor_flag(parser):
                   "faster")
 
 
+# The experiment loggers' switches (ppfcos.engine.loggers) -> (keyword, help).
+LOGGER_FLAGS = {
+    "--use_vdl": ("vdl", "log scalars and drawn validation images to VisualDL"),
+    "--use_tensorboard": ("tensorboard", "log to TensorBoard event files in "
+                          "save_dir/<config>/tensorboard (pip install 'ppfcos[tensorboard]')"),
+    "--use_wandb": ("wandb", "log to Weights & Biases with the config's wandb section as "
+                    "wandb.init's arguments (pip install 'ppfcos[wandb]')"),
+    "--use_mlflow": ("mlflow", "log to MLflow with the config's mlflow section (default: "
+                     "the file store save_dir/<config>/mlruns; pip install 'ppfcos[mlflow]')"),
+}
+
+
+def add_logger_flags(parser):
+    """``--use_vdl``, ``--vdl_log_dir``, ``--use_tensorboard``, ``--use_wandb``,
+    ``--use_mlflow``: the experiment loggers of a training run."""
+    for flag, (_, text) in LOGGER_FLAGS.items():
+        add_bool_flag(parser, flag, help=text)
+    parser.add_argument("--vdl_log_dir", default=None,
+                        help="VisualDL log directory (default: save_dir/<config>/vdl)")
+
+
+def logger_options(args):
+    """The keyword arguments of ``loggers.experiment_loggers`` that parsed logger flags
+    ask for."""
+    options = {keyword: getattr(args, flag[2:]) for flag, (keyword, _) in LOGGER_FLAGS.items()}
+    return dict(options, vdl_log_dir=args.vdl_log_dir)
+
+
 def add_tta_flag(parser):
     """``--tta``: test-time augmentation over the config's ``TTA`` views (dygraph)."""
     add_bool_flag(parser, "--tta", help="test-time augmentation: detect on the scales and "

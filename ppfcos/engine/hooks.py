@@ -1,7 +1,7 @@
-"""Trainer hooks: EMA, logging, checkpoints, evaluation, best-model saving, early stopping,
-VisualDL.
+"""Trainer hooks: EMA, logging, checkpoints, evaluation, best-model saving, early stopping
+(the experiment loggers, VisualDL among them, are in ``ppfcos.engine.loggers``).
 
-Hooks that write (logs, checkpoints, the best model, VisualDL) are registered on rank 0
+Hooks that write (logs, checkpoints, the best model, the experiment loggers) are registered on rank 0
 only; the EMA, evaluation and early-stopping hooks run on every rank (each evaluates its
 shard, and every rank must stop together). Results pass between hooks through
 ``trainer.storage`` (``ppfcos.engine.storage``). At an epoch's end the order is:
@@ -17,7 +17,7 @@ import paddle.distributed as dist
 
 from ..checkpoint.snapshot import save_snapshot
 from ..utils.env import logger
-from .storage import EVAL_RESULTS, TRAINING_WEIGHTS
+from .storage import EVAL_IMAGES, EVAL_RESULTS, TRAINING_WEIGHTS
 from .trainer import HookBase
 
 
@@ -144,15 +144,17 @@ class CheckpointHook(HookBase):
 
 class EvalHook(HookBase):
     """Evaluate after each snapshot epoch and put the results in ``trainer.storage``
-    under ``"eval"``.
+    under ``"eval"``, and the drawn images of ``images`` (a ValidationImages the
+    evaluation fills, or None) under ``"eval_images"``.
 
     ``evaluate()`` returns the metric's results dict (``mAP`` on every rank); it puts
     the network in eval mode, and the hook gives the model back in the mode it had.
     """
 
-    def __init__(self, evaluate, period):
+    def __init__(self, evaluate, period, images=None):
         self.evaluate = evaluate
         self.period = max(int(period), 1)
+        self.images = images
 
     def after_epoch(self):
         t = self.trainer
@@ -163,6 +165,8 @@ class EvalHook(HookBase):
         if training:
             t.model.train()
         t.storage.put(EVAL_RESULTS, results, t.epoch)
+        if self.images is not None:
+            t.storage.put(EVAL_IMAGES, self.images.images, t.epoch)
 
 
 class BestCheckpointHook(HookBase):
@@ -232,33 +236,3 @@ class EarlyStoppingHook(HookBase):
 
     def load_state_dict(self, state):
         self.best, self.bad_evaluations = state["best"], int(state["bad_evaluations"])
-
-
-class VisualDLHook(HookBase):
-    """VisualDL scalars: each loss and the lr every ``log_iter`` steps, and the mAP of each
-    evaluation (``"eval"`` in the storage: give it after the EvalHook)."""
-
-    def __init__(self, log_dir, log_iter=20):
-        try:
-            from visualdl import LogWriter
-        except ImportError as e:
-            raise RuntimeError("--use_vdl needs VisualDL: pip install visualdl") from e
-        self.writer = LogWriter(log_dir)
-        self.log_iter = max(int(log_iter), 1)
-
-    def after_step(self):
-        t = self.trainer
-        if t.iter % self.log_iter:
-            return
-        for name, value in t.losses.items():
-            self.writer.add_scalar(f"train/{name}", value, t.iter)
-        self.writer.add_scalar("train/lr", t.lr, t.iter)
-
-    def after_epoch(self):
-        t = self.trainer
-        results = t.storage.of_epoch(EVAL_RESULTS, t.epoch)
-        if results is not None:
-            self.writer.add_scalar("eval/mAP", results["mAP"], t.epoch + 1)
-
-    def after_train(self):
-        self.writer.close()

@@ -10,7 +10,11 @@ Names written by ppfcos's hooks (a hook of your own may add others):
     ``"eval"`` (:data:`EVAL_RESULTS`)  the metric's results dict of the last evaluation,
         ``{"mAP": float, ...}`` (COCO adds its 12 ``stats`` and per-class rows, see
         `ppfcos.evaluation.metrics`); put by ``EvalHook``, read by
-        ``BestCheckpointHook``, ``EarlyStoppingHook`` and ``VisualDLHook``.
+        ``BestCheckpointHook``, ``EarlyStoppingHook`` and the loggers
+        (``ppfcos.engine.loggers``).
+    ``"eval_images"`` (`EVAL_IMAGES`)  [(file name, RGB array [H, W, 3] uint8)]:
+        the first few validation images of the last evaluation drawn with their
+        detections; put by ``EvalHook`` when the run logs images, read by the loggers.
     ``"training_weights"`` (``TRAINING_WEIGHTS``)  {name: numpy array}: the raw
         model's state dict while the network holds the EMA weights (from the end of a
         snapshot epoch to the start of the next); put by ``EMAHook``, read by the hooks
@@ -20,6 +24,7 @@ Hooks run in the order they were given to the trainer, so a reader of a name com
 the hook that puts it.
 """
 EVAL_RESULTS = "eval"
+EVAL_IMAGES = "eval_images"
 TRAINING_WEIGHTS = "training_weights"
 
 

@@ -29,8 +29,12 @@ from ..modeling import build_model, build_tta
 from ..utils.env import (cpu_threads_per_process, init_distributed, logger, set_seed,
                          setup_device, setup_logging, use_sync_bn)
 from .ema import ModelEMA
+from .auto_annotate import DatasetWriter, check_dataset_dir, parse_class_thresholds
+from .custom_hooks import build_custom_hooks
+from .eval_images import ValidationImages
 from .hooks import (BestCheckpointHook, CheckpointHook, EarlyStoppingHook, EMAHook, EvalHook,
-                    LoggerHook, VisualDLHook)
+                    LoggerHook)
+from .loggers import experiment_loggers
 from .infer import check_inputs, infer_images
 from .slicing import SlicedDetector, predict_sliced
 from .optimizer import (accumulative_counts, build_optimizer, build_schedule,
@@ -101,7 +105,8 @@ def check_tta(tta, *, predictor=False, slicing=None):
 
 
 def make_evaluator(cfg, model, rank, *, output_dir=None, classwise=False, predictor=False,
-                   slicing=None, save_prediction_only=False, runtime=None, tta=False):
+                   slicing=None, save_prediction_only=False, runtime=None, tta=False,
+                   drawn=None):
     """A callable running the config's metric on its EvalDataset -> results dict.
 
     ``predictor``: run the model's current weights through Paddle Inference with
@@ -111,6 +116,7 @@ def make_evaluator(cfg, model, rank, *, output_dir=None, classwise=False, predic
     ``runtime``: PredictorDetector's backend, precision and calibration (default:
     Paddle Inference, fp32).
     ``tta``: test-time augmentation with the config's ``TTA`` views (dygraph).
+    ``drawn``: a ValidationImages drawing the first few images of each evaluation.
     """
     loader = create_reader(cfg, "eval")
     check_classes(cfg, loader.dataset)
@@ -124,8 +130,11 @@ def make_evaluator(cfg, model, rank, *, output_dir=None, classwise=False, predic
                     if predictor else build_tta(cfg, model) if tta else model)
         images = sum(len(indices) for indices in loader.batch_sampler)
         start = time.perf_counter()
-        results = evaluate(predictions_of(detector, loader, cfg, "EvalReader", slicing=slicing),
-                           metric)
+        predictions = predictions_of(detector, loader, cfg, "EvalReader", slicing=slicing)
+        if drawn is not None:
+            predictions = drawn.collect(predictions, getattr(loader.dataset, "class_names",
+                                                              None) or [])
+        results = evaluate(predictions, metric)
         seconds = time.perf_counter() - start
         logger.info("%d images predicted and scored in %.1f s: %.3f s per image%s", images,
                     seconds, seconds / max(images, 1), " (sliced)" if slicing else "")
@@ -135,9 +144,17 @@ def make_evaluator(cfg, model, rank, *, output_dir=None, classwise=False, predic
     return run
 
 
-def train(cfg, *, resume=None, eval_snapshots=False, amp=False, use_vdl=False,
-          vdl_log_dir=None, seed=0, predictor=False):
+def train(cfg, *, resume=None, eval_snapshots=False, amp=False, loggers=None, seed=0,
+          predictor=False, extra_hooks=()):
     """Run the config's schedule; returns the trained (unwrapped) model.
+
+    ``extra_hooks``: HookBase instances run with the config's ``custom_hooks``
+    (``custom_hooks.build_custom_hooks``: after evaluation, before the checkpoint).
+
+    ``loggers``: the experiment loggers to write, as keyword arguments of
+    ``loggers.experiment_loggers`` (``vdl``, ``vdl_log_dir``, ``tensorboard``, ``wandb``,
+    ``mlflow``); with ``eval_snapshots`` they also get the first ``log_images`` (config
+    key, default 4) validation images of each evaluation drawn.
 
     Rank 0 checks that save_dir is writable and holds it for the whole run (a
     second run on it is refused) before anything is built.
@@ -150,6 +167,7 @@ def train(cfg, *, resume=None, eval_snapshots=False, amp=False, use_vdl=False,
     if semi and (accumulative_counts(cfg.get("OptimizerBuilder") or {}) > 1 or amp):
         raise ConfigError("DenseTeacher training updates after every step in float32: "
                           "remove OptimizerBuilder.accumulative_counts and --amp")
+    custom = build_custom_hooks(cfg.get("custom_hooks"), extra_hooks)   # refused at once
     save_dir = save_dir_of(cfg)
     if rank == 0:
         check_save_dir(cfg, save_dir)
@@ -192,20 +210,23 @@ def train(cfg, *, resume=None, eval_snapshots=False, amp=False, use_vdl=False,
         hooks = ([TeacherHook(teacher, semi.ema_start_iters, semi.inference_on, period)]
                  if semi else [EMAHook(ema_of(cfg, model), period)] if cfg.get("use_ema")
                  else [])
+        logger_hooks = experiment_loggers(cfg, save_dir, **(loggers or {})) if rank == 0 else []
         if eval_snapshots:
+            images = (ValidationImages(cfg.get("log_images", 4))
+                      if logger_hooks and cfg.get("log_images", 4) else None)
             hooks.append(EvalHook(make_evaluator(cfg, model, rank, output_dir=save_dir,
-                                                 predictor=predictor_on(device, predictor)),
-                                  period))
+                                                 predictor=predictor_on(device, predictor),
+                                                 drawn=images),
+                                  period, images))
             if cfg.get("early_stop_patience"):
                 hooks.append(EarlyStoppingHook(cfg["early_stop_patience"]))
             if rank == 0:
                 hooks.append(BestCheckpointHook(save_dir))
+        hooks += custom
         if rank == 0:
             hooks.append(checkpoints)
             hooks.append(LoggerHook(cfg.get("log_iter", 20)))
-            if use_vdl:
-                hooks.append(VisualDLHook(vdl_log_dir or os.path.join(save_dir, "vdl"),
-                                          cfg.get("log_iter", 20)))
+            hooks += logger_hooks
         if amp and device != "gpu":
             logger.info("--amp needs a GPU: training in float32 on CPU")
         network = paddle.DataParallel(model) if world > 1 else model
@@ -386,15 +407,21 @@ def analyze_saved(cfg, *, eval_dir=None, output_dir=None, options=None):
 
 
 def infer(cfg, images, *, output_dir="output", draw_threshold=0.5, save_results=False,
-          save_threshold=0.5, visualize=True, slicing=None, tta=False):
+          save_threshold=0.5, visualize=True, slicing=None, tta=False, save_dataset=None,
+          class_thresholds=None):
     """Detect in ``images`` (files/directories) with ``cfg['weights']``; returns written files.
 
     Classes are named, and bbox.json's ``category_id`` given, by the TestDataset's
     ``anno_path``; without it, COCO's for an 80-class COCO model, else the class index
     (see `ppfcos.data.class_labels.inference_labels`). ``tta``: over the config's ``TTA``
-    views."""
+    views. ``save_dataset``: a new or empty folder the detections scoring
+    ``save_threshold`` or more (``class_thresholds``: "name=score,..." per class) are
+    written into as a dataset (``auto_annotate``), the image folder being ``images``'
+    common folder."""
     setup(cfg)
     check_tta(tta, slicing=slicing)
+    if save_dataset:
+        check_dataset_dir(save_dataset)
     model = model_with_weights(cfg)
     model = build_tta(cfg, model) if tta else model
     dataset = build_dataset(cfg, "TestDataset")
@@ -404,11 +431,24 @@ def infer(cfg, images, *, output_dir="output", draw_threshold=0.5, save_results=
                                 visualize, save_results)
     class_names, category_ids = inference_labels(dataset, cfg["num_classes"],
                                                  cfg.get("metric", "COCO"))
-    return infer_images(predictions_of(model, loader, cfg, "TestReader", slicing=slicing,
-                                       desc="infer"),
-                        class_names, output_dir, output_names, draw_threshold=draw_threshold,
-                        save_threshold=save_threshold, save_results=save_results,
-                        visualize=visualize, clsid2catid=dict(enumerate(category_ids)))
+    predictions = predictions_of(model, loader, cfg, "TestReader", slicing=slicing,
+                                 desc="infer")
+    writer = None
+    if save_dataset:
+        files = [r["im_file"] for r in dataset.records]
+        writer = DatasetWriter(class_names, category_ids,
+                               os.path.commonpath([os.path.dirname(f) for f in files]),
+                               save_threshold, parse_class_thresholds(class_thresholds,
+                                                                      class_names))
+        predictions = writer.collect(predictions)
+    written = infer_images(predictions, class_names, output_dir, output_names,
+                           draw_threshold=draw_threshold, save_threshold=save_threshold,
+                           save_results=save_results, visualize=visualize,
+                           clsid2catid=dict(enumerate(category_ids)))
+    if writer is not None:
+        logger.info("%d images and their detections written as a dataset: %s",
+                    len(writer.samples), writer.write(save_dataset))
+    return written
 
 
 def export(cfg, *, output_dir="output_inference", extras=()):

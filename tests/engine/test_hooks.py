@@ -1,5 +1,6 @@
 """Trainer hooks: log lines, checkpoint schedule, evaluation, best model, early stopping, EMA,
-VisualDL, and their states across a resume."""
+VisualDL (its scalars: the other loggers are tested in test_loggers.py), and their states
+across a resume."""
 import logging
 import re
 import sys
@@ -12,7 +13,9 @@ import pytest
 from ppfcos.checkpoint.snapshot import resume_snapshot
 from ppfcos.engine.ema import ModelEMA
 from ppfcos.engine.hooks import (BestCheckpointHook, CheckpointHook, EarlyStoppingHook, EMAHook,
-                                 EvalHook, LoggerHook, VisualDLHook, snapshot_due)
+                                 EvalHook, LoggerHook, snapshot_due)
+from ppfcos.core.config import ConfigError
+from ppfcos.engine.loggers import VisualDLHook
 from ppfcos.engine.storage import EVAL_RESULTS
 from ppfcos.engine.trainer import HookBase
 
@@ -125,15 +128,18 @@ def test_visualdl_gets_losses_lr_and_the_map_of_evaluated_epochs(monkeypatch, tm
     trainer.train()
     writer = vdl.writer
     assert writer.log_dir == str(tmp_path) and writer.closed
+    # iteration 4 ends epoch 2, iteration 6 epoch 3; a results dict with only an mAP is
+    # VOC's (at IoU 0.5)
     assert [(tag, step) for tag, _, step in writer.scalars] == [
-        ("train/loss_cls", 4), ("train/loss", 4), ("train/lr", 4),   # iteration 4 ends epoch 2
-        ("eval/mAP", 2), ("eval/mAP", 3)]
-    assert [value for tag, value, _ in writer.scalars if tag == "eval/mAP"] == [0.25, 0.5]
+        ("train/loss_cls", 4), ("train/loss", 4), ("train/lr", 4), ("train/step_time", 4),
+        ("eval/bbox_mAP_50", 4), ("eval/bbox_mAP_50", 6)]
+    assert [value for tag, value, _ in writer.scalars if tag.startswith("eval")] == [0.25, 0.5]
 
 
 def test_visualdl_hook_without_visualdl_says_how_to_install(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "visualdl", None)
-    with pytest.raises(RuntimeError, match="pip install visualdl"):
+    with pytest.raises(ConfigError, match="--use_vdl needs the visualdl package: pip install "
+                                          "visualdl"):
         VisualDLHook(str(tmp_path))
 
 

@@ -1,4 +1,5 @@
-"""LabelMe JSON annotations (one file per image) to Samples.
+"""LabelMe JSON annotations (one file per image) to Samples, and Samples back to them
+(rectangles, for review in LabelMe).
 
 A file's ``imagePath`` is relative to the JSON file; ``imageWidth`` and
 ``imageHeight`` give the size. Each shape of ``shapes`` gives one box: the bounds
@@ -66,3 +67,25 @@ def labelme_sample(path, image_dir):
         sample.labels.append(str(shape.get("label", "")).strip())
         sample.crowd.append(False)
     return sample, skipped
+
+
+def write_labelme(samples, image_dir, anno_dir):
+    """Write one LabelMe ``<image stem>.json`` per sample into ``anno_dir`` (in the
+    image's subfolder): each box a
+    ``rectangle`` labelled with its class, ``imagePath`` the image (``image_dir`` joined
+    with the sample's file name) relative to the file; returns the paths written."""
+    os.makedirs(anno_dir, exist_ok=True)
+    written = []
+    for s in samples:
+        image = os.path.join(image_dir, s.file_name)
+        shapes = [{"label": label, "points": [[x1, y1], [x2, y2]], "group_id": None,
+                   "shape_type": "rectangle", "flags": {}}
+                  for (x1, y1, x2, y2), label in zip(s.boxes, s.labels)]
+        path = os.path.join(anno_dir, os.path.splitext(s.file_name)[0] + ".json")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump({"version": "5.0.1", "flags": {}, "shapes": shapes,
+                       "imagePath": os.path.relpath(image, anno_dir), "imageData": None,
+                       "imageHeight": s.height, "imageWidth": s.width}, f, indent=1)
+        written.append(path)
+    return written

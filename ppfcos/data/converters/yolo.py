@@ -1,4 +1,4 @@
-"""YOLO txt labels to Samples.
+"""YOLO txt labels to Samples, and Samples back to YOLO txt labels.
 
 Every image of the image folder (``.jpg .jpeg .png .bmp``) may have a label file of the
 same stem in the label folder, one object a line: ``class cx cy w h``, the class an
@@ -53,3 +53,25 @@ def yolo_sample(name, anno_dir, image_dir, class_names):
             sample.labels.append(class_names[cls])
             sample.crowd.append(False)
     return sample
+
+
+def write_yolo(samples, class_names, label_dir):
+    """Write one ``<image stem>.txt`` per sample into ``label_dir`` (in the image's
+    subfolder) (``class cx cy w h``,
+    normalized; an image without objects gets an empty file, so a reader sees it was
+    looked at) and ``classes.txt``; returns the paths written."""
+    os.makedirs(label_dir, exist_ok=True)
+    index = {name: k for k, name in enumerate(class_names)}
+    written = []
+    for s in samples:
+        lines = [f"{index[label]} {(x1 + x2) / 2 / s.width:.6f} {(y1 + y2) / 2 / s.height:.6f} "
+                 f"{(x2 - x1) / s.width:.6f} {(y2 - y1) / s.height:.6f}"
+                 for (x1, y1, x2, y2), label in zip(s.boxes, s.labels)]
+        path = os.path.join(label_dir, os.path.splitext(s.file_name)[0] + ".txt")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("".join(line + "\n" for line in lines))
+        written.append(path)
+    with open(os.path.join(label_dir, "classes.txt"), "w", encoding="utf-8") as f:
+        f.write("".join(name + "\n" for name in class_names))
+    return written
