@@ -6,7 +6,7 @@ therefore run any command when loaded. `RestrictedUnpickler` resolves
 names only through an explicit allow-list of ``(module, name) -> callable``;
 anything else stops the load with `UnsafePickleError` before it is called.
 
-:data:`NUMPY_GLOBALS` is the allow-list for numpy arrays (numeric dtypes only;
+`NUMPY_GLOBALS` is the allow-list for numpy arrays (numeric dtypes only;
 object arrays would smuggle in arbitrary pickles) and plain containers; a
 format reader (Paddle's ``.pdparams``, torch's ``.pth``) extends it with the
 few names of its own format.

@@ -63,7 +63,7 @@ def _lookup(cfg, path):
 
 
 def value_errors(cfg):
-    """One message per value of :data:`RULES` that is set and wrong."""
+    """One message per value of `RULES` that is set and wrong."""
     errors = []
     for path, (expected, ok) in RULES.items():
         present, value = _lookup(cfg, path)

@@ -2,7 +2,7 @@
 
 It lets a fresh machine train and evaluate a small FCOS with no download.
 Every image shows 0 to ``max_objects`` filled shapes, one class per shape
-(:data:`CATEGORIES`), drawn over a cluttered background (gradient,
+(`CATEGORIES`), drawn over a cluttered background (gradient,
 low-frequency noise, lines, curves and soft blobs that belong to no class).
 The shape is the class; size, aspect ratio, rotation, colour and texture
 (solid, stripes, noise) vary independently of it, so only the outline tells

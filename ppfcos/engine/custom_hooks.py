@@ -6,7 +6,7 @@ The config lists them as mmdetection does::
       - {type: PrintMAP, every: 2}                 # a class registered with register_hook
       - {type: my_project.hooks.LossSpike, priority: 10, factor: 3.0}   # or its import path
 
-``type`` names a class registered with :func:`register_hook` or gives its dotted import
+``type`` names a class registered with `register_hook` or gives its dotted import
 path (imported then); the other keys but ``priority`` are its constructor's arguments.
 ``priority`` (an int, lower first, or one of mmdetection's names: HIGHEST 0, VERY_HIGH 10,
 HIGH 30, ABOVE_NORMAL 40, NORMAL 50 (the default), BELOW_NORMAL 60, LOW 70, VERY_LOW 90,

@@ -7,7 +7,7 @@ asks for that name. Only the latest value of each name is kept.
 
 Names written by ppfcos's hooks (a hook of your own may add others):
 
-    ``"eval"`` (:data:`EVAL_RESULTS`)  the metric's results dict of the last evaluation,
+    ``"eval"`` (`EVAL_RESULTS`)  the metric's results dict of the last evaluation,
         ``{"mAP": float, ...}`` (COCO adds its 12 ``stats`` and per-class rows, see
         `ppfcos.evaluation.metrics`); put by ``EvalHook``, read by
         ``BestCheckpointHook``, ``EarlyStoppingHook`` and the loggers

@@ -40,7 +40,7 @@ INERT_PACKAGES = ("mmengine", "mmdet", "mmcv")
 
 
 class Inert:
-    """What any object of :data:`INERT_PACKAGES` unpickles to: it ignores its arguments and
+    """What any object of `INERT_PACKAGES` unpickles to: it ignores its arguments and
     state, so constructing, calling or filling it does nothing."""
 
     def __init__(self, *args, **kwargs):
@@ -131,7 +131,7 @@ def _rebuild_parameter(data, requires_grad=False, backward_hooks=None, state=Non
 
 class _TorchGlobals(dict):
     """The allow-list: numpy and containers, torch's tensor and storage names, and
-    `Inert` for any name under :data:`INERT_PACKAGES`."""
+    `Inert` for any name under `INERT_PACKAGES`."""
 
     def __missing__(self, key):
         module, _ = key
