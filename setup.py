@@ -38,8 +38,7 @@ TOOL_COMMANDS = {"train": "train", "eval": "eval", "infer": "infer", "export": "
                  "check-dataset": "check_dataset", "x2coco": "x2coco",
                  "convert-weights": "convert_weights", "print-config": "print_config",
                  "make-synthetic-coco": "make_synthetic_coco",
-                 "make-mosaic-coco": "make_mosaic_coco", "benchmark": "benchmark",
-                 "split-semi-coco": "split_semi_coco"}
+                 "make-mosaic-coco": "make_mosaic_coco", "split-semi-coco": "split_semi_coco"}
 CONSOLE_SCRIPTS = [f"ppfcos-{command}=ppfcos_tools.{module}:main"
                    for command, module in TOOL_COMMANDS.items()] + [
                    "ppfcos-deploy=ppfcos_deploy.infer:main",

@@ -34,10 +34,11 @@ def write_yaml(tmp_path):
     return write
 
 
-def load_tool(name):
-    """tools/<name>.py as a module (named tool_<name>: deploy has a benchmark module too)."""
+def load_tool(name, folder="tools"):
+    """<folder>/<name>.py (tools/ or benchmarks/) as a module (named tool_<name>: deploy has
+    a benchmark module too)."""
     spec = importlib.util.spec_from_file_location(f"tool_{name}",
-                                                  os.path.join(REPO, "tools", name + ".py"))
+                                                  os.path.join(REPO, folder, name + ".py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

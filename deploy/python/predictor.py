@@ -26,7 +26,7 @@ Adding a backend is one class here and one row in BACKENDS (and, for a new file,
 ModelFile in model_files.py with an ExportedModel field). The row is all the rest reads: ``--backend`` and ``--precision`` choices (PRECISIONS), load_exported_model's
 check of the files, the errors for a precision or device the backend does not run
 (:func:`check_options`), ppfcos's ``--predictor_backend`` and the runtimes that
-``tools/benchmark.py --parts runtimes`` times.
+``benchmarks/benchmark.py --parts runtimes`` times.
 """
 import os
 from dataclasses import dataclass, field

@@ -1,4 +1,4 @@
-"""Speed and memory figures of a config on the current device (``tools/benchmark.py``).
+"""Speed and memory figures of a config on the current device (``benchmarks/benchmark.py``).
 
 Each ``measure_*`` function returns a dict of plain numbers. The tool gives the
 network the name-seeded weights of :mod:`ppfcos.modeling.seeded_weights`.

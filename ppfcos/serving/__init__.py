@@ -8,5 +8,5 @@ groups concurrent requests into predictor runs; ``predictors`` holds the predict
 the server's process or in processes of their own); ``uploads`` and ``decoding`` turn request
 bodies into checked images; ``metrics`` counts in Prometheus' format; ``errors`` makes every
 refusal one line of JSON; ``loadgen`` is the bounded load generator of
-tools/benchmark_serve.py and the tests. Needs ``pip install -e .[serve]``.
+benchmarks/benchmark_serve.py and the tests. Needs ``pip install -e .[serve]``.
 """

@@ -3,7 +3,7 @@ sending its next request as soon as its previous answer is read (a closed loop),
 ``total`` requests are answered.
 
 It builds each request's bytes once and parses only the status line and Content-Length of an
-answer, so it spends little CPU of its own (tools/benchmark_serve.py reports its share beside
+answer, so it spends little CPU of its own (benchmarks/benchmark_serve.py reports its share beside
 the server's: on a small machine the two compete for the same cores).
 """
 import asyncio

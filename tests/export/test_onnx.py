@@ -284,7 +284,7 @@ def test_export_model_tool_checks_the_extra_before_exporting(tiny_weights, tmp_p
 
 
 def test_benchmark_times_onnxruntime(tmp_path, capsys, onnx_extra):
-    code = load_tool("benchmark").main([
+    code = load_tool("benchmark", folder="benchmarks").main([
         "-c", os.path.join(CONFIGS, "demo", "fcos_r18_lite_synthetic.yml"), "--parts",
         "onnxruntime", "--eval_size", "64", "96", "--iters", "1", "--warmup", "0",
         "--output", str(tmp_path)])
@@ -352,7 +352,7 @@ def test_eval_precision_needs_the_predictor(tiny_weights, capsys):
 
 def test_benchmark_times_every_runtime_and_names_the_cpu(tmp_path, capsys, onnx_extra,
                                                         openvino_extra):
-    code = load_tool("benchmark").main([
+    code = load_tool("benchmark", folder="benchmarks").main([
         "-c", os.path.join(CONFIGS, "demo", "fcos_r18_lite_synthetic.yml"), "--parts",
         "runtimes", "--eval_size", "64", "96", "--batch_sizes", "1", "2", "--iters", "1",
         "--warmup", "0", "--output", str(tmp_path)])

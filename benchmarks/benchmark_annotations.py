@@ -1,6 +1,6 @@
 """Time the record checks of a COCO json the size of COCO train2017 (json only, no images).
 
-    python tools/benchmark_annotations.py [--images 118287] [--boxes 860001] [--out DIR]
+    python benchmarks/benchmark_annotations.py [--images 118287] [--boxes 860001] [--out DIR]
 
 Writes DIR/instances.json (random boxes on 640x480 images, 80 categories), then prints
 the seconds of json.load, of the checks alone (validation.coco_tables) and of the whole

@@ -1,10 +1,10 @@
 """Load-test ppfcos-serve on loopback beside the predictor it serves, on the same images.
 
-    python tools/benchmark_serve.py --model_dir EXPORT --image_dir IMAGES
+    python benchmarks/benchmark_serve.py --model_dir EXPORT --image_dir IMAGES
         [--setups 1x2/16 1x2x1/16 2x1/8] [--concurrency 1 4 16] [--requests 400]
         [--batch_sizes 1 4 8 16 32] [--predictor_images 400] [--rounds 3]
         [--max_batch_size 8] [--max_wait_ms 5] [--threshold T] [--port P]
-    python tools/benchmark_serve.py --model_dir EXPORT --image_dir IMAGES --large 20
+    python benchmarks/benchmark_serve.py --model_dir EXPORT --image_dir IMAGES --large 20
         [--large_size 6000x4000] [--setups 1x2]
 
 Each round (rounds alternate the order of the servers, so a slow phase of the machine hits

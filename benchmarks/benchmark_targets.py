@@ -8,7 +8,7 @@ vectorized op and for a straightforward loop over the boxes (written here only
 for comparison; the two must agree).
 
 Usage (from the repository root):
-    python tools/benchmark_targets.py [--runs 50] [--boxes 20] [--no-loop]
+    python benchmarks/benchmark_targets.py [--runs 50] [--boxes 20] [--no-loop]
 """
 import argparse
 import os

@@ -1,6 +1,6 @@
 """Deploy latency of this tree against a reference tree (an older commit), side by side.
 
-    python tools/benchmark_deploy.py [-c configs/fcos_r50_fpn_1x_coco.yml]
+    python benchmarks/benchmark_deploy.py [-c configs/fcos_r50_fpn_1x_coco.yml]
         (--reference_commit d1848f7 | --reference_tree DIR) [--images 4]
         [--image_size 800 1216] [--rounds 3] [--cpu_threads 2] [--max_ratio R]
         [--work_dir DIR]

@@ -1,11 +1,11 @@
 """Compare a training step and an eval forward under the three ways a process can be set up:
 through the tools, through the library with ppfcos.setup_device(), and without it.
 
-    python tools/benchmark_setup.py -c configs/fcos_r50_fpn_1x_coco.yml
+    python benchmarks/benchmark_setup.py -c configs/fcos_r50_fpn_1x_coco.yml
         [--train_size 512 512] [--train_batch 2] [--eval_size 512 512] [--iters 3]
         [--warmup 1] [--rounds 2] [--setups tools library none]
 
-Each setup runs ``tools/benchmark.py --parts train eval --device_setup SETUP`` in a fresh
+Each setup runs ``benchmarks/benchmark.py --parts train eval --device_setup SETUP`` in a fresh
 process (threads and MKL's switch are per process), the setups taking turns in each of
 --rounds rounds so that a change in the machine's load touches them alike. The model is
 built the same way in all three (``ppfcos.load_config`` + ``build_model``, name-seeded
@@ -32,7 +32,7 @@ PROCESS_VARIABLES = ("OMP_NUM_THREADS", "MKL_DEBUG_CPU_TYPE")
 
 
 def measure(setup, args, output):
-    """tools/benchmark.py's train and eval figures under ``setup`` in a fresh process."""
+    """benchmarks/benchmark.py's train and eval figures under ``setup`` in a fresh process."""
     env = {k: v for k, v in os.environ.items() if k not in PROCESS_VARIABLES}
     command = [sys.executable, BENCHMARK, "-c", args.config, *(["-o", *args.opt] if args.opt
                                                                else []),
@@ -42,7 +42,7 @@ def measure(setup, args, output):
                "--warmup", str(args.warmup), "--output", output]
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     if done.returncode != 0:
-        sys.exit(f"error: tools/benchmark.py --device_setup {setup} failed:\n"
+        sys.exit(f"error: benchmarks/benchmark.py --device_setup {setup} failed:\n"
                  f"{done.stderr[-2000:]}")
     with open(os.path.join(output, os.listdir(output)[0])) as f:
         results = json.load(f)

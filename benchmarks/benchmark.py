@@ -1,7 +1,7 @@
 """Measure a config's speed and memory on this machine: training step, dygraph eval forward,
 exported Paddle Inference per CPU setting, and the training reader.
 
-    python tools/benchmark.py -c configs/fcos_r50_fpn_1x_coco.yml
+    python benchmarks/benchmark.py -c configs/fcos_r50_fpn_1x_coco.yml
         [--parts train eval deploy reader] [--train_size 512 512] [--train_batch 2]
         [--eval_size 800 1216] [--iters 3] [--warmup 1] [--memory_steps 100]
         [--output output/benchmark]
@@ -19,7 +19,7 @@ printed names the CPU, its flags and oneDNN's ISA.
 ``--device_setup`` says how the process is set up before the model is built:
 ``tools`` (the tools' tasks.setup: ranks, logging, device), ``library`` (only
 ``ppfcos.setup_device()``, as a library user calls it) or ``none`` (neither: Paddle's
-defaults); tools/benchmark_setup.py compares the three.
+defaults); benchmarks/benchmark_setup.py compares the three.
 """
 import json
 import os
