@@ -3,9 +3,11 @@ before paddle).
 
 Deploy runs without ppfcos, so it keeps its own zlib binding and version reading beside
 ppfcos.compat's; the bf16 refusal is only here (ppfcos's --predictor and benchmarks ask
-:func:`paddle_bf16_unsupported` too).
+`paddle_bf16_unsupported` too). The tools install `print_unsupported_paddle_in_one_line`
+from here before they import ppfcos, whose import refuses an unsupported Paddle.
 """
 import re
+import sys
 import zlib
 
 
@@ -20,6 +22,26 @@ def bind_system_zlib():
 bind_system_zlib()
 
 import paddle  # noqa: E402
+
+
+class UnsupportedPaddleError(ImportError):
+    """The installed Paddle is not one ppfcos supports (``import ppfcos`` raises it); the
+    message says which are."""
+
+
+def print_unsupported_paddle_in_one_line():
+    """Make an uncaught UnsupportedPaddleError print as one ``error:`` line, not a
+    traceback. The tools call it before they import ppfcos; importing ppfcos itself leaves
+    ``sys.excepthook`` alone (a library changes no process setting)."""
+    previous = sys.excepthook
+
+    def hook(kind, value, traceback):
+        if issubclass(kind, UnsupportedPaddleError):
+            print(f"error: {value}", file=sys.stderr)
+        else:
+            previous(kind, value, traceback)
+
+    sys.excepthook = hook
 
 
 def paddle_version():
