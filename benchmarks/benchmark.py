@@ -12,7 +12,7 @@ training steps and reports the resident-memory growth after the first 10.
 ``--parts onnxruntime`` times the exported model's model.onnx in ONNX Runtime (CPU,
 1 and all cores' threads; needs `pip install -e .[onnx]`). ``--parts runtimes`` times,
 with all cores' threads and each of --batch_sizes, every backend at every precision of
-ppfcos_deploy's capability table (Paddle Inference fp32 and bf16, ONNX Runtime fp32 and
+ppfcos_runtime's capability table (Paddle Inference fp32 and bf16, ONNX Runtime fp32 and
 int8, OpenVINO fp32, bf16 and int8; seconds per image; needs `pip install -e .[test]`);
 what cannot run here (Paddle 2.6's bf16) is listed with the reason. The first line
 printed names the CPU, its flags and oneDNN's ISA.
@@ -35,7 +35,7 @@ from ppfcos.export.onnx import export_onnx  # noqa: E402
 from ppfcos.modeling import build_model  # noqa: E402
 from ppfcos.modeling.seeded_weights import seed_weights  # noqa: E402
 from ppfcos.utils.env import setup_device  # noqa: E402
-from ppfcos_deploy import machine  # noqa: E402
+from ppfcos_runtime import machine  # noqa: E402
 
 PARTS = ("train", "eval", "deploy", "reader", "memory", "onnxruntime", "runtimes")
 # How the process is set up before the model is built (--device_setup).

@@ -9,8 +9,8 @@ The config's network gets the name-seeded weights (ppfcos/modeling/seeded_weight
 written once to a .pdparams file. Each tree then exports it with its own
 tools/export_model.py and runs the export with its own deploy/python/infer.py
 (--run_benchmark, fp32, oneDNN on, --cpu_threads) on the same --images synthetic images
-of --image_size, each in a subprocess whose PYTHONPATH is that tree (and its deploy/python
-as ppfcos_deploy), so the reference runs its old code. The trees take turns in each of
+of --image_size, each in a subprocess whose PYTHONPATH is that tree (and, in a tree older
+than ppfcos_runtime/, its deploy/python as ppfcos_deploy), so the reference runs its old code. The trees take turns in each of
 --rounds rounds (the first one alternating), so a change in the machine's load touches
 both alike. --reference_commit makes a temporary ``git worktree`` of the commit and
 removes it afterwards. A config inside this tree is read at the same path in the
@@ -43,8 +43,8 @@ from ppfcos.data.synthetic import render_image  # noqa: E402
 from ppfcos.engine import cli  # noqa: E402
 from ppfcos.export.program import op_counts  # noqa: E402
 from ppfcos.modeling.seeded_weights import seed_weights  # noqa: E402
-from ppfcos_deploy import machine  # noqa: E402
-from ppfcos_deploy.flags import positive_float, positive_int  # noqa: E402
+from ppfcos_runtime import machine  # noqa: E402
+from ppfcos_runtime.flags import positive_float, positive_int  # noqa: E402
 
 DEFAULT_CONFIG = os.path.join(REPO, "configs", "fcos_r50_fpn_1x_coco.yml")
 # The files a tree needs to be compared (relative to its root).
@@ -90,7 +90,8 @@ def work_dir(path):
 
 def tree_env(tree, scratch):
     """The environment that runs ``tree``'s code: PYTHONPATH = a folder where
-    ppfcos_deploy is the tree's deploy/python (when it is a package), then the tree."""
+    ppfcos_deploy is the tree's deploy/python (when it is a package: trees older than
+    ppfcos_runtime/), then the tree."""
     shim = os.path.join(scratch, "path")
     os.makedirs(shim, exist_ok=True)
     deploy = os.path.join(tree, "deploy", "python")

@@ -8,13 +8,13 @@
         [--large_size 6000x4000] [--setups 1x2]
 
 Each round (rounds alternate the order of the servers, so a slow phase of the machine hits
-every setting) measures the predictor's images/s at each of --batch_sizes: ppfcos_deploy's
+every setting) measures the predictor's images/s at each of --batch_sizes: ppfcos_runtime's
 Detector decoding the JPEG bytes, preprocessing, inference, postprocessing (the work the
 server does per image), first as the command-line predictor runs (one process, all cores'
 threads), then as W*P processes of T threads at once for each setup WxPxT. Then, for each
-setup, the server (``python -m ppfcos.serving.cli --workers W --predictor_processes P
+setup, the server (``python -m ppfcos_runtime.serving.cli --workers W --predictor_processes P
 --cpu_threads T``) with batching up to B images and without (max_batch_size 1): requests/s and p50/p99 latency of --requests POST
-/predict at each --concurrency (ppfcos.serving.loadgen: a closed loop of keep-alive
+/predict at each --concurrency (ppfcos_runtime.serving.loadgen: a closed loop of keep-alive
 connections), the non-200 answers, the CPU the load generator, the server and its event
 loops used (percent of all cores: on a small machine they share the cores), the mean images
 per predictor run and the share of the time the predictor ran. Prints the CPU, a line per
@@ -45,12 +45,12 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 import ppfcos  # noqa: E402,F401  (before paddle, for Paddle 2.6)
-from ppfcos.serving.loadgen import raw_request, run_load  # noqa: E402
-from ppfcos_deploy import machine  # noqa: E402
-from ppfcos.serving.predictors import build_detector  # noqa: E402
-from ppfcos_deploy.exported_model import load_exported_model  # noqa: E402
-from ppfcos_deploy.media import decode_image, images_under  # noqa: E402
-from ppfcos_deploy.predictor import RunOptions  # noqa: E402
+from ppfcos_runtime.serving.loadgen import raw_request, run_load  # noqa: E402
+from ppfcos_runtime import machine  # noqa: E402
+from ppfcos_runtime.serving.predictors import build_detector  # noqa: E402
+from ppfcos_runtime.exported_model import load_exported_model  # noqa: E402
+from ppfcos_runtime.media import decode_image, images_under  # noqa: E402
+from ppfcos_runtime.predictor import RunOptions  # noqa: E402
 
 HOST = "127.0.0.1"
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -114,7 +114,7 @@ def predictors_rate(args, processes, threads, batch_size):
 
 def start_server(args, port, setup, max_batch_size):
     workers, processes, threads = setup[:3]
-    command = [sys.executable, "-m", "ppfcos.serving.cli", "--model_dir", args.model_dir,
+    command = [sys.executable, "-m", "ppfcos_runtime.serving.cli", "--model_dir", args.model_dir,
                "--port", str(port), "--workers", str(workers), "--predictor_processes",
                str(processes), "--cpu_threads", str(threads),
                "--max_batch_size", str(max_batch_size), "--max_wait_ms", str(args.max_wait_ms)]

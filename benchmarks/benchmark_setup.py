@@ -21,7 +21,7 @@ import tempfile
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
 from ppfcos.engine import cli  # noqa: E402
-from ppfcos_deploy import machine  # noqa: E402
+from ppfcos_runtime import machine  # noqa: E402
 
 BENCHMARK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "benchmark.py")
 SETUPS = {"tools": "the tools (tasks.setup)",

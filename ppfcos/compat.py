@@ -27,7 +27,7 @@ bind_system_zlib()
 
 import paddle  # noqa: E402
 
-from ppfcos_deploy.paddle_compat import UnsupportedPaddleError  # noqa: E402,F401  (raised here)
+from ppfcos_runtime.paddle_compat import UnsupportedPaddleError  # noqa: E402,F401  (raised here)
 
 SUPPORTED = ((2, 6), (3, 0), (3, 1), (3, 2), (3, 3))
 SUPPORTED_TEXT = (", ".join(f"{a}.{b}" for a, b in SUPPORTED[:-1])

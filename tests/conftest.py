@@ -45,10 +45,10 @@ def load_tool(name, folder="tools"):
 
 
 def runtime(backend, model, threads=2, **options):
-    """run(inputs) -> (bbox, bbox_num) of ppfcos_deploy's ``backend`` on ``model``: an export
+    """run(inputs) -> (bbox, bbox_num) of ppfcos_runtime's ``backend`` on ``model``: an export
     directory, or the path of an ONNX model alone; ``options``: more RunOptions."""
-    from ppfcos_deploy.exported_model import ExportedModel, load_exported_model
-    from ppfcos_deploy.predictor import RunOptions, create_predictor
+    from ppfcos_runtime.exported_model import ExportedModel, load_exported_model
+    from ppfcos_runtime.predictor import RunOptions, create_predictor
     options = RunOptions(cpu_threads=threads, **options)
     exported = (load_exported_model(model, backend, options.precision) if os.path.isdir(model)
                 else ExportedModel(onnx=model))

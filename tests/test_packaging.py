@@ -48,7 +48,7 @@ def test_every_tool_has_a_console_command_with_its_main():
     modules = {target.split(":")[0].split(".")[1] for target in targets.values()
                if target.startswith("ppfcos_tools.")}
     assert modules == tools
-    assert targets["ppfcos-deploy"] == "ppfcos_deploy.infer:main"
+    assert targets["ppfcos-deploy"] == "ppfcos_runtime.infer:main"
     assert all(name.startswith("ppfcos-") for name in targets)
 
 

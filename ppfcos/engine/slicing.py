@@ -1,6 +1,6 @@
 """Sliced inference of a ppfcos model: its reader's transforms on windows of each image.
 
-The windows, the shift into image pixels and the merge are ``ppfcos_deploy.slicing``'s
+The windows, the shift into image pixels and the merge are ``ppfcos_runtime.slicing``'s
 (one implementation for the tools and ``deploy/python``; its docstring says how sliced
 inference works); this module feeds the windows to a dygraph model (or a
 ``PredictorDetector``) through the reader's own transforms, so each window is resized
@@ -10,8 +10,8 @@ import logging
 
 import numpy as np
 import paddle
-from ppfcos_deploy.detector import INPUT_KEYS, split_rows
-from ppfcos_deploy.slicing import import_sahi, merge, window_rows
+from ppfcos_runtime.detector import INPUT_KEYS, split_rows
+from ppfcos_runtime.slicing import import_sahi, merge, window_rows
 
 from ..data.reader import BatchCollator, Compose, build_ops
 from ..data.transforms.operators import Decode, ImageDecodeError
@@ -26,7 +26,7 @@ class SlicedDetector:
     ``transforms``: the reader's sample transforms (a Compose; Decode keeps an array as
     it is, so ``decode``, its Decode, reads whole images in the channel order the model
     expects); ``collate``: its batch transforms and stacking; ``options``: a
-    ``ppfcos_deploy.slicing.SliceOptions``. Windows of an image share a shape, so up to
+    ``ppfcos_runtime.slicing.SliceOptions``. Windows of an image share a shape, so up to
     ``batch_size`` of them run together.
     """
 

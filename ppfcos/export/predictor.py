@@ -1,7 +1,7 @@
-"""Evaluate a model in training through ppfcos_deploy's backends (``--predictor``).
+"""Evaluate a model in training through ppfcos_runtime's backends (``--predictor``).
 
 The model's current weights are exported to a temporary directory with the files the
-backend reads at the precision asked (its row of ``ppfcos_deploy.predictor.BACKENDS``:
+backend reads at the precision asked (its row of ``ppfcos_runtime.predictor.BACKENDS``:
 the program, model.onnx, or model_int8.onnx calibrated here), and run by the backend
 ``deploy/python/infer.py`` runs: Paddle Inference with oneDNN, ONNX Runtime or OpenVINO,
 on CPU.
@@ -10,10 +10,10 @@ import os
 import tempfile
 
 import numpy as np
-from ppfcos_deploy.detector import INPUT_KEYS
-from ppfcos_deploy.exported_model import ExportedModel
-from ppfcos_deploy.model_files import ONNX, ONNX_INT8, model_paths
-from ppfcos_deploy.predictor import BACKENDS, RunOptions, check_options, create_predictor
+from ppfcos_runtime.detector import INPUT_KEYS
+from ppfcos_runtime.exported_model import ExportedModel
+from ppfcos_runtime.model_files import ONNX, ONNX_INT8, model_paths
+from ppfcos_runtime.predictor import BACKENDS, RunOptions, check_options, create_predictor
 
 from .exporter import save_program
 from .graph import DECODE_DTYPE
@@ -50,7 +50,7 @@ class PredictorDetector:
 
     Built from a dygraph ``model``: its current weights are saved as a temporary
     export (normalization left to the reader; the model itself is unchanged and
-    keeps training), run by ppfcos_deploy's ``backend`` at ``precision`` with ``threads``
+    keeps training), run by ppfcos_runtime's ``backend`` at ``precision`` with ``threads``
     threads; int8 is calibrated on ``calibration`` (input dicts,
     ``export.calibration``). Called with a reader batch (``image``, ``im_shape``,
     ``scale_factor`` tensors) -> {"bbox": [K, 6], "bbox_num": [N]} numpy arrays, like

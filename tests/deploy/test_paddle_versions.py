@@ -20,12 +20,9 @@ from ppfcos import compat
 
 image_dir = test_deploy_infer.image_dir   # a fixture
 
-from ppfcos_deploy.detector import Detector  # noqa: E402  (deploy/python, on sys.path by test_deploy_infer)
-from ppfcos_deploy.benchmark import Timings  # noqa: E402
-from ppfcos_deploy.exported_model import load_exported_model  # noqa: E402
-from ppfcos_deploy.media import read_image  # noqa: E402
-from ppfcos_deploy.predictor import RunOptions, create_predictor  # noqa: E402
-from ppfcos_deploy.preprocess import Preprocessor  # noqa: E402
+from ppfcos_runtime.factory import load_detector  # noqa: E402
+from ppfcos_runtime.media import read_image  # noqa: E402
+from ppfcos_runtime.predictor import RunOptions  # noqa: E402
 
 
 @pytest.mark.parametrize("version, supported", [
@@ -76,7 +73,7 @@ def test_import_refuses_an_unsupported_paddle_with_its_own_exception(tmp_path):
     done = run_under_paddle(tmp_path, "2.5.2", "-c", "import ppfcos")
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1] == (
-        f"ppfcos_deploy.paddle_compat.UnsupportedPaddleError: {REFUSAL}")
+        f"ppfcos_runtime.paddle_compat.UnsupportedPaddleError: {REFUSAL}")
 
 
 def detections_of_every_runtime(root, image_dir):
@@ -94,10 +91,8 @@ def detections_of_every_runtime(root, image_dir):
     except ImportError:
         pass
     for backend in backends:
-        model = load_exported_model(model_dir, backend)
-        predictor = create_predictor(backend, model, RunOptions(cpu_threads=2))
-        runtimes[backend] = Detector(Preprocessor(model.preprocess), predictor,
-                                     Timings()).detect(images)
+        detector = load_detector(model_dir, backend, RunOptions(cpu_threads=2))
+        runtimes[backend] = detector.detect(images)
     return runtimes
 
 

@@ -9,7 +9,7 @@ import pytest
 from ppfcos import load_config
 from ppfcos.core.config import ConfigError
 from ppfcos.engine.slicing import SlicedDetector
-from ppfcos_deploy.slicing import SliceOptions
+from ppfcos_runtime.slicing import SliceOptions
 from ppfcos.engine import tasks
 from ppfcos.engine.tasks import check_classes
 

@@ -17,10 +17,10 @@ from ppfcos.export.onnx import INSTALL_HINT, MAX_OPSET, MIN_OPSET, OnnxExportErr
 from ppfcos.export.predictor import PredictorDetector
 from ppfcos.modeling.post_process import MultiClassNMS
 from ppfcos.modeling.seeded_weights import seed_weights
-from ppfcos_deploy.errors import DeployError
-from ppfcos_deploy.exported_model import ExportedModel
-from ppfcos_deploy.paddle_compat import paddle_bf16_unsupported
-from ppfcos_deploy.predictor import OnnxRuntimePredictor, RunOptions
+from ppfcos_runtime.errors import DeployError
+from ppfcos_runtime.exported_model import ExportedModel
+from ppfcos_runtime.paddle_compat import paddle_bf16_unsupported
+from ppfcos_runtime.predictor import OnnxRuntimePredictor, RunOptions
 
 from conftest import (CONFIGS, PROGRAM_FILE, export_listing, export_onnx_or_skip, load_tool,
                       runtime)
@@ -52,7 +52,7 @@ def openvino_extra():
 
 
 def session(onnx_file):
-    """The ONNX Runtime session ppfcos_deploy's backend opens on ``onnx_file``."""
+    """The ONNX Runtime session ppfcos_runtime's backend opens on ``onnx_file``."""
     return OnnxRuntimePredictor(ExportedModel(onnx=onnx_file), RunOptions(cpu_threads=2)).session
 
 

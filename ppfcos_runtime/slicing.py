@@ -10,9 +10,9 @@ all (``concat``).
 
 The window grid and the NMS are sahi's (``get_slice_bboxes``, ``batched_nms``, numpy
 backend; PaddleDetection uses it for the grid too). This module is the one
-implementation: deploy's :class:`SlicedDetector` runs a detector.Detector on the
+implementation: deploy's `SlicedDetector` runs a detector.Detector on the
 windows, ppfcos's ``engine/slicing.py`` its dygraph model through the reader's
-transforms, both with :func:`window_rows` and :func:`merge`. sahi is imported on first
+transforms, both with `window_rows` and `merge`. sahi is imported on first
 use (``pip install sahi``).
 """
 from dataclasses import dataclass
@@ -92,7 +92,7 @@ def merge(rows, options):
 
 
 class SlicedDetector:
-    """A detector.Detector run on windows of each image; the same ``detect`` interface.
+    """An ExportDetector run on windows of each image; the same ``detect`` interface.
     Its timings count each image once (not each window); merging is postprocessing."""
 
     def __init__(self, detector, options, batch_size=1):

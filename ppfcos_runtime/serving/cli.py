@@ -15,10 +15,9 @@ import argparse
 import os
 import sys
 
-import ppfcos  # noqa: F401  (before paddle, for Paddle 2.6)
-from ppfcos_deploy.errors import exit_status
-from ppfcos_deploy.flags import add_bool_flag, positive_float, positive_int
-from ppfcos_deploy.predictor import BACKENDS, PRECISIONS, backends_help, precisions_help
+from ppfcos_runtime.errors import exit_status
+from ppfcos_runtime.flags import add_bool_flag, positive_float, positive_int
+from ppfcos_runtime.predictor import BACKENDS, PRECISIONS, backends_help, precisions_help
 
 from .settings import DEFAULT_MAX_BATCHED_PIXELS, DEFAULT_MAX_SIDE, ServeSettings
 

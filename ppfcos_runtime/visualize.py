@@ -33,7 +33,7 @@ def draw_detections(image_bgr, rows, names):
     """A copy of ``image_bgr`` uint8 [H, W, 3] with every row of ``rows`` [k, 6] drawn.
 
     rows: (class_index, score, x1, y1, x2, y2) in image pixels; names: the label text
-    of each row, e.g. "person 0.87" (:func:`detection_labels`).
+    of each row, e.g. "person 0.87" (`detection_labels`).
     """
     rows = np.asarray(rows, dtype=np.float64).reshape(-1, 6)
     return draw_boxes(image_bgr, rows[:, 0], rows[:, 2:], names)

@@ -4,18 +4,14 @@ copies, each in a child process of its own.
 A Paddle Inference run holds the GIL, so two predictors in one process take turns; in child
 processes their runs overlap, and a small model that uses a second thread poorly runs faster
 as two one-thread predictors than as one two-thread predictor (docs/benchmarks.md#serving).
-Each predictor is a ``detect(images) -> rows per image`` callable (ppfcos_deploy's
-``Detector.detect``: images RGB uint8 [H, W, 3], as ppfcos_deploy.media decodes them, rows [k, 6] float32 of class, score, x1, y1,
-x2, y2), which the Batcher's worker threads call, one worker per predictor.
+Each predictor is a ``detect(images) -> rows per image`` callable (ppfcos_runtime's
+``ExportDetector.detect``: images RGB uint8 [H, W, 3], as ppfcos_runtime.media decodes them,
+rows [k, 6] float32 of class, score, x1, y1, x2, y2), which the Batcher's worker threads call, one worker per predictor.
 """
 import multiprocessing
 
-from ppfcos_deploy.benchmark import Timings
-from ppfcos_deploy.detector import Detector
-from ppfcos_deploy.errors import DeployError
-from ppfcos_deploy.exported_model import load_exported_model
-from ppfcos_deploy.predictor import create_predictor
-from ppfcos_deploy.preprocess import Preprocessor
+from ppfcos_runtime.errors import DeployError
+from ppfcos_runtime.factory import load_detector
 
 from .errors import one_line
 
@@ -24,19 +20,12 @@ CONTEXT = multiprocessing.get_context("spawn")
 STARTUP_TIMEOUT = 300
 
 
-def build_detector(model, backend, options):
-    """ppfcos_deploy's Detector of a loaded export (ExportedModel) on ``backend``."""
-    return Detector(Preprocessor(model.preprocess), create_predictor(backend, model, options),
-                    Timings())
-
-
-def serve_in_child(connection, model_dir, backend, precision, options):
+def serve_in_child(connection, model_dir, backend, options):
     """The child's loop: load the model, say "ready" (or ("refused", the DeployError's
     message) and end), then answer each list of images with ("rows", rows per image) or
     ("error", one line) until it receives None."""
     try:
-        detect = build_detector(load_exported_model(model_dir, backend, precision), backend,
-                                options).detect
+        detect = load_detector(model_dir, backend, options).detect
     except DeployError as e:       # the parent raises it: one line, exit status 1
         connection.send(("refused", str(e)))
         return
@@ -56,8 +45,8 @@ class PredictorProcess:
     out of memory) fails the run it was in with RuntimeError and is replaced on the next one.
     Calls must not overlap: each belongs to one Batcher worker."""
 
-    def __init__(self, model_dir, backend, precision, options, name):
-        self._args = (model_dir, backend, precision, options)
+    def __init__(self, model_dir, backend, options, name):
+        self._args = (model_dir, backend, options)
         self.name = name
         self._start()
 
@@ -119,15 +108,15 @@ class PredictorProcess:
 
 class Predictors:
     """The ``detect`` callables the server runs: ``processes`` children (PredictorProcess), or
-    with ``processes`` 1, one Detector in this process."""
+    with ``processes`` 1, one ExportDetector in this process."""
 
     def __init__(self, model, settings, options):
         if settings.predictor_processes == 1:
             self.processes = []
-            self.detects = [build_detector(model, settings.backend, options).detect]
+            self.detects = [load_detector(model, settings.backend, options).detect]
             return
-        self.processes = [PredictorProcess(settings.model_dir, settings.backend,
-                                           settings.precision, options, f"ppfcos-predictor-{i}")
+        self.processes = [PredictorProcess(settings.model_dir, settings.backend, options,
+                                           f"ppfcos-predictor-{i}")
                           for i in range(settings.predictor_processes)]
         try:
             for process in self.processes:

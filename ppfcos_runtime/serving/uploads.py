@@ -1,6 +1,6 @@
 """Request bodies -> image bytes: a raw image body (Content-Type image/jpeg, image/png,
 image/bmp or application/octet-stream) or multipart/form-data files; the body-size limit and
-the slow-client timeout on the body (:class:`BodyLimit`)."""
+the slow-client timeout on the body (`BodyLimit`)."""
 import asyncio
 
 from starlette.datastructures import UploadFile

@@ -20,7 +20,7 @@ def video_output_name(path):
 
 class ResultWriter:
     """Writes output_dir/<image name> (``draw``), output_dir/<video stem>.mp4 and, with
-    ``save_results``, collects the bbox.json records that :meth:`write_json` saves.
+    ``save_results``, collects the bbox.json records that `write_json` saves.
     ``category_ids``: the dataset's category id of each class index (bbox.json's
     ``category_id``; the class index where it has none).
 

@@ -1,4 +1,4 @@
-"""An HTTP detection server on ppfcos_deploy's runtime layer (``ppfcos-serve``).
+"""An HTTP detection server on ppfcos_runtime's runtime layer (``ppfcos-serve``).
 
     ppfcos-serve --model_dir output_inference/fcos_r18_lite_synthetic [--backend openvino]
 

@@ -3,7 +3,7 @@
 PaddleDetection's tools declare their switches in three ways (``action='store_true'``,
 ``type=bool``, ``type=ast.literal_eval``), so its docs write them as ``--eval``,
 ``--run_benchmark=True``, ``--save_results=True`` or ``--enable_mkldnn False``.
-:func:`add_bool_flag` accepts every one of these spellings; :func:`add_unsupported_flags`
+`add_bool_flag` accepts every one of these spellings; `add_unsupported_flags`
 turns a PaddleDetection flag that is not implemented into one ``error:`` line saying
 what to use instead.
 """
@@ -81,7 +81,7 @@ def add_tensorrt_flags(parser):
 
 
 def add_slice_flags(parser):
-    """PaddleDetection's sliced-inference flags (read back by :func:`slice_options`)."""
+    """PaddleDetection's sliced-inference flags (read back by `slice_options`)."""
     group = parser.add_argument_group("sliced inference (needs pip install sahi)")
     add_bool_flag(group, "--slice_infer", help="detect on overlapping slices of each image and "
                   "merge the detections (small objects in large images)")

@@ -2,7 +2,7 @@
 one-line message that says what to fix, sent as ``{"error": message, "reason": reason}``."""
 import json
 
-from ppfcos_deploy.errors import one_line  # noqa: F401  (the serving modules' import)
+from ppfcos_runtime.errors import one_line  # noqa: F401  (the serving modules' import)
 from starlette.responses import Response
 
 

@@ -16,7 +16,7 @@ DEFAULT_MAX_BATCHED_PIXELS = 512 * 512
 
 @dataclass(frozen=True)
 class ServeSettings:
-    """model_dir, backend, precision, cpu_threads: each predictor (ppfcos_deploy's RunOptions).
+    """model_dir, backend, precision, cpu_threads: each predictor (ppfcos_runtime's RunOptions).
     predictor_processes: 1, the predictor runs in the server's process; N > 1, N predictors
     run in child processes of their own (predictors.py). host, port, workers: where uvicorn
     listens, and how many server processes (each with its own predictors). max_batch_size,
@@ -56,5 +56,5 @@ class ServeSettings:
 
     @classmethod
     def from_environment(cls, environ=os.environ):
-        """The settings :meth:`to_environment` stored."""
+        """The settings `to_environment` stored."""
         return cls(**json.loads(environ[SETTINGS_VARIABLE]))

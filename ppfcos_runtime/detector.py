@@ -34,16 +34,19 @@ def split_rows(bbox, bbox_num, images):
     return [bbox[e - n:e][bbox[e - n:e, 0] >= 0] for n, e in zip(counts, ends)]
 
 
-class Detector:
-    """Preprocessing and a backend predictor, run on lists of images.
+class ExportDetector:
+    """Preprocessing and a backend predictor, run on lists of images (build one with
+    factory.load_detector).
 
     ``timings`` (benchmark.Timings) collects the time per stage. With
     ``warmup_runs`` > 0 each new input shape is first run that many times
     untimed (oneDNN and TensorRT prepare kernels per shape on the first runs).
+    ``exported``: the ExportedModel the predictor runs (its labels and threshold), if known.
     """
 
-    def __init__(self, preprocessor, predictor, timings, warmup_runs=0):
+    def __init__(self, preprocessor, predictor, timings, warmup_runs=0, exported=None):
         self.preprocessor = preprocessor
+        self.exported = exported
         self.predictor = predictor
         self.timings = timings
         self.warmup_runs = warmup_runs
@@ -76,3 +79,18 @@ class Detector:
             for _ in range(self.warmup_runs):
                 self.predictor.run(inputs)
             self._warm_shapes.add(shape)
+
+    @property
+    def label_list(self):
+        """The class names by class index (the export's infer_cfg.yml)."""
+        return self.exported.label_list
+
+    @property
+    def category_ids(self):
+        """The dataset's category id by class index (the export's infer_cfg.yml)."""
+        return self.exported.category_ids
+
+    @property
+    def default_threshold(self):
+        """The export's draw_threshold: the score a detection is drawn and returned from."""
+        return self.exported.draw_threshold

@@ -32,7 +32,7 @@ def unique_name(name, used):
 
 def output_names(paths):
     """{input path: output file name} in the order of ``paths``: each input's base name,
-    made unique by :func:`unique_name`. Named before the run, so that a skipped
+    made unique by `unique_name`. Named before the run, so that a skipped
     (unreadable) input changes no other input's name."""
     used = set()
     return {path: unique_name(os.path.basename(path), used) for path in paths}

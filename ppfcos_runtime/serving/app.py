@@ -16,10 +16,10 @@ from fastapi import FastAPI, Request
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from ppfcos_deploy import machine  # (ppfcos_deploy before paddle: it binds zlib first)
-from ppfcos_deploy.exported_model import load_exported_model
-from ppfcos_deploy.predictor import BACKENDS, RunOptions, check_options
-from ppfcos_deploy.results import detection_records
+from ppfcos_runtime import machine  # (ppfcos_runtime before paddle: it binds zlib first)
+from ppfcos_runtime.exported_model import load_exported_model
+from ppfcos_runtime.predictor import BACKENDS, RunOptions, check_options
+from ppfcos_runtime.results import detection_records
 import paddle  # noqa: E402
 
 from .batching import Batcher
@@ -181,7 +181,7 @@ def add_error_handlers(app, metrics):
 
 
 def create_app(settings):
-    """The FastAPI app serving ``settings.model_dir``; DeployError (from ppfcos_deploy) for a
+    """The FastAPI app serving ``settings.model_dir``; DeployError (from ppfcos_runtime) for a
     model or options the backend cannot run, before anything listens."""
     metrics = Metrics(ENDPOINTS)
     service = DetectionService(settings, metrics)

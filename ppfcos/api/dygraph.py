@@ -1,4 +1,5 @@
-"""What runs a Detector's network: the dygraph model of a config, or an exported model.
+"""What runs a Detector's network from a config: DygraphModel. An export runs in
+ppfcos_runtime's ExportDetector (factory.load_detector).
 
 Both have one interface, ``detect(images) -> rows``: RGB uint8 images [H, W, 3] in, one
 float32 array [k, 6] of rows (class_index, score, x1, y1, x2, y2 in the image's pixels,
@@ -10,12 +11,7 @@ run, so the detections do not depend on how images are batched.
 import numpy as np
 import paddle
 
-from ppfcos_deploy.benchmark import Timings
-from ppfcos_deploy.detector import INPUT_KEYS, Detector, same_shape_groups, split_rows
-from ppfcos_deploy.errors import DeployError
-from ppfcos_deploy.exported_model import load_exported_model
-from ppfcos_deploy.predictor import BACKENDS, PRECISIONS, check_options, create_predictor
-from ppfcos_deploy.preprocess import Preprocessor
+from ppfcos_runtime.detector import INPUT_KEYS, same_shape_groups, split_rows
 
 from ..core.config import ConfigError
 from ..data.collate import BatchCollator
@@ -28,7 +24,7 @@ from ..export.infer_cfg import labels
 DEFAULT_THRESHOLD = 0.5
 
 
-class DygraphBackend:
+class DygraphModel:
     """A dygraph ``model`` (eval mode) fed through the config's TestReader: its sample
     transforms (Decode keeps the array; a caffe-style ``to_rgb: false`` Decode gets the
     image in BGR) and batch transforms, as ``tools/infer.py`` feeds it. Class names and
@@ -64,33 +60,3 @@ class DygraphBackend:
             for index, image_rows in zip(indices, rows):
                 results[index] = image_rows
         return results
-
-
-def check_runtime(backend, precision):
-    """DeployError unless ``backend`` and ``precision`` are names ppfcos_deploy knows."""
-    if backend not in BACKENDS:
-        raise DeployError(f"backend must be one of {', '.join(sorted(BACKENDS))}, got "
-                          f"{backend!r}")
-    if precision not in PRECISIONS:
-        raise DeployError(f"precision must be one of {', '.join(PRECISIONS)}, got "
-                          f"{precision!r}")
-
-
-class ExportBackend:
-    """An exported model directory run by ppfcos_deploy's ``backend`` (paddle,
-    onnxruntime or openvino) at ``precision`` with ``options`` (RunOptions): the
-    preprocessing and detections of ``deploy/python/infer.py``."""
-
-    def __init__(self, model_dir, backend, options):
-        check_runtime(backend, options.precision)
-        check_options(backend, options)
-        model = load_exported_model(model_dir, backend, options.precision)
-        self.detector = Detector(Preprocessor(model.preprocess),
-                                 create_predictor(backend, model, options), Timings())
-        self.label_list = model.label_list
-        self.category_ids = model.category_ids
-        self.default_threshold = model.draw_threshold
-
-    def detect(self, images):
-        return self.detector.detect(images)
-

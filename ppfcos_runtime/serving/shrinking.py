@@ -12,7 +12,7 @@ is still at least the limit (libjpeg scales while it decodes: a 6000x4000 photo 
 (INTER_AREA).
 """
 import cv2
-from ppfcos_deploy.preprocess import build_step
+from ppfcos_runtime.preprocess import build_step
 
 from .decoding import JPEG_SOI, decode_checked, image_size
 from .settings import DEFAULT_MAX_BATCHED_PIXELS, DEFAULT_MAX_SIDE

@@ -5,8 +5,8 @@ import struct
 
 import cv2
 
-from ppfcos_deploy.errors import ImageReadError
-from ppfcos_deploy.media import decode_image
+from ppfcos_runtime.errors import ImageReadError
+from ppfcos_runtime.media import decode_image
 
 from .errors import ServeError
 

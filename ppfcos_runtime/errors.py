@@ -1,7 +1,7 @@
 """The exception for problems the user can fix (a bad model directory, config, input or option).
 
 ``infer.py`` prints its message as ``error: ...`` on stderr and exits with status 1,
-without a traceback (:func:`exit_status`).
+without a traceback (`exit_status`).
 """
 import sys
 

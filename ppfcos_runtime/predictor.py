@@ -25,7 +25,7 @@ scores and NMS in f32 or better); int8 (model_int8.onnx from ``tools/export_mode
 Adding a backend is one class here and one row in BACKENDS (and, for a new file, one
 ModelFile in model_files.py with an ExportedModel field). The row is all the rest reads: ``--backend`` and ``--precision`` choices (PRECISIONS), load_exported_model's
 check of the files, the errors for a precision or device the backend does not run
-(:func:`check_options`), ppfcos's ``--predictor_backend`` and the runtimes that
+(`check_options`), ppfcos's ``--predictor_backend`` and the runtimes that
 ``benchmarks/benchmark.py --parts runtimes`` times.
 """
 import os

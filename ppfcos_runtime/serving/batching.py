@@ -1,6 +1,6 @@
 """Dynamic batching: requests from the event loop queue image bytes; a worker thread takes
 up to ``max_batch_size`` of them (waiting at most ``max_wait_ms`` after the first for more),
-decodes them and runs them through a predictor (ppfcos_deploy's Detector) in one call. There
+decodes them and runs them through a predictor (ppfcos_runtime's ExportDetector) in one call. There
 is one worker per predictor (predictors.py); the workers gather batches one at a time, so
 while one predictor runs, the next batch forms for another.
 
@@ -12,7 +12,7 @@ own and run alone; the workers take the two lanes in turns, so a small request w
 most one large image's run, never for every large image queued before it. With two or more
 predictors, at most all but one run large images at once: one is always free for the others.
 
-The Detector runs only images of the same preprocessed shape together, and each image's
+The ExportDetector runs only images of the same preprocessed shape together, and each image's
 rows are split from the batch's outputs (``detector.split_rows``), so a request gets the
 detections it would get alone. Decoding happens in the worker, not the event loop, so a large
 image never stalls the other connections.
@@ -50,10 +50,10 @@ def resolve(job, result=None, error=None):
 
 
 class Batcher:
-    """Runs the ``detects`` callables (``detect(images) -> rows per image``, a ppfcos_deploy
-    Detector's ``detect`` each) on groups of queued images, one worker thread per callable.
+    """Runs the ``detects`` callables (``detect(images) -> rows per image``, a ppfcos_runtime
+    ExportDetector's ``detect`` each) on groups of queued images, one worker thread per callable.
     ``on_batch(size, seconds)`` is called after each run (the metrics). At most
-    ``max_queue`` images wait; past that :meth:`submit` refuses with 503. Images are decoded
+    ``max_queue`` images wait; past that `submit` refuses with 503. Images are decoded
     within ``max_side`` (their rows come back in the original's pixels); those of more than
     ``max_batched_pixels`` input pixels run alone, in turns with the batches of the others,
     and on all callables but one when there are several."""

@@ -6,12 +6,12 @@ import os
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from ppfcos_deploy.exported_model import load_exported_model
+from ppfcos_runtime.exported_model import load_exported_model
 
 from .app import create_app, run_options
 from .settings import ServeSettings
 
-APP_FACTORY = "ppfcos.serving.app:app_from_environment"
+APP_FACTORY = "ppfcos_runtime.serving.app:app_from_environment"
 
 
 class HeaderTimeoutProtocol(HttpToolsProtocol):
