@@ -47,8 +47,7 @@ import numpy as np  # noqa: E402
 import ppfcos  # noqa: E402,F401  (before paddle, for Paddle 2.6)
 from ppfcos_runtime.serving.loadgen import raw_request, run_load  # noqa: E402
 from ppfcos_runtime import machine  # noqa: E402
-from ppfcos_runtime.serving.predictors import build_detector  # noqa: E402
-from ppfcos_runtime.exported_model import load_exported_model  # noqa: E402
+from ppfcos_runtime.factory import load_detector  # noqa: E402
 from ppfcos_runtime.media import decode_image, images_under  # noqa: E402
 from ppfcos_runtime.predictor import RunOptions  # noqa: E402
 
@@ -85,8 +84,7 @@ def batch_totals(port):
 def predictor_rate(model_dir, encoded, threads, batch_size, images):
     """Images/s of decode + Detector.detect over ``images`` images in batches (after a
     warm-up of the batch shape), in this process."""
-    detector = build_detector(load_exported_model(model_dir), "paddle",
-                              RunOptions(cpu_threads=threads))
+    detector = load_detector(model_dir, "paddle", RunOptions(cpu_threads=threads))
     for start in range(0, batch_size * 2, batch_size):
         detector.detect([decode_image(encoded[(start + i) % len(encoded)], "warm-up")
                          for i in range(batch_size)])

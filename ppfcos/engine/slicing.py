@@ -3,7 +3,7 @@
 The windows, the shift into image pixels and the merge are ``ppfcos_runtime.slicing``'s
 (one implementation for the tools and ``deploy/python``; its docstring says how sliced
 inference works); this module feeds the windows to a dygraph model (or a
-``PredictorDetector``) through the reader's own transforms, so each window is resized
+``RuntimeEvalModel``) through the reader's own transforms, so each window is resized
 as a whole image would be.
 """
 import logging
@@ -20,8 +20,9 @@ from ..utils.progress import progress
 logger = logging.getLogger("ppfcos")
 
 
-class SlicedDetector:
-    """A detector (dygraph model or ``PredictorDetector``) run on windows of an image.
+class SlicedEvalModel:
+    """A model's eval interface (dygraph model or ``RuntimeEvalModel``) run on windows of an
+    image; ppfcos_runtime.slicing.SlicedDetector is its runtime counterpart, on images.
 
     ``transforms``: the reader's sample transforms (a Compose; Decode keeps an array as
     it is, so ``decode``, its Decode, reads whole images in the channel order the model
@@ -64,7 +65,7 @@ class SlicedDetector:
 
 
 def predict_sliced(detector, loader, desc="eval"):
-    """Like ``evaluator.predict`` for a SlicedDetector: yield ``(batch, detections)`` per
+    """Like ``evaluator.predict`` for a SlicedEvalModel: yield ``(batch, detections)`` per
     image of ``loader``'s shard, batch holding ``im_file`` and ``im_id``; unreadable images
     are skipped with a warning."""
     detector.model.eval()

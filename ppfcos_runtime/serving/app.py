@@ -26,7 +26,7 @@ from .batching import Batcher
 from .decoding import check_image
 from .errors import ServeError, error_response, one_line
 from .metrics import Metrics, RequestMetrics
-from .predictors import Predictors
+from .detector_processes import DetectorProcesses
 from .settings import ServeSettings
 from .shrinking import shrunk_size, work_limits
 from .uploads import BodyLimit, many_images, one_image
@@ -52,7 +52,7 @@ class DetectionService:
                                          settings.precision)
         self.max_side, self.max_batched_pixels = work_limits(
             settings.max_side, settings.max_batched_pixels, self.model.preprocess)
-        self.predictors = Predictors(self.model, settings, options)
+        self.predictors = DetectorProcesses(self.model, settings, options)
         self.batcher = Batcher(self.predictors.detects, settings.max_batch_size,
                                settings.max_wait_ms, settings.max_queue,
                                on_batch=metrics.observe_batch, max_side=self.max_side,

@@ -1,7 +1,7 @@
 """Dynamic batching: requests from the event loop queue image bytes; a worker thread takes
 up to ``max_batch_size`` of them (waiting at most ``max_wait_ms`` after the first for more),
 decodes them and runs them through a predictor (ppfcos_runtime's ExportDetector) in one call. There
-is one worker per predictor (predictors.py); the workers gather batches one at a time, so
+is one worker per predictor (detector_processes.py); the workers gather batches one at a time, so
 while one predictor runs, the next batch forms for another.
 
 Work is bounded per image, not only per byte: each image is decoded within the server's

@@ -18,7 +18,7 @@ DEFAULT_MAX_BATCHED_PIXELS = 512 * 512
 class ServeSettings:
     """model_dir, backend, precision, cpu_threads: each predictor (ppfcos_runtime's RunOptions).
     predictor_processes: 1, the predictor runs in the server's process; N > 1, N predictors
-    run in child processes of their own (predictors.py). host, port, workers: where uvicorn
+    run in child processes of their own (detector_processes.py). host, port, workers: where uvicorn
     listens, and how many server processes (each with its own predictors). max_batch_size,
     max_wait_ms: dynamic batching (1: every request runs alone).
     max_body_bytes: the largest request body; max_pixels: the largest image (width x height,

@@ -12,7 +12,7 @@ from paddle import inference
 
 import ppfcos
 from ppfcos.modeling.seeded_weights import seed_weights
-from ppfcos.engine.slicing import SlicedDetector as PpfcosSlicedDetector
+from ppfcos.engine.slicing import SlicedEvalModel
 from test_deploy_infer import cli, export_tiny, image_dir, image_paths  # noqa: F401 (fixture)
 
 from ppfcos_runtime.errors import DeployError  # noqa: E402
@@ -114,7 +114,7 @@ def test_nms_merge_drops_exactly_the_overlapped_lower_scored_boxes(exported, met
 
 
 def test_sliced_cli_and_ppfcos_tools_give_the_same_detections(exported, tmp_path):
-    """deploy --slice_infer (any batch size) == ppfcos's SlicedDetector on the dygraph model."""
+    """deploy --slice_infer (any batch size) == ppfcos's SlicedEvalModel on the dygraph model."""
     model_dir, root, big = exported
     done = cli("--model_dir", model_dir, "--image_file", big, "--slice_infer", "--slice_size",
                64, 64, "--overlap_ratio", 0.25, 0.25, "--combine_method", "nms",
@@ -130,7 +130,7 @@ def test_sliced_cli_and_ppfcos_tools_give_the_same_detections(exported, tmp_path
     cfg = ppfcos.load_config(str(root / "tiny.yml"))
     model = seed_weights(ppfcos.build_model(cfg))
     model.eval()
-    sliced = PpfcosSlicedDetector.from_config(
+    sliced = SlicedEvalModel.from_config(
         model, cfg, "TestReader", SliceOptions((64, 64), (0.25, 0.25), "nms", 0.5, "iou"))
     mine = sliced.detect(read_image(big))
     assert len(mine) == len(deployed) > 0

@@ -14,7 +14,7 @@ import pytest
 import ppfcos
 from ppfcos.export import export_model
 from ppfcos.export.onnx import INSTALL_HINT, MAX_OPSET, MIN_OPSET, OnnxExportError, export_onnx
-from ppfcos.export.predictor import PredictorDetector
+from ppfcos.export.runtime_eval import RuntimeEvalModel
 from ppfcos.modeling.post_process import MultiClassNMS
 from ppfcos.modeling.seeded_weights import seed_weights
 from ppfcos_runtime.errors import DeployError
@@ -308,15 +308,15 @@ def test_predictor_detector_runs_every_backend_and_precision(tiny_config, onnx_e
     batch = {"image": rng.standard_normal((1, 3, 96, 128)).astype(np.float32),
              "im_shape": np.array([[96, 128]], np.float32),
              "scale_factor": np.ones([1, 2], np.float32)}
-    expected = PredictorDetector(model, 2)(batch)
+    expected = RuntimeEvalModel(model, 2)(batch)
     assert expected["bbox_num"][0] > 0
     reduced = [("openvino", "bf16"), ("openvino", "int8")]
     if paddle_bf16_unsupported():      # Paddle 2.6
         with pytest.raises(DeployError, match="needs Paddle 3.0 or newer"):
-            PredictorDetector(model, 2, "paddle", "bf16")(batch)
+            RuntimeEvalModel(model, 2, "paddle", "bf16")(batch)
     else:
         reduced.append(("paddle", "bf16"))
-    found = {(backend, precision): PredictorDetector(model, 2, backend, precision,
+    found = {(backend, precision): RuntimeEvalModel(model, 2, backend, precision,
                                                      calibration=[batch])(batch)
              for backend, precision in [("onnxruntime", "fp32"), ("openvino", "fp32"),
                                         *reduced]}

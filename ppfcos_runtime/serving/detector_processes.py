@@ -1,12 +1,13 @@
-"""The exported model's predictors: one in the server's process, or ``--predictor_processes N``
+"""The exported model's detectors: one in the server's process, or ``--predictor_processes N``
 copies, each in a child process of its own.
 
-A Paddle Inference run holds the GIL, so two predictors in one process take turns; in child
+A Paddle Inference run holds the GIL, so two detectors in one process take turns; in child
 processes their runs overlap, and a small model that uses a second thread poorly runs faster
-as two one-thread predictors than as one two-thread predictor (docs/benchmarks.md#serving).
-Each predictor is a ``detect(images) -> rows per image`` callable (ppfcos_runtime's
+as two one-thread detectors than as one two-thread detector (docs/benchmarks.md#serving).
+Each is a ``detect(images) -> rows per image`` callable (ppfcos_runtime's
 ``ExportDetector.detect``: images RGB uint8 [H, W, 3], as ppfcos_runtime.media decodes them,
-rows [k, 6] float32 of class, score, x1, y1, x2, y2), which the Batcher's worker threads call, one worker per predictor.
+rows [k, 6] float32 of class, score, x1, y1, x2, y2), which the Batcher's worker threads
+call, one worker per detector.
 """
 import multiprocessing
 
@@ -36,11 +37,11 @@ def serve_in_child(connection, model_dir, backend, options):
             return
         try:
             connection.send(("rows", detect(images)))
-        except Exception as e:     # the parent answers 500; this predictor goes on
+        except Exception as e:     # the parent answers 500; this detector goes on
             connection.send(("error", one_line(e)))
 
 
-class PredictorProcess:
+class DetectorProcess:
     """``detect(images)`` run by a child process (serve_in_child). A child that died (killed,
     out of memory) fails the run it was in with RuntimeError and is replaced on the next one.
     Calls must not overlap: each belongs to one Batcher worker."""
@@ -106,8 +107,8 @@ class PredictorProcess:
         self._connection.close()
 
 
-class Predictors:
-    """The ``detect`` callables the server runs: ``processes`` children (PredictorProcess), or
+class DetectorProcesses:
+    """The ``detect`` callables the server runs: ``processes`` children (DetectorProcess), or
     with ``processes`` 1, one ExportDetector in this process."""
 
     def __init__(self, model, settings, options):
@@ -115,7 +116,7 @@ class Predictors:
             self.processes = []
             self.detects = [load_detector(model, settings.backend, options).detect]
             return
-        self.processes = [PredictorProcess(settings.model_dir, settings.backend, options,
+        self.processes = [DetectorProcess(settings.model_dir, settings.backend, options,
                                            f"ppfcos-predictor-{i}")
                           for i in range(settings.predictor_processes)]
         try:

@@ -45,7 +45,7 @@ def export_for(model, model_dir, backend, precision, calibration):
                          **model_paths(model_dir))
 
 
-class PredictorDetector:
+class RuntimeEvalModel:
     """The detector's eval interface run by an inference runtime on CPU.
 
     Built from a dygraph ``model``: its current weights are saved as a temporary
