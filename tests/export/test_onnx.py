@@ -298,7 +298,7 @@ def test_benchmark_times_onnxruntime(tmp_path, capsys, onnx_extra):
 
 # --- fast evaluation through the ONNX runtimes ------------------------------------------
 
-def test_predictor_detector_runs_every_backend_and_precision(tiny_config, onnx_extra,
+def test_runtime_eval_model_runs_every_backend_and_precision(tiny_config, onnx_extra,
                                                              openvino_extra):
     """tools/eval.py --predictor's detector: ONNX Runtime and OpenVINO fp32 give Paddle
     Inference's detections; bf16 (Paddle Inference, OpenVINO) and int8 (calibrated here)
