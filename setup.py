@@ -24,7 +24,7 @@ OPENVINO_EXTRA = ["openvino>=2025.0"]
 ANALYSIS_EXTRA = ["matplotlib", "tidecv"]
 # DetectionResult.to_supervision() (ppfcos.Detector's results as supervision.Detections).
 SUPERVISION_EXTRA = ["supervision"]
-# ppfcos-serve (ppfcos/serving): FastAPI on uvicorn (httptools, uvloop), multipart uploads,
+# ppfcos-serve (ppfcos_runtime/serving): FastAPI on uvicorn (httptools, uvloop), multipart uploads,
 # Prometheus metrics.
 SERVE_EXTRA = ["fastapi", "uvicorn", "httptools", "uvloop", "python-multipart",
                "prometheus_client"]
@@ -41,18 +41,17 @@ OPTUNA_EXTRA = ["optuna"]
 DOCS_EXTRA = ["mkdocs-material", "mkdocstrings[python]"]
 
 # Console commands: each runs tools/<module>.py's main() (installed as ppfcos_tools) or
-# deploy/python/infer.py's (ppfcos_deploy), with the same flags as the script.
+# ppfcos_runtime/infer.py's (what deploy/python/infer.py runs), with the same flags as the script.
 TOOL_COMMANDS = {"train": "train", "eval": "eval", "infer": "infer", "export": "export_model",
                  "export-onnx": "export_onnx", "analyze": "analyze_results",
                  "check-dataset": "check_dataset", "x2coco": "x2coco",
                  "convert-weights": "convert_weights", "print-config": "print_config",
                  "make-synthetic-coco": "make_synthetic_coco",
-                 "make-mosaic-coco": "make_mosaic_coco", "benchmark": "benchmark",
-                 "split-semi-coco": "split_semi_coco"}
+                 "make-mosaic-coco": "make_mosaic_coco", "split-semi-coco": "split_semi_coco"}
 CONSOLE_SCRIPTS = [f"ppfcos-{command}=ppfcos_tools.{module}:main"
                    for command, module in TOOL_COMMANDS.items()] + [
-                   "ppfcos-deploy=ppfcos_deploy.infer:main",
-                   "ppfcos-serve=ppfcos.serving.cli:main"]
+                   "ppfcos-deploy=ppfcos_runtime.infer:main",
+                   "ppfcos-serve=ppfcos_runtime.serving.cli:main"]
 
 # pip builds packages in an isolated environment whose sys.path hides the
 # target environment's site-packages; a fresh interpreter without pip's
@@ -111,11 +110,12 @@ if __name__ == "__main__":
         long_description=open("README.md", encoding="utf-8").read(),
         long_description_content_type="text/markdown",
         python_requires=">=3.9",
-        # deploy/python is installed as the top-level package ppfcos_deploy (the runtime
-        # layer: it imports no ppfcos, so the folder also runs copied on its own).
-        # tools/ is installed as ppfcos_tools, for the console commands.
-        packages=find_packages(include=["ppfcos", "ppfcos.*"]) + ["ppfcos_deploy", "ppfcos_tools"],
-        package_dir={"ppfcos_deploy": "deploy/python", "ppfcos_tools": "tools"},
+        # ppfcos_runtime is the runtime layer (exported models, the server): it imports no
+        # ppfcos, so the folder also runs copied on its own. tools/ is installed as
+        # ppfcos_tools, for the console commands.
+        packages=find_packages(include=["ppfcos", "ppfcos.*", "ppfcos_runtime",
+                                        "ppfcos_runtime.*"]) + ["ppfcos_tools"],
+        package_dir={"ppfcos_tools": "tools"},
         entry_points={"console_scripts": CONSOLE_SCRIPTS},
         install_requires=["numpy", "opencv-python", "pyyaml", "pycocotools", "visualdl"]
         + paddle_requirements(PADDLE_DISTS),

@@ -48,7 +48,6 @@ USER_OMP_NUM_THREADS = user_omp_num_threads()
 
 from . import compat  # noqa: E402
 
-compat.print_unsupported_paddle_in_one_line()
 compat.check_paddle_version()
 
 from . import data  # noqa: E402,F401  (registers datasets, transforms and the readers' keys)

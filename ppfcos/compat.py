@@ -3,11 +3,10 @@
 Supported: Paddle 2.6 (2.6.2 is the newest ``paddlepaddle-gpu`` on PyPI) and 3.0 to 3.3.
 Everything else in ppfcos is written once for all of them; code that needs to know
 which Paddle it runs on asks a function here, whose docstring says which versions
-differ and how. ``import ppfcos`` refuses another Paddle in one line
-(`check_paddle_version`).
+differ and how. ``import ppfcos`` refuses another Paddle (`check_paddle_version`) with an
+UnsupportedPaddleError, which the tools print as one line.
 """
 import re
-import sys
 import zlib
 
 
@@ -28,15 +27,13 @@ bind_system_zlib()
 
 import paddle  # noqa: E402
 
+from ppfcos_runtime.paddle_compat import UnsupportedPaddleError  # noqa: E402,F401  (raised here)
+
 SUPPORTED = ((2, 6), (3, 0), (3, 1), (3, 2), (3, 3))
 SUPPORTED_TEXT = (", ".join(f"{a}.{b}" for a, b in SUPPORTED[:-1])
                   + " or {}.{}".format(*SUPPORTED[-1]))
 INSTALL_HINT = ("pip install paddlepaddle==3.3.1 (CPU), or paddlepaddle-gpu==2.6.2 from PyPI "
                 "(3.x GPU builds: https://www.paddlepaddle.org.cn/install/quick)")
-
-
-class UnsupportedPaddleError(ImportError):
-    """The installed Paddle is not one ppfcos supports; the message says which are."""
 
 
 def paddle_version(version=None):
@@ -62,20 +59,6 @@ def check_paddle_version(version=None):
 
 # (major, minor) of the installed Paddle, read once (ppfcos/__init__ checks it is supported).
 INSTALLED = paddle_version()
-
-
-def print_unsupported_paddle_in_one_line():
-    """Make an uncaught UnsupportedPaddleError print as one ``error:`` line, not a
-    traceback (scripts and the tools; notebooks keep their own display)."""
-    previous = sys.excepthook
-
-    def hook(kind, value, traceback):
-        if issubclass(kind, UnsupportedPaddleError):
-            print(f"error: {value}", file=sys.stderr)
-        else:
-            previous(kind, value, traceback)
-
-    sys.excepthook = hook
 
 
 def writes_pir_programs():

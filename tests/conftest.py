@@ -34,20 +34,21 @@ def write_yaml(tmp_path):
     return write
 
 
-def load_tool(name):
-    """tools/<name>.py as a module (named tool_<name>: deploy has a benchmark module too)."""
+def load_tool(name, folder="tools"):
+    """<folder>/<name>.py (tools/ or benchmarks/) as a module (named tool_<name>: deploy has
+    a benchmark module too)."""
     spec = importlib.util.spec_from_file_location(f"tool_{name}",
-                                                  os.path.join(REPO, "tools", name + ".py"))
+                                                  os.path.join(REPO, folder, name + ".py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 def runtime(backend, model, threads=2, **options):
-    """run(inputs) -> (bbox, bbox_num) of ppfcos_deploy's ``backend`` on ``model``: an export
+    """run(inputs) -> (bbox, bbox_num) of ppfcos_runtime's ``backend`` on ``model``: an export
     directory, or the path of an ONNX model alone; ``options``: more RunOptions."""
-    from ppfcos_deploy.exported_model import ExportedModel, load_exported_model
-    from ppfcos_deploy.predictor import RunOptions, create_predictor
+    from ppfcos_runtime.exported_model import ExportedModel, load_exported_model
+    from ppfcos_runtime.predictor import RunOptions, create_predictor
     options = RunOptions(cpu_threads=threads, **options)
     exported = (load_exported_model(model, backend, options.precision) if os.path.isdir(model)
                 else ExportedModel(onnx=model))

@@ -12,7 +12,7 @@ from conftest import REPO
 from hostile import evil_pickle
 from ppfcos.core.files import exclusive_lock
 from ppfcos.data.synthetic import make_synthetic_coco
-from ppfcos_deploy.output_dir import RECORD
+from ppfcos_runtime.output_dir import RECORD
 from tool_runs import DEMO, TINY, checksums, data_overrides, run_tool, train
 
 NAME = "fcos_r18_lite_synthetic"

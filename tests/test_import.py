@@ -1,5 +1,5 @@
 """Importing ppfcos leaves the process as it found it, even on an AMD CPU: no environment
-variable, no thread count changes, and ppfcos.Detector is not imported. Process settings
+variable, no thread count, no sys.excepthook changes, and ppfcos.Detector is not imported. Process settings
 are ppfcos.setup_device's job (the tools and Detector call it): once, with one log line."""
 import json
 import os
@@ -39,15 +39,16 @@ def threads():
         return None
     return [mkl.MKL_Get_Max_Threads(), omp.omp_get_max_threads()]
 
-before, threads_before = dict(os.environ), threads()
+before, threads_before, hook_before = dict(os.environ), threads(), sys.excepthook
 import ppfcos, ppfcos.engine.tasks, ppfcos.export
 after, threads_after = dict(os.environ), threads()
-api_imported = "ppfcos.api" in sys.modules
+api_imported, hook_kept = "ppfcos.api" in sys.modules, sys.excepthook is hook_before
 devices = [ppfcos.setup_device(), ppfcos.setup_device()]
 print(json.dumps({
     "changed": {k: [before.get(k), after.get(k)] for k in set(before) | set(after)
                 if before.get(k) != after.get(k)},
     "threads": [threads_before, threads_after, threads()], "api_imported": api_imported,
+    "excepthook_kept": hook_kept,
     "devices": devices, "mkl_switch": os.environ.get("MKL_DEBUG_CPU_TYPE")}))
 """
 
@@ -74,6 +75,7 @@ def test_import_changes_no_environment_variable(fresh_process):
     found, _ = fresh_process
     assert found["changed"] == {}
     assert not found["api_imported"]
+    assert found["excepthook_kept"]
 
 
 def mkl_and_omp_threads_readable():

@@ -17,9 +17,9 @@ import pytest
 from conftest import REPO
 
 PACKAGE_DIRS = {"ppfcos": os.path.join(REPO, "ppfcos"),
-                "ppfcos_deploy": os.path.join(REPO, "deploy", "python"),
+                "ppfcos_runtime": os.path.join(REPO, "ppfcos_runtime"),
                 "ppfcos_tools": os.path.join(REPO, "tools")}
-LIBRARY_PACKAGES = ("ppfcos", "ppfcos_deploy")
+LIBRARY_PACKAGES = ("ppfcos", "ppfcos_runtime")
 
 # ppfcos's packages (ppfcos.<name>) and the ppfcos packages each must not import, from the
 # architecture's layering (docs/design.md): core knows no model or trainer; the network
@@ -81,7 +81,7 @@ def imported_modules(module, path, known):
     return names
 
 
-def import_graph(tops=("ppfcos", "ppfcos_deploy", "ppfcos_tools")):
+def import_graph(tops=("ppfcos", "ppfcos_runtime", "ppfcos_tools")):
     """{module: set of modules it imports}, over the given top-level packages' modules,
     keeping every imported name (inside or outside them)."""
     files = {m: p for top in tops for m, p in module_files(top).items()}
@@ -178,15 +178,16 @@ def test_packages_import_only_the_layers_below_them(graph):
     assert {p: b for p, b in breaches.items() if b} == {}
 
 
-def test_the_library_never_imports_its_entry_points_and_deploy_imports_no_ppfcos(graph):
+def test_the_library_never_imports_its_entry_points_and_the_runtime_imports_no_ppfcos(graph):
+    """ppfcos_runtime (exported models, the server) runs without the training code."""
     library = {m: imports for m, imports in graph.items()
                if m.split(".")[0] in LIBRARY_PACKAGES}
     tools = {m: sorted(n for n in imports if n.split(".")[0] in ("ppfcos_tools", "tools"))
              for m, imports in library.items()}
     assert {m: names for m, names in tools.items() if names} == {}
-    deploy = {m: sorted(n for n in imports if n.split(".")[0] == "ppfcos")
-              for m, imports in library.items() if m.split(".")[0] == "ppfcos_deploy"}
-    assert {m: names for m, names in deploy.items() if names} == {}
+    runtime = {m: sorted(n for n in imports if n.split(".")[0] == "ppfcos")
+               for m, imports in library.items() if m.split(".")[0] == "ppfcos_runtime"}
+    assert {m: names for m, names in runtime.items() if names} == {}
 
 
 def test_the_graph_sees_function_local_imports_and_finds_a_circle(tmp_path, monkeypatch):

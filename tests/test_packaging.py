@@ -41,20 +41,25 @@ def test_ci_runs_the_readme_test_command():
     assert len(ci_command) == 1 and ci_command[0] in readme
 
 
-# Developer benchmarks of one component, run from a checkout only (no console command).
-SCRIPT_ONLY_TOOLS = {"benchmark_annotations", "benchmark_deploy", "benchmark_recipe",
-                     "benchmark_serve", "benchmark_setup", "benchmark_targets"}
-
-
 def test_every_tool_has_a_console_command_with_its_main():
     tools = {name[:-3] for name in os.listdir(os.path.join(REPO, "tools"))
              if name.endswith(".py") and name != "__init__.py"}
     targets = dict(script.split("=") for script in SETUP["CONSOLE_SCRIPTS"])
     modules = {target.split(":")[0].split(".")[1] for target in targets.values()
                if target.startswith("ppfcos_tools.")}
-    assert modules == tools - SCRIPT_ONLY_TOOLS
-    assert targets["ppfcos-deploy"] == "ppfcos_deploy.infer:main"
+    assert modules == tools
+    assert targets["ppfcos-deploy"] == "ppfcos_runtime.infer:main"
     assert all(name.startswith("ppfcos-") for name in targets)
+
+
+def test_benchmarks_are_scripts_apart_from_the_installed_tools():
+    """benchmarks/ holds the developer benchmarks; tools/ (installed as ppfcos_tools) none."""
+    benchmarks = [name for name in os.listdir(os.path.join(REPO, "benchmarks"))
+                  if name.endswith(".py")]
+    assert "benchmark.py" in benchmarks and "__init__.py" not in benchmarks
+    assert not [name for name in os.listdir(os.path.join(REPO, "tools"))
+                if name.startswith("benchmark")]
+    assert not [script for script in SETUP["CONSOLE_SCRIPTS"] if "benchmark" in script]
 
 
 def test_a_console_command_runs_the_tool_with_its_flags(tmp_path):

@@ -16,7 +16,7 @@ import ppfcos
 from conftest import CONFIGS, PROGRAM_FILE, REPO, export_listing, load_tool
 from ppfcos.modeling.seeded_weights import seed_weights
 from ppfcos.data.synthetic import make_synthetic_coco
-from ppfcos_deploy.output_dir import RECORD
+from ppfcos_runtime.output_dir import RECORD
 
 DEMO = os.path.join(CONFIGS, "demo", "fcos_r18_lite_synthetic.yml")
 TINY = ["ResNet.base_channels=8", "ResNet.ch_in=8", "FPN.out_channel=16",

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import REPO
 from ppfcos.data.synthetic import make_synthetic_coco
-from ppfcos_deploy.output_dir import RECORD
+from ppfcos_runtime.output_dir import RECORD
 from tool_runs import DEMO, TINY, data_overrides, run_tool, train
 from voc_files import voc_eval_dataset, write_voc_copy
 

@@ -48,7 +48,7 @@ THRESHOLD = 0.15  # the deterministic weights score ~0.1-0.2: a threshold keepin
 
 
 def cli(*args):
-    """Run deploy/python/infer.py without ppfcos on the path -> CompletedProcess."""
+    """Run deploy/python/infer.py (PaddleDetection's command) -> CompletedProcess."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     return subprocess.run([sys.executable, "deploy/python/infer.py", *map(str, args)],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=120)

@@ -17,6 +17,10 @@ import sys
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
+from ppfcos_runtime.paddle_compat import print_unsupported_paddle_in_one_line  # noqa: E402
+
+print_unsupported_paddle_in_one_line()   # before ppfcos's import, which may refuse the Paddle
+
 from ppfcos.core.config import Config, ConfigError  # noqa: E402
 from ppfcos.data import check as dataset_check  # noqa: E402
 from ppfcos.data.datasets import DatasetError  # noqa: E402

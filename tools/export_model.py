@@ -16,6 +16,10 @@ import sys
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
+from ppfcos_runtime.paddle_compat import print_unsupported_paddle_in_one_line  # noqa: E402
+
+print_unsupported_paddle_in_one_line()   # before ppfcos's import, which may refuse the Paddle
+
 from ppfcos.engine import cli, tasks  # noqa: E402
 from ppfcos.export.calibration import (add_calibration_flags, calibration_inputs,  # noqa: E402
                                        check_calib_dir)

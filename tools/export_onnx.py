@@ -13,6 +13,10 @@ import sys
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
+from ppfcos_runtime.paddle_compat import print_unsupported_paddle_in_one_line  # noqa: E402
+
+print_unsupported_paddle_in_one_line()   # before ppfcos's import, which may refuse the Paddle
+
 from ppfcos.engine import cli  # noqa: E402
 from ppfcos.utils.env import setup_logging  # noqa: E402
 from ppfcos.export.onnx import add_opset_flag, export_onnx  # noqa: E402

@@ -10,6 +10,10 @@ import sys
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
+from ppfcos_runtime.paddle_compat import print_unsupported_paddle_in_one_line  # noqa: E402
+
+print_unsupported_paddle_in_one_line()   # before ppfcos's import, which may refuse the Paddle
+
 from ppfcos.engine import cli  # noqa: E402
 
 

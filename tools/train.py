@@ -10,6 +10,10 @@ import sys
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
+from ppfcos_runtime.paddle_compat import print_unsupported_paddle_in_one_line  # noqa: E402
+
+print_unsupported_paddle_in_one_line()   # before ppfcos's import, which may refuse the Paddle
+
 from ppfcos.engine import cli, tasks  # noqa: E402
 
 
@@ -26,7 +30,7 @@ def main(argv=None):
     cli.add_unsupported_flags(parser, {
         **cli.SLIM,
         "--fleet": "use python -m paddle.distributed.launch --gpus 0,1,... tools/train.py",
-        "--profiler_options": "use tools/benchmark.py for timings",
+        "--profiler_options": "use benchmarks/benchmark.py for timings",
         "--save_proposals": "use tools/infer.py --save_results: FCOS is one-stage and has "
                             "no proposals",
         "--to_static": "training runs in dygraph; tools/export_model.py writes the static "

@@ -7,7 +7,7 @@ ground-truth boxes, the right one the score threshold and the image's TP / FP / 
 import cv2
 import numpy as np
 
-from ppfcos_deploy.visualize import FONT, class_color, class_name, draw_boxes
+from ppfcos_runtime.visualize import FONT, class_color, class_name, draw_boxes
 
 from ..utils.visualize import draw_detections_above
 

@@ -2,7 +2,7 @@
 
     detector.py   Detector: from a config + weights (dygraph) or an export folder; predict
     sources.py    what predict reads: paths, folders, videos, numpy images, lists of them
-    backends.py   what runs the network: the dygraph model, or ppfcos_deploy's backends
+    backends.py   what runs the network: the dygraph model, or ppfcos_runtime's backends
     results.py    DetectionResult: boxes, scores, classes; draw, save, COCO, supervision
     sahi_model.py sahi's DetectionModel running a Detector (the slice extra)
 """

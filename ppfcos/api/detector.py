@@ -5,8 +5,9 @@ import os
 
 import numpy as np
 
-from ppfcos_deploy.errors import DeployError
-from ppfcos_deploy.predictor import RunOptions
+from ppfcos_runtime.errors import DeployError
+from ppfcos_runtime.factory import load_detector
+from ppfcos_runtime.predictor import RunOptions
 
 from ..checkpoint.loading import load_weights
 from ..core.config import Config, ConfigError, load_config
@@ -14,7 +15,7 @@ from ..data.reader import reader_options
 from ..engine.auto_annotate import DatasetWriter, check_dataset_dir
 from ..modeling import build_model, build_tta
 from ..utils.env import cpu_threads, setup_device
-from .backends import DygraphBackend, ExportBackend
+from .dygraph import DygraphModel
 from .results import DetectionResult
 from .sources import open_source
 
@@ -44,7 +45,7 @@ class Detector:
     ``tools/infer.py`` sends them, and give its detections.
 
     ``Detector.from_export(model_dir, backend=, precision=)``: the exported model run by
-    ``ppfcos_deploy`` (backend 'paddle', 'onnxruntime' or 'openvino'; precision 'fp32',
+    ``ppfcos_runtime`` (backend 'paddle', 'onnxruntime' or 'openvino'; precision 'fp32',
     'bf16' or 'int8' where the backend runs it), the detections of
     ``deploy/python/infer.py``; ``threads``: CPU threads (default: as setup_device).
 
@@ -55,12 +56,12 @@ class Detector:
     TestReader's, or 1; only images of one preprocessed shape share a run, so it changes
     speed, not detections); ``tta`` (dygraph only): test-time augmentation over the
     config's ``TTA`` views, merged before NMS. Building one calls
-    :func:`ppfcos.setup_device` (the tools' threads and MKL settings, once per process).
+    `ppfcos.setup_device` (the tools' threads and MKL settings, once per process).
 
-    ``predict(source)``: see :mod:`ppfcos.api.sources` for what a source may be. Returns
-    a list of :class:`DetectionResult`, one per image in order; for a video file (or with
+    ``predict(source)``: see `ppfcos.api.sources` for what a source may be. Returns
+    a list of `DetectionResult`, one per image in order; for a video file (or with
     ``stream=True``), a generator of one result per image or frame, read and detected a
-    batch at a time. Bad input raises ``ppfcos_deploy.errors.DeployError`` (unknown
+    batch at a time. Bad input raises ``ppfcos_runtime.errors.DeployError`` (unknown
     source, missing or unreadable file, empty folder, a backend or precision that cannot
     run, a bad option, an export whose files do not match its infer_cfg.yml); a bad config ``ppfcos.ConfigError``; weights that do not fit
     ``WeightsError``.
@@ -80,7 +81,7 @@ class Detector:
         model = build_model(cfg)
         load_weights(model, os.fspath(weights), strict=True)
         logger.info("loaded weights %s", weights)
-        self._start(DygraphBackend(cfg, build_tta(cfg, model) if tta else model), threshold,
+        self._start(DygraphModel(cfg, build_tta(cfg, model) if tta else model), threshold,
                     batch_size)
 
     @classmethod
@@ -97,7 +98,7 @@ class Detector:
         options = RunOptions(device=device.upper(), cpu_threads=threads, batch_size=batch_size,
                              precision=precision)
         detector = cls.__new__(cls)
-        detector._start(ExportBackend(os.fspath(model_dir), backend, options), threshold,
+        detector._start(load_detector(os.fspath(model_dir), backend, options), threshold,
                         batch_size)
         return detector
 
@@ -158,7 +159,7 @@ def config_of(config, overrides):
 
 
 def start_device(device, use_gpu):
-    """Run :func:`setup_device`; ``device`` 'cpu', 'gpu' or None -> 'cpu' or 'gpu'.
+    """Run `setup_device`; ``device`` 'cpu', 'gpu' or None -> 'cpu' or 'gpu'.
     DeployError for another name, or 'gpu' on a machine or Paddle build without one."""
     if device is not None and device not in DEVICES:
         raise DeployError(f"device must be 'cpu', 'gpu' or None (the GPU when there is one), "

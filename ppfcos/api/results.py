@@ -6,10 +6,10 @@ from typing import Optional
 import cv2
 import numpy as np
 
-from ppfcos_deploy.errors import DeployError
-from ppfcos_deploy.media import write_image
-from ppfcos_deploy.results import class_name
-from ppfcos_deploy.visualize import draw_detections
+from ppfcos_runtime.errors import DeployError
+from ppfcos_runtime.media import write_image
+from ppfcos_runtime.results import class_name
+from ppfcos_runtime.visualize import draw_detections
 
 
 @dataclass
@@ -52,7 +52,7 @@ class DetectionResult:
         return len(self.scores)
 
     def rows(self):
-        """The detections as rows [k, 6] (class, score, x1, y1, x2, y2), as ppfcos_deploy
+        """The detections as rows [k, 6] (class, score, x1, y1, x2, y2), as ppfcos_runtime
         gives them."""
         return np.concatenate([self.class_ids[:, None].astype(np.float32),
                                self.scores[:, None], self.boxes], axis=1)
@@ -63,7 +63,7 @@ class DetectionResult:
         return draw_detections(self.image, self.rows(), labels)
 
     def save(self, path):
-        """Write :meth:`draw`'s image to ``path`` (its folder is made); returns ``path``."""
+        """Write `draw`'s image to ``path`` (its folder is made); returns ``path``."""
         folder = os.path.dirname(os.fspath(path))
         if folder:
             os.makedirs(folder, exist_ok=True)

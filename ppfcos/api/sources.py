@@ -23,8 +23,8 @@ from typing import Optional
 import cv2
 import numpy as np
 
-from ppfcos_deploy.errors import DeployError, ImageReadError
-from ppfcos_deploy.media import VideoReader, list_images, read_image
+from ppfcos_runtime.errors import DeployError, ImageReadError
+from ppfcos_runtime.media import VideoReader, list_images, read_image
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 logger = logging.getLogger("ppfcos")

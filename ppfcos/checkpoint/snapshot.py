@@ -28,7 +28,7 @@ import os
 from typing import NamedTuple
 
 import paddle
-from ppfcos_deploy.output_dir import file_sha256
+from ppfcos_runtime.output_dir import file_sha256
 
 from ..core.files import atomic_path
 from .errors import WeightsError

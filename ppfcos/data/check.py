@@ -13,7 +13,7 @@ import os
 
 import cv2
 import numpy as np
-from ppfcos_deploy.visualize import class_name, draw_boxes
+from ppfcos_runtime.visualize import class_name, draw_boxes
 
 from .datasets import DatasetError
 from .datasets.base import GT_FIELDS

@@ -9,7 +9,7 @@
     slicing.py        sliced inference: windows of large images, merged detections (sahi)
     tasks.py          train / evaluate / infer / export from a config (what tools/ call)
     cli.py            the tools' -c/-o arguments, flags and one-line errors
-    benchmark.py      speed and memory figures (tools/benchmark.py)
+    benchmark.py      speed and memory figures (benchmarks/benchmark.py)
 
 Beside it: weights I/O in `ppfcos.checkpoint`, evaluation and metrics in
 `ppfcos.evaluation`, process setup (device, threads, ranks, logging) and the

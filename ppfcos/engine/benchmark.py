@@ -1,4 +1,4 @@
-"""Speed and memory figures of a config on the current device (``tools/benchmark.py``).
+"""Speed and memory figures of a config on the current device (``benchmarks/benchmark.py``).
 
 Each ``measure_*`` function returns a dict of plain numbers. The tool gives the
 network the name-seeded weights of `ppfcos.modeling.seeded_weights`.
@@ -10,9 +10,9 @@ import time
 
 import numpy as np
 import paddle
-from ppfcos_deploy.errors import DeployError
-from ppfcos_deploy.exported_model import load_exported_model
-from ppfcos_deploy.predictor import BACKENDS, RunOptions, check_options, create_predictor
+from ppfcos_runtime.errors import DeployError
+from ppfcos_runtime.exported_model import load_exported_model
+from ppfcos_runtime.predictor import BACKENDS, RunOptions, check_options, create_predictor
 
 from ..core.config import Config
 from ..data.reader import build_ops, create_reader
@@ -116,14 +116,14 @@ def exported_model_inputs(height, width, batch=1, seed=0):
 
 
 def backend_runner(model_dir, backend, options):
-    """run(inputs) -> (bbox, bbox_num) of ppfcos_deploy's ``backend`` (RunOptions
+    """run(inputs) -> (bbox, bbox_num) of ppfcos_runtime's ``backend`` (RunOptions
     ``options``) on the export in ``model_dir``."""
     model = load_exported_model(model_dir, backend, options.precision)
     return create_predictor(backend, model, options).run
 
 
 def measure_backend(model_dir, backend, options, height, width, warmup=1, iters=3):
-    """Seconds per run of one image of the export in ``model_dir`` by ppfcos_deploy's
+    """Seconds per run of one image of the export in ``model_dir`` by ppfcos_runtime's
     ``backend`` with ``options`` (RunOptions)."""
     run = backend_runner(model_dir, backend, options)
     inputs = exported_model_inputs(height, width)
@@ -147,7 +147,7 @@ def measure_onnxruntime(model_dir, height, width, threads, warmup=1, iters=3):
 
 def runtime_runners(model_dir, threads, height, width, calib_images=4):
     """({(title, precision): run(inputs)}, {(title, precision): why it does not run here})
-    for every backend and precision of ppfcos_deploy's capability table (BACKENDS), on
+    for every backend and precision of ppfcos_runtime's capability table (BACKENDS), on
     CPU with ``threads`` threads, of the export in ``model_dir`` with its model.onnx;
     model_int8.onnx is written first (NNCF, calibrated on ``calib_images`` random images:
     timing only). Needs the onnx, openvino and quantize extras."""

@@ -1,7 +1,7 @@
 """Shared command-line plumbing of the tools: -c/-o arguments, the tools' own flags and
 user-facing errors.
 
-The PaddleDetection-style flag helpers are deploy's (``ppfcos_deploy.flags``), so the
+The PaddleDetection-style flag helpers are deploy's (``ppfcos_runtime.flags``), so the
 tools and ``deploy/python/infer.py`` read switches alike: `add_bool_flag` accepts
 ``--eval``, ``--use_vdl=true``, ``--save_results=True`` and ``--visualize False``;
 `add_unsupported_flags` turns a PaddleDetection flag ppfcos does not implement
@@ -15,8 +15,8 @@ import signal
 import sys
 import threading
 
-from ppfcos_deploy.errors import DeployError
-from ppfcos_deploy.flags import (add_bool_flag, add_slice_flags,  # noqa: F401 (the tools')
+from ppfcos_runtime.errors import DeployError
+from ppfcos_runtime.flags import (add_bool_flag, add_slice_flags,  # noqa: F401 (the tools')
                                  add_unsupported_flags, slice_options)
 
 from ..analysis import AnalysisOptions

@@ -2,7 +2,7 @@
 import os
 
 import cv2
-from ppfcos_deploy.output_dir import OutputFolder, output_names
+from ppfcos_runtime.output_dir import OutputFolder, output_names
 
 from ..core.files import write_json
 from ..data.datasets import DatasetError
@@ -42,7 +42,7 @@ def infer_images(predictions, class_names, output_dir, names, *, draw_threshold=
     ``draw_threshold`` drawn; with ``save_results``, ``output_dir/bbox.json`` with the
     detections >= ``save_threshold`` (boxes as [x, y, w, h], ``category_id`` the
     dataset's id through ``clsid2catid``, ``category`` the class name). Each file written
-    is recorded in the folder (``ppfcos_deploy.output_dir``). Returns the list of written
+    is recorded in the folder (``ppfcos_runtime.output_dir``). Returns the list of written
     image paths; DatasetError if no image could be read.
     """
     os.makedirs(output_dir, exist_ok=True)

@@ -1,17 +1,17 @@
 """Sliced inference of a ppfcos model: its reader's transforms on windows of each image.
 
-The windows, the shift into image pixels and the merge are ``ppfcos_deploy.slicing``'s
+The windows, the shift into image pixels and the merge are ``ppfcos_runtime.slicing``'s
 (one implementation for the tools and ``deploy/python``; its docstring says how sliced
 inference works); this module feeds the windows to a dygraph model (or a
-``PredictorDetector``) through the reader's own transforms, so each window is resized
+``RuntimeEvalModel``) through the reader's own transforms, so each window is resized
 as a whole image would be.
 """
 import logging
 
 import numpy as np
 import paddle
-from ppfcos_deploy.detector import INPUT_KEYS, split_rows
-from ppfcos_deploy.slicing import import_sahi, merge, window_rows
+from ppfcos_runtime.detector import INPUT_KEYS, split_rows
+from ppfcos_runtime.slicing import import_sahi, merge, window_rows
 
 from ..data.reader import BatchCollator, Compose, build_ops
 from ..data.transforms.operators import Decode, ImageDecodeError
@@ -20,13 +20,14 @@ from ..utils.progress import progress
 logger = logging.getLogger("ppfcos")
 
 
-class SlicedDetector:
-    """A detector (dygraph model or ``PredictorDetector``) run on windows of an image.
+class SlicedEvalModel:
+    """A model's eval interface (dygraph model or ``RuntimeEvalModel``) run on windows of an
+    image; ppfcos_runtime.slicing.SlicedDetector is its runtime counterpart, on images.
 
     ``transforms``: the reader's sample transforms (a Compose; Decode keeps an array as
     it is, so ``decode``, its Decode, reads whole images in the channel order the model
     expects); ``collate``: its batch transforms and stacking; ``options``: a
-    ``ppfcos_deploy.slicing.SliceOptions``. Windows of an image share a shape, so up to
+    ``ppfcos_runtime.slicing.SliceOptions``. Windows of an image share a shape, so up to
     ``batch_size`` of them run together.
     """
 
@@ -64,7 +65,7 @@ class SlicedDetector:
 
 
 def predict_sliced(detector, loader, desc="eval"):
-    """Like ``evaluator.predict`` for a SlicedDetector: yield ``(batch, detections)`` per
+    """Like ``evaluator.predict`` for a SlicedEvalModel: yield ``(batch, detections)`` per
     image of ``loader``'s shard, batch holding ``im_file`` and ``im_id``; unreadable images
     are skipped with a warning."""
     detector.model.eval()

@@ -24,7 +24,7 @@ from ..evaluation.evaluator import build_metric, evaluate, predict
 from ..export import export_model
 from ..export.calibration import DEFAULT_CALIB_NUM, calibration_inputs, check_calib_dir
 from ..export.exporter import check_export_dir
-from ..export.predictor import PredictorDetector, check_backend
+from ..export.runtime_eval import RuntimeEvalModel, check_backend
 from ..modeling import build_model, build_tta
 from ..utils.env import (cpu_threads_per_process, init_distributed, logger, set_seed,
                          setup_device, setup_logging, use_sync_bn)
@@ -36,7 +36,7 @@ from .hooks import (BestCheckpointHook, CheckpointHook, EarlyStoppingHook, EMAHo
                     LoggerHook)
 from .loggers import experiment_loggers
 from .infer import check_inputs, infer_images
-from .slicing import SlicedDetector, predict_sliced
+from .slicing import SlicedEvalModel, predict_sliced
 from .optimizer import (accumulative_counts, build_optimizer, build_schedule,
                         linear_scaling_warning)
 from .preflight import (check_save_dir, check_targets_match_head, check_training_classes,
@@ -91,7 +91,7 @@ def predictions_of(model, loader, cfg, reader_section, *, slicing=None, desc="ev
     windows of each (``slicing``: SliceOptions) through ``cfg[reader_section]``'s ops."""
     if slicing is None:
         return predict(model, loader, desc)
-    detector = SlicedDetector.from_config(model, cfg, reader_section, slicing)
+    detector = SlicedEvalModel.from_config(model, cfg, reader_section, slicing)
     return predict_sliced(detector, loader, desc)
 
 
@@ -113,7 +113,7 @@ def make_evaluator(cfg, model, rank, *, output_dir=None, classwise=False, predic
     oneDNN (CPU) instead of dygraph: the same detections, several times faster.
     ``slicing``: sliced inference (SliceOptions). ``save_prediction_only``: write
     ``output_dir/bbox.json`` and score nothing.
-    ``runtime``: PredictorDetector's backend, precision and calibration (default:
+    ``runtime``: RuntimeEvalModel's backend, precision and calibration (default:
     Paddle Inference, fp32).
     ``tta``: test-time augmentation with the config's ``TTA`` views (dygraph).
     ``drawn``: a ValidationImages drawing the first few images of each evaluation.
@@ -126,7 +126,7 @@ def make_evaluator(cfg, model, rank, *, output_dir=None, classwise=False, predic
                           save_prediction_only=save_prediction_only)
 
     def run():
-        detector = (PredictorDetector(model, cpu_threads_per_process(), **(runtime or {}))
+        detector = (RuntimeEvalModel(model, cpu_threads_per_process(), **(runtime or {}))
                     if predictor else build_tta(cfg, model) if tta else model)
         images = sum(len(indices) for indices in loader.batch_sampler)
         start = time.perf_counter()

@@ -27,7 +27,7 @@ def split_per_image(outputs, im_ids):
 def predict(model, loader, desc="eval"):
     """Yield ``(batch, detections)`` for each batch of ``loader`` (model in eval mode).
     ``model``: the dygraph detector or a stand-in with its eval interface
-    (``export.predictor.PredictorDetector``)."""
+    (``export.runtime_eval.RuntimeEvalModel``)."""
     model.eval()
     with paddle.no_grad():
         for batch in progress(loader, len(loader), desc):

@@ -1,4 +1,4 @@
 """Static inference models: export (program + weights + infer_cfg.yml), conversion to
 ONNX (onnx.py, onnx_nms.py), int8 quantization, and evaluation of a model in training
-through ppfcos_deploy's backends (predictor.py)."""
+through ppfcos_runtime's backends (predictor.py)."""
 from .exporter import export_model, program_file  # noqa: F401

@@ -6,7 +6,7 @@ PaddleDetection's layout, so both ``deploy/python/infer.py`` and
 PaddleDetection's own deploy tools run it.
 
 ``infer_cfg.yml`` also records the class count and each model file's size and sha256,
-which deploy checks at load (ppfcos_deploy.digests).
+which deploy checks at load (ppfcos_runtime.digests).
 
 The directory belongs to the export: a folder that holds anything else
 (checkpoints, a user's files) is refused, never emptied. A new export replaces
@@ -17,8 +17,8 @@ import os
 
 import paddle
 from paddle.static import InputSpec
-from ppfcos_deploy.digests import FILES_KEY
-from ppfcos_deploy.model_files import INFER_CFG_FILE, PROGRAM, find
+from ppfcos_runtime.digests import FILES_KEY
+from ppfcos_runtime.model_files import INFER_CFG_FILE, PROGRAM, find
 
 from ..core.config import ConfigError
 from ..core.files import atomic_dir, check_written

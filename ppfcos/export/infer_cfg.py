@@ -1,13 +1,13 @@
 """``infer_cfg.yml``: what a deploy tool needs besides the program (PaddleDetection's layout),
-and ppfcos's record of the export's model files (ppfcos_deploy.digests), which each tool
+and ppfcos's record of the export's model files (ppfcos_runtime.digests), which each tool
 that writes a model file into an export brings up to date (`record_model_file`)."""
 import logging
 import os
 
 import yaml
-from ppfcos_deploy.digests import FILES_KEY, file_record
-from ppfcos_deploy.exported_model import load_exported_model
-from ppfcos_deploy.model_files import INFER_CFG_FILE, model_paths
+from ppfcos_runtime.digests import FILES_KEY, file_record
+from ppfcos_runtime.exported_model import load_exported_model
+from ppfcos_runtime.model_files import INFER_CFG_FILE, model_paths
 
 from ..core.config import ConfigError
 from ..core.files import atomic_path
@@ -124,7 +124,7 @@ def write_infer_cfg(model_dir, infer_cfg):
 
 def check_sources(model_dir, backend):
     """DeployError unless the model files ``backend`` reads (at fp32) in ``model_dir`` are
-    the export's own, where it has an infer_cfg.yml (ppfcos_deploy's load checks), so a
+    the export's own, where it has an infer_cfg.yml (ppfcos_runtime's load checks), so a
     file written from them (model.onnx, model_int8.onnx) is never recorded as the export's
     when they are damaged or from another export."""
     if os.path.isfile(os.path.join(model_dir, INFER_CFG_FILE)):

@@ -24,7 +24,7 @@ import os
 import tempfile
 
 import paddle
-from ppfcos_deploy.model_files import ONNX_FILE
+from ppfcos_runtime.model_files import ONNX_FILE
 
 from ..compat import paddle2onnx_max_opset, paddle2onnx_without_optimizer, writes_pir_programs
 from ..core.config import ConfigError

@@ -17,7 +17,7 @@ import importlib
 import logging
 import os
 
-from ppfcos_deploy.model_files import INT8_FILE, ONNX_FILE
+from ppfcos_runtime.model_files import INT8_FILE, ONNX_FILE
 
 from ..core.config import ConfigError
 from ..core.files import atomic_path

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import paddle
 import paddle.distributed as dist
-from ppfcos_deploy.machine import use_mkl_avx2_on_amd
+from ppfcos_runtime.machine import use_mkl_avx2_on_amd
 
 from .. import USER_OMP_NUM_THREADS
 

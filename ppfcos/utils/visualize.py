@@ -3,11 +3,11 @@
 Both take the model's per-image output ``bbox``: a numpy array [K, 6] of rows
 (class_index, score, x1, y1, x2, y2) in image pixels, and keep only the rows with
 score >= threshold (and a class index >= 0). The drawing is deploy's
-(``ppfcos_deploy.visualize``), so ``tools/infer.py`` and ``deploy/python/infer.py`` draw
+(``ppfcos_runtime.visualize``), so ``tools/infer.py`` and ``deploy/python/infer.py`` draw
 the same detections as the same pixels.
 """
 import numpy as np
-from ppfcos_deploy.visualize import class_name, detection_labels, draw_detections
+from ppfcos_runtime.visualize import class_name, detection_labels, draw_detections
 
 
 def kept_rows(bbox, threshold):
@@ -18,7 +18,7 @@ def kept_rows(bbox, threshold):
 
 def draw_detections_above(image_bgr, bbox, class_names, threshold=0.5):
     """A copy of ``image_bgr`` [H, W, 3] uint8 with the rows of ``bbox`` [K, 6] scoring
-    >= ``threshold`` drawn, labelled "name 0.87" (``ppfcos_deploy.visualize``)."""
+    >= ``threshold`` drawn, labelled "name 0.87" (``ppfcos_runtime.visualize``)."""
     rows = kept_rows(bbox, threshold)
     return draw_detections(image_bgr, rows, detection_labels(rows, class_names))
 

@@ -4,7 +4,7 @@ import numpy as np
 from crafted import A, B, THREE_IMAGES, record
 from ppfcos.analysis.drawing import CAPTION_HEIGHT, GAP, side_by_side
 from ppfcos.analysis.ranking import ImageScore, image_scores, worst_and_best
-from ppfcos_deploy.visualize import class_color
+from ppfcos_runtime.visualize import class_color
 
 
 def test_image_scores_of_the_three_images():

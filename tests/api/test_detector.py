@@ -15,7 +15,7 @@ from conftest import (assert_run_to_run_detections, assert_same_detections,
                       export_onnx_or_skip, load_tool)
 from ppfcos.export import export_model
 from ppfcos.modeling.seeded_weights import seed_weights
-from ppfcos_deploy.errors import DeployError
+from ppfcos_runtime.errors import DeployError
 from tiny_model import (LABELS, THRESHOLD, TINY_PLAIN, cli, read_frames, write_images,
                         write_tiny_config, write_video)
 
@@ -237,7 +237,7 @@ def test_bad_detector_options_are_one_clear_error(case, tiny):
         return lambda: ppfcos.Detector.from_export(tiny.model_dir, **options)
     build, error, message = {
         "backend": (export(backend="tensorrt"), DeployError,
-                    "backend must be one of onnxruntime, openvino, paddle, got 'tensorrt'"),
+                    "unknown backend 'tensorrt': choose paddle, onnxruntime or openvino"),
         "precision": (export(backend="onnxruntime", precision="bf16"), DeployError,
                       "the onnxruntime backend .ONNX Runtime. runs fp32 and int8, not bf16"),
         "device": (export(device="cuda"), DeployError, "device must be 'cpu', 'gpu' or None"),

@@ -4,8 +4,9 @@ fails clearly on bad input."""
 import ast
 import json
 import os
-import shutil
 import re
+import shutil
+import subprocess
 import sys
 
 import cv2
@@ -19,15 +20,15 @@ from tool_runs import checksums
 from mmdet_fixtures import FULL, MMDET_FIXTURES, TEST_SIZE, mmdet_fixture
 from ppfcos.export.infer_cfg import preprocess_spec
 
-DEPLOY = os.path.join(REPO, "deploy", "python")
-from ppfcos_deploy.benchmark import Timings  # noqa: E402
-from ppfcos_deploy.detector import Detector, split_rows  # noqa: E402
-from ppfcos_deploy.errors import DeployError  # noqa: E402
-from ppfcos_deploy.exported_model import load_exported_model  # noqa: E402
-from ppfcos_deploy.media import read_image  # noqa: E402
-from ppfcos_deploy.output_dir import RECORD  # noqa: E402
-from ppfcos_deploy.predictor import RunOptions, create_predictor  # noqa: E402
-from ppfcos_deploy.preprocess import Preprocessor, build_step  # noqa: E402
+RUNTIME = os.path.join(REPO, "ppfcos_runtime")
+from ppfcos_runtime.detector import split_rows  # noqa: E402
+from ppfcos_runtime.errors import DeployError  # noqa: E402
+from ppfcos_runtime.exported_model import load_exported_model  # noqa: E402
+from ppfcos_runtime.factory import load_detector  # noqa: E402
+from ppfcos_runtime.media import read_image  # noqa: E402
+from ppfcos_runtime.output_dir import RECORD  # noqa: E402
+from ppfcos_runtime.predictor import RunOptions  # noqa: E402
+from ppfcos_runtime.preprocess import Preprocessor, build_step  # noqa: E402
 # The tiny model and its images (test_deploy_onnx and the others import them from here).
 from tiny_model import (LABELS, MEAN, STD, THRESHOLD, TINY_PLAIN, cli,  # noqa: E402,F401
                         export_tiny, image_paths, read_frames, write_images, write_video)
@@ -89,10 +90,8 @@ def test_preprocessing_equals_the_ppfcos_reader(exported, image_dir):
 @pytest.mark.parametrize("onednn", [True, False], ids=["onednn", "no-onednn"])
 def test_detections_equal_the_dygraph_model(exported, image_dir, onednn):
     _, model_dir, _, expected = exported
-    model = load_exported_model(model_dir)
-    predictor = create_predictor("paddle", model, RunOptions(cpu_threads=2,
+    detector = load_detector(model_dir, "paddle", RunOptions(cpu_threads=2,
                                                              enable_mkldnn=onednn))
-    detector = Detector(Preprocessor(model.preprocess), predictor, Timings())
     found = detector.detect([read_image(p) for p in image_paths(image_dir)])
     for rows, reference in zip(found, expected):
         assert len(rows) > 0 and rows.shape == reference.shape
@@ -133,9 +132,7 @@ def test_annotated_images_and_bbox_json(model_dir, image_dir, tmp_path):
     written = {"a.jpg": "a.jpg", "b.png": "b.png", "c.jpg": "c.jpg", "d.jpg": "d.jpg",
                "sub/a.jpg": "a_1.jpg"}
     assert sorted(os.listdir(tmp_path)) == sorted([*written.values(), "bbox.json", RECORD])
-    model = load_exported_model(model_dir)
-    detector = Detector(Preprocessor(model.preprocess),
-                        create_predictor("paddle", model, RunOptions(cpu_threads=2)), Timings())
+    detector = load_detector(model_dir, "paddle", RunOptions(cpu_threads=2))
     with open(tmp_path / "bbox.json") as f:
         records = json.load(f)
     for name, out_name in written.items():
@@ -346,21 +343,21 @@ def test_output_dir_holding_the_users_files_is_refused_and_reruns_replace_its_ow
     assert (out / "bbox.json").read_text() == "[]"
 
 
-def test_deploy_imports_only_paddle_numpy_cv2_yaml_and_itself():
+def test_the_runtime_imports_only_paddle_numpy_cv2_yaml_and_itself():
     """...and onnxruntime, openvino and sahi, each imported only inside the functions that
     its backend (or --slice_infer) calls."""
-    own = {name[:-3] for name in os.listdir(DEPLOY) if name.endswith(".py")}
-    allowed = set(sys.stdlib_module_names) | {"paddle", "numpy", "cv2", "yaml", "ppfcos_deploy"}
+    own = {name[:-3] for name in os.listdir(RUNTIME) if name.endswith(".py")}
+    allowed = set(sys.stdlib_module_names) | {"paddle", "numpy", "cv2", "yaml", "ppfcos_runtime"}
     lazy = {}
     for name in sorted(own):
-        with open(os.path.join(DEPLOY, name + ".py")) as f:
+        with open(os.path.join(RUNTIME, name + ".py")) as f:
             tree = ast.parse(f.read())
         functions = [node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)]
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 modules = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom):
-                modules = [node.module or ""] if node.level == 0 else [f"ppfcos_deploy.{node.module}"]
+                modules = [node.module or ""] if node.level == 0 else [f"ppfcos_runtime.{node.module}"]
             else:
                 continue
             roots = {m.split(".")[0] for m in modules}
@@ -371,3 +368,26 @@ def test_deploy_imports_only_paddle_numpy_cv2_yaml_and_itself():
             assert roots <= allowed, (name, modules)
     assert lazy == {"predictor": {"import_onnxruntime", "import_openvino"},
                     "slicing": {"import_sahi"}}
+
+
+def test_deploy_command_runs_a_copied_runtime_without_ppfcos(tmp_path):
+    """``python deploy/python/infer.py`` in a copy of ppfcos_runtime/ and deploy/ alone (as
+    on a server) runs the copy's runtime, loads no ppfcos module, and refuses a missing
+    model folder in one line (exit status 1)."""
+    server = tmp_path / "server"
+    for folder in ("ppfcos_runtime", "deploy"):
+        shutil.copytree(os.path.join(REPO, folder), server / folder,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, "-v", "deploy/python/infer.py", "--model_dir",
+                           "missing", "--image_file", "a.jpg"], cwd=server, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert [line for line in done.stderr.splitlines() if line.startswith("error:")] == [
+        "error: model directory not found: missing (export a model with "
+        "tools/export_model.py)"]
+    loaded = [line.split("code object from ", 1)[1] for line in done.stderr.splitlines()
+              if line.startswith("# code object from ")]
+    runtime = [path for path in loaded if f"{os.sep}ppfcos_runtime{os.sep}" in path]
+    assert runtime and all(path.startswith(str(server)) for path in runtime)
+    assert not [path for path in loaded if f"{os.sep}ppfcos{os.sep}" in path]

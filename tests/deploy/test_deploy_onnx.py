@@ -16,15 +16,13 @@ from test_deploy_infer import (THRESHOLD, assert_benchmark_figures, assert_same_
 # test_deploy_infer's fixtures: the tiny exported model and the images
 export, image_dir = test_deploy_infer.export, test_deploy_infer.image_dir
 
-from ppfcos_deploy.benchmark import Timings  # noqa: E402  (deploy/python, put on sys.path by test_deploy_infer)
-from ppfcos_deploy.detector import Detector  # noqa: E402
-from ppfcos_deploy.errors import DeployError  # noqa: E402
-from ppfcos_deploy.exported_model import load_exported_model  # noqa: E402
-from ppfcos_deploy import infer  # noqa: E402
-from ppfcos_deploy.media import read_image  # noqa: E402
-from ppfcos_deploy.output_dir import RECORD  # noqa: E402
-from ppfcos_deploy.predictor import RunOptions, check_options, create_predictor  # noqa: E402
-from ppfcos_deploy.preprocess import Preprocessor  # noqa: E402
+from ppfcos_runtime.errors import DeployError  # noqa: E402
+from ppfcos_runtime.exported_model import load_exported_model  # noqa: E402
+from ppfcos_runtime import infer  # noqa: E402
+from ppfcos_runtime.factory import load_detector  # noqa: E402
+from ppfcos_runtime.media import read_image  # noqa: E402
+from ppfcos_runtime.output_dir import RECORD  # noqa: E402
+from ppfcos_runtime.predictor import RunOptions, check_options, create_predictor  # noqa: E402
 
 from conftest import PROGRAM_FILE, export_onnx_or_skip  # noqa: E402
 
@@ -44,10 +42,8 @@ def onnx_model(export):
 
 def test_onnxruntime_detections_equal_the_dygraph_model(onnx_model, image_dir):
     model_dir, expected = onnx_model
-    model = load_exported_model(model_dir, "onnxruntime")
-    predictor = create_predictor("onnxruntime", model, RunOptions(cpu_threads=2))
-    found = Detector(Preprocessor(model.preprocess), predictor, Timings()).detect(
-        [read_image(p) for p in image_paths(image_dir)])
+    detector = load_detector(model_dir, "onnxruntime", RunOptions(cpu_threads=2))
+    found = detector.detect([read_image(p) for p in image_paths(image_dir)])
     for rows, reference in zip(found, expected):
         assert len(rows) > 0 and rows.shape == reference.shape
         np.testing.assert_array_equal(rows[:, 0], reference[:, 0])

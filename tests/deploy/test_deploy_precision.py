@@ -17,11 +17,11 @@ from ppfcos.modeling.seeded_weights import seed_weights
 
 image_dir = test_deploy_infer.image_dir   # a fixture
 
-from ppfcos_deploy.exported_model import load_exported_model  # noqa: E402  (deploy/python)
-from ppfcos_deploy import infer  # noqa: E402
-from ppfcos_deploy import machine  # noqa: E402
-from ppfcos_deploy.paddle_compat import paddle_bf16_unsupported  # noqa: E402
-from ppfcos_deploy.predictor import RunOptions, create_predictor  # noqa: E402
+from ppfcos_runtime.exported_model import load_exported_model  # noqa: E402
+from ppfcos_runtime import infer  # noqa: E402
+from ppfcos_runtime import machine  # noqa: E402
+from ppfcos_runtime.paddle_compat import paddle_bf16_unsupported  # noqa: E402
+from ppfcos_runtime.predictor import RunOptions, create_predictor  # noqa: E402
 
 import paddle  # noqa: E402
 import ppfcos  # noqa: E402
@@ -79,14 +79,10 @@ BOTH_POST_PROCESSINGS = pytest.mark.parametrize("export", ["int8_export",
 
 def detect(model_dir, backend, precision, image_dir):
     """Per image of image_dir, the rows [K, 6] of ``backend`` at ``precision``."""
-    from ppfcos_deploy.benchmark import Timings
-    from ppfcos_deploy.detector import Detector
-    from ppfcos_deploy.media import read_image
-    from ppfcos_deploy.preprocess import Preprocessor
-    model = load_exported_model(model_dir, backend)
-    predictor = create_predictor(backend, model, RunOptions(cpu_threads=2, precision=precision))
-    return Detector(Preprocessor(model.preprocess), predictor, Timings()).detect(
-        [read_image(p) for p in image_paths(image_dir)])
+    from ppfcos_runtime.factory import load_detector
+    from ppfcos_runtime.media import read_image
+    detector = load_detector(model_dir, backend, RunOptions(cpu_threads=2, precision=precision))
+    return detector.detect([read_image(p) for p in image_paths(image_dir)])
 
 
 def test_int8_model_is_written_beside_the_fp32_one(int8_export):
@@ -215,7 +211,7 @@ def test_paddle_bf16_runs_the_network_in_bf16_and_decodes_in_float(export, reque
     (RunOptions(), True), (RunOptions(precision="bf16"), True),
     (RunOptions(enable_mkldnn=False), False)])
 def test_paddle_backend_runs_onednn_as_asked(int8_export, options, onednn):
-    from ppfcos_deploy.predictor import paddle_config
+    from ppfcos_runtime.predictor import paddle_config
     assert paddle_config(load_exported_model(int8_export), options).mkldnn_enabled() is onednn
 
 

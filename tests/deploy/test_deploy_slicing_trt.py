@@ -12,19 +12,17 @@ from paddle import inference
 
 import ppfcos
 from ppfcos.modeling.seeded_weights import seed_weights
-from ppfcos.engine.slicing import SlicedDetector as PpfcosSlicedDetector
+from ppfcos.engine.slicing import SlicedEvalModel
 from test_deploy_infer import cli, export_tiny, image_dir, image_paths  # noqa: F401 (fixture)
 
-from ppfcos_deploy.benchmark import Timings  # noqa: E402  (deploy/python, put on sys.path by test_deploy_infer)
-from ppfcos_deploy.detector import Detector  # noqa: E402
-from ppfcos_deploy.errors import DeployError  # noqa: E402
-from ppfcos_deploy.exported_model import load_exported_model  # noqa: E402
-from ppfcos_deploy.media import read_image  # noqa: E402
-from ppfcos_deploy.output_dir import RECORD  # noqa: E402
-from ppfcos_deploy.predictor import (PaddlePredictor, RunOptions, TensorRTOptions,  # noqa: E402
-                       configure_tensorrt, create_predictor)
-from ppfcos_deploy.preprocess import Preprocessor, build_step  # noqa: E402
-from ppfcos_deploy.slicing import SliceOptions, SlicedDetector, windows  # noqa: E402
+from ppfcos_runtime.errors import DeployError  # noqa: E402
+from ppfcos_runtime.factory import load_detector  # noqa: E402
+from ppfcos_runtime.media import read_image  # noqa: E402
+from ppfcos_runtime.output_dir import RECORD  # noqa: E402
+from ppfcos_runtime.predictor import (PaddlePredictor, RunOptions, TensorRTOptions,  # noqa: E402
+                                      configure_tensorrt)
+from ppfcos_runtime.preprocess import Preprocessor, build_step  # noqa: E402
+from ppfcos_runtime.slicing import SliceOptions, SlicedDetector, windows  # noqa: E402
 
 BIG = (150, 200)   # an image several 64x64 slices wide
 
@@ -40,9 +38,7 @@ def exported(tmp_path_factory, image_dir):
 
 
 def detector_of(model_dir):
-    model = load_exported_model(model_dir)
-    return Detector(Preprocessor(model.preprocess),
-                    create_predictor("paddle", model, RunOptions(cpu_threads=2)), Timings())
+    return load_detector(model_dir, "paddle", RunOptions(cpu_threads=2))
 
 
 def options(size=(64, 64), method="nms", metric="ios", threshold=0.6):
@@ -118,7 +114,7 @@ def test_nms_merge_drops_exactly_the_overlapped_lower_scored_boxes(exported, met
 
 
 def test_sliced_cli_and_ppfcos_tools_give_the_same_detections(exported, tmp_path):
-    """deploy --slice_infer (any batch size) == ppfcos's SlicedDetector on the dygraph model."""
+    """deploy --slice_infer (any batch size) == ppfcos's SlicedEvalModel on the dygraph model."""
     model_dir, root, big = exported
     done = cli("--model_dir", model_dir, "--image_file", big, "--slice_infer", "--slice_size",
                64, 64, "--overlap_ratio", 0.25, 0.25, "--combine_method", "nms",
@@ -134,7 +130,7 @@ def test_sliced_cli_and_ppfcos_tools_give_the_same_detections(exported, tmp_path
     cfg = ppfcos.load_config(str(root / "tiny.yml"))
     model = seed_weights(ppfcos.build_model(cfg))
     model.eval()
-    sliced = PpfcosSlicedDetector.from_config(
+    sliced = SlicedEvalModel.from_config(
         model, cfg, "TestReader", SliceOptions((64, 64), (0.25, 0.25), "nms", 0.5, "iou"))
     mine = sliced.detect(read_image(big))
     assert len(mine) == len(deployed) > 0

@@ -19,7 +19,7 @@ import ppfcos
 from conftest import PROGRAM_FILE, REPO, export_onnx_or_skip
 from ppfcos.export.exporter import save_program
 from ppfcos.modeling.seeded_weights import seed_weights
-from ppfcos_deploy.errors import DeployError
+from ppfcos_runtime.errors import DeployError
 from tiny_model import TINY_PLAIN, export_tiny, write_tiny_config
 
 PARAMS = "model.pdiparams"
@@ -186,7 +186,7 @@ def test_params_of_another_model_are_refused_in_one_line(export_dir, other_param
 def command(entry, model_dir, image, output_dir):
     """The command line of ``entry`` run on ``model_dir`` as a user types it."""
     if entry == "ppfcos-serve":
-        return [sys.executable, "-m", "ppfcos.serving.cli", "--model_dir", model_dir,
+        return [sys.executable, "-m", "ppfcos_runtime.serving.cli", "--model_dir", model_dir,
                 "--port", "0", "--cpu_threads", "1"]
     detect = ["--model_dir", model_dir, "--image_file", image, "--output_dir", output_dir,
               "--cpu_threads", "1"]

@@ -20,12 +20,9 @@ from ppfcos import compat
 
 image_dir = test_deploy_infer.image_dir   # a fixture
 
-from ppfcos_deploy.detector import Detector  # noqa: E402  (deploy/python, on sys.path by test_deploy_infer)
-from ppfcos_deploy.benchmark import Timings  # noqa: E402
-from ppfcos_deploy.exported_model import load_exported_model  # noqa: E402
-from ppfcos_deploy.media import read_image  # noqa: E402
-from ppfcos_deploy.predictor import RunOptions, create_predictor  # noqa: E402
-from ppfcos_deploy.preprocess import Preprocessor  # noqa: E402
+from ppfcos_runtime.factory import load_detector  # noqa: E402
+from ppfcos_runtime.media import read_image  # noqa: E402
+from ppfcos_runtime.predictor import RunOptions  # noqa: E402
 
 
 @pytest.mark.parametrize("version, supported", [
@@ -52,18 +49,31 @@ def fake_paddle_env(tmp_path, version):
     return {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), REPO])}
 
 
-@pytest.mark.parametrize("command", [
-    ["-c", "import ppfcos"],
-    ["tools/train.py", "-c", "configs/demo/fcos_r18_lite_synthetic.yml"],
-], ids=["import", "tool"])
-def test_unsupported_paddle_is_one_line_at_import(tmp_path, command):
-    done = subprocess.run([sys.executable, *command], cwd=REPO, capture_output=True, text=True,
-                          env=fake_paddle_env(tmp_path, "2.5.2"), timeout=120)
+def run_under_paddle(tmp_path, version, *command):
+    """``python *command`` in the repository, in a process whose Paddle reports ``version``."""
+    return subprocess.run([sys.executable, *command], cwd=REPO, capture_output=True, text=True,
+                          env=fake_paddle_env(tmp_path, version), timeout=120)
+
+
+REFUSAL = (f"ppfcos supports Paddle {compat.SUPPORTED_TEXT}; this is Paddle 2.5.2. "
+           f"Install a supported one: {compat.INSTALL_HINT}")
+
+
+def test_a_tool_refuses_an_unsupported_paddle_in_one_line(tmp_path):
+    done = run_under_paddle(tmp_path, "2.5.2", "tools/train.py", "-c",
+                            "configs/demo/fcos_r18_lite_synthetic.yml")
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == f"error: {REFUSAL}"
+
+
+def test_import_refuses_an_unsupported_paddle_with_its_own_exception(tmp_path):
+    """A library import raises UnsupportedPaddleError as Python shows any exception: importing
+    ppfcos installs no excepthook of its own."""
+    done = run_under_paddle(tmp_path, "2.5.2", "-c", "import ppfcos")
+    assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1] == (
-        f"error: ppfcos supports Paddle {compat.SUPPORTED_TEXT}; this is Paddle 2.5.2. "
-        f"Install a supported one: {compat.INSTALL_HINT}")
+        f"ppfcos_runtime.paddle_compat.UnsupportedPaddleError: {REFUSAL}")
 
 
 def detections_of_every_runtime(root, image_dir):
@@ -81,10 +91,8 @@ def detections_of_every_runtime(root, image_dir):
     except ImportError:
         pass
     for backend in backends:
-        model = load_exported_model(model_dir, backend)
-        predictor = create_predictor(backend, model, RunOptions(cpu_threads=2))
-        runtimes[backend] = Detector(Preprocessor(model.preprocess), predictor,
-                                     Timings()).detect(images)
+        detector = load_detector(model_dir, backend, RunOptions(cpu_threads=2))
+        runtimes[backend] = detector.detect(images)
     return runtimes
 
 

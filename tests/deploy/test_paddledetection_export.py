@@ -7,15 +7,14 @@ import os
 import numpy as np
 import pytest
 
-import test_deploy_infer  # noqa: F401  (puts deploy/python on sys.path)
+import test_deploy_infer  # noqa: F401
 from conftest import FIXTURES, assert_same_detections
 
-from ppfcos_deploy.benchmark import Timings  # noqa: E402
-from ppfcos_deploy.detector import Detector  # noqa: E402
-from ppfcos_deploy.exported_model import load_exported_model  # noqa: E402
-from ppfcos_deploy.media import read_image  # noqa: E402
-from ppfcos_deploy.predictor import RunOptions, create_predictor  # noqa: E402
-from ppfcos_deploy.preprocess import Preprocessor  # noqa: E402
+from ppfcos_runtime.exported_model import load_exported_model  # noqa: E402
+from ppfcos_runtime.factory import load_detector  # noqa: E402
+from ppfcos_runtime.media import read_image  # noqa: E402
+from ppfcos_runtime.predictor import RunOptions  # noqa: E402
+from ppfcos_runtime.preprocess import Preprocessor  # noqa: E402
 
 EXPORT = os.path.join(FIXTURES, "ppdet_export")
 STEMS = ("shapes0", "shapes1")
@@ -42,10 +41,9 @@ def test_preprocessing_equals_paddledetections(model, stem):
 
 @pytest.mark.parametrize("onednn", [True, False], ids=["onednn", "no-onednn"])
 def test_detections_equal_paddledetections(model, onednn):
-    predictor = create_predictor("paddle", model,
-                                 RunOptions(cpu_threads=2, enable_mkldnn=onednn))
+    detector = load_detector(model, "paddle", RunOptions(cpu_threads=2, enable_mkldnn=onednn))
     images = [read_image(os.path.join(EXPORT, stem + ".jpg")) for stem in STEMS]
-    found = Detector(Preprocessor(model.preprocess), predictor, Timings()).detect(images)
+    found = detector.detect(images)
     for stem, rows in zip(STEMS, found):
         expected = EXPECTED[f"bbox_{stem}"]
         assert len(expected) == int(EXPECTED[f"bbox_num_{stem}"][0]) > 50

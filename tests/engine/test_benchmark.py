@@ -1,4 +1,4 @@
-"""tools/benchmark.py: every part runs on a small input and writes its figures; the training
+"""benchmarks/benchmark.py: every part runs on a small input and writes its figures; the training
 batch carries the config's FCOS targets; the memory check reports growth."""
 import json
 import os
@@ -7,7 +7,7 @@ from conftest import CONFIGS, load_tool
 from ppfcos import load_config
 from ppfcos.engine import benchmark
 
-benchmark_tool = load_tool("benchmark")
+benchmark_tool = load_tool("benchmark", folder="benchmarks")
 
 DEMO = os.path.join(CONFIGS, "demo", "fcos_r18_lite_synthetic.yml")
 

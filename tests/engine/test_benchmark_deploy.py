@@ -1,4 +1,4 @@
-"""tools/benchmark_deploy.py against a git worktree of HEAD (the same code) on the demo
+"""benchmarks/benchmark_deploy.py against a git worktree of HEAD (the same code) on the demo
 config and tiny images: both trees' figures and their ratio are printed, --max_ratio fails
 as it should, the temporary worktree of --reference_commit goes away, and bad arguments get
 one clear line."""
@@ -13,7 +13,7 @@ import pytest
 from conftest import CONFIGS, REPO, load_tool
 from ppfcos.export.program import op_counts
 
-tool = load_tool("benchmark_deploy")
+tool = load_tool("benchmark_deploy", folder="benchmarks")
 
 DEMO = os.path.join(CONFIGS, "demo", "fcos_r18_lite_synthetic.yml")
 TINY_RUN = ["-c", DEMO, "--images", "2", "--image_size", "64", "96", "--rounds", "2",

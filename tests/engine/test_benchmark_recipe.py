@@ -1,4 +1,4 @@
-"""tools/benchmark_recipe.py --table_only: the recipe table printed from a results.json, with
+"""benchmarks/benchmark_recipe.py --table_only: the recipe table printed from a results.json, with
 per-seed and mean figures, the cells not measured marked so, and an unreadable results.json
 refused in one line without being touched. (The trainings themselves take minutes each; the
 figures they made are in docs/training.md "Recipes for small datasets".)"""
@@ -6,7 +6,10 @@ import hashlib
 import json
 import os
 
+from conftest import REPO
 from tool_runs import run_tool
+
+SCRIPT = os.path.join(REPO, "benchmarks", "benchmark_recipe.py")
 
 CELLS = {"zoo recipe/0": {"mAP": 0.25, "train_s": 100.0, "eval_s": 10.0},
          "zoo recipe/1": {"mAP": 0.35, "train_s": 120.0, "eval_s": 12.0},
@@ -14,7 +17,7 @@ CELLS = {"zoo recipe/0": {"mAP": 0.25, "train_s": 100.0, "eval_s": 10.0},
 
 
 def table_lines(work_dir, *extra):
-    proc = run_tool("benchmark_recipe", ["--work_dir", str(work_dir), "--table_only", *extra],
+    proc = run_tool(SCRIPT, ["--work_dir", str(work_dir), "--table_only", *extra],
                     cwd=str(work_dir), timeout=60)
     assert proc.returncode == 0, proc.stderr
     return {line.split(" | ")[0].lstrip("| "): line for line in proc.stdout.splitlines()}
@@ -35,7 +38,7 @@ def test_unreadable_results_file_is_one_line_and_kept(tmp_path):
     results = tmp_path / "results.json"
     results.write_text('["not", "a table"]')
     before = hashlib.sha256(results.read_bytes()).hexdigest()
-    proc = run_tool("benchmark_recipe", ["--work_dir", str(tmp_path)], cwd=str(tmp_path),
+    proc = run_tool(SCRIPT, ["--work_dir", str(tmp_path)], cwd=str(tmp_path),
                     timeout=60)
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [

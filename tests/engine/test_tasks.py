@@ -8,8 +8,8 @@ import pytest
 
 from ppfcos import load_config
 from ppfcos.core.config import ConfigError
-from ppfcos.engine.slicing import SlicedDetector
-from ppfcos_deploy.slicing import SliceOptions
+from ppfcos.engine.slicing import SlicedEvalModel
+from ppfcos_runtime.slicing import SliceOptions
 from ppfcos.engine import tasks
 from ppfcos.engine.tasks import check_classes
 
@@ -32,7 +32,7 @@ def test_sliced_inference_reads_images_in_the_readers_channel_order(config, to_r
     backbones): the window transforms keep an already decoded array as it is."""
     pytest.importorskip("sahi", reason="the slice extra is not installed: pip install -e .[slice]")
     cfg = load_config(os.path.join(CONFIGS, config))
-    detector = SlicedDetector.from_config(None, cfg, "TestReader", SliceOptions())
+    detector = SlicedEvalModel.from_config(None, cfg, "TestReader", SliceOptions())
     assert detector.decode.to_rgb is to_rgb
 
 

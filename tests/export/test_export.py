@@ -18,8 +18,8 @@ from ppfcos.export.graph import inference_model
 from ppfcos.export.program import load_program, static_mode
 from ppfcos.modeling.backbones.resnet import ConvNorm
 from ppfcos.modeling.seeded_weights import seed_weights
-from ppfcos_deploy.exported_model import load_exported_model
-from ppfcos_deploy.predictor import RunOptions, create_predictor
+from ppfcos_runtime.exported_model import load_exported_model
+from ppfcos_runtime.predictor import RunOptions, create_predictor
 
 from conftest import CONFIGS, runtime
 

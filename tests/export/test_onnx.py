@@ -14,13 +14,13 @@ import pytest
 import ppfcos
 from ppfcos.export import export_model
 from ppfcos.export.onnx import INSTALL_HINT, MAX_OPSET, MIN_OPSET, OnnxExportError, export_onnx
-from ppfcos.export.predictor import PredictorDetector
+from ppfcos.export.runtime_eval import RuntimeEvalModel
 from ppfcos.modeling.post_process import MultiClassNMS
 from ppfcos.modeling.seeded_weights import seed_weights
-from ppfcos_deploy.errors import DeployError
-from ppfcos_deploy.exported_model import ExportedModel
-from ppfcos_deploy.paddle_compat import paddle_bf16_unsupported
-from ppfcos_deploy.predictor import OnnxRuntimePredictor, RunOptions
+from ppfcos_runtime.errors import DeployError
+from ppfcos_runtime.exported_model import ExportedModel
+from ppfcos_runtime.paddle_compat import paddle_bf16_unsupported
+from ppfcos_runtime.predictor import OnnxRuntimePredictor, RunOptions
 
 from conftest import (CONFIGS, PROGRAM_FILE, export_listing, export_onnx_or_skip, load_tool,
                       runtime)
@@ -52,7 +52,7 @@ def openvino_extra():
 
 
 def session(onnx_file):
-    """The ONNX Runtime session ppfcos_deploy's backend opens on ``onnx_file``."""
+    """The ONNX Runtime session ppfcos_runtime's backend opens on ``onnx_file``."""
     return OnnxRuntimePredictor(ExportedModel(onnx=onnx_file), RunOptions(cpu_threads=2)).session
 
 
@@ -284,7 +284,7 @@ def test_export_model_tool_checks_the_extra_before_exporting(tiny_weights, tmp_p
 
 
 def test_benchmark_times_onnxruntime(tmp_path, capsys, onnx_extra):
-    code = load_tool("benchmark").main([
+    code = load_tool("benchmark", folder="benchmarks").main([
         "-c", os.path.join(CONFIGS, "demo", "fcos_r18_lite_synthetic.yml"), "--parts",
         "onnxruntime", "--eval_size", "64", "96", "--iters", "1", "--warmup", "0",
         "--output", str(tmp_path)])
@@ -298,7 +298,7 @@ def test_benchmark_times_onnxruntime(tmp_path, capsys, onnx_extra):
 
 # --- fast evaluation through the ONNX runtimes ------------------------------------------
 
-def test_predictor_detector_runs_every_backend_and_precision(tiny_config, onnx_extra,
+def test_runtime_eval_model_runs_every_backend_and_precision(tiny_config, onnx_extra,
                                                              openvino_extra):
     """tools/eval.py --predictor's detector: ONNX Runtime and OpenVINO fp32 give Paddle
     Inference's detections; bf16 (Paddle Inference, OpenVINO) and int8 (calibrated here)
@@ -308,15 +308,15 @@ def test_predictor_detector_runs_every_backend_and_precision(tiny_config, onnx_e
     batch = {"image": rng.standard_normal((1, 3, 96, 128)).astype(np.float32),
              "im_shape": np.array([[96, 128]], np.float32),
              "scale_factor": np.ones([1, 2], np.float32)}
-    expected = PredictorDetector(model, 2)(batch)
+    expected = RuntimeEvalModel(model, 2)(batch)
     assert expected["bbox_num"][0] > 0
     reduced = [("openvino", "bf16"), ("openvino", "int8")]
     if paddle_bf16_unsupported():      # Paddle 2.6
         with pytest.raises(DeployError, match="needs Paddle 3.0 or newer"):
-            PredictorDetector(model, 2, "paddle", "bf16")(batch)
+            RuntimeEvalModel(model, 2, "paddle", "bf16")(batch)
     else:
         reduced.append(("paddle", "bf16"))
-    found = {(backend, precision): PredictorDetector(model, 2, backend, precision,
+    found = {(backend, precision): RuntimeEvalModel(model, 2, backend, precision,
                                                      calibration=[batch])(batch)
              for backend, precision in [("onnxruntime", "fp32"), ("openvino", "fp32"),
                                         *reduced]}
@@ -352,7 +352,7 @@ def test_eval_precision_needs_the_predictor(tiny_weights, capsys):
 
 def test_benchmark_times_every_runtime_and_names_the_cpu(tmp_path, capsys, onnx_extra,
                                                         openvino_extra):
-    code = load_tool("benchmark").main([
+    code = load_tool("benchmark", folder="benchmarks").main([
         "-c", os.path.join(CONFIGS, "demo", "fcos_r18_lite_synthetic.yml"), "--parts",
         "runtimes", "--eval_size", "64", "96", "--batch_sizes", "1", "2", "--iters", "1",
         "--warmup", "0", "--output", str(tmp_path)])

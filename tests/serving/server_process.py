@@ -1,4 +1,4 @@
-"""ppfcos-serve run as a user runs it (``python -m ppfcos.serving.cli`` in a subprocess on a
+"""ppfcos-serve run as a user runs it (``python -m ppfcos_runtime.serving.cli`` in a subprocess on a
 free loopback port), and small HTTP helpers over http.client and raw sockets."""
 import http.client
 import json
@@ -27,7 +27,7 @@ class Server:
         self.port = free_port()
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "ppfcos.serving.cli", "--model_dir", str(model_dir),
+            [sys.executable, "-m", "ppfcos_runtime.serving.cli", "--model_dir", str(model_dir),
              "--port", str(self.port), "--cpu_threads", "2", *map(str, flags)],
             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + 120

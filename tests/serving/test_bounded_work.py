@@ -1,4 +1,4 @@
-"""The work one image may cost is bounded (ppfcos/serving/shrinking.py, batching.py): an image
+"""The work one image may cost is bounded (ppfcos_runtime/serving/shrinking.py, batching.py): an image
 over --max_side is shrunk before the predictor and its boxes come back in its own pixels, a
 JPEG is decoded reduced (EXIF-turned ones too), a small request sent while large images
 queue is answered before they are (over real HTTP on loopback), and with two predictors one
@@ -15,16 +15,16 @@ import ppfcos
 from conftest import assert_same_detections
 from ppfcos.export import export_model
 from ppfcos.modeling.seeded_weights import seed_weights
-from ppfcos_deploy.errors import DeployError
-from ppfcos_deploy.exported_model import load_exported_model
-from ppfcos_deploy.predictor import RunOptions
+from ppfcos_runtime.errors import DeployError
+from ppfcos_runtime.exported_model import load_exported_model
+from ppfcos_runtime.factory import load_detector
+from ppfcos_runtime.predictor import RunOptions
 from server_process import Server, json_line, post_image, request
 from tiny_model import THRESHOLD, write_tiny_config
 
 pytest.importorskip("fastapi", reason="needs pip install -e .[serve]")
-from ppfcos.serving.batching import Batcher  # noqa: E402
-from ppfcos.serving.predictors import build_detector  # noqa: E402
-from ppfcos.serving.shrinking import decode_bounded, work_limits  # noqa: E402
+from ppfcos_runtime.serving.batching import Batcher  # noqa: E402
+from ppfcos_runtime.serving.shrinking import decode_bounded, work_limits  # noqa: E402
 
 PREDICT = f"/predict?threshold={THRESHOLD}"
 # The test server shrinks images to a long side of 96; inputs over 4000 pixels run alone.
@@ -82,8 +82,7 @@ def test_an_image_over_max_side_is_shrunk_and_its_boxes_are_in_its_own_pixels(se
     # 96 it is the small image again, so its detections are the small one's, 4 times larger.
     small = noise(48, 96)
     large = cv2.imencode(".png", np.repeat(np.repeat(small, 4, 0), 4, 1))[1].tobytes()
-    detector = build_detector(load_exported_model(model_dir), "paddle",
-                              RunOptions(cpu_threads=2))
+    detector = load_detector(model_dir, "paddle", RunOptions(cpu_threads=2))
     rows, = detector.detect([small[:, :, ::-1]])    # the PNG holds BGR, the server gives RGB
     expected = rows[rows[:, 1] >= THRESHOLD].astype(np.float64)
     expected[:, 2:] *= 4

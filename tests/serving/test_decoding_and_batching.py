@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 pytest.importorskip("fastapi", reason="needs pip install -e .[serve]")
-from ppfcos.serving.batching import Batcher  # noqa: E402
-from ppfcos.serving.decoding import check_image, image_size  # noqa: E402
-from ppfcos.serving.errors import ServeError  # noqa: E402
+from ppfcos_runtime.serving.batching import Batcher  # noqa: E402
+from ppfcos_runtime.serving.decoding import check_image, image_size  # noqa: E402
+from ppfcos_runtime.serving.errors import ServeError  # noqa: E402
 
 
 @pytest.mark.parametrize("ext", [".jpg", ".png", ".bmp"])

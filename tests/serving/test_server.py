@@ -22,14 +22,12 @@ import pytest
 import ppfcos
 from ppfcos.modeling.seeded_weights import seed_weights
 from ppfcos.export import export_model
-from ppfcos.serving.loadgen import raw_request, run_load
-from ppfcos_deploy.benchmark import Timings
-from ppfcos_deploy.detector import Detector
-from ppfcos_deploy.exported_model import load_exported_model
-from ppfcos_deploy.media import decode_image
-from ppfcos_deploy.predictor import RunOptions, create_predictor
-from ppfcos_deploy.preprocess import Preprocessor
-from ppfcos_deploy.results import detection_records
+from ppfcos_runtime.serving.loadgen import raw_request, run_load
+from ppfcos_runtime.exported_model import load_exported_model
+from ppfcos_runtime.factory import load_detector
+from ppfcos_runtime.media import decode_image
+from ppfcos_runtime.predictor import RunOptions
+from ppfcos_runtime.results import detection_records
 from conftest import assert_run_to_run_detections
 from server_process import (HOST, Server, json_line, multipart, post_image, post_multipart,
                             read_answer, request)
@@ -75,10 +73,9 @@ def server(model_dir):
 
 @pytest.fixture(scope="module")
 def alone(model_dir):
-    """{name: the records ppfcos_deploy's Detector gives the image alone (batch of one)}."""
-    model = load_exported_model(model_dir)
-    detector = Detector(Preprocessor(model.preprocess), create_predictor(
-        "paddle", model, RunOptions(cpu_threads=2)), Timings())
+    """{name: the records ppfcos_runtime's ExportDetector gives the image alone (batch of one)}."""
+    detector = load_detector(model_dir, "paddle", RunOptions(cpu_threads=2))
+    model = detector.exported
     records = {}
     for name, data in IMAGES.items():
         rows, = detector.detect([decode_image(data, name)])
@@ -335,7 +332,7 @@ def test_shutdown_finishes_the_requests_in_flight(model_dir, alone):
 
 
 def test_a_bad_model_dir_is_one_error_line(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "ppfcos.serving.cli", "--model_dir",
+    done = subprocess.run([sys.executable, "-m", "ppfcos_runtime.serving.cli", "--model_dir",
                            str(tmp_path / "missing")], capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 1

@@ -1,11 +1,11 @@
 """Run setup: device choice on a CPU-only machine, threads, sync_bn on CPU (MKL on AMD:
-tests/deploy/test_deploy_precision.py, with the rest of ppfcos_deploy.machine)."""
+tests/deploy/test_deploy_precision.py, with the rest of ppfcos_runtime.machine)."""
 import logging
 import os
 
 import paddle
 import pytest
-from ppfcos_deploy import machine
+from ppfcos_runtime import machine
 
 from ppfcos.utils import env
 from ppfcos.modeling.layers import build_norm

@@ -4,9 +4,9 @@ import json
 
 import cv2
 import numpy as np
-from ppfcos_deploy.media import read_image
-from ppfcos_deploy.results import ResultWriter
-from ppfcos_deploy.visualize import class_color
+from ppfcos_runtime.media import read_image
+from ppfcos_runtime.results import ResultWriter
+from ppfcos_runtime.visualize import class_color
 
 from ppfcos.engine.infer import infer_images
 from ppfcos.utils.visualize import detections_to_json, draw_detections_above

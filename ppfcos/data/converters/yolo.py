@@ -8,7 +8,7 @@ image without a label file has no objects. Images are read for their size.
 import os
 
 import cv2
-from ppfcos_deploy.media import IMAGE_EXTENSIONS
+from ppfcos_runtime.media import IMAGE_EXTENSIONS
 
 from ..datasets.base import DatasetError
 from .samples import Sample

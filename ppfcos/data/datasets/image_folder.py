@@ -3,7 +3,7 @@ import json
 import os
 
 import numpy as np
-from ppfcos_deploy.media import images_under
+from ppfcos_runtime.media import images_under
 
 from ppfcos.core.registry import register
 
@@ -13,7 +13,7 @@ from .voc import read_label_list
 
 def find_images(path):
     """``path`` itself if it is a file, else the images under the directory (sorted,
-    recursive; ``ppfcos_deploy.media.IMAGE_EXTENSIONS``)."""
+    recursive; ``ppfcos_runtime.media.IMAGE_EXTENSIONS``)."""
     return [path] if os.path.isfile(path) else images_under(path)
 
 
