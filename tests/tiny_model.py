@@ -95,12 +95,25 @@ def write_tiny_config(root, fuse, config=TINY):
     return str(root / "tiny.yml")
 
 
-def export_tiny(root, fuse, images, config=TINY):
-    """Export the tiny model (``config``, a TINY-like template) to root/model -> (model_dir,
-    ppfcos's TestReader tensors and the dygraph model's detections for each of ``images``)."""
+def seeded_tiny_model(root, fuse, config=TINY):
+    """(config, the tiny model with seeded weights in eval mode) of root/tiny.yml, written
+    from ``config`` (a TINY-like template)."""
     cfg = ppfcos.load_config(write_tiny_config(root, fuse, config))
     model = seed_weights(ppfcos.build_model(cfg))
     model.eval()
+    return cfg, model
+
+
+def export_seeded_tiny(root, fuse=True):
+    """Export the seeded tiny model to root/model -> the export's directory."""
+    cfg, model = seeded_tiny_model(root, fuse)
+    return export_model(model, cfg, str(root / "model"))
+
+
+def export_tiny(root, fuse, images, config=TINY):
+    """Export the tiny model (``config``, a TINY-like template) to root/model -> (model_dir,
+    ppfcos's TestReader tensors and the dygraph model's detections for each of ``images``)."""
+    cfg, model = seeded_tiny_model(root, fuse, config)
     dataset = build_dataset(cfg, "TestDataset")
     dataset.set_images(images)
     loader = ppfcos.create_reader(cfg, "test", dataset=dataset, num_replicas=1, rank=0)

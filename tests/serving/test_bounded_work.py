@@ -11,16 +11,13 @@ import cv2
 import numpy as np
 import pytest
 
-import ppfcos
 from conftest import assert_same_detections
-from ppfcos.export import export_model
-from ppfcos.modeling.seeded_weights import seed_weights
 from ppfcos_runtime.errors import DeployError
 from ppfcos_runtime.exported_model import load_exported_model
 from ppfcos_runtime.factory import load_detector
 from ppfcos_runtime.predictor import RunOptions
 from server_process import Server, json_line, post_image, request
-from tiny_model import THRESHOLD, write_tiny_config
+from tiny_model import THRESHOLD, export_seeded_tiny
 
 pytest.importorskip("fastapi", reason="needs pip install -e .[serve]")
 from ppfcos_runtime.serving.batching import Batcher  # noqa: E402
@@ -33,11 +30,7 @@ MAX_SIDE, MAX_BATCHED_PIXELS = 96, 4000
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("bounded")
-    cfg = ppfcos.load_config(write_tiny_config(root, True))
-    model = seed_weights(ppfcos.build_model(cfg))
-    model.eval()
-    return export_model(model, cfg, str(root / "model"))
+    return export_seeded_tiny(tmp_path_factory.mktemp("bounded"))
 
 
 @pytest.fixture(scope="module")

@@ -19,9 +19,6 @@ import numpy as np
 import paddle
 import pytest
 
-import ppfcos
-from ppfcos.modeling.seeded_weights import seed_weights
-from ppfcos.export import export_model
 from ppfcos_runtime.serving.loadgen import raw_request, run_load
 from ppfcos_runtime.exported_model import load_exported_model
 from ppfcos_runtime.factory import load_detector
@@ -31,7 +28,7 @@ from ppfcos_runtime.results import detection_records
 from conftest import assert_run_to_run_detections
 from server_process import (HOST, Server, json_line, multipart, post_image, post_multipart,
                             read_answer, request)
-from tiny_model import LABELS, THRESHOLD, write_tiny_config
+from tiny_model import LABELS, THRESHOLD, export_seeded_tiny
 
 pytest.importorskip("fastapi", reason="needs pip install -e .[serve]")
 PREDICT = f"/predict?threshold={THRESHOLD}"
@@ -57,11 +54,7 @@ IMAGES = encoded_images()
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("serve")
-    cfg = ppfcos.load_config(write_tiny_config(root, True))
-    model = seed_weights(ppfcos.build_model(cfg))
-    model.eval()
-    return export_model(model, cfg, str(root / "model"))
+    return export_seeded_tiny(tmp_path_factory.mktemp("serve"))
 
 
 @pytest.fixture(scope="module")
