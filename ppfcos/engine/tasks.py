@@ -202,31 +202,15 @@ def train(cfg, *, resume=None, eval_snapshots=False, amp=False, loggers=None, se
             report = load_weights(model, cfg["pretrain_weights"], strict=False)
             logger.info("pretrain weights %s: %s", cfg["pretrain_weights"], report.summary())
 
-        period = cfg.get("snapshot_epoch", 1)
-        checkpoints = CheckpointHook(save_dir, period)
         teacher = build_teacher(model, semi) if semi else None
         if teacher is not None and resume and semi.inference_on == "teacher":
             load_weights(teacher.model, snapshot_prefix(resume) + ".pdparams", strict=True)
-        hooks = ([TeacherHook(teacher, semi.ema_start_iters, semi.inference_on, period)]
-                 if semi else [EMAHook(ema_of(cfg, model), period)] if cfg.get("use_ema")
-                 else [])
-        logger_hooks = experiment_loggers(cfg, save_dir, **(loggers or {})) if rank == 0 else []
-        if eval_snapshots:
-            images = (ValidationImages(cfg.get("log_images", 4))
-                      if logger_hooks and cfg.get("log_images", 4) else None)
-            hooks.append(EvalHook(make_evaluator(cfg, model, rank, output_dir=save_dir,
-                                                 predictor=predictor_on(device, predictor),
-                                                 drawn=images),
-                                  period, images))
-            if cfg.get("early_stop_patience"):
-                hooks.append(EarlyStoppingHook(cfg["early_stop_patience"]))
-            if rank == 0:
-                hooks.append(BestCheckpointHook(save_dir))
-        hooks += custom
-        if rank == 0:
-            hooks.append(checkpoints)
-            hooks.append(LoggerHook(cfg.get("log_iter", 20)))
-            hooks += logger_hooks
+        checkpoints = CheckpointHook(save_dir, cfg.get("snapshot_epoch", 1))
+        evaluate_on = predictor_on(device, predictor) if eval_snapshots else None
+        hooks = training_hooks(cfg, model, rank, checkpoints, evaluate_on=evaluate_on,
+                               teacher=teacher, semi=semi, custom=custom,
+                               loggers=experiment_loggers(cfg, save_dir, **(loggers or {}))
+                               if rank == 0 else [])
         if amp and device != "gpu":
             logger.info("--amp needs a GPU: training in float32 on CPU")
         network = paddle.DataParallel(model) if world > 1 else model
@@ -245,6 +229,33 @@ def train(cfg, *, resume=None, eval_snapshots=False, amp=False, loggers=None, se
                                                      cause, rank), world):
             trainer.train()
     return model
+
+
+def training_hooks(cfg, model, rank, checkpoints, *, evaluate_on, teacher, semi, custom,
+                   loggers):
+    """The hooks of a training run, in the order they run: the weights' average (the
+    DenseTeacher teacher, or the EMA with ``use_ema``), evaluation with early stopping and
+    best-model saving (``evaluate_on``: None without --eval, else whether through the CPU
+    predictor), the ``custom`` hooks, then on rank 0 the ``checkpoints`` (saved after
+    the evaluation, so snapshots hold its outcome), the log and the experiment
+    ``loggers``."""
+    period = checkpoints.period
+    hooks = ([TeacherHook(teacher, semi.ema_start_iters, semi.inference_on, period)]
+             if semi else [EMAHook(ema_of(cfg, model), period)] if cfg.get("use_ema") else [])
+    if evaluate_on is not None:
+        images = (ValidationImages(cfg.get("log_images", 4))
+                  if loggers and cfg.get("log_images", 4) else None)
+        hooks.append(EvalHook(make_evaluator(cfg, model, rank, output_dir=checkpoints.save_dir,
+                                             predictor=evaluate_on, drawn=images),
+                              period, images))
+        if cfg.get("early_stop_patience"):
+            hooks.append(EarlyStoppingHook(cfg["early_stop_patience"]))
+        if rank == 0:
+            hooks.append(BestCheckpointHook(checkpoints.save_dir))
+    hooks += custom
+    if rank == 0:
+        hooks += [checkpoints, LoggerHook(cfg.get("log_iter", 20)), *loggers]
+    return hooks
 
 
 def train_batch_size(cfg, semi):
