@@ -41,7 +41,30 @@ def improves(value, best):
     return best is None or value > best
 
 
-class EMAHook(HookBase):
+class AveragedWeightsHook(HookBase):
+    """Base of the hooks whose network holds averaged weights at snapshot epochs (the EMA,
+    the DenseTeacher teacher): ``hold(averaged)`` at the end of such an epoch keeps the
+    network's own weights aside (and in the storage as ``"training_weights"``, for the
+    snapshots' ``.pdema``) and loads ``averaged``; the next epoch starts from the own
+    weights again. ``period``: snapshot epochs."""
+
+    def __init__(self, period):
+        self.period = max(int(period), 1)
+        self._own_weights = None   # {name: numpy array} while the network holds averaged ones
+
+    def before_epoch(self):
+        if self._own_weights is not None:
+            self.trainer.network.set_state_dict(self._own_weights)
+            self._own_weights = None
+
+    def hold(self, averaged):
+        t = self.trainer
+        self._own_weights = {k: v.numpy().copy() for k, v in t.network.state_dict().items()}
+        t.network.set_state_dict(averaged)
+        t.storage.put(TRAINING_WEIGHTS, self._own_weights, t.epoch)
+
+
+class EMAHook(AveragedWeightsHook):
     """Train with an exponential moving average of the weights (``use_ema``), as
     PaddleDetection: ``ema`` (a ModelEMA of the trainer's network) folds in the weights
     after every optimizer update; at the end of each snapshot epoch (every ``period``-th
@@ -53,26 +76,16 @@ class EMAHook(HookBase):
     """
 
     def __init__(self, ema, period):
+        super().__init__(period)
         self.ema = ema
-        self.period = max(int(period), 1)
-        self._own_weights = None   # {name: numpy array} while the network holds the EMA's
-
-    def before_epoch(self):
-        if self._own_weights is not None:
-            self.trainer.network.set_state_dict(self._own_weights)
-            self._own_weights = None
 
     def after_step(self):
         if self.trainer.updated:
             self.ema.update()
 
     def after_epoch(self):
-        t = self.trainer
-        if not snapshot_due(t, self.period):
-            return
-        self._own_weights = {k: v.numpy().copy() for k, v in t.network.state_dict().items()}
-        t.network.set_state_dict(self.ema.apply())
-        t.storage.put(TRAINING_WEIGHTS, self._own_weights, t.epoch)
+        if snapshot_due(self.trainer, self.period):
+            self.hold(self.ema.apply())
 
     def state_dict(self):
         return self.ema.state_dict()

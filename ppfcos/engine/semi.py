@@ -31,9 +31,8 @@ from ..modeling.losses.ssod_fcos_loss import ssod_fcos_loss
 from ..utils.env import logger
 from .ema import SimpleModelEMA
 from .pseudo_labels import pseudo_label_quality, row_points
-from .hooks import snapshot_due
-from .storage import TRAINING_WEIGHTS
-from .trainer import HookBase, Trainer, check_finite
+from .hooks import AveragedWeightsHook, snapshot_due
+from .trainer import Trainer, check_finite
 
 # DenseTeacher.train_cfg keys and PaddleDetection's values (gamma is read by nothing: QFLv2's
 # exponent is fixed at 2, as in PaddleDetection).
@@ -210,7 +209,7 @@ class DenseTeacherTrainer(Trainer):
         self.iter += 1
 
 
-class TeacherHook(HookBase):
+class TeacherHook(AveragedWeightsHook):
     """Keeps the teacher (SimpleModelEMA ``teacher``) and swaps it in for evaluation and
     saving (module docstring). Give it first, as EMAHook.
 
@@ -220,16 +219,10 @@ class TeacherHook(HookBase):
     """
 
     def __init__(self, teacher, ema_start_iters, inference_on, period):
+        super().__init__(period)
         self.teacher = teacher
         self.ema_start_iters = ema_start_iters
         self.inference_on = inference_on
-        self.period = max(int(period), 1)
-        self._student = None   # {name: numpy array} while the network holds the teacher's
-
-    def before_epoch(self):
-        if self._student is not None:
-            self.trainer.network.set_state_dict(self._student)
-            self._student = None
 
     def after_step(self):
         curr = self.trainer.iter - 1
@@ -240,12 +233,8 @@ class TeacherHook(HookBase):
             self.teacher.update(self.trainer.network)
 
     def after_epoch(self):
-        t = self.trainer
-        if self.inference_on != "teacher" or not snapshot_due(t, self.period):
-            return
-        self._student = {k: v.numpy().copy() for k, v in t.network.state_dict().items()}
-        t.network.set_state_dict(self.teacher.model.state_dict())
-        t.storage.put(TRAINING_WEIGHTS, self._student, t.epoch)
+        if self.inference_on == "teacher" and snapshot_due(self.trainer, self.period):
+            self.hold(self.teacher.model.state_dict())
 
     def state_dict(self):
         """The teacher's weights when the snapshots hold the student (else None: the
