@@ -119,7 +119,7 @@ if __name__ == "__main__":
         entry_points={"console_scripts": CONSOLE_SCRIPTS},
         install_requires=["numpy", "opencv-python", "pyyaml", "pycocotools", "visualdl"]
         + paddle_requirements(PADDLE_DISTS),
-        extras_require={"test": ["pytest"] + QUANTIZE_EXTRA + OPENVINO_EXTRA + SLICE_EXTRA
+        extras_require={"test": ["pytest>=7.3"] + QUANTIZE_EXTRA + OPENVINO_EXTRA + SLICE_EXTRA
                         + ANALYSIS_EXTRA + SUPERVISION_EXTRA + DOCS_EXTRA + SERVE_EXTRA
                         + LOGGER_EXTRAS + OPTUNA_EXTRA,
                         "onnx": ONNX_EXTRA, "openvino": OPENVINO_EXTRA,
