@@ -129,7 +129,8 @@ def add_track_flags(parser):
     group.add_argument("--track_match_iou", type=float, default=defaults.track_match_iou,
                        help="least IoU of a detection and a track's predicted box to match")
     group.add_argument("--track_min_frames", type=int, default=defaults.track_min_frames,
-                       help="frames in a row a track is matched before it gets an id")
+                       help="frames in a row a track is matched before it gets an id (in "
+                       "its second frame at the earliest)")
 
 
 def tracker_options(args):

@@ -36,7 +36,8 @@ class TrackerOptions:
     track_match_iou    the least IoU of a detection and a track's predicted box for them
                        to match (minimum_iou_threshold)
     track_min_frames   frames in a row a track is matched before it gets an id
-                       (minimum_consecutive_frames)
+                       (minimum_consecutive_frames; a new track gets its id in its second
+                       frame at the earliest, so 1 acts as 2)
     """
     track_thresh: float = 0.7
     track_high_thresh: float = 0.6

@@ -118,8 +118,9 @@ def id_switches(ids_by_frame):
 
 def expected_frames(index, min_frames=2):
     """The frames in which object ``index`` is tracked: all once its track is confirmed
-    (``min_frames`` matched frames), except those in which it is missed."""
-    return set(range(min_frames - 1, FRAMES)) - MISSED.get(index, set())
+    (matched in ``min_frames`` frames in a row, and never in its first frame: ByteTrack
+    names a track when a detection matches it), except those in which it is missed."""
+    return set(range(max(min_frames, 2) - 1, FRAMES)) - MISSED.get(index, set())
 
 
 def report_switches(found):
