@@ -18,8 +18,8 @@ import numpy as np
 from .errors import DeployError
 
 INSTALL_HINT = "pip install trackers (or pip install -e .[track])"
-# The score below which detections do not reach the tracker by default: ByteTrack's
-# floor for its second association (low-score boxes that only continue a track).
+# The score below which detections do not reach the tracker by default: the lowest score
+# the ByteTrack paper's second association uses (low-score boxes that only continue a track).
 LOW_SCORE_THRESHOLD = 0.1
 
 
