@@ -39,7 +39,7 @@ from .predictor import (BACKENDS, PRECISIONS, RUN_MODES, RunOptions, TensorRTOpt
                         backends_help, check_options, precisions_help)
 from .results import ResultWriter
 from .slicing import SlicedDetector
-from .tracking import LOW_SCORE_THRESHOLD, Tracker, byte_track_class
+from .tracking import LOW_SCORE_THRESHOLD, Tracker, import_trackers
 
 # Untimed runs of each new input shape before --run_benchmark times it.
 WARMUP_RUNS = 3
@@ -230,7 +230,7 @@ def check_tracking(args):
         raise DeployError("--track follows objects from frame to frame: give --video_file or "
                           "--camera_id, not --image_file or --image_dir")
     tracking.check()
-    byte_track_class()
+    import_trackers()
     return tracking
 
 

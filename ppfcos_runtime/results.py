@@ -95,8 +95,7 @@ class ResultWriter:
         keep = rows[:, 1] >= self.threshold
         kept = rows[keep]
         ids = None if track_ids is None else [int(i) for i in track_ids[keep]]
-        self._add_records(kept, image=path, frame=index,
-                          **({} if ids is None else {"track_id": ids}))
+        self._add_records(kept, ids, image=path, frame=index)
         if self._tracks is not None:
             self._tracks.writelines(mot_lines(index + 1, kept, ids))
         if self._video is not None:
@@ -128,14 +127,14 @@ class ResultWriter:
             return draw_detections(image_bgr, kept, labels)
         return draw_tracks(image_bgr, kept, track_ids, labels)
 
-    def _add_records(self, kept, track_id=None, **where):
+    def _add_records(self, kept, track_ids=None, **where):
         """bbox.json records {image[, frame][, track_id], category_id (the dataset's),
-        category (class name), score, bbox [x, y, w, h]}; ``track_id``: one per row."""
+        category (class name), score, bbox [x, y, w, h]}; ``track_ids``: one per row."""
         if not self.save_results:
             return
         records = detection_records(kept, self.label_list, self.category_ids)
-        if track_id is not None:
-            records = [{"track_id": i, **record} for i, record in zip(track_id, records)]
+        if track_ids is not None:
+            records = [{"track_id": i, **record} for i, record in zip(track_ids, records)]
         self.records += [{**where, **record} for record in records]
 
 

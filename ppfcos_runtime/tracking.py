@@ -48,15 +48,13 @@ class TrackerOptions:
     @classmethod
     def from_params(cls, params):
         """TrackerOptions of a {name: value} dict (e.g. ``**tracker_params``); DeployError
-        for an unknown name or a value out of range."""
+        for an unknown name (`check` tells of values out of range)."""
         names = [field.name for field in fields(cls)]
         unknown = sorted(set(params) - set(names))
         if unknown:
             raise DeployError(f"unknown tracker parameter {', '.join(unknown)}: use "
                               f"{', '.join(names)}")
-        options = cls(**params)
-        options.check()
-        return options
+        return cls(**params)
 
     def check(self):
         """DeployError (naming the parameter) unless the thresholds are scores from 0 to 1,
@@ -73,16 +71,16 @@ class TrackerOptions:
                 raise DeployError(f"{name} must be an integer >= {least}, got {value!r}")
 
 
-def byte_track_class():
-    """trackers' ByteTrackTracker class (imported now); DeployError when the package, or
-    supervision, is not installed."""
+def import_trackers():
+    """(supervision.Detections, trackers.ByteTrackTracker), imported now; DeployError when
+    the trackers package, or supervision, is not installed."""
     try:
-        import supervision  # noqa: F401  (trackers' detections)
+        from supervision import Detections
         from trackers import ByteTrackTracker
     except ImportError:
         raise DeployError(f"tracking needs the trackers package (ByteTrack on supervision "
                           f"Detections): {INSTALL_HINT}") from None
-    return ByteTrackTracker
+    return Detections, ByteTrackTracker
 
 
 class Tracker:
@@ -94,7 +92,8 @@ class Tracker:
         if not (isinstance(frame_rate, (int, float)) and math.isfinite(frame_rate)
                 and frame_rate > 0):
             raise DeployError(f"the video's frame rate must be > 0, got {frame_rate!r}")
-        self.byte_track = byte_track_class()(
+        self.detections, byte_track = import_trackers()
+        self.byte_track = byte_track(
             lost_track_buffer=options.track_buffer, frame_rate=float(frame_rate),
             track_activation_threshold=options.track_thresh,
             minimum_consecutive_frames=options.track_min_frames,
@@ -107,10 +106,8 @@ class Tracker:
 
         Rows that start a track not yet confirmed (track_min_frames) or match none are
         left out."""
-        import supervision
-
         rows = np.asarray(rows, dtype=np.float32).reshape(-1, 6)
-        detections = supervision.Detections(
+        detections = self.detections(
             xyxy=rows[:, 2:].astype(np.float32), confidence=rows[:, 1].astype(np.float32),
             class_id=rows[:, 0].astype(int), data={"row": np.arange(len(rows))})
         tracked = self.byte_track.update(detections)
