@@ -44,7 +44,8 @@ JITTER = 1.5   # px, uniform on each coordinate
 
 
 def write_scene_video(path):
-    """The scene as an .avi (mp4v) of FRAMES frames WIDTH x HEIGHT at FPS; returns ``path`` (str)."""
+    """The scene as an .avi (mp4v) of FRAMES frames WIDTH x HEIGHT at FPS; returns ``path``
+    as str."""
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (WIDTH, HEIGHT))
     for frame in range(FRAMES):
         image = np.full((HEIGHT, WIDTH, 3), BACKGROUND, np.uint8)
