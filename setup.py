@@ -24,6 +24,9 @@ OPENVINO_EXTRA = ["openvino>=2025.0"]
 ANALYSIS_EXTRA = ["matplotlib", "tidecv"]
 # DetectionResult.to_supervision() (ppfcos.Detector's results as supervision.Detections).
 SUPERVISION_EXTRA = ["supervision"]
+# deploy's --track and ppfcos.Detector.track: ByteTrack on supervision Detections, by roboflow's
+# trackers package (supervision's own ByteTrack moved there; it brings supervision and scipy).
+TRACK_EXTRA = ["trackers>=2.6,<3"]
 # ppfcos-serve (ppfcos_runtime/serving): FastAPI on uvicorn (httptools, uvloop), multipart uploads,
 # Prometheus metrics.
 SERVE_EXTRA = ["fastapi", "uvicorn", "httptools", "uvloop", "python-multipart",
@@ -120,11 +123,12 @@ if __name__ == "__main__":
         install_requires=["numpy", "opencv-python", "pyyaml", "pycocotools", "visualdl"]
         + paddle_requirements(PADDLE_DISTS),
         extras_require={"test": ["pytest>=7.3"] + QUANTIZE_EXTRA + OPENVINO_EXTRA + SLICE_EXTRA
-                        + ANALYSIS_EXTRA + SUPERVISION_EXTRA + DOCS_EXTRA + SERVE_EXTRA
-                        + LOGGER_EXTRAS + OPTUNA_EXTRA,
+                        + ANALYSIS_EXTRA + SUPERVISION_EXTRA + TRACK_EXTRA + DOCS_EXTRA
+                        + SERVE_EXTRA + LOGGER_EXTRAS + OPTUNA_EXTRA,
                         "onnx": ONNX_EXTRA, "openvino": OPENVINO_EXTRA,
                         "quantize": QUANTIZE_EXTRA, "slice": SLICE_EXTRA,
                         "analysis": ANALYSIS_EXTRA, "supervision": SUPERVISION_EXTRA,
+                        "track": TRACK_EXTRA,
                         "docs": DOCS_EXTRA, "serve": SERVE_EXTRA,
                         "tensorboard": TENSORBOARD_EXTRA, "wandb": WANDB_EXTRA,
                         "mlflow": MLFLOW_EXTRA, "optuna": OPTUNA_EXTRA},

@@ -10,6 +10,7 @@ what to use instead.
 import argparse
 
 from .slicing import SliceOptions
+from .tracking import LOW_SCORE_THRESHOLD, TrackerOptions
 
 
 def str2bool(text):
@@ -104,3 +105,37 @@ def slice_options(args):
         return None
     return SliceOptions(tuple(args.slice_size), tuple(args.overlap_ratio), args.combine_method,
                         args.match_threshold, args.match_metric)
+
+
+def add_track_flags(parser):
+    """``--track`` and ByteTrack's parameters (read back by `tracker_options`), with the
+    defaults of trackers' ByteTrackTracker (tracking.TrackerOptions)."""
+    defaults = TrackerOptions()
+    group = parser.add_argument_group("tracking (--video_file or --camera_id; needs pip "
+                                      "install trackers)")
+    add_bool_flag(group, "--track", help=f"give each object a track id that it keeps from "
+                  f"frame to frame (ByteTrack); draws \"id N name score\" and writes "
+                  f"output_dir/<video stem>.txt in MOTChallenge's format. The tracker gets "
+                  f"the detections >= --threshold (default with --track: "
+                  f"{LOW_SCORE_THRESHOLD}), and the tracked ones are drawn and saved")
+    group.add_argument("--track_thresh", type=float, default=defaults.track_thresh,
+                       help="a detection scoring at least this starts a new track")
+    group.add_argument("--track_high_thresh", type=float, default=defaults.track_high_thresh,
+                       help="detections scoring at least this are matched to tracks first; "
+                       "lower ones only continue the tracks left unmatched")
+    group.add_argument("--track_buffer", type=int, default=defaults.track_buffer,
+                       help="frames (at 30 fps, scaled to the video's frame rate) a lost "
+                       "track is kept to be found again with its id")
+    group.add_argument("--track_match_iou", type=float, default=defaults.track_match_iou,
+                       help="least IoU of a detection and a track's predicted box to match")
+    group.add_argument("--track_min_frames", type=int, default=defaults.track_min_frames,
+                       help="frames in a row a track is matched before it gets an id (in "
+                       "its second frame at the earliest)")
+
+
+def tracker_options(args):
+    """The TrackerOptions of parsed track flags, or None without ``--track``."""
+    if not args.track:
+        return None
+    return TrackerOptions(args.track_thresh, args.track_high_thresh, args.track_buffer,
+                          args.track_match_iou, args.track_min_frames)

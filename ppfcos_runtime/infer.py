@@ -8,15 +8,18 @@ OpenVINO).
         [--enable_mkldnn True|False] [--threshold T] \\
         [--output_dir output] [--save_results] [--save_images True|False] [--run_benchmark] \\
         [--camera_id N] [--slice_infer --slice_size H W --overlap_ratio RH RW ...] \\
+        [--track [--track_thresh 0.7 --track_buffer 30 ...]] \\
         [--trt_min_shape 1 --trt_max_shape 1280 --trt_opt_shape 640 --trt_calib_mode False \\
          --collect_trt_shape_info --tuned_trt_shape_file shape_range_info.pbtxt]
 
 Writes output_dir/<image name> with the detections drawn (output_dir/<video stem>.mp4
-for a video or camera) and, with --save_results, output_dir/bbox.json; --run_benchmark
-prints the CPU and the stage times and writes output_dir/benchmark.json. Standalone:
-imports only the standard library, paddle, numpy, opencv and pyyaml (and onnxruntime or
-openvino for those backends, which run model.onnx; sahi for --slice_infer), so ppfcos need
-not be installed.
+for a video or camera; with --track, each object's track id drawn too, and
+output_dir/<video stem>.txt in MOTChallenge's format) and, with --save_results,
+output_dir/bbox.json; --run_benchmark prints the CPU and the stage times and writes
+output_dir/benchmark.json. Standalone: imports only the standard library, paddle, numpy,
+opencv and pyyaml (and onnxruntime or openvino for those backends, which run model.onnx;
+sahi for --slice_infer; trackers and supervision for --track), so ppfcos need not be
+installed.
 """
 import argparse
 import itertools
@@ -29,13 +32,14 @@ from .benchmark import Timings
 from .errors import DeployError, ImageReadError, exit_status
 from .exported_model import load_exported_model
 from .factory import load_detector
-from .flags import (add_bool_flag, add_slice_flags, add_tensorrt_flags, add_unsupported_flags,
-                    positive_int, slice_options)
+from .flags import (add_bool_flag, add_slice_flags, add_tensorrt_flags, add_track_flags,
+                    add_unsupported_flags, positive_int, slice_options, tracker_options)
 from .media import VideoReader, check_output_dir, list_images, open_camera, read_image
 from .predictor import (BACKENDS, PRECISIONS, RUN_MODES, RunOptions, TensorRTOptions,
                         backends_help, check_options, precisions_help)
 from .results import ResultWriter
 from .slicing import SlicedDetector
+from .tracking import LOW_SCORE_THRESHOLD, Tracker, import_trackers
 
 # Untimed runs of each new input shape before --run_benchmark times it.
 WARMUP_RUNS = 3
@@ -86,6 +90,7 @@ def build_parser():
                   "warm-up runs per input shape; print ms per image, fps and peak memory; "
                   "writes no images")
     add_slice_flags(parser)
+    add_track_flags(parser)
     add_tensorrt_flags(parser)
     add_unsupported_flags(parser, {
         "--use_gpu": "use --device GPU",
@@ -128,15 +133,22 @@ def detect_images(detector, paths, batch_size, writer):
         raise DeployError(f"none of the {len(paths)} image(s) could be read")
 
 
-def detect_video(detector, path, video, batch_size, writer):
-    """Detect in every frame of ``video`` (a VideoReader of ``path``); writes an annotated copy."""
+def detect_video(detector, path, video, batch_size, writer, tracking=None):
+    """Detect in every frame of ``video`` (a VideoReader of ``path``); writes an annotated
+    copy. ``tracking``: TrackerOptions, to track the detections >= the writer's threshold
+    and write only the tracked ones, with their ids."""
     out = writer.start_video(path, video.fps, video.size)
+    tracker = Tracker(tracking, video.fps) if tracking else None
     index = 0
     try:
         for frames in batches(video, batch_size):
             for frame, rows in zip(frames, detector.detect(frames)):
-                kept = writer.add_frame(path, index, frame, rows)
-                logger.info("%s frame %d: %d detections >= %.2f", path, index, len(kept),
+                track_ids = None
+                if tracker:
+                    rows, track_ids = tracker.update(writer.kept(rows))
+                kept = writer.add_frame(path, index, frame, rows, track_ids)
+                logger.info("%s frame %d: %d %s >= %.2f", path, index, len(kept),
+                            "tracked detections" if tracker else "detections",
                             writer.threshold)
                 index += 1
     finally:
@@ -162,6 +174,7 @@ def run(args):
                          batch_size=args.batch_size, tensorrt=tensorrt,
                          precision=args.precision)
     check_options(args.backend, options)
+    tracking = check_tracking(args)
     cpu = machine.cpu_info()
     notice = machine.missing_instructions(args.precision, cpu["flags"])
     if notice and args.device == "CPU":
@@ -180,17 +193,19 @@ def run(args):
     draw = args.save_images and not args.run_benchmark
     if draw:
         check_output_dir(args.output_dir, [args.video_file] if args.video_file else paths or [])
-    threshold = model.draw_threshold if args.threshold is None else args.threshold
+    threshold = args.threshold if args.threshold is not None else (
+        LOW_SCORE_THRESHOLD if tracking else model.draw_threshold)
     writer = ResultWriter(args.output_dir, model.label_list, threshold, draw=draw,
                           save_results=args.save_results, category_ids=model.category_ids,
                           images=paths or (), video=name,
-                          also_writes=[BENCHMARK_FILE] if args.run_benchmark else [])
+                          also_writes=[BENCHMARK_FILE] if args.run_benchmark else [],
+                          track=bool(tracking))
     slicing = slice_options(args)
     if slicing:
         detector = SlicedDetector(detector, slicing, args.batch_size)
     batch_size = 1 if args.slice_infer else args.batch_size   # slices are batched instead
     if video:
-        detect_video(detector, name, video, batch_size, writer)
+        detect_video(detector, name, video, batch_size, writer, tracking)
     else:
         detect_images(detector, paths, batch_size, writer)
     if args.save_results:
@@ -202,6 +217,21 @@ def run(args):
                            backend=args.backend, precision=args.precision,
                            threads=args.cpu_threads, batch_size=args.batch_size)
         writer.folder.wrote(BENCHMARK_FILE)
+
+
+def check_tracking(args):
+    """The TrackerOptions of ``--track`` (None without it), checked before anything loads:
+    DeployError for images (nothing to track across), a parameter out of range, or a
+    missing trackers package."""
+    tracking = tracker_options(args)
+    if tracking is None:
+        return None
+    if args.video_file is None and args.camera_id is None:
+        raise DeployError("--track follows objects from frame to frame: give --video_file or "
+                          "--camera_id, not --image_file or --image_dir")
+    tracking.check()
+    import_trackers()
+    return tracking
 
 
 def main(argv=None):

@@ -1,4 +1,5 @@
-"""Detections drawn on an image: a box and a "name score" label per row, colour per class.
+"""Detections drawn on an image: a box and a "name score" label per row, colour per class
+(tracked detections: an "id N name score" label, colour per track id).
 
 The one drawing of the project: deploy's ResultWriter, ppfcos's ``tools/infer.py``
 (``ppfcos.utils.visualize``) and its analysis and dataset checks draw with these
@@ -14,7 +15,8 @@ GOLDEN_RATIO = 0.618033988749895
 
 
 def class_color(class_index):
-    """Fixed BGR colour of a class: hues spaced by the golden ratio, so neighbours differ."""
+    """Fixed BGR colour of a class (or a track id): hues spaced by the golden ratio, so
+    neighbours differ."""
     r, g, b = colorsys.hsv_to_rgb((class_index * GOLDEN_RATIO) % 1.0, 0.85, 0.95)
     return int(b * 255), int(g * 255), int(r * 255)
 
@@ -27,6 +29,17 @@ def class_name(class_names, class_index):
 def detection_labels(rows, class_names):
     """The label of each row of ``rows`` [k, 6]: "name 0.87" (class name, score)."""
     return [f"{class_name(class_names, int(row[0]))} {row[1]:.2f}" for row in rows]
+
+
+def draw_tracks(image_bgr, rows, track_ids, names):
+    """A copy of ``image_bgr`` uint8 [H, W, 3] with each row of ``rows`` [k, 6] (class_index,
+    score, x1, y1, x2, y2) drawn in the colour of its track id (``track_ids`` [k]), so an
+    object keeps its colour from frame to frame, and labelled "id 3 person 0.87": the id,
+    then the row's text of ``names`` (`detection_labels`)."""
+    rows = np.asarray(rows, dtype=np.float64).reshape(-1, 6)
+    labels = [f"id {int(track_id)} {name}" for track_id, name in zip(track_ids, names)]
+    return draw_boxes(image_bgr, rows[:, 0], rows[:, 2:], labels,
+                      colors=[class_color(int(track_id)) for track_id in track_ids])
 
 
 def draw_detections(image_bgr, rows, names):

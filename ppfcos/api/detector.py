@@ -8,6 +8,7 @@ import numpy as np
 from ppfcos_runtime.errors import DeployError
 from ppfcos_runtime.factory import load_detector
 from ppfcos_runtime.predictor import RunOptions
+from ppfcos_runtime.tracking import LOW_SCORE_THRESHOLD, Tracker, TrackerOptions
 
 from ..checkpoint.loading import load_weights
 from ..core.config import Config, ConfigError, load_config
@@ -17,7 +18,7 @@ from ..modeling import build_model, build_tta
 from ..utils.env import cpu_threads, setup_device
 from .dygraph import DygraphModel
 from .results import DetectionResult
-from .sources import open_source
+from .sources import open_source, open_video
 
 logger = logging.getLogger("ppfcos")
 DEVICES = ("cpu", "gpu")
@@ -57,6 +58,10 @@ class Detector:
     speed, not detections); ``tta`` (dygraph only): test-time augmentation over the
     config's ``TTA`` views, merged before NMS. Building one calls
     `ppfcos.setup_device` (the tools' threads and MKL settings, once per process).
+
+    ``track(video, **tracker_params)``: the frames of a video file with track ids
+    (ByteTrack; see the method). ``tracking_threshold``: the score the tracker's
+    detections need (the ``threshold`` given, else 0.1).
 
     ``predict(source)``: see `ppfcos.api.sources` for what a source may be. Returns
     a list of `DetectionResult`, one per image in order; for a video file (or with
@@ -105,6 +110,7 @@ class Detector:
     def _start(self, backend, threshold, batch_size):
         self.backend = backend
         self.threshold = backend.default_threshold if threshold is None else threshold
+        self.tracking_threshold = LOW_SCORE_THRESHOLD if threshold is None else threshold
         self.batch_size = batch_size
 
     @property
@@ -119,6 +125,21 @@ class Detector:
         video, items = open_source(source)
         results = self._results(items)
         return results if video or stream else list(results)
+
+    def track(self, video, **tracker_params):
+        """Detect in the frames of the video file ``video`` and track the objects from
+        frame to frame (ByteTrack, by the trackers package: ``pip install trackers`` or
+        ``pip install -e .[track]``) -> a generator of one DetectionResult per frame,
+        holding the detections of confirmed tracks with their ``track_ids`` (from 1).
+
+        The tracker gets the detections scoring at least ``tracking_threshold``;
+        ``tracker_params`` are ByteTrack's parameters (`TrackerOptions`: track_thresh,
+        track_high_thresh, track_buffer, track_match_iou, track_min_frames), the frame
+        rate is the video's. The video, the parameters and the package are checked when
+        this is called (DeployError), before any frame is read."""
+        options = TrackerOptions.from_params(tracker_params)
+        frame_rate, items = open_video(video)
+        return self._tracked(items, Tracker(options, frame_rate))
 
     def save_dataset(self, image_dir, out_dir, *, threshold=None, class_thresholds=None):
         """Detect in the images of ``image_dir`` and write them with their detections as a
@@ -137,12 +158,24 @@ class Detector:
             writer.samples.append(writer.sample(result.path, rows))
         return writer.write(out_dir)
 
-    def _results(self, items):
+    def _detections(self, items):
+        """(item, rows [k, 6] of every detection the model keeps) for each of ``items``,
+        detected ``batch_size`` at a time."""
         while batch := list(itertools.islice(items, self.batch_size)):
-            for item, rows in zip(batch, self.backend.detect([item.image for item in batch])):
-                yield DetectionResult.from_rows(rows[rows[:, 1] >= self.threshold], item,
-                                                self.backend.label_list,
-                                                self.backend.category_ids)
+            yield from zip(batch, self.backend.detect([item.image for item in batch]))
+
+    def _results(self, items):
+        for item, rows in self._detections(items):
+            yield self._result(rows[rows[:, 1] >= self.threshold], item)
+
+    def _tracked(self, items, tracker):
+        for item, rows in self._detections(items):
+            rows, track_ids = tracker.update(rows[rows[:, 1] >= self.tracking_threshold])
+            yield self._result(rows, item, track_ids)
+
+    def _result(self, rows, item, track_ids=None):
+        return DetectionResult.from_rows(rows, item, self.backend.label_list,
+                                         self.backend.category_ids, track_ids)
 
 
 def config_of(config, overrides):

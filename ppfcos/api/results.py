@@ -9,7 +9,7 @@ import numpy as np
 from ppfcos_runtime.errors import DeployError
 from ppfcos_runtime.media import write_image
 from ppfcos_runtime.results import class_name
-from ppfcos_runtime.visualize import draw_detections
+from ppfcos_runtime.visualize import draw_detections, draw_tracks
 
 
 @dataclass
@@ -25,6 +25,8 @@ class DetectionResult:
                   for the zoo models; the class index when the model has no table)
     image         the image, BGR uint8 [H, W, 3] (as cv2 reads it)
     path          its file (None for a numpy image); frame: its index in a video, or None
+    track_ids     int64 [k]: each detection's track id, from 1 (results of
+                  ``Detector.track``), or None
     """
     boxes: np.ndarray
     scores: np.ndarray
@@ -34,11 +36,13 @@ class DetectionResult:
     image: np.ndarray
     path: Optional[str] = None
     frame: Optional[int] = None
+    track_ids: Optional[np.ndarray] = None
 
     @classmethod
-    def from_rows(cls, rows, item, label_list, category_table):
+    def from_rows(cls, rows, item, label_list, category_table, track_ids=None):
         """Rows [k, 6] (class, score, x1, y1, x2, y2) of a sources.Item's image; the
-        model's class names and dataset category id by class index."""
+        model's class names and dataset category id by class index; ``track_ids`` [k]
+        when the rows are tracked."""
         rows = np.asarray(rows, dtype=np.float32).reshape(-1, 6)
         class_ids = rows[:, 0].astype(np.int64)
         return cls(boxes=rows[:, 2:].copy(), scores=rows[:, 1].copy(), class_ids=class_ids,
@@ -46,7 +50,8 @@ class DetectionResult:
                    category_ids=np.array([category_table[i] if 0 <= i < len(category_table)
                                           else i for i in class_ids], dtype=np.int64),
                    image=cv2.cvtColor(item.image, cv2.COLOR_RGB2BGR), path=item.path,
-                   frame=item.frame)
+                   frame=item.frame,
+                   track_ids=None if track_ids is None else np.asarray(track_ids, np.int64))
 
     def __len__(self):
         return len(self.scores)
@@ -58,8 +63,11 @@ class DetectionResult:
                                self.scores[:, None], self.boxes], axis=1)
 
     def draw(self):
-        """A copy of the image (BGR) with each box and a "name score" label drawn."""
+        """A copy of the image (BGR) with each box and a "name score" label drawn ("id N
+        name score", in the colour of the track, when the detections are tracked)."""
         labels = [f"{name} {score:.2f}" for name, score in zip(self.class_names, self.scores)]
+        if self.track_ids is not None:
+            return draw_tracks(self.image, self.rows(), self.track_ids, labels)
         return draw_detections(self.image, self.rows(), labels)
 
     def save(self, path):
@@ -80,8 +88,9 @@ class DetectionResult:
                                                              self.scores)]
 
     def to_supervision(self):
-        """The detections as ``supervision.Detections`` (xyxy, confidence, class_id, and
-        data["class_name"]); needs ``pip install supervision`` (the supervision extra)."""
+        """The detections as ``supervision.Detections`` (xyxy, confidence, class_id,
+        tracker_id when tracked, and data["class_name"]); needs ``pip install supervision``
+        (the supervision extra)."""
         try:
             import supervision
         except ImportError:
@@ -90,4 +99,6 @@ class DetectionResult:
         return supervision.Detections(xyxy=self.boxes.astype(np.float32),
                                       confidence=self.scores.astype(np.float32),
                                       class_id=self.class_ids.astype(int),
+                                      tracker_id=None if self.track_ids is None
+                                      else self.track_ids.astype(int),
                                       data={"class_name": np.array(self.class_names)})

@@ -57,8 +57,7 @@ def is_video(source):
 def open_source(source):
     """Check ``source`` -> (is_video, iterator of Items in order)."""
     if is_video(source):
-        path = os.fspath(source)
-        return True, video_items(path, VideoReader(path))
+        return True, open_video(source)[1]
     entries = list(source) if isinstance(source, (list, tuple)) else [source]
     if not entries:
         raise DeployError("predict: the list of images is empty")
@@ -112,6 +111,17 @@ def image_items(planned):
         done += 1
     if not done:
         raise DeployError(f"none of the {len(planned)} image(s) could be read")
+
+
+def open_video(source):
+    """Check ``source`` is a video file that OpenCV opens -> (its frame rate, iterator of
+    the Items of its frames); DeployError otherwise."""
+    if not is_video(source):
+        raise DeployError(f"expected a video file ({', '.join(VIDEO_EXTENSIONS)}), got "
+                          f"{source!r}")
+    path = os.fspath(source)
+    video = VideoReader(path)
+    return video.fps, video_items(path, video)
 
 
 def video_items(path, video):

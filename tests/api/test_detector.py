@@ -145,6 +145,32 @@ def test_video_gives_a_generator_of_frame_results(dygraph, tmp_path):
         assert_run_to_run_detections(rows_of(result), rows_of(expected), THRESHOLD)
 
 
+def test_track_runs_the_dygraph_model(dygraph, tiny, tmp_path):
+    """Detector.track on a dygraph Detector: a still scene (one image, 4 frames) tracked with
+    thresholds low enough for the seeded model's scores gives, from the second frame on,
+    every detection of predict() on the same frames whose box has an area (IoU matches no
+    other), under the same ids in each frame."""
+    pytest.importorskip("trackers", reason="the track extra is not installed")
+    image = cv2.imread(os.path.join(tiny.images, "b.png"))
+    video = str(tmp_path / "still.avi")
+    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*"mp4v"), 5, image.shape[1::-1])
+    for _ in range(4):
+        writer.write(image)
+    writer.release()
+    frames, _ = read_frames(video)
+    tracked = list(dygraph.track(video, track_thresh=THRESHOLD, track_high_thresh=THRESHOLD))
+    detected = dygraph.predict(frames)
+    assert [r.frame for r in tracked] == [0, 1, 2, 3] and len(tracked[0]) == 0
+    assert all(len(d) for d in detected)
+    for found, expected in zip(tracked[1:], detected[1:]):
+        expected = rows_of(expected)
+        expected = expected[(expected[:, 4] > expected[:, 2]) & (expected[:, 5] > expected[:, 3])]
+        assert len(expected)
+        assert_run_to_run_detections(rows_of(found), expected, THRESHOLD)
+        assert sorted(found.track_ids) == sorted(tracked[1].track_ids) == \
+            list(range(1, len(expected) + 1))
+
+
 def test_results_draw_save_and_convert(dygraph_results, tmp_path):
     result = next(r for r in dygraph_results if r.path.endswith("b.png"))
     drawn = result.draw()

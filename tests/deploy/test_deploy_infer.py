@@ -344,8 +344,8 @@ def test_output_dir_holding_the_users_files_is_refused_and_reruns_replace_its_ow
 
 
 def test_the_runtime_imports_only_paddle_numpy_cv2_yaml_and_itself():
-    """...and onnxruntime, openvino and sahi, each imported only inside the functions that
-    its backend (or --slice_infer) calls."""
+    """...and onnxruntime, openvino, sahi, and trackers and supervision, each imported only
+    inside the functions that its backend (or --slice_infer, or --track) calls."""
     own = {name[:-3] for name in os.listdir(RUNTIME) if name.endswith(".py")}
     allowed = set(sys.stdlib_module_names) | {"paddle", "numpy", "cv2", "yaml", "ppfcos_runtime"}
     lazy = {}
@@ -361,13 +361,13 @@ def test_the_runtime_imports_only_paddle_numpy_cv2_yaml_and_itself():
             else:
                 continue
             roots = {m.split(".")[0] for m in modules}
-            if roots & {"onnxruntime", "openvino", "sahi"}:
+            if roots & {"onnxruntime", "openvino", "sahi", "supervision", "trackers"}:
                 lazy.setdefault(name, set()).update(f.name for f in functions
                                                     if node in ast.walk(f))
                 continue
             assert roots <= allowed, (name, modules)
     assert lazy == {"predictor": {"import_onnxruntime", "import_openvino"},
-                    "slicing": {"import_sahi"}}
+                    "slicing": {"import_sahi"}, "tracking": {"import_trackers"}}
 
 
 def test_deploy_command_runs_a_copied_runtime_without_ppfcos(tmp_path):
