@@ -1,25 +1,28 @@
 """Semi-supervised (DenseTeacher) training through the tools, as a user runs it: the published
 PaddleDetection configs load, build, train, evaluate and export (tiny overrides); checkpoints
-hold the teacher in .pdparams and the student in .pdema; a run resumed inside the
-semi-supervised phase ends bit-identical to one left alone; the unlabelled-set errors and the
+hold the teacher in .pdparams and the student in .pdema; a run killed (SIGKILL) inside the
+semi-supervised phase and resumed ends bit-identical to one left alone; the unlabelled-set errors and the
 split tool."""
 import glob
 import hashlib
 import json
 import os
 import re
+import signal
+import sys
 
 import numpy as np
 import paddle
 import pytest
 
 import ppfcos
-from conftest import CONFIGS, FIXTURES, load_tool
+from conftest import CONFIGS, FIXTURES, REPO, load_tool
 from ppfcos.data.semi_reader import semi_reader_options
 from ppfcos.data.synthetic import make_synthetic_coco
 from ppfcos.engine.optimizer import build_schedule
 from ppfcos.engine.semi import DenseTeacherOptions, unsup_weight
 from test_hostile_input import assert_one_line_error
+from test_interrupt import start, wait_for
 from tool_runs import run_tool
 
 # baseline/ and denseteacher/, as published and as configs/semi_det/ holds them.
@@ -29,6 +32,8 @@ SEMI_CONFIGS = sorted(glob.glob(os.path.join(FIXTURES, "ppdet_configs", "develop
 PUBLISHED = os.path.join(FIXTURES, "ppdet_configs", "develop", "semi_det", "denseteacher",
                          "denseteacher_fcos_r50_fpn_coco_semi010.yml")
 DEMO_SEMI = os.path.join(CONFIGS, "demo", "denseteacher_fcos_r18_lite_synthetic.yml")
+SEMI_NAME = "denseteacher_fcos_r18_lite_synthetic"
+HELPERS = os.path.join(REPO, "tests", "helpers")
 LABELLED = "annotations/instances_train.1@25.json"
 UNLABELLED = "annotations/instances_train.1@25-unlabeled.json"
 TINY_NET = ["ResNet.base_channels=8", "ResNet.ch_in=8", "FPN.out_channel=16",
@@ -73,11 +78,16 @@ def data_overrides(root):
             + [f"TrainDataset.anno_path={LABELLED}", f"UnsupTrainDataset.anno_path={UNLABELLED}"])
 
 
+def train_args(config, overrides, data, save_dir, *extra):
+    """The arguments of tools/train.py training ``config`` on ``data`` into ``save_dir``."""
+    return ["-c", config, "-o", *overrides, *data_overrides(data), f"save_dir={save_dir}",
+            *extra]
+
+
 def train(config, overrides, data, save_dir, *extra, launch=False):
     """tools/train.py (two gloo processes with ``launch``) -> the finished process."""
-    return run_tool("train", ["-c", config, "-o", *overrides, *data_overrides(data),
-                              f"save_dir={save_dir}", *extra], str(save_dir.parent),
-                    launch=launch, timeout=300)
+    return run_tool("train", train_args(config, overrides, data, save_dir, *extra),
+                    str(save_dir.parent), launch=launch, timeout=300)
 
 
 def state(path):
@@ -134,21 +144,34 @@ def test_published_config_trains_evaluates_and_exports(data, tmp_path):
     assert glob.glob(str(tmp_path / "inference" / "*" / "model.pdiparams"))
 
 
-def test_resume_inside_semi_phase_is_bit_identical(data, tmp_path):
-    """3 epochs of 3 steps; the unlabelled loss from step 3. Resuming from epoch 2 (step 6)
-    ends with the same teacher (.pdparams), student (.pdema) and optimizer state."""
+def test_a_run_killed_inside_semi_phase_and_resumed_ends_bit_identical(data, tmp_path):
+    """3 epochs of 3 steps; the teacher from step 2, the unlabelled loss from step 4. A run
+    SIGKILLed after step 8 (inside the semi-supervised phase, after epoch_2's snapshot) and
+    resumed with -r from epoch_2 writes model_final's teacher (.pdparams), student (.pdema)
+    and optimizer, schedule and progress (.pdopt) byte for byte as a run left alone."""
     semi = TINY_NET + ["epoch=3", "snapshot_epoch=1", "semi_start_iters=2",
                        "ema_start_iters=1"]
-    alone, resumed = tmp_path / "alone", tmp_path / "resumed"
+    alone, killed = tmp_path / "alone", tmp_path / "killed"
     assert train(DEMO_SEMI, semi, data, alone).returncode == 0
-    name = "denseteacher_fcos_r18_lite_synthetic"
-    done = train(DEMO_SEMI, semi, data, resumed, "-r", str(alone / name / "epoch_2"))
-    assert done.returncode == 0, done.stderr[-3000:]
-    for suffix in (".pdparams", ".pdema"):
-        a, b = (state(str(d / name / f"model_final{suffix}")) for d in (alone, resumed))
-        assert a.keys() == b.keys()
-        for key in a:
-            np.testing.assert_array_equal(a[key], b[key], err_msg=f"{suffix} {key}")
+    marker = tmp_path / "paused_at_step_8"
+    pause = f"custom_hooks=[{{type: pause_hook.PauseAt, at_iter: 8, marker: {marker}}}]"
+    run = start([sys.executable, os.path.join(REPO, "tools", "train.py"),
+                 *train_args(DEMO_SEMI, semi, data, killed, pause)], str(tmp_path),
+                pythonpath=[HELPERS])
+    wait_for(marker, run)
+    os.killpg(run.pid, signal.SIGKILL)
+    run.communicate(timeout=60)
+    assert run.returncode == -signal.SIGKILL
+    out = killed / SEMI_NAME
+    assert sorted(n for n in os.listdir(out) if not n.startswith(".")) == [   # .lock
+        f"epoch_{n}.{ext}" for n in (1, 2) for ext in ("pdema", "pdopt", "pdparams")]
+
+    resumed = train(DEMO_SEMI, semi, data, killed, "-r", str(out / "epoch_2"))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "2 epochs, 6 iterations done" in resumed.stdout + resumed.stderr
+    for suffix in (".pdparams", ".pdema", ".pdopt"):
+        assert sha256(out / f"model_final{suffix}") == sha256(
+            alone / SEMI_NAME / f"model_final{suffix}"), suffix
 
 
 def test_an_empty_unlabelled_folder_is_a_one_line_error(data, tmp_path):
