@@ -1,8 +1,8 @@
 """Semi-supervised (DenseTeacher) training through the tools, as a user runs it: the published
 PaddleDetection configs load, build, train, evaluate and export (tiny overrides); checkpoints
 hold the teacher in .pdparams and the student in .pdema; a run killed (SIGKILL) inside the
-semi-supervised phase and resumed ends bit-identical to one left alone; the unlabelled-set errors and the
-split tool."""
+semi-supervised phase and resumed ends bit-identical to one left alone, and so does one resumed
+from a snapshot in PaddleDetection's layout; the unlabelled-set errors and the split tool."""
 import glob
 import hashlib
 import json
