@@ -22,9 +22,10 @@ from tool_runs import checksums, one_error_line, tool
 NAME = "fcos_r18_lite_synthetic"
 
 
-def start(command, cwd):
-    """Start ``command`` in its own process group (a terminal's Ctrl-C reaches the group)."""
-    env = dict(os.environ, PYTHONPATH=REPO)
+def start(command, cwd, pythonpath=()):
+    """Start ``command`` in its own process group (a terminal's Ctrl-C reaches the group);
+    ``pythonpath``: folders searched for modules before the repository's."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([*pythonpath, REPO]))
     env.pop("OMP_NUM_THREADS", None)
     return subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)

@@ -18,9 +18,12 @@ into place, so no file is ever half-written. A kill between the renames leaves
 files of different saves side by side: resuming compares the recorded digests and
 refuses such a set, as it refuses files copied together from two runs. Optimizer
 accumulators are stored under the parameters' structured
-names (``backbone.conv1.conv1.conv.weight@velocity_0``) rather than Paddle's
-global tensor names (``conv2d_0.w_0_velocity_0``), which depend on how many
-layers the process built before.
+names (``backbone.conv1.conv1.conv.weight@velocity_0``, `ppfcos.checkpoint.optimizer_state`)
+rather than Paddle's global tensor names (``conv2d_0.w_0_velocity_0``), which depend on
+how many layers the process built before.
+
+A snapshot PaddleDetection wrote (its ``.pdopt`` has ``last_epoch`` instead of ``epoch``
+and ``iter``) resumes too: `ppfcos.checkpoint.ppdet_snapshot`.
 """
 import contextlib
 import logging
@@ -33,52 +36,16 @@ from ppfcos_runtime.output_dir import file_sha256
 from ..core.files import atomic_path
 from .errors import WeightsError
 from .loading import load_weights
+from .optimizer_state import portable_optimizer_state, restore_optimizer_state
+from .ppdet_snapshot import is_paddledetection_state, paddledetection_snapshot
 from .state_file import read_state_file
 
 logger = logging.getLogger("ppfcos")
 
-SCHEDULER_KEY = "LR_Scheduler"
 PROGRESS_KEYS = ("epoch", "iter")
 HOOKS_KEY = "hooks"
 DIGEST_KEY = "pdparams_sha256"
 TRAINING_DIGEST_KEY = "pdema_sha256"
-
-
-def _optimizer_names(model):
-    """{Paddle tensor name: structured name} for the model's parameters, longest first."""
-    names = {p.name: n for n, p in model.named_parameters()}
-    return dict(sorted(names.items(), key=lambda item: -len(item[0])))
-
-
-def portable_optimizer_state(model, optimizer):
-    """The optimizer's state dict keyed by structured parameter names."""
-    names = _optimizer_names(model)
-    state = {}
-    for key, value in optimizer.state_dict().items():
-        if key == SCHEDULER_KEY:
-            state[key] = value
-            continue
-        tensor_name = next((t for t in names if key.startswith(t + "_")), None)
-        if tensor_name is None:
-            raise ValueError(f"optimizer state {key!r} belongs to no model parameter")
-        state[f"{names[tensor_name]}@{key[len(tensor_name) + 1:]}"] = value
-    return state
-
-
-def restore_optimizer_state(model, optimizer, state, path):
-    """Inverse of `portable_optimizer_state`: load ``state`` into ``optimizer``."""
-    tensor_names = {n: p.name for n, p in model.named_parameters()}
-    native = {}
-    for key, value in state.items():
-        if key == SCHEDULER_KEY:
-            native[key] = value
-            continue
-        structured, _, suffix = key.partition("@")
-        if structured not in tensor_names:
-            raise WeightsError(f"{path}: optimizer state for {structured!r}, which the model "
-                               f"does not have (snapshot from another config?)")
-        native[f"{tensor_names[structured]}_{suffix}"] = paddle.to_tensor(value)
-    optimizer.set_state_dict(native)
 
 
 class Progress(NamedTuple):
@@ -117,9 +84,12 @@ def snapshot_prefix(path):
     return path[:-len(".pdparams")] if path.endswith(".pdparams") else path
 
 
-def resume_snapshot(prefix, model, optimizer):
-    """Load a snapshot written by ``save_snapshot`` into ``model`` (the ``.pdema``
-    weights when the snapshot has them) and ``optimizer``; returns its Progress."""
+def resume_snapshot(prefix, model, optimizer, *, averaged=False):
+    """Load a snapshot written by ``save_snapshot``, or laid out by PaddleDetection
+    (`ppfcos.checkpoint.ppdet_snapshot`), into ``model`` (the ``.pdema`` weights when
+    the snapshot has them) and ``optimizer``; returns its Progress (no hook states for
+    PaddleDetection's). ``averaged``: the run keeps averaged weights in ``.pdparams`` (a
+    DenseTeacher teacher), so a PaddleDetection snapshot must have its ``.pdema``."""
     prefix = snapshot_prefix(prefix)
     opt_path = prefix + ".pdopt"
     if not os.path.isfile(opt_path):
@@ -127,9 +97,15 @@ def resume_snapshot(prefix, model, optimizer):
                            f"the .pdparams and .pdopt pair that training writes; to start "
                            f"from weights only, use -o pretrain_weights={prefix})")
     state = read_state_file(opt_path)
+    if is_paddledetection_state(state):
+        weights, epoch, iteration, optimizer_state = paddledetection_snapshot(
+            prefix, state, averaged)
+        load_weights(model, weights, strict=True)
+        restore_optimizer_state(model, optimizer, optimizer_state, opt_path)
+        return Progress(epoch, iteration, {})
     if any(key not in state for key in PROGRESS_KEYS):
-        raise WeightsError(f"{opt_path} has no training progress (epoch, iter): not a ppfcos "
-                           f"snapshot")
+        raise WeightsError(f"{opt_path} has no training progress (epoch and iter as ppfcos "
+                           f"writes them, or PaddleDetection's last_epoch): not a snapshot")
     check_pair(prefix, state.pop(DIGEST_KEY, None))
     training_digest = state.pop(TRAINING_DIGEST_KEY, None)
     if training_digest is None:

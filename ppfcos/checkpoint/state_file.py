@@ -32,6 +32,25 @@ def read_state_file(path):
     again and Paddle's name table is dropped, as ``paddle.load`` does.
     Raises WeightsError for a file that holds code, is damaged, or is not a dict.
     """
+    state = _unpickled(path)
+    state = {name: _untuple_tensor(value) for name, value in state.items()}
+    state.pop(NAME_TABLE_KEY, None)
+    for name, info in state.pop(BIG_TENSOR_KEY, {}).items():
+        parts = [state.pop(part) for part in info["slices"]]
+        state[name] = np.concatenate(parts).reshape(info["OriginShape"])
+    return state
+
+
+def tensor_names(path):
+    """{structured name: Paddle tensor name} that ``paddle.save`` recorded in a weights
+    file (its name table: the names the saving process gave the parameters); {} when the
+    file has none. Raises WeightsError as `read_state_file`."""
+    table = _unpickled(path).get(NAME_TABLE_KEY)
+    return dict(table) if isinstance(table, dict) else {}
+
+
+def _unpickled(path):
+    """The dict pickled in ``path``, read without running code (WeightsError otherwise)."""
     try:
         with open(path, "rb") as f:
             state = restricted_load(f, PADDLE_GLOBALS)
@@ -41,9 +60,4 @@ def read_state_file(path):
         raise WeightsError(f"cannot read weights file {path}: {type(e).__name__}: {e}") from None
     if not isinstance(state, dict):
         raise WeightsError(f"{path} holds a {type(state).__name__}, not a dict of named tensors")
-    state = {name: _untuple_tensor(value) for name, value in state.items()}
-    state.pop(NAME_TABLE_KEY, None)
-    for name, info in state.pop(BIG_TENSOR_KEY, {}).items():
-        parts = [state.pop(part) for part in info["slices"]]
-        state[name] = np.concatenate(parts).reshape(info["OriginShape"])
     return state

@@ -195,7 +195,7 @@ def train(cfg, *, resume=None, eval_snapshots=False, amp=False, loggers=None, se
 
         progress = None
         if resume:
-            progress = resume_snapshot(resume, model, optimizer)
+            progress = resume_snapshot(resume, model, optimizer, averaged=bool(semi))
             logger.info("resumed from %s: %d epochs, %d iterations done", resume,
                         progress.epoch, progress.iteration)
         elif cfg.get("pretrain_weights"):

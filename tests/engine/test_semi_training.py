@@ -1,26 +1,29 @@
 """Semi-supervised (DenseTeacher) training through the tools, as a user runs it: the published
 PaddleDetection configs load, build, train, evaluate and export (tiny overrides); checkpoints
-hold the teacher in .pdparams and the student in .pdema; a run resumed inside the
-semi-supervised phase ends bit-identical to one left alone; the unlabelled-set errors and the
-split tool."""
+hold the teacher in .pdparams and the student in .pdema; a run killed (SIGKILL) inside the
+semi-supervised phase and resumed ends bit-identical to one left alone, and so does one resumed
+from a snapshot in PaddleDetection's layout; the unlabelled-set errors and the split tool."""
 import glob
 import hashlib
 import json
 import os
 import re
+import signal
+import sys
 
 import numpy as np
 import paddle
 import pytest
 
 import ppfcos
-from conftest import CONFIGS, FIXTURES, load_tool
+from conftest import CONFIGS, FIXTURES, REPO, load_tool
 from ppfcos.data.semi_reader import semi_reader_options
 from ppfcos.data.synthetic import make_synthetic_coco
 from ppfcos.engine.optimizer import build_schedule
 from ppfcos.engine.semi import DenseTeacherOptions, unsup_weight
 from test_hostile_input import assert_one_line_error
-from tool_runs import run_tool
+from test_interrupt import start, wait_for
+from tool_runs import checksums, run_tool
 
 # baseline/ and denseteacher/, as published and as configs/semi_det/ holds them.
 SEMI_CONFIGS = sorted(glob.glob(os.path.join(FIXTURES, "ppdet_configs", "develop", "semi_det",
@@ -29,6 +32,8 @@ SEMI_CONFIGS = sorted(glob.glob(os.path.join(FIXTURES, "ppdet_configs", "develop
 PUBLISHED = os.path.join(FIXTURES, "ppdet_configs", "develop", "semi_det", "denseteacher",
                          "denseteacher_fcos_r50_fpn_coco_semi010.yml")
 DEMO_SEMI = os.path.join(CONFIGS, "demo", "denseteacher_fcos_r18_lite_synthetic.yml")
+SEMI_NAME = "denseteacher_fcos_r18_lite_synthetic"
+HELPERS = os.path.join(REPO, "tests", "helpers")
 LABELLED = "annotations/instances_train.1@25.json"
 UNLABELLED = "annotations/instances_train.1@25-unlabeled.json"
 TINY_NET = ["ResNet.base_channels=8", "ResNet.ch_in=8", "FPN.out_channel=16",
@@ -73,11 +78,16 @@ def data_overrides(root):
             + [f"TrainDataset.anno_path={LABELLED}", f"UnsupTrainDataset.anno_path={UNLABELLED}"])
 
 
+def train_args(config, overrides, data, save_dir, *extra):
+    """The arguments of tools/train.py training ``config`` on ``data`` into ``save_dir``."""
+    return ["-c", config, "-o", *overrides, *data_overrides(data), f"save_dir={save_dir}",
+            *extra]
+
+
 def train(config, overrides, data, save_dir, *extra, launch=False):
     """tools/train.py (two gloo processes with ``launch``) -> the finished process."""
-    return run_tool("train", ["-c", config, "-o", *overrides, *data_overrides(data),
-                              f"save_dir={save_dir}", *extra], str(save_dir.parent),
-                    launch=launch, timeout=300)
+    return run_tool("train", train_args(config, overrides, data, save_dir, *extra),
+                    str(save_dir.parent), launch=launch, timeout=300)
 
 
 def state(path):
@@ -134,21 +144,119 @@ def test_published_config_trains_evaluates_and_exports(data, tmp_path):
     assert glob.glob(str(tmp_path / "inference" / "*" / "model.pdiparams"))
 
 
-def test_resume_inside_semi_phase_is_bit_identical(data, tmp_path):
-    """3 epochs of 3 steps; the unlabelled loss from step 3. Resuming from epoch 2 (step 6)
-    ends with the same teacher (.pdparams), student (.pdema) and optimizer state."""
-    semi = TINY_NET + ["epoch=3", "snapshot_epoch=1", "semi_start_iters=2",
+# 3 epochs of 3 steps; the teacher from step 2, the unlabelled loss from step 4.
+SEMI_RUN = TINY_NET + ["epoch=3", "snapshot_epoch=1", "semi_start_iters=2",
                        "ema_start_iters=1"]
-    alone, resumed = tmp_path / "alone", tmp_path / "resumed"
-    assert train(DEMO_SEMI, semi, data, alone).returncode == 0
-    name = "denseteacher_fcos_r18_lite_synthetic"
-    done = train(DEMO_SEMI, semi, data, resumed, "-r", str(alone / name / "epoch_2"))
+
+
+@pytest.fixture(scope="module")
+def left_alone(data, tmp_path_factory):
+    """The output folder of a SEMI_RUN trained without interruption."""
+    save = tmp_path_factory.mktemp("left_alone") / "output"
+    done = train(DEMO_SEMI, SEMI_RUN, data, save)
     assert done.returncode == 0, done.stderr[-3000:]
+    return save / SEMI_NAME
+
+
+def assert_same_final_files(out, expected):
+    """model_final's teacher, student and optimizer files in ``out`` are byte for byte
+    those in ``expected``."""
+    for suffix in (".pdparams", ".pdema", ".pdopt"):
+        assert sha256(out / f"model_final{suffix}") == sha256(
+            expected / f"model_final{suffix}"), suffix
+
+
+def test_a_run_killed_inside_semi_phase_and_resumed_ends_bit_identical(data, left_alone,
+                                                                       tmp_path):
+    """A SEMI_RUN SIGKILLed after step 8 (inside the semi-supervised phase, after epoch_2's
+    snapshot) and resumed with -r from epoch_2 writes model_final's teacher (.pdparams),
+    student (.pdema) and optimizer, schedule and progress (.pdopt) byte for byte as a run
+    left alone."""
+    killed = tmp_path / "killed"
+    marker = tmp_path / "paused_at_step_8"
+    pause = f"custom_hooks=[{{type: pause_hook.PauseAt, at_iter: 8, marker: {marker}}}]"
+    run = start([sys.executable, os.path.join(REPO, "tools", "train.py"),
+                 *train_args(DEMO_SEMI, SEMI_RUN, data, killed, pause)], str(tmp_path),
+                pythonpath=[HELPERS])
+    wait_for(marker, run)
+    os.killpg(run.pid, signal.SIGKILL)
+    run.communicate(timeout=60)
+    assert run.returncode == -signal.SIGKILL
+    out = killed / SEMI_NAME
+    assert sorted(n for n in os.listdir(out) if not n.startswith(".")) == [   # .lock
+        f"epoch_{n}.{ext}" for n in (1, 2) for ext in ("pdema", "pdopt", "pdparams")]
+
+    resumed = train(DEMO_SEMI, SEMI_RUN, data, killed, "-r", str(out / "epoch_2"))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "2 epochs, 6 iterations done" in resumed.stdout + resumed.stderr
+    assert_same_final_files(out, left_alone)
+
+
+def as_paddledetection_saves(snapshot, out, cfg):
+    """Write the ppfcos snapshot ``snapshot`` (a prefix) as PaddleDetection's save_model
+    lays out a DenseTeacher one, at the prefix ``out``: ``.pdparams`` the teacher, ``.pdema``
+    the student, each saved from a model built here (so their name tables hold this
+    process's tensor names, not the training run's), and ``.pdopt`` the Momentum
+    accumulators keyed by the student's tensor names (``conv2d_3.w_0_velocity_0``), the
+    ``LR_Scheduler`` state and ``last_epoch`` (epochs done)."""
+    for _ in range(3):                    # shift this process's layer counters further
+        paddle.nn.Conv2D(1, 1, 1)
+    models = {}
     for suffix in (".pdparams", ".pdema"):
-        a, b = (state(str(d / name / f"model_final{suffix}")) for d in (alone, resumed))
-        assert a.keys() == b.keys()
-        for key in a:
-            np.testing.assert_array_equal(a[key], b[key], err_msg=f"{suffix} {key}")
+        models[suffix] = ppfcos.build_model(cfg)
+        models[suffix].set_state_dict(paddle.load(f"{snapshot}{suffix}"))
+        paddle.save(models[suffix].state_dict(), f"{out}{suffix}")
+    tensor_name = {n: p.name for n, p in models[".pdema"].named_parameters()}
+    saved = paddle.load(f"{snapshot}.pdopt")
+    optimizer = {"LR_Scheduler": saved["LR_Scheduler"], "last_epoch": saved["epoch"]}
+    for key, value in saved.items():
+        if "@" in key:                    # ppfcos's "structured.name@velocity_0"
+            structured, _, accumulator = key.partition("@")
+            optimizer[f"{tensor_name[structured]}_{accumulator}"] = value
+    paddle.save(optimizer, f"{out}.pdopt")
+    return optimizer
+
+
+def test_a_paddledetection_snapshot_evaluates_and_resumes_bit_identical(data, left_alone,
+                                                                        tmp_path):
+    """epoch_2 of a SEMI_RUN in PaddleDetection's layout: its .pdparams (the teacher)
+    evaluates, and -r from it ends as the run left alone, byte for byte."""
+    ppdet = tmp_path / "ppdet"
+    ppdet.mkdir()
+    cfg = ppfcos.load_config(DEMO_SEMI, TINY_NET + data_overrides(data))
+    optimizer = as_paddledetection_saves(left_alone / "epoch_2", ppdet / "epoch_2", cfg)
+    assert "conv2d_0.w_0_velocity_0" not in optimizer   # not the training run's names
+
+    evaluated = run_tool("eval", ["-c", DEMO_SEMI, "-o", *TINY_NET, *data_overrides(data),
+                                  f"weights={ppdet / 'epoch_2.pdparams'}",
+                                  f"save_dir={tmp_path}"], str(tmp_path), timeout=300)
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    assert "4 images predicted and scored" in evaluated.stdout + evaluated.stderr
+
+    resumed = train(DEMO_SEMI, SEMI_RUN, data, tmp_path / "resumed", "-r",
+                    str(ppdet / "epoch_2"))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "2 epochs, 6 iterations done" in resumed.stdout + resumed.stderr
+    assert_same_final_files(tmp_path / "resumed" / SEMI_NAME, left_alone)
+
+
+@pytest.mark.parametrize("missing, says", [
+    (".pdema", "epoch_2.pdema is missing (PaddleDetection keeps the student there"),
+    (".pdparams", "epoch_2.pdparams is missing"),
+    (".pdopt", "epoch_2.pdopt is missing")])
+def test_a_paddledetection_snapshot_missing_a_part_is_a_one_line_error(
+        data, left_alone, tmp_path, missing, says):
+    ppdet = tmp_path / "ppdet"
+    ppdet.mkdir()
+    cfg = ppfcos.load_config(DEMO_SEMI, TINY_NET + data_overrides(data))
+    as_paddledetection_saves(left_alone / "epoch_2", ppdet / "epoch_2", cfg)
+    os.remove(ppdet / f"epoch_2{missing}")
+    before = checksums(ppdet)
+    done = train(DEMO_SEMI, SEMI_RUN, data, tmp_path / "resumed", "-r",
+                 str(ppdet / "epoch_2"))
+    assert_one_line_error(done, "cannot resume from", says)
+    assert checksums(ppdet) == before
+    assert not glob.glob(str(tmp_path / "resumed" / SEMI_NAME / "*.pd*"))
 
 
 def test_an_empty_unlabelled_folder_is_a_one_line_error(data, tmp_path):
