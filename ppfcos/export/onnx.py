@@ -29,9 +29,9 @@ from ppfcos_runtime.model_files import ONNX_FILE
 from ..compat import paddle2onnx_max_opset, paddle2onnx_without_optimizer, writes_pir_programs
 from ..core.config import ConfigError
 from ..core.files import atomic_path
-from .exporter import program_file
+from .edge import is_edge_export
 from .infer_cfg import check_sources, record_model_file
-from .program import ProgramFormatError, load_program, static_mode
+from .program import ProgramFormatError, load_program, program_file, static_mode
 
 logger = logging.getLogger("ppfcos")
 
@@ -83,7 +83,11 @@ def export_onnx(model_dir, opset=DEFAULT_OPSET, output=None):
     """Convert the exported model in ``model_dir`` to ``output`` (default
     ``model_dir/model.onnx``), written only once complete and then recorded in
     infer_cfg.yml's ``files`` (ppfcos's exports); returns its path. DeployError, before
-    anything is written, when the program or parameters do not match that record."""
+    anything is written, when the program or parameters do not match that record. An edge
+    export (``output_form: edge``) converts without NMS (onnx_edge.py)."""
+    if is_edge_export(model_dir):
+        from .onnx_edge import export_edge_onnx
+        return export_edge_onnx(model_dir, opset, output)
     program_file(model_dir)    # FileNotFoundError naming the directory
     check_sources(model_dir, "paddle")
     paddle2onnx, onnx = check_onnx_export(opset)
@@ -133,10 +137,7 @@ class ExportedProgram:
             raise OnnxExportError(f"adaptive NMS (nms_eta={self.nms_params['nms_eta']:g}) has "
                                   f"no ONNX equivalent; export with nms_eta: 1.0")
         self.boxes, self.scores = _nms_inputs(view, nms)
-        self.group_norm_epsilons = [view.attr(op, "epsilon") for op in view.ops("group_norm")]
-        if view.ops("instance_norm"):
-            raise OnnxExportError("the program has instance_norm ops, which this converter "
-                                  "cannot tell from group_norm in paddle2onnx's output")
+        self.group_norm_epsilons = group_norm_epsilons(view)
 
     def save_before_nms(self, prefix):
         """Write the program cut before NMS: outputs boxes [N, M, 4], scores [N, C, M].
@@ -149,13 +150,28 @@ class ExportedProgram:
                                                program=self.view.program)
 
 
+def group_norm_epsilons(view):
+    """The epsilon of each group_norm op of the program ``view``, in program order
+    (`restore_group_norm_epsilons` puts them back). OnnxExportError for a program with
+    instance_norm ops, which paddle2onnx's output does not tell from group norms."""
+    if view.ops("instance_norm"):
+        raise OnnxExportError("the program has instance_norm ops, which this converter "
+                              "cannot tell from group_norm in paddle2onnx's output")
+    return [view.attr(op, "epsilon") for op in view.ops("group_norm")]
+
+
 def read_program(model_dir):
     """The ExportedProgram of ``model_dir`` (call in static_mode())."""
+    return ExportedProgram(*read_view(model_dir))
+
+
+def read_view(model_dir):
+    """(program view, executor) of ``model_dir`` (program.load_program; call in
+    static_mode()); OnnxExportError when this Paddle cannot read the program's format."""
     try:
-        view, executor = load_program(model_dir)
+        return load_program(model_dir)
     except ProgramFormatError as e:
         raise OnnxExportError(str(e)) from None
-    return ExportedProgram(view, executor)
 
 
 def _nms_inputs(view, nms_ops):
