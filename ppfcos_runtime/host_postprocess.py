@@ -8,9 +8,9 @@ An export has one of three forms (``export_form`` in infer_cfg.yml; ExportForm):
   original-image pixels) and ``scores`` [N, C, M], float32, M = sum of H_l * W_l over the
   FPN levels: what the full graph's NMS takes. `multiclass_nms` does the rest.
 - ``raw``: the head's outputs per FPN level, level by level: ``cls_logits_s{stride}``
-  [N, C, H_l, W_l], ``bbox_reg_s{stride}`` [N, 4, H_l, W_l] (l, t, r, b distances, in the
-  level's strides or in pixels, as Decoding says) and ``quality_s{stride}``
-  [N, 1, H_l, W_l] (logits). `decode` then `multiclass_nms` do the rest.
+  [N, C, H_l, W_l], ``distances_s{stride}`` [N, 4, H_l, W_l] (l, t, r, b from the point,
+  in input pixels) and ``quality_s{stride}`` [N, 1, H_l, W_l] (logits), finest level
+  first. `decode` then `multiclass_nms` do the rest.
 
 Both give the full export's detections: `decode` computes in float64 as the exported
 graph does (ppfcos/export/graph.py), and `multiclass_nms` is Paddle's ``multiclass_nms3``
@@ -32,7 +32,7 @@ from .errors import DeployError
 FORMS = ("full", "decoded", "raw")
 FULL_OUTPUTS = ("bbox", "bbox_num")
 DECODED_OUTPUTS = ("boxes", "scores")
-RAW_PARTS = ("cls_logits", "bbox_reg", "quality")
+RAW_PARTS = ("cls_logits", "distances", "quality")
 
 # Candidates per kept detection that the preselection first runs NMS on (see
 # `multiclass_nms`; the exported graph's MultiClassNMS uses the same number).
@@ -55,16 +55,15 @@ class NmsSettings:
 @dataclass(frozen=True)
 class Decoding:
     """What turns raw head outputs into boxes and scores: the FPN strides (finest first),
-    the offset of a level's points in strides (FCOSHead's num_shift), whether bbox_reg
-    is in units of the stride (else pixels), and whether score = sqrt(cls * quality)."""
+    the offset of a level's points in strides (FCOSHead's num_shift), and whether
+    score = sqrt(cls * quality)."""
     fpn_stride: tuple
     point_offset: float = 0.5
-    distances_in_strides: bool = True
     sqrt_score: bool = False
 
 
 def raw_output_names(fpn_stride):
-    """The raw form's output names, level by level: cls_logits_s8, bbox_reg_s8,
+    """The raw form's output names, level by level: cls_logits_s8, distances_s8,
     quality_s8, cls_logits_s16, ..."""
     return tuple(f"{part}_s{stride}" for stride in fpn_stride for part in RAW_PARTS)
 
@@ -122,9 +121,10 @@ class ExportForm:
                               f"again with tools/export_model.py")
         return form
 
-    def detections(self, outputs):
-        """The graph's outputs (arrays in ``self.outputs`` order) -> (bbox [K, 6] float32
-        rows (class, score, x1, y1, x2, y2), bbox_num [N] int32), as the full graph gives."""
+    def detections(self, outputs, scale_factor):
+        """The graph's outputs (arrays in ``self.outputs`` order) and the inputs'
+        scale_factor [N, 2] -> (bbox [K, 6] float32 rows (class, score, x1, y1, x2, y2),
+        bbox_num [N] int32), as the full graph gives."""
         outputs = list(outputs)
         if len(outputs) != len(self.outputs):
             raise DeployError(f"a {self.name} export has {len(self.outputs)} outputs "
@@ -136,7 +136,7 @@ class ExportForm:
         else:
             levels = [outputs[i:i + len(RAW_PARTS)]
                       for i in range(0, len(outputs), len(RAW_PARTS))]
-            boxes, scores = decode(*zip(*levels), self.decoding)
+            boxes, scores = decode(*zip(*levels), scale_factor, self.decoding)
         return multiclass_nms(boxes, scores, self.nms)
 
 
@@ -170,24 +170,21 @@ def sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def decode(cls_logits, bbox_reg, quality, scale_factor, decoding):
-    """Per level cls_logits [N, C, H_l, W_l], bbox_reg [N, 4, H_l, W_l], quality
+def decode(cls_logits, distances, quality, scale_factor, decoding):
+    """Per level cls_logits [N, C, H_l, W_l], distances [N, 4, H_l, W_l] (pixels), quality
     [N, 1, H_l, W_l] and scale_factor [N, 2] (scale_y, scale_x) -> boxes [N, M, 4] (x1, y1,
     x2, y2 in original-image pixels) and scores [N, C, M], float32, computed in float64
     (ppfcos.modeling.post_process.FCOSBox)."""
     boxes, scores = [], []
     sign = np.array([-1.0, -1.0, 1.0, 1.0]).reshape(1, 4, 1)
-    for cls, reg, qual, stride in zip(cls_logits, bbox_reg, quality, decoding.fpn_stride):
+    for cls, dist, qual, stride in zip(cls_logits, distances, quality, decoding.fpn_stride):
         n, _, height, width = cls.shape
         score = (sigmoid(cls.reshape(n, -1, height * width).astype(np.float64))
                  * sigmoid(qual.reshape(n, 1, height * width).astype(np.float64)))
         scores.append(np.sqrt(score) if decoding.sqrt_score else score)
-        distances = reg.reshape(n, 4, height * width).astype(np.float64)
-        if decoding.distances_in_strides:
-            distances = distances * stride
         corners = np.tile(level_points(height, width, stride, decoding.point_offset).T,
                           (2, 1))[None]                                        # [1, 4, HW]
-        boxes.append(corners + sign * distances)
+        boxes.append(corners + sign * dist.reshape(n, 4, height * width).astype(np.float64))
     boxes = np.concatenate(boxes, axis=2).transpose(0, 2, 1)                   # [N, M, 4]
     scale_y, scale_x = np.split(np.asarray(scale_factor, np.float64), 2, axis=-1)
     scale = np.concatenate([scale_x, scale_y, scale_x, scale_y], axis=-1)[:, None]

@@ -8,6 +8,10 @@ PaddleDetection's own deploy tools run it.
 ``infer_cfg.yml`` also records the class count and each model file's size and sha256,
 which deploy checks at load (ppfcos_runtime.digests).
 
+The config's ``export:`` keys choose the graph's form (full, decoded: no NMS, raw: no
+decoding) and whether batch norms are folded (ppfcos.export.forms); infer_cfg.yml records
+the form, and the runtimes do the rest on the host.
+
 The directory belongs to the export: a folder that holds anything else
 (checkpoints, a user's files) is refused, never emptied. A new export replaces
 the old one in one step, so a complete export is in place at every moment.
@@ -23,6 +27,7 @@ from ppfcos_runtime.model_files import INFER_CFG_FILE, PROGRAM, find
 from ..core.config import ConfigError
 from ..core.files import atomic_dir, check_written
 from ..core.messages import excerpt
+from .forms import ExportOptions, export_form, export_options
 from .graph import InferenceGraph, inference_model, normalize_as_affine
 from .infer_cfg import (file_records, inference_config, preprocess_spec, static_image_shape,
                         write_infer_cfg)
@@ -30,13 +35,14 @@ from .infer_cfg import (file_records, inference_config, preprocess_spec, static_
 logger = logging.getLogger("ppfcos")
 
 
-def input_spec(image_hw=None):
+def input_spec(image_hw=None, form="full"):
     """The program's inputs: ``image`` [-1, 3, H, W] (H, W = -1 for any size unless
-    ``image_hw`` fixes them), ``im_shape`` and ``scale_factor`` [-1, 2]."""
+    ``image_hw`` fixes them), ``im_shape`` and, but in the raw form, which does not
+    rescale boxes, ``scale_factor`` [-1, 2]."""
     height, width = image_hw or (-1, -1)
-    return [InputSpec([-1, 3, height, width], "float32", "image"),
-            InputSpec([-1, 2], "float32", "im_shape"),
-            InputSpec([-1, 2], "float32", "scale_factor")]
+    spec = [InputSpec([-1, 3, height, width], "float32", "image"),
+            InputSpec([-1, 2], "float32", "im_shape")]
+    return spec if form == "raw" else spec + [InputSpec([-1, 2], "float32", "scale_factor")]
 
 
 def is_export_file(name):
@@ -62,8 +68,9 @@ def check_export_dir(output_dir):
 def export_model(model, cfg, output_dir, extras=()):
     """Write ``model`` (weights loaded) as a static inference model to ``output_dir``.
 
-    The program runs a copy of the model with its batch norms folded into its
-    convolutions; ``model`` itself is unchanged. extras: functions called with the
+    The program runs a copy of the model, in the form the config's ``export:`` keys ask
+    for (ppfcos.export.forms), its batch norms folded into its convolutions unless
+    ``export.fuse_conv_bn`` is false; ``model`` itself is unchanged. extras: functions called with the
     new export's directory before it replaces the old one, to add other formats
     (model.onnx). The directory is replaced only once everything is written, so an
     existing export survives a failed one. Returns ``output_dir``.
@@ -72,13 +79,16 @@ def export_model(model, cfg, output_dir, extras=()):
         raise ConfigError(f"export supports architecture FCOS, got "
                           f"{excerpt(cfg.get('architecture'))}")
     check_export_dir(output_dir)
+    options = export_options(cfg)
+    form = export_form(model, options.form)
     reader = cfg.get("TestReader") or {}
     preprocess, fused = preprocess_spec(reader)
     image_hw = static_image_shape(reader)
-    infer_cfg = inference_config(cfg, preprocess, dynamic_shape=image_hw is None)
+    infer_cfg = {**inference_config(cfg, preprocess, dynamic_shape=image_hw is None),
+                 **form.to_infer_cfg()}
     with atomic_dir(output_dir) as tmp:
         save_program(model, tmp, normalize_as_affine(fused) if fused is not None else None,
-                     image_hw)
+                     image_hw, options)
         write_infer_cfg(tmp, {**infer_cfg, FILES_KEY: file_records(tmp)})
         for extra in extras:      # each records the file it writes (record_model_file)
             extra(tmp)
@@ -86,14 +96,17 @@ def export_model(model, cfg, output_dir, extras=()):
     return output_dir
 
 
-def save_program(model, model_dir, normalize=None, image_hw=None):
-    """Write the InferenceGraph of ``model`` (batch norms folded, on a copy) as
-    ``model_dir/model.json`` (or .pdmodel) + ``model.pdiparams``. ``normalize``: (scale,
-    shift) fused into the graph; ``image_hw``: a fixed (H, W) of the image input.
-    OSError (ENOSPC, EFBIG) when the disk or the file size limit cut a file short."""
-    graph = InferenceGraph(inference_model(model), normalize)
+def save_program(model, model_dir, normalize=None, image_hw=None, options=ExportOptions()):
+    """Write the InferenceGraph of ``model`` (on a copy) as ``model_dir/model.json`` (or
+    .pdmodel) + ``model.pdiparams``. ``normalize``: (scale, shift) fused into the graph;
+    ``image_hw``: a fixed (H, W) of the image input; ``options``: the ExportOptions (form,
+    batch norms folded or not). OSError (ENOSPC, EFBIG) when the disk or the file size
+    limit cut a file short."""
+    graph = InferenceGraph(inference_model(model, options.fuse_conv_bn), normalize,
+                           options.form)
     graph.eval()
-    static = paddle.jit.to_static(graph, input_spec=input_spec(image_hw), full_graph=True)
+    static = paddle.jit.to_static(graph, input_spec=input_spec(image_hw, options.form),
+                                  full_graph=True)
     paddle.jit.save(static, os.path.join(model_dir, "model"))
     check_written(model_dir)   # paddle.jit.save cuts a file short on a full disk, silently
 
