@@ -11,8 +11,9 @@ decoded ``boxes`` [1, M, 4] (x1, y1, x2, y2 in network-input pixels) and ``score
 - before: `Letterbox` (ppfcos_runtime.preprocess) resizes keeping the aspect ratio so the
   image fits H x W and pads the bottom and right with the pixel the normalization maps to
   0, which is what the network sees around an image in dygraph;
-- after: boxes divided by the letterbox's scale, clipped to the original image, then the
-  config's multiclass NMS (its settings are in infer_cfg.yml's ``nms``).
+- after: boxes clipped to the resized image, divided by the letterbox's scale, then the
+  config's multiclass NMS (ppfcos_runtime.host_postprocess, the ``edge`` ExportForm; its
+  settings are in infer_cfg.yml's ``nms``).
 
 Boxes and scores are decoded in float32 (NPUs have no float64; the full export's float64
 decoding is for Paddle Inference's bf16, see graph.py).
@@ -25,6 +26,7 @@ import paddle
 import paddle.nn as nn
 import yaml
 from paddle.static import InputSpec
+from ppfcos_runtime.host_postprocess import EDGE_FORM
 from ppfcos_runtime.model_files import INFER_CFG_FILE
 
 from ..core.config import ConfigError
@@ -33,10 +35,6 @@ from .graph import inference_model, normalize_as_affine
 
 # The dtype the edge graph decodes in: NPU toolchains take float32, not float64.
 EDGE_DECODE_DTYPE = "float32"
-# infer_cfg.yml's ``output_form`` of an edge export (the runtime post-processes it).
-EDGE_FORM = "edge"
-# The NMS settings infer_cfg.yml records for the host (MultiClassNMS's arguments).
-NMS_KEYS = ("score_threshold", "nms_top_k", "keep_top_k", "nms_threshold", "normalized")
 
 
 def parse_edge_size(text):
@@ -75,13 +73,20 @@ def check_edge_size(size, reader, model):
                           f"TestReader.inputs_def.image_shape {list(shape)}: give one size")
 
 
-def check_edge_model(model):
-    """ConfigError unless the model's post-process decodes before one NMS (FCOSPostProcess,
-    the default), whose decoding the edge graph keeps."""
+def check_edge(size, reader, model, options):
+    """ConfigError unless the config can export the edge profile at (H, W) ``size``:
+    `check_edge_size`, a post-process that decodes before one NMS (FCOSPostProcess, the
+    default, whose decoding the edge graph keeps), and ``export:`` keys (ExportOptions
+    ``options``) that do not ask for the raw head outputs."""
+    check_edge_size(size, reader, model)
     if not hasattr(model.post_process, "candidates"):
         raise ConfigError(f"--edge needs a post-process that decodes before one NMS "
                           f"(FCOSPostProcess); this model's is "
                           f"{type(model.post_process).__name__}")
+    if options.form == "raw":
+        raise ConfigError("--edge exports decoded boxes and scores, and the config's export: "
+                          "keys ask for the raw head outputs (post_process: false or "
+                          "benchmark: true): drop --edge or those keys")
 
 
 def edge_input_spec(size):
@@ -99,9 +104,9 @@ class EdgeGraph(nn.Layer):
     [1, C, M], float32.
     """
 
-    def __init__(self, model, normalize=None):
+    def __init__(self, model, normalize=None, fuse_conv_bn=True):
         super().__init__()
-        self.model = inference_model(model)
+        self.model = inference_model(model, fuse_conv_bn)
         self.model.decode_dtype = EDGE_DECODE_DTYPE
         self.normalize = normalize is not None
         if self.normalize:
@@ -145,18 +150,12 @@ def edge_preprocess(steps, normalize_spec, size):
     return kept[:at] + [letterbox] + kept[at:]
 
 
-def nms_settings(model):
-    """The model's MultiClassNMS settings the host runs: {NMS_KEYS: value}."""
-    nms = model.post_process.nms
-    return {key: getattr(nms, key) for key in NMS_KEYS}
-
-
 def is_edge_export(model_dir):
-    """Whether ``model_dir``'s infer_cfg.yml says it is an edge export (``output_form``);
+    """Whether ``model_dir``'s infer_cfg.yml says it is an edge export (``export_form``);
     False where it has none or it cannot be read (the checks of a load say why)."""
     try:
         with open(os.path.join(model_dir, INFER_CFG_FILE)) as f:
             infer_cfg = yaml.safe_load(f)
     except (OSError, yaml.YAMLError):
         return False
-    return isinstance(infer_cfg, dict) and infer_cfg.get("output_form") == EDGE_FORM
+    return isinstance(infer_cfg, dict) and infer_cfg.get("export_form") == EDGE_FORM

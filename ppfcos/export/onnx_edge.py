@@ -61,13 +61,24 @@ def export_edge_onnx(model_dir, opset, output=None):
 
 
 def name_outputs(graph, names):
-    """Rename the graph's outputs (paddle2onnx's fetch_name_i) to ``names``, in order."""
-    renamed = {value.name: name for value, name in zip(graph.output, names)}
+    """Rename the graph's outputs (paddle2onnx's fetch_name_i) to ``names``, in order; an
+    Identity that only copies a computed tensor to an output goes, its input renamed."""
+    producers = {name: node for node in graph.node for name in node.output}
+    computed = set(producers)
+    renamed, dropped = {}, []
+    for value, name in zip(graph.output, names):
+        node = producers.get(value.name)
+        if node is not None and node.op_type == "Identity" and node.input[0] in computed:
+            renamed[node.input[0]] = name
+            dropped.append(node)
+        else:
+            renamed[value.name] = name
+        value.name = name
+    for node in dropped:
+        graph.node.remove(node)
     for node in graph.node:
         node.output[:] = [renamed.get(name, name) for name in node.output]
         node.input[:] = [renamed.get(name, name) for name in node.input]
-    for value in graph.output:
-        value.name = renamed[value.name]
 
 
 def check_static_onnx(model):

@@ -143,6 +143,7 @@ class ScaleReg(nn.Layer):
         return x * self.scale_reg
 
 
+@paddle.jit.not_to_static    # reads the declared shape (dy2static would turn -1 into tensors)
 def tensor_shape(x):
     """The sizes of ``x``'s dimensions: Python ints where all are known when the graph is
     built (dygraph, a fixed-shape export), so an exported graph holds constants there;
