@@ -18,16 +18,12 @@ decoded ``boxes`` [1, M, 4] (x1, y1, x2, y2 in network-input pixels) and ``score
 Boxes and scores are decoded in float32 (NPUs have no float64; the full export's float64
 decoding is for Paddle Inference's bf16, see graph.py).
 """
-import os
 import re
 
 import numpy as np
 import paddle
 import paddle.nn as nn
-import yaml
 from paddle.static import InputSpec
-from ppfcos_runtime.host_postprocess import EDGE_FORM
-from ppfcos_runtime.model_files import INFER_CFG_FILE
 
 from ..core.config import ConfigError
 from ..core.messages import excerpt
@@ -148,14 +144,3 @@ def edge_preprocess(steps, normalize_spec, size):
     kept = [step for step in steps if step["type"] not in ("Resize", "Pad", "PadStride")]
     at = 1 if kept and kept[0]["type"] == "ToBGR" else 0
     return kept[:at] + [letterbox] + kept[at:]
-
-
-def is_edge_export(model_dir):
-    """Whether ``model_dir``'s infer_cfg.yml says it is an edge export (``export_form``);
-    False where it has none or it cannot be read (the checks of a load say why)."""
-    try:
-        with open(os.path.join(model_dir, INFER_CFG_FILE)) as f:
-            infer_cfg = yaml.safe_load(f)
-    except (OSError, yaml.YAMLError):
-        return False
-    return isinstance(infer_cfg, dict) and infer_cfg.get("export_form") == EDGE_FORM

@@ -1,7 +1,10 @@
-"""model.onnx of an edge export (`ppfcos.export.edge`): the Paddle program converted by
-paddle2onnx, its image-independent nodes folded into constants (onnx_folding.py), its
-outputs named ``boxes`` and ``scores``, and checked static (`check_static_onnx`) before it
-is written.
+"""The edge profile's model.onnx (`ppfcos.export.edge`): made static and checked.
+
+onnx.py converts an edge export like the decoded form (the whole program, outputs named
+``boxes`` and ``scores``); `make_static` then folds every image-independent node into
+constants (onnx_folding.py: paddle2onnx's Shape -> Slice -> Reshape chains, Constant and
+Identity nodes) and checks, before anything is written, that no node depends on the data
+or a runtime shape and that every tensor has a fixed shape (`check_static_onnx`).
 
 The opset is onnx.py's DEFAULT_OPSET, 13: the lowest paddle2onnx writes, inside what the
 common NPU toolchains read (RKNN-Toolkit2 1.6 reads 12 to 19 and 2.x up to 15; TensorRT's
@@ -9,76 +12,23 @@ parser reads 9 and up). `onnx_op_types` lists the operator types of the file wri
 list to compare with an NPU's supported operators.
 """
 import collections
-import logging
-import os
 
-from onnx import checker, load, save, shape_inference
-from ppfcos_runtime.model_files import ONNX_FILE
+from onnx import load, shape_inference
 
-from ..core.files import atomic_path
-from .infer_cfg import check_sources, record_model_file
-from .onnx import (check_onnx_export, check_operators_convert, convert, group_norm_epsilons,
-                   read_view, restore_group_norm_epsilons)
 from .onnx_folding import fold_constants
-from .program import program_file, static_mode
 from .static_shapes import ADVICE, StaticShapeError
 
-logger = logging.getLogger("ppfcos")
-
-# The edge graph's outputs, in order (EdgeGraph.forward).
-OUTPUT_NAMES = ("boxes", "scores")
 # ONNX operators whose output depends on the data or a runtime shape, and control flow:
 # NPU compilers take none of them.
 DYNAMIC_ONNX_OPS = {"NonMaxSuppression", "NonZero", "Shape", "Size", "Unique", "Compress",
                     "If", "Loop", "Scan"}
 
 
-def export_edge_onnx(model_dir, opset, output=None):
-    """Convert the edge export in ``model_dir`` to ``output`` (default
-    ``model_dir/model.onnx``), written only once complete and checked static, then recorded
-    in infer_cfg.yml's ``files``; returns its path. StaticShapeError naming the node and
-    tensor where the graph is not static."""
-    program_file(model_dir)    # FileNotFoundError naming the directory
-    check_sources(model_dir, "paddle")
-    paddle2onnx, onnx = check_onnx_export(opset)
-    output = output or os.path.join(model_dir, ONNX_FILE)
-    with static_mode():
-        view, _ = read_view(model_dir)
-        check_operators_convert(view, paddle2onnx)
-        epsilons = group_norm_epsilons(view)
-    model = convert(paddle2onnx, onnx, os.path.join(model_dir, "model"), opset)
-    restore_group_norm_epsilons(model, epsilons)
+def make_static(model):
+    """Fold ``model`` (an onnx.ModelProto of an edge export, changed in place) to constants
+    and check it static (StaticShapeError naming the node and tensor otherwise)."""
     fold_constants(model)
-    name_outputs(model.graph, OUTPUT_NAMES)
     check_static_onnx(model)
-    checker.check_model(model)
-    with atomic_path(output) as tmp_file:
-        save(model, tmp_file)
-    logger.info("wrote %s (edge: %s)", output, ", ".join(
-        f"{kind} {count}" for kind, count in onnx_op_types(output).most_common()))
-    record_model_file(model_dir, output)
-    return output
-
-
-def name_outputs(graph, names):
-    """Rename the graph's outputs (paddle2onnx's fetch_name_i) to ``names``, in order; an
-    Identity that only copies a computed tensor to an output goes, its input renamed."""
-    producers = {name: node for node in graph.node for name in node.output}
-    computed = set(producers)
-    renamed, dropped = {}, []
-    for value, name in zip(graph.output, names):
-        node = producers.get(value.name)
-        if node is not None and node.op_type == "Identity" and node.input[0] in computed:
-            renamed[node.input[0]] = name
-            dropped.append(node)
-        else:
-            renamed[value.name] = name
-        value.name = name
-    for node in dropped:
-        graph.node.remove(node)
-    for node in graph.node:
-        node.output[:] = [renamed.get(name, name) for name in node.output]
-        node.input[:] = [renamed.get(name, name) for name in node.input]
 
 
 def check_static_onnx(model):

@@ -75,18 +75,33 @@ def fold_pass(model, opset):
 
 
 def drop_identities(graph):
-    """Reconnect the consumers of each Identity node to its input and remove the node
-    (an Identity giving a graph output stays: the output keeps its name)."""
+    """Remove the Identity nodes: the consumers of one read its input instead, and where it
+    copies a computed tensor to a graph output, the node computing it writes the output."""
     outputs = {value.name for value in graph.output}
+    computed = {name for node in graph.node for name in node.output}
     renamed, kept = {}, []
     for node in graph.node:
-        node.input[:] = [renamed.get(name, name) for name in node.input]
-        if node.op_type == "Identity" and node.output[0] not in outputs:
-            renamed[node.output[0]] = node.input[0]
+        source, target = (node.input[0], node.output[0]) if node.op_type == "Identity" else (
+            None, None)
+        if source is not None and target not in outputs:
+            renamed[target] = source
+        elif source is not None and source in computed and source not in outputs | set(
+                renamed):
+            renamed[source] = target
         else:
             kept.append(node)
+    for node in kept:
+        node.input[:] = [follow(renamed, name) for name in node.input]
+        node.output[:] = [follow(renamed, name) for name in node.output]
     del graph.node[:]
     graph.node.extend(kept)
+
+
+def follow(renamed, name):
+    """``name`` after the renamings ``renamed`` {old: new}, applied in a chain."""
+    while name in renamed:
+        name = renamed[name]
+    return name
 
 
 def drop_unused_initializers(graph):

@@ -59,7 +59,8 @@ def test_decode_equals_fcosbox_in_float64():
         boxes, scores = FCOSBox(sqrt_score=sqrt_score)(
             points, f64(cls), [d * s for d, s in zip(f64(reg), strides)], f64(qual),
             paddle.to_tensor(scale_factor.astype(np.float64)))
-        found = decode(cls, reg, qual, scale_factor, Decoding(strides, 0.5, True, sqrt_score))
+        found = decode(cls, [d * s for d, s in zip(reg, strides)], qual, scale_factor,
+                       Decoding(strides, 0.5, sqrt_score))
         np.testing.assert_array_equal(found[0], boxes.numpy().astype(np.float32))
         np.testing.assert_array_equal(found[1], scores.numpy().astype(np.float32))
 
