@@ -96,10 +96,12 @@ class PirProgram:
 
     @staticmethod
     def output_shapes(op):
-        """[(name, shape)] of the op's tensor outputs (-1 for a size known only at run time;
-        names as 'output i' where PIR gives the value none)."""
+        """[(name, shape)] of the op's tensor outputs that other ops read (-1 for a size
+        known only at run time; names as 'output i' where PIR gives the value none).
+        Outputs nothing reads (batch_norm's reserve space) are left out."""
         return [(value.name if value.has_name else f"output {index}", list(value.shape))
-                for index, value in enumerate(op.results()) if value.is_dense_tensor_type()]
+                for index, value in enumerate(op.results())
+                if value.is_dense_tensor_type() and not value.use_empty()]
 
     @staticmethod
     def operand(op, index):
@@ -144,8 +146,9 @@ class DescProgram:
         return {name: list(self.block.var(name).shape) for name in self.feed_names}
 
     def output_shapes(self, op):
+        read = {name for other in self.all_ops for name in other.input_arg_names}
         return [(name, list(self.block.var(name).shape)) for name in op.output_arg_names
-                if self.block.has_var(name)]
+                if name in read and self.block.has_var(name)]
 
     def operand(self, op, index):
         return self.block.var(op.input(self.SLOTS[op.type][index])[0])
