@@ -20,6 +20,7 @@ from ppfcos.export.onnx_edge import make_static
 from ppfcos.export.program import load_program, op_counts, static_mode
 from ppfcos.export.static_shapes import StaticShapeError
 from ppfcos.modeling.seeded_weights import seed_weights
+from serving.server_process import Server, json_line, post_image
 from tool_runs import checksums, one_error_line, run_tool
 
 EDGE_SIZE = (128, 192)
@@ -161,6 +162,24 @@ def test_deploy_infer_runs_an_edge_export_in_batches(edge_export, tmp_path):
     expected = ppfcos.Detector.from_export(edge_export, backend="onnxruntime",
                                            threshold=THRESHOLD, threads=1).predict(paths)
     assert len(records) == sum(len(r.scores) for r in expected) > 0
+
+
+def test_ppfcos_serve_answers_with_the_edge_exports_detections(edge_export, tmp_path):
+    path, = images(tmp_path)[:1]
+    expected, = ppfcos.Detector.from_export(edge_export, threshold=THRESHOLD,
+                                            threads=1).predict([path])
+    server = Server(edge_export)
+    try:
+        with open(path, "rb") as f:
+            status, body = post_image(server.port, f.read(), f"/predict?threshold={THRESHOLD}",
+                                      "image/png")
+    finally:
+        server.stop()
+    assert status == 200, body
+    records = json_line(body)
+    assert len(expected.scores) > 0
+    assert sorted(r["score"] for r in records) == pytest.approx(sorted(expected.scores),
+                                                                abs=EDGE_SCORE_ATOL)
 
 
 class ShapeDependentNeck(paddle.nn.Layer):
