@@ -14,7 +14,7 @@ The files and which backend reads them: model_files.py and predictor.BACKENDS.
     category_ids: [1, 2, ...]   # the dataset's category id of each class (ppfcos's key)
     decode_dtype: float64       # the program decodes boxes in float64 (ppfcos's key)
     num_classes: 80             # the classes the program scores (ppfcos's key)
-    export_form: decoded        # full (when absent), decoded or raw (ppfcos's keys:
+    export_form: decoded        # full (when absent), decoded, raw or edge (ppfcos's keys:
     outputs: [boxes, scores]    #   host_postprocess.ExportForm); decoded and raw exports
     nms: {score_threshold: 0.025, ...}   # also record the NMS (and raw ones the decoding)
     files: {model.json: {bytes: ..., sha256: ...}, ...}   # ppfcos's key: digests.py

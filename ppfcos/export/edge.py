@@ -28,6 +28,7 @@ from paddle.static import InputSpec
 from ..core.config import ConfigError
 from ..core.messages import excerpt
 from .graph import inference_model, normalize_as_affine
+from .infer_cfg import static_image_shape
 
 # The dtype the edge graph decodes in: NPU toolchains take float32, not float64.
 EDGE_DECODE_DTYPE = "float32"
@@ -61,12 +62,10 @@ def check_edge_size(size, reader, model):
         raise ConfigError(f"--edge {size[0]}x{size[1]}: the sides must be multiples of "
                           f"{stride} (the config's pad_to_stride), e.g. "
                           f"{-(-size[0] // stride) * stride}x{-(-size[1] // stride) * stride}")
-    shape = (reader.get("inputs_def") or {}).get("image_shape")
-    if isinstance(shape, (list, tuple)) and len(shape) == 3 and all(
-            isinstance(side, int) and side > 0 for side in shape[1:]) and \
-            tuple(shape[1:]) != tuple(size):
+    fixed = static_image_shape(reader)
+    if fixed is not None and fixed != tuple(size):
         raise ConfigError(f"--edge {size[0]}x{size[1]} differs from the config's "
-                          f"TestReader.inputs_def.image_shape {list(shape)}: give one size")
+                          f"TestReader.inputs_def.image_shape {[3, *fixed]}: give one size")
 
 
 def check_edge(size, reader, model, options):
@@ -109,13 +108,13 @@ class EdgeGraph(nn.Layer):
             scale, shift = normalize
             self.register_buffer("scale", paddle.to_tensor(scale.reshape([1, 3, 1, 1])))
             self.register_buffer("shift", paddle.to_tensor(shift.reshape([1, 3, 1, 1])))
-        # The decoding's inputs other than the image, as constants (one image, unscaled).
+        # The decoding's scale_factor as a constant: boxes stay in input pixels.
         self.register_buffer("unit_scale", paddle.ones([1, 2], dtype="float32"))
 
     def forward(self, image):
         if self.normalize:
             image = image * self.scale + self.shift
-        height, width = image.shape[2:]
+        height, width = image.shape[2:]          # fixed by the input spec: Python ints
         im_shape = paddle.to_tensor([[float(height), float(width)]], dtype="float32")
         return self.model.candidates({"image": image, "im_shape": im_shape,
                                       "scale_factor": self.unit_scale})
