@@ -70,8 +70,8 @@ def export_model(model, cfg, output_dir, extras=()):
 
     The program runs a copy of the model, in the form the config's ``export:`` keys ask
     for (ppfcos.export.forms), its batch norms folded into its convolutions unless
-    ``export.fuse_conv_bn`` is false; ``model`` itself is unchanged. extras: functions called with the
-    new export's directory before it replaces the old one, to add other formats
+    ``export.fuse_conv_bn`` is false; ``model`` itself is unchanged. extras: functions
+    called with the new export's directory before it replaces the old one, to add other formats
     (model.onnx). The directory is replaced only once everything is written, so an
     existing export survives a failed one. Returns ``output_dir``.
     """
