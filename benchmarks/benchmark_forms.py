@@ -29,7 +29,8 @@ from ppfcos.modeling import build_model  # noqa: E402
 from ppfcos.modeling.seeded_weights import seed_weights  # noqa: E402
 from ppfcos_runtime import machine  # noqa: E402
 from ppfcos_runtime.exported_model import load_exported_model  # noqa: E402
-from ppfcos_runtime.predictor import BACKENDS, RunOptions, create_predictor  # noqa: E402
+from ppfcos_runtime.predictor import (BACKENDS, HostPostProcess, RunOptions,  # noqa: E402
+                                      create_predictor)
 
 FORMS = {"full": {}, "decoded": {"nms": False}, "raw": {"post_process": False}}
 
@@ -39,7 +40,7 @@ def measure(model_dir, backend, inputs, args):
     alone, then the host's post-processing of its outputs (none for a full export)."""
     model = load_exported_model(model_dir, backend)
     predictor = create_predictor(backend, model, RunOptions(cpu_threads=args.threads))
-    graph = getattr(predictor, "predictor", predictor)      # a HostPostProcess's backend
+    graph = predictor.predictor if isinstance(predictor, HostPostProcess) else predictor
     outputs = graph.run(inputs)
     bbox, bbox_num = model.form.detections(outputs, inputs["scale_factor"])
     graph_s = timed(lambda: graph.run(inputs), args.warmup, args.iters)
