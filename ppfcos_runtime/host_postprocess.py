@@ -287,37 +287,33 @@ def greedy_nms(boxes, iou_threshold, normalized=True):
     """Indices of the kept rows of ``boxes`` [n, 4] float32, sorted best first: each box
     is kept unless its IoU with a kept box is above ``iou_threshold`` (or NaN: two
     touching zero-area boxes, which Paddle's kernel suppresses too)."""
+    x1, y1, x2, y2 = boxes.T
+    area = box_area(boxes, normalized)
+    pixel = np.float32(0 if normalized else 1)
+    threshold = np.float32(iou_threshold)
     remaining = np.arange(len(boxes))
     kept = []
-    threshold = np.float32(iou_threshold)
-    while remaining.size:
-        best, remaining = remaining[0], remaining[1:]
-        kept.append(best)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            overlap = paddle_iou(boxes[remaining], boxes[best], normalized)
-        remaining = remaining[overlap <= threshold]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        while remaining.size:
+            best, remaining = remaining[0], remaining[1:]
+            kept.append(best)
+            # Paddle's JaccardOverlap of each remaining box with the kept one, in float32
+            apart = ((x1[best] > x2[remaining]) | (x2[best] < x1[remaining])
+                     | (y1[best] > y2[remaining]) | (y2[best] < y1[remaining]))
+            inter = ((np.minimum(x2[remaining], x2[best]) - np.maximum(x1[remaining], x1[best])
+                      + pixel)
+                     * (np.minimum(y2[remaining], y2[best]) - np.maximum(y1[remaining], y1[best])
+                        + pixel))
+            overlap = inter / (area[remaining] + area[best] - inter)
+            remaining = remaining[apart | (overlap <= threshold)]
     return np.array(kept, np.int64)
 
 
 def box_area(boxes, normalized):
-    """[n] float32 areas as Paddle's kernel computes them: 0 for an inverted box; one
-    pixel added to each side when not ``normalized``."""
+    """[n] float32 areas of ``boxes`` [n, 4] as Paddle's kernel computes them: 0 for an
+    inverted box; one pixel added to each side when not ``normalized``."""
     width, height = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
     if not normalized:
         width, height = width + np.float32(1), height + np.float32(1)
     inverted = (boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])
     return np.where(inverted, np.float32(0), width * height)
-
-
-def paddle_iou(boxes, box, normalized=True):
-    """IoU [n] float32 of ``boxes`` [n, 4] with one ``box`` [4], Paddle's JaccardOverlap
-    operation by operation in float32 (0 for boxes apart; NaN for touching zero-area
-    boxes)."""
-    apart = ((box[0] > boxes[:, 2]) | (box[2] < boxes[:, 0]) | (box[1] > boxes[:, 3])
-             | (box[3] < boxes[:, 1]))
-    pixel = np.float32(0 if normalized else 1)
-    inter_w = np.minimum(boxes[:, 2], box[2]) - np.maximum(boxes[:, 0], box[0]) + pixel
-    inter_h = np.minimum(boxes[:, 3], box[3]) - np.maximum(boxes[:, 1], box[1]) + pixel
-    inter = inter_w * inter_h
-    union = box_area(boxes, normalized) + box_area(box[None], normalized) - inter
-    return np.where(apart, np.float32(0), inter / union)

@@ -11,8 +11,9 @@ predictor whose ``run(inputs)`` gives (bbox, bbox_num) for every export form: ``
 float32 [K, 6] rows (class_index, score, x1, y1, x2, y2) in original image pixels and
 ``bbox_num`` int32 [N] the rows of each image, in batch order. A full export's graph
 outputs exactly those; for the decoded, raw and edge forms (no NMS or no decoding in the
-graph) `HostPostProcess` does the rest in numpy (host_postprocess.py). A backend may also define
-``check(options)`` (a static or class method), raising DeployError for options it
+graph) `HostPostProcess` does the rest in numpy (host_postprocess.py).
+
+A backend may also define ``check(options)`` (a static or class method), raising DeployError for options it
 cannot honour beyond what its table row says (its package missing, a CPU-only build),
 so a run fails before any work; its package (onnxruntime, openvino) is imported only
 inside the backend.

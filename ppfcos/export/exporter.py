@@ -74,8 +74,8 @@ def export_model(model, cfg, output_dir, extras=(), edge_size=None):
 
     The program runs a copy of the model, in the form the config's ``export:`` keys ask
     for (ppfcos.export.forms), its batch norms folded into its convolutions unless
-    ``export.fuse_conv_bn`` is false; ``model`` itself is unchanged. extras: functions called with the
-    new export's directory before it replaces the old one, to add other formats
+    ``export.fuse_conv_bn`` is false; ``model`` itself is unchanged. extras: functions
+    called with the new export's directory before it replaces the old one, to add other formats
     (model.onnx). ``edge_size``: (H, W) of the edge profile (`ppfcos.export.edge`: image
     the only input, fixed shapes, no NMS), checked static before anything is kept. The
     directory is replaced only once everything is written, so an existing export

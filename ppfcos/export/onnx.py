@@ -6,7 +6,8 @@ The ONNX model has the exported program's inputs (``image`` [N, 3, H, W],
 ``im_shape`` [N, 2], ``scale_factor`` [N, 2], any N, H, W; the raw form has no
 ``scale_factor``) and outputs, named as infer_cfg.yml's ``outputs`` (a full export's
 ``bbox`` [K, 6] and ``bbox_num`` [N] int32; the decoded and raw forms' outputs:
-ppfcos_runtime.host_postprocess), and gives the same detections as Paddle Inference. paddle2onnx 2.1.0 converts the network and decoding; two of its
+ppfcos_runtime.host_postprocess), and gives the same detections as Paddle Inference.
+paddle2onnx 2.1.0 converts the network and decoding; two of its
 mappings give wrong numbers, so this module does not trust them:
 
 - ``group_norm`` (PIR programs): the InstanceNormalization it emits carries a
