@@ -14,6 +14,9 @@ The files and which backend reads them: model_files.py and predictor.BACKENDS.
     category_ids: [1, 2, ...]   # the dataset's category id of each class (ppfcos's key)
     decode_dtype: float64       # the program decodes boxes in float64 (ppfcos's key)
     num_classes: 80             # the classes the program scores (ppfcos's key)
+    export_form: decoded        # full (when absent), decoded, raw or edge (ppfcos's keys:
+    outputs: [boxes, scores]    #   host_postprocess.ExportForm); decoded and raw exports
+    nms: {score_threshold: 0.025, ...}   # also record the NMS (and raw ones the decoding)
     files: {model.json: {bytes: ..., sha256: ...}, ...}   # ppfcos's key: digests.py
 
 A load checks that the export tells one story: each model file the backend reads matches
@@ -29,6 +32,7 @@ import yaml
 
 from .digests import REEXPORT, check_file, recorded_files
 from .errors import DeployError
+from .host_postprocess import ExportForm
 from .model_files import INFER_CFG_FILE, model_paths
 from .predictor import backend_model_files, check_files
 from .preprocess import Preprocessor
@@ -49,6 +53,8 @@ class ExportedModel:
     min_subgraph_size: the smallest subgraph TensorRT takes over.
     decode_dtype: the dtype the program decodes boxes and scores in ("float32" when
         infer_cfg does not say: PaddleDetection's exports and older ppfcos ones).
+    form: the host_postprocess.ExportForm: the program's outputs and what the host does
+        with them (full: nothing, the default where infer_cfg does not say).
     model_dir: the directory, for messages.
 
     A model without infer_cfg.yml (ppfcos's temporary export of a model in training, an
@@ -66,6 +72,7 @@ class ExportedModel:
     draw_threshold: float = 0.5
     min_subgraph_size: int = 3
     decode_dtype: str = "float32"
+    form: ExportForm = ExportForm()
     model_dir: str = ""
 
 
@@ -101,7 +108,8 @@ def load_exported_model(model_dir, backend="paddle", precision="fp32"):
                    category_ids=ids,
                    use_dynamic_shape=bool(cfg.get("use_dynamic_shape", True)),
                    draw_threshold=threshold, min_subgraph_size=min_subgraph_size,
-                   decode_dtype=str(cfg.get("decode_dtype", "float32")))
+                   decode_dtype=str(cfg.get("decode_dtype", "float32")),
+                   form=ExportForm.from_infer_cfg(cfg, path))
 
 
 def category_ids(path, cfg):

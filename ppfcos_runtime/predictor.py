@@ -3,13 +3,17 @@
 A backend is a class built as ``Predictor(model, options)`` (an ExportedModel and
 RunOptions) with
 
-    run(inputs) -> (bbox, bbox_num)
+    run(inputs) -> the graph's outputs, in the order of ``model.form.outputs``
 
 ``inputs`` maps input names to numpy arrays: image float32 [N, 3, H, W],
-im_shape float32 [N, 2], scale_factor float32 [N, 2]. ``bbox`` is float32
-[K, 6] rows (class_index, score, x1, y1, x2, y2) in original image pixels and
-``bbox_num`` int32 [N] the rows of each image, in batch order. It may also define
-``check(options)`` (a static or class method), raising DeployError for options it
+im_shape float32 [N, 2], scale_factor float32 [N, 2]. `create_predictor` returns a
+predictor whose ``run(inputs)`` gives (bbox, bbox_num) for every export form: ``bbox`` is
+float32 [K, 6] rows (class_index, score, x1, y1, x2, y2) in original image pixels and
+``bbox_num`` int32 [N] the rows of each image, in batch order. A full export's graph
+outputs exactly those; for the decoded, raw and edge forms (no NMS or no decoding in the
+graph) `HostPostProcess` does the rest in numpy (host_postprocess.py).
+
+A backend may also define ``check(options)`` (a static or class method), raising DeployError for options it
 cannot honour beyond what its table row says (its package missing, a CPU-only build),
 so a run fails before any work; its package (onnxruntime, openvino) is imported only
 inside the backend.
@@ -79,12 +83,14 @@ class RunOptions:
     precision: str = "fp32"
 
 
-def checked_outputs(model_file, names):
-    """The model's output names as a list; DeployError unless they are two (bbox, bbox_num)."""
+def checked_outputs(model_file, names, expected):
+    """The model's output names as a list; DeployError unless there are as many as the
+    ``expected`` names (the export form's outputs)."""
     names = list(names)
-    if len(names) != 2:
-        raise DeployError(f"{model_file}: expected 2 outputs (bbox, bbox_num), the model "
-                          f"has {len(names)}")
+    if len(names) != len(expected):
+        raise DeployError(f"{model_file}: expected {len(expected)} outputs "
+                          f"({', '.join(expected)}), the model has {len(names)}; its "
+                          f"infer_cfg.yml is from another export")
     return names
 
 
@@ -145,16 +151,16 @@ class PaddlePredictor:
                               f"them is damaged or not from this export: export the model "
                               f"again with tools/export_model.py") from None
         self.input_names = list(self.predictor.get_input_names())
-        self.output_names = checked_outputs(model.program, self.predictor.get_output_names())
+        self.output_names = checked_outputs(model.program, self.predictor.get_output_names(),
+                                            model.form.outputs)
 
     def run(self, inputs):
-        """Feed the inputs the program lists (by name), run -> (bbox [K, 6], bbox_num [N])."""
+        """Feed the inputs the program lists (by name), run -> its outputs (a list)."""
         for name, array in model_feed(self.input_names, inputs).items():
             self.predictor.get_input_handle(name).copy_from_cpu(array)
         self.predictor.run()
-        bbox, bbox_num = (self.predictor.get_output_handle(name).copy_to_cpu()
-                          for name in self.output_names)
-        return bbox, bbox_num
+        return [self.predictor.get_output_handle(name).copy_to_cpu()
+                for name in self.output_names]
 
 
 def paddle_config(model, options):
@@ -271,13 +277,12 @@ class OnnxRuntimePredictor:
             raise DeployError(f"{path}: ONNX Runtime {ort.__version__} cannot load it: "
                               f"{one_line(e)}{hint}") from None
         self.input_names = [i.name for i in self.session.get_inputs()]
-        self.output_names = checked_outputs(path, [o.name for o in self.session.get_outputs()])
+        self.output_names = checked_outputs(path, [o.name for o in self.session.get_outputs()],
+                                            model.form.outputs)
 
     def run(self, inputs):
-        """Feed the inputs the model lists (by name), run -> (bbox [K, 6], bbox_num [N])."""
-        bbox, bbox_num = self.session.run(self.output_names,
-                                          model_feed(self.input_names, inputs))
-        return bbox, bbox_num
+        """Feed the inputs the model lists (by name), run -> its outputs (a list)."""
+        return self.session.run(self.output_names, model_feed(self.input_names, inputs))
 
 
 def import_openvino():
@@ -321,13 +326,12 @@ class OpenVinoPredictor:
         # OpenVINO folds, lends it its name); the parameter keeps the ONNX input's name.
         self.input_names = [port.get_node().get_friendly_name()
                             for port in self.compiled.inputs]
-        checked_outputs(path, self.compiled.outputs)
+        checked_outputs(path, self.compiled.outputs, model.form.outputs)
 
     def run(self, inputs):
-        """Feed the inputs the model lists (by name), run -> (bbox [K, 6], bbox_num [N])."""
+        """Feed the inputs the model lists (by name), run -> its outputs (a list)."""
         results = self.compiled(model_feed(self.input_names, inputs))
-        bbox, bbox_num = (results[port] for port in self.compiled.outputs)
-        return bbox, bbox_num
+        return [results[port] for port in self.compiled.outputs]
 
 
 @dataclass(frozen=True)
@@ -438,8 +442,40 @@ def backend_files(model, backend, precision):
     return [getattr(model, f.field) for f in backend_model_files(backend, precision)]
 
 
+class HostPostProcess:
+    """A backend's predictor for a decoded, raw or edge export, with the decoding and NMS
+    its graph leaves out done on the host: ``run(inputs)`` -> (bbox [K, 6], bbox_num [N])."""
+
+    def __init__(self, predictor, form):
+        self.predictor = predictor
+        self.form = form
+
+    def run(self, inputs):
+        """(bbox, bbox_num) of the batch ``inputs``, run ``form.images_per_run`` images at a
+        time where the graph's batch is fixed (the edge form)."""
+        count = len(inputs["image"])
+        step = self.form.images_per_run or count
+        return join_detections([self.run_images(inputs, start, start + step)
+                                for start in range(0, count, step)])
+
+    def run_images(self, inputs, start, stop):
+        """(bbox, bbox_num) of the images start:stop of ``inputs``, run as one batch."""
+        part = {name: array[start:stop] for name, array in inputs.items()}
+        return self.form.detections(self.predictor.run(part), part["scale_factor"],
+                                    part["im_shape"])
+
+
+def join_detections(parts):
+    """[(bbox [K_i, 6], bbox_num [N_i])] of consecutive batches -> (bbox, bbox_num) of all."""
+    return (np.concatenate([bbox for bbox, _ in parts]),
+            np.concatenate([bbox_num for _, bbox_num in parts]).astype(np.int32))
+
+
 def create_predictor(backend, model, options):
-    """The ``backend`` (a BACKENDS name) predictor for an ExportedModel; DeployError if
-    the model lacks a file the backend reads at ``options.precision``."""
+    """The ``backend`` (a BACKENDS name) predictor for an ExportedModel, whose ``run(inputs)``
+    gives (bbox, bbox_num) whatever the export's form (HostPostProcess for the decoded and
+    raw forms); DeployError if the model lacks a file the backend reads at
+    ``options.precision``."""
     check_files(model, backend, options.precision)
-    return BACKENDS[backend].predictor(model, options)
+    predictor = BACKENDS[backend].predictor(model, options)
+    return predictor if model.form.name == "full" else HostPostProcess(predictor, model.form)

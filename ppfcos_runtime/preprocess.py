@@ -3,7 +3,8 @@
 Each step gives the same arrays as ppfcos's reader op of the same name (Resize,
 NormalizeImage, Permute; PadStride is PadBatch for one image; ToBGR is Decode's
 ``to_rgb: false``), so the exported network sees exactly what it saw in training and
-evaluation. Pad fills a static-shape export's fixed input size.
+evaluation. Pad fills a static-shape export's fixed input size; Letterbox fits an image
+into an edge export's (resize keeping the ratio, then pad).
 
 A sample is a dict:
     image         RGB uint8 [H, W, 3] on entry; float32 [3, H', W'] at the end
@@ -172,7 +173,27 @@ class Pad:
         return sample
 
 
-STEPS = {cls.__name__: cls for cls in (ToBGR, Resize, NormalizeImage, Pad, Permute,
+class Letterbox(Resize):
+    """Fit the HWC image into exactly ``size`` [h, w] (an edge export's fixed input):
+    scale it by min(h / image h, w / image w), keeping its aspect ratio, each side rounded
+    half up, then pad the bottom and right with ``fill_value`` per channel (the pixel the
+    normalization maps to 0). ``im_shape`` and ``scale_factor`` record the resized image
+    as Resize does, so boxes in the padded input map back by dividing by the scale."""
+
+    def __init__(self, size, fill_value=(0.0, 0.0, 0.0), interp=cv2.INTER_LINEAR):
+        super().__init__(size, keep_ratio=True, interp=interp)
+        self.pad = Pad(size, fill_value)
+
+    def output_size(self, h, w):
+        scale = min(self.target_size[0] / h, self.target_size[1] / w)
+        return (min(int(scale * h + 0.5), self.target_size[0]),
+                min(int(scale * w + 0.5), self.target_size[1]))
+
+    def __call__(self, sample):
+        return self.pad(super().__call__(sample))
+
+
+STEPS = {cls.__name__: cls for cls in (ToBGR, Resize, Letterbox, NormalizeImage, Pad, Permute,
                                        PadStride)}
 
 

@@ -462,10 +462,10 @@ def infer(cfg, images, *, output_dir="output", draw_threshold=0.5, save_results=
     return written
 
 
-def export(cfg, *, output_dir="output_inference", extras=()):
+def export(cfg, *, output_dir="output_inference", extras=(), edge_size=None):
     """Export ``cfg['weights']`` to ``output_dir/<config name>``; returns that directory.
 
-    extras: see `ppfcos.export.export_model`.
+    extras, edge_size: see `ppfcos.export.export_model`.
     """
     setup(cfg)
     model_dir = os.path.join(output_dir, cfg.name)
@@ -474,4 +474,4 @@ def export(cfg, *, output_dir="output_inference", extras=()):
     kept = (f"the previous export in {model_dir} is intact" if os.path.exists(model_dir)
             else f"nothing was written to {model_dir}")
     with stop_says(lambda cause: f"{stopped('export stopped', cause)}; {kept}"):
-        return export_model(model, cfg, model_dir, extras)
+        return export_model(model, cfg, model_dir, extras, edge_size)

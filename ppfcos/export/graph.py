@@ -1,6 +1,7 @@
 """The exported computation: input normalization and padding mask around the detector,
-whose backbone's batch norms are folded into their convolutions (``export.folding``)
-and which decodes boxes and scores in float64.
+whose backbone's batch norms are folded into their convolutions (``export.folding``,
+unless ``export.fuse_conv_bn`` is false), which decodes boxes and scores in float64 and
+ends where the export's form says (``export.forms``: full, decoded or raw).
 
 Why float64: Paddle Inference's bf16 (``enable_mkldnn_bfloat16``, deploy's
 ``--precision bf16``) converts every float32 op it has a oneDNN bf16 kernel for,
@@ -27,48 +28,65 @@ logger = logging.getLogger("ppfcos")
 DECODE_DTYPE = "float64"
 
 
-def inference_model(model):
-    """An eval-mode copy of ``model`` with its batch norms folded into convolutions (the
-    same outputs) that decodes in DECODE_DTYPE; ``model`` is unchanged."""
+def inference_model(model, fuse_conv_bn=True):
+    """An eval-mode copy of ``model`` that decodes in DECODE_DTYPE, with its backbone's batch
+    norms folded into convolutions (the same outputs) when ``fuse_conv_bn``; ``model`` is
+    unchanged."""
     model = copy.deepcopy(model)
     model.eval()
     model.decode_dtype = DECODE_DTYPE
-    logger.info("folded %d batch norms into convolutions",
-                fold_batch_norms(model.backbone, paddle.zeros([1, 3, 64, 64])))
+    if fuse_conv_bn:
+        logger.info("folded %d batch norms into convolutions",
+                    fold_batch_norms(model.backbone, paddle.zeros([1, 3, 64, 64])))
     return model
 
 
 class InferenceGraph(nn.Layer):
-    """The exported computation: (optional) normalization, network, decoding and NMS.
+    """The exported computation: (optional) normalization, network, then decoding and NMS
+    as far as ``form`` says.
 
     forward(image, im_shape, scale_factor):
         image [N, 3, H, W] float32 after resizing and stride padding; raw 0-255 RGB
             when ``normalize`` is set (the config's ``fuse_normalize``), else
             normalized by the preprocessing;
         im_shape [N, 2] (h, w) of each image before padding;
-        scale_factor [N, 2] (scale_y, scale_x) from the original image.
-    Returns bbox [K, 6] (class, score, x1, y1, x2, y2 in original pixels) and
-    bbox_num [N] int32.
+        scale_factor [N, 2] (scale_y, scale_x) from the original image (not an input of
+            the raw form).
+    Returns, by ``form`` (ppfcos_runtime.host_postprocess describes the outputs):
+        "full": bbox [K, 6] (class, score, x1, y1, x2, y2 in original pixels) and
+            bbox_num [N] int32;
+        "decoded": boxes [N, M, 4] in original pixels and scores [N, C, M], float32;
+        "raw": per FPN level, finest first, cls_logits [N, C, H_l, W_l], distances
+            [N, 4, H_l, W_l] in input pixels and quality [N, 1, H_l, W_l] (the graph then
+            does not read scale_factor).
 
     Pixels outside ``im_shape`` are zeroed after normalization, so the network
     always sees the zero padding it sees in dygraph, whatever the preprocessing
     padded with.
     """
 
-    def __init__(self, model, normalize=None):
+    def __init__(self, model, normalize=None, form="full"):
         super().__init__()
         self.model = model
+        self.form = form
         self.normalize = normalize is not None
         if self.normalize:
             scale, shift = normalize
             self.register_buffer("scale", paddle.to_tensor(scale.reshape([1, 3, 1, 1])))
             self.register_buffer("shift", paddle.to_tensor(shift.reshape([1, 3, 1, 1])))
 
-    def forward(self, image, im_shape, scale_factor):
+    def forward(self, image, im_shape, scale_factor=None):
         if self.normalize:
             image = image * self.scale + self.shift
         image = image * valid_pixels(image, im_shape)
-        out = self.model({"image": image, "im_shape": im_shape, "scale_factor": scale_factor})
+        inputs = {"image": image, "im_shape": im_shape, "scale_factor": scale_factor}
+        if self.form == "decoded":
+            return self.model.candidates(inputs)
+        if self.form == "raw":
+            out = self.model({"image": image, "dense_outputs": True})
+            return tuple(x for level in zip(out["cls_logits"], out["distances"], out["quality"])
+                         for x in level)
+        out = self.model(inputs)
         return out["bbox"], out["bbox_num"]
 
 

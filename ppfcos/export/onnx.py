@@ -3,9 +3,11 @@
     export_onnx("output_inference/fcos_r50_fpn_1x_coco")   # writes .../model.onnx
 
 The ONNX model has the exported program's inputs (``image`` [N, 3, H, W],
-``im_shape`` [N, 2], ``scale_factor`` [N, 2], any N, H, W) and outputs (``bbox``
-[K, 6], ``bbox_num`` [N] int32), and gives the same detections as Paddle
-Inference. paddle2onnx 2.1.0 converts the network and decoding; two of its
+``im_shape`` [N, 2], ``scale_factor`` [N, 2], any N, H, W; the raw form has no
+``scale_factor``) and outputs, named as infer_cfg.yml's ``outputs`` (a full export's
+``bbox`` [K, 6] and ``bbox_num`` [N] int32; the decoded and raw forms' outputs:
+ppfcos_runtime.host_postprocess), and gives the same detections as Paddle Inference.
+paddle2onnx 2.1.0 converts the network and decoding; two of its
 mappings give wrong numbers, so this module does not trust them:
 
 - ``group_norm`` (PIR programs): the InstanceNormalization it emits carries a
@@ -24,14 +26,15 @@ import os
 import tempfile
 
 import paddle
-from ppfcos_runtime.model_files import ONNX_FILE
+from ppfcos_runtime.exported_model import read_infer_cfg
+from ppfcos_runtime.host_postprocess import EDGE_FORM, ExportForm
+from ppfcos_runtime.model_files import INFER_CFG_FILE, ONNX_FILE
 
 from ..compat import paddle2onnx_max_opset, paddle2onnx_without_optimizer, writes_pir_programs
 from ..core.config import ConfigError
 from ..core.files import atomic_path
-from .exporter import program_file
 from .infer_cfg import check_sources, record_model_file
-from .program import ProgramFormatError, load_program, static_mode
+from .program import ProgramFormatError, load_program, program_file, static_mode
 
 logger = logging.getLogger("ppfcos")
 
@@ -83,21 +86,32 @@ def export_onnx(model_dir, opset=DEFAULT_OPSET, output=None):
     """Convert the exported model in ``model_dir`` to ``output`` (default
     ``model_dir/model.onnx``), written only once complete and then recorded in
     infer_cfg.yml's ``files`` (ppfcos's exports); returns its path. DeployError, before
-    anything is written, when the program or parameters do not match that record."""
+    anything is written, when the program or parameters do not match that record. An edge
+    export's model.onnx is folded to constants and checked static (onnx_edge.py)."""
     program_file(model_dir)    # FileNotFoundError naming the directory
     check_sources(model_dir, "paddle")
     paddle2onnx, onnx = check_onnx_export(opset)
+    from .onnx_edge import make_static
     from .onnx_nms import append_nms
     output = output or os.path.join(model_dir, ONNX_FILE)
+    form = recorded_form(model_dir)
     with tempfile.TemporaryDirectory() as tmp, static_mode():
-        network = read_program(model_dir)
+        network = read_program(model_dir, with_nms=form.name == "full")
         check_operators_convert(network.view, paddle2onnx)
-        network.save_before_nms(os.path.join(tmp, "network"))
-        model = convert(paddle2onnx, onnx, os.path.join(tmp, "network"), opset)
+        prefix = os.path.join(model_dir, "model")     # a graph without NMS converts whole
+        if form.name == "full":
+            prefix = os.path.join(tmp, "network")
+            network.save_before_nms(prefix)
+        model = convert(paddle2onnx, onnx, prefix, opset)
     restore_group_norm_epsilons(model, network.group_norm_epsilons)
-    boxes, scores = (out.name for out in model.graph.output)
-    del model.graph.output[:]
-    append_nms(model, boxes, scores, network.nms_params)
+    if form.name == "full":
+        boxes, scores = (out.name for out in model.graph.output)
+        del model.graph.output[:]
+        append_nms(model, boxes, scores, network.nms_params)
+    else:
+        rename_outputs(model, form.outputs)
+    if form.name == EDGE_FORM:
+        make_static(model)
     onnx.checker.check_model(model)
     if model.opset_import[0].version != opset:
         logger.info("ONNX opset %d (needed by the model's operators; asked for %d)",
@@ -109,16 +123,49 @@ def export_onnx(model_dir, opset=DEFAULT_OPSET, output=None):
     return output
 
 
+def recorded_form(model_dir):
+    """The ExportForm that ``model_dir/infer_cfg.yml`` records (full where it records none
+    or the directory has no infer_cfg.yml)."""
+    path = os.path.join(model_dir, INFER_CFG_FILE)
+    return ExportForm.from_infer_cfg(read_infer_cfg(path), path) if os.path.isfile(
+        path) else ExportForm()
+
+
+def rename_outputs(model, names):
+    """Give the outputs of the ONNX ``model``'s graph ``names``, in order (in the nodes that
+    write them too)."""
+    renamed = {output.name: name for output, name in zip(model.graph.output, names)}
+    for node in model.graph.node:
+        for i, name in enumerate(node.output):
+            node.output[i] = renamed.get(name, name)
+        for i, name in enumerate(node.input):
+            node.input[i] = renamed.get(name, name)
+    for output in model.graph.output:
+        output.name = renamed[output.name]
+
+
 class ExportedProgram:
     """The program of an exported model, read for conversion (static mode only).
 
-    nms_params: the attributes of its multiclass_nms3 (all its NMS ops share them).
+    nms_params: the attributes of its multiclass_nms3 (all its NMS ops share them; None
+    when read ``with_nms=False``, for the decoded and raw forms).
     group_norm_epsilons: the epsilon of each group_norm op, in program order.
     """
 
-    def __init__(self, view, executor):
+    def __init__(self, view, executor, with_nms=True):
         self.view = view
         self.executor = executor
+        self.nms_params = None
+        self.group_norm_epsilons = [view.attr(op, "epsilon") for op in view.ops("group_norm")]
+        if view.ops("instance_norm"):
+            raise OnnxExportError("the program has instance_norm ops, which this converter "
+                                  "cannot tell from group_norm in paddle2onnx's output")
+        if with_nms:
+            self._read_nms()
+
+    def _read_nms(self):
+        """Read the NMS settings and the boxes and scores entering the NMS."""
+        view = self.view
         nms = view.ops("multiclass_nms3")
         if not nms:
             raise OnnxExportError("the exported program has no multiclass_nms3 (not a model "
@@ -133,10 +180,6 @@ class ExportedProgram:
             raise OnnxExportError(f"adaptive NMS (nms_eta={self.nms_params['nms_eta']:g}) has "
                                   f"no ONNX equivalent; export with nms_eta: 1.0")
         self.boxes, self.scores = _nms_inputs(view, nms)
-        self.group_norm_epsilons = [view.attr(op, "epsilon") for op in view.ops("group_norm")]
-        if view.ops("instance_norm"):
-            raise OnnxExportError("the program has instance_norm ops, which this converter "
-                                  "cannot tell from group_norm in paddle2onnx's output")
 
     def save_before_nms(self, prefix):
         """Write the program cut before NMS: outputs boxes [N, M, 4], scores [N, C, M].
@@ -149,13 +192,14 @@ class ExportedProgram:
                                                program=self.view.program)
 
 
-def read_program(model_dir):
-    """The ExportedProgram of ``model_dir`` (call in static_mode())."""
+def read_program(model_dir, with_nms=True):
+    """The ExportedProgram of ``model_dir`` (call in static_mode()); ``with_nms``: read its
+    NMS (a full export's program)."""
     try:
         view, executor = load_program(model_dir)
     except ProgramFormatError as e:
         raise OnnxExportError(str(e)) from None
-    return ExportedProgram(view, executor)
+    return ExportedProgram(view, executor, with_nms)
 
 
 def _nms_inputs(view, nms_ops):

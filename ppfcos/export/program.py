@@ -12,9 +12,9 @@ import contextlib
 import os
 
 import paddle
+from ppfcos_runtime.model_files import PROGRAM, find
 
 from ..compat import writes_pir_programs
-from .exporter import program_file
 
 
 @contextlib.contextmanager
@@ -28,6 +28,14 @@ def static_mode():
     finally:
         if dynamic:
             paddle.disable_static()
+
+
+def program_file(model_dir):
+    """The program file of an exported model: model.json (PIR) or model.pdmodel."""
+    path = find(model_dir, PROGRAM)
+    if path is None:
+        raise FileNotFoundError(f"no {' or '.join(PROGRAM.names)} in {model_dir}")
+    return path
 
 
 class ProgramFormatError(ValueError):
@@ -87,6 +95,15 @@ class PirProgram:
         return {name: list(value.shape) for name, value in self.inputs.items()}
 
     @staticmethod
+    def output_shapes(op):
+        """[(name, shape)] of the op's tensor outputs that other ops read (-1 for a size
+        known only at run time; names as 'output i' where PIR gives the value none).
+        Outputs nothing reads (batch_norm's reserve space) are left out."""
+        return [(value.name if value.has_name else f"output {index}", list(value.shape))
+                for index, value in enumerate(op.results())
+                if value.is_dense_tensor_type() and not value.use_empty()]
+
+    @staticmethod
     def operand(op, index):
         """The value of the op's ``index``-th input (in the op's signature order)."""
         return op.operand_source(index)
@@ -127,6 +144,11 @@ class DescProgram:
 
     def input_shapes(self):
         return {name: list(self.block.var(name).shape) for name in self.feed_names}
+
+    def output_shapes(self, op):
+        read = {name for other in self.all_ops for name in other.input_arg_names}
+        return [(name, list(self.block.var(name).shape)) for name in op.output_arg_names
+                if name in read and self.block.has_var(name)]
 
     def operand(self, op, index):
         return self.block.var(op.input(self.SLOTS[op.type][index])[0])

@@ -52,6 +52,13 @@ def post_process_nodes(graph):
     return [node.name for node in graph.node if node.name not in network]
 
 
+def model_inputs(graph, calibration):
+    """The ``calibration`` input dicts with only the inputs the ONNX ``graph`` takes (a raw
+    export's graph takes no scale_factor)."""
+    names = {value.name for value in graph.input}
+    return [{key: value for key, value in item.items() if key in names} for item in calibration]
+
+
 def quantize_int8(model_dir, calibration, output=None):
     """Quantize ``model_dir/model.onnx`` calibrated on ``calibration`` (a list of input
     dicts: image [1, 3, H, W], im_shape [1, 2], scale_factor [1, 2]) -> writes ``output``
@@ -68,7 +75,7 @@ def quantize_int8(model_dir, calibration, output=None):
     check_sources(model_dir, "onnxruntime")      # model.onnx is the export's own
     model = onnx.load(source)
     quantized = nncf.quantize(
-        model, nncf.Dataset(calibration), subset_size=len(calibration),
+        model, nncf.Dataset(model_inputs(model.graph, calibration)), subset_size=len(calibration),
         # validate=False: NNCF leaves some nodes out of its own graph (a Cast of paddle2onnx
         # 1.x's LevelTopKPostProcess, on Paddle 2.6), and those need no ignoring
         ignored_scope=nncf.IgnoredScope(names=post_process_nodes(model.graph), validate=False))

@@ -143,6 +143,17 @@ class ScaleReg(nn.Layer):
         return x * self.scale_reg
 
 
+@paddle.jit.not_to_static    # reads the declared shape (dy2static would turn -1 into tensors)
+def tensor_shape(x):
+    """The sizes of ``x``'s dimensions: Python ints where all are known when the graph is
+    built (dygraph, a fixed-shape export), so an exported graph holds constants there;
+    else the values of ``paddle.shape(x)`` (a dynamic-shape export)."""
+    if all(size >= 0 for size in x.shape):
+        return list(x.shape)
+    shape = paddle.shape(x)
+    return [shape[axis] for axis in range(len(x.shape))]
+
+
 def upsample_nearest_2x(x, like):
     """Nearest-neighbour 2x upsampling of ``x`` [N, C, h, w], cropped to ``like``'s H, W.
 
@@ -150,7 +161,7 @@ def upsample_nearest_2x(x, like):
     but is written as unsqueeze/expand/reshape so exported graphs run under
     oneDNN, which rejects Paddle 3.3's ``interpolate``.
     """
-    n, c, h, w = paddle.shape(x)[0], paddle.shape(x)[1], paddle.shape(x)[2], paddle.shape(x)[3]
-    target_h, target_w = paddle.shape(like)[2], paddle.shape(like)[3]
+    n, c, h, w = tensor_shape(x)
+    target_h, target_w = tensor_shape(like)[2:]
     x = x.unsqueeze([3, 5]).expand([n, c, h, 2, w, 2]).reshape([n, c, 2 * h, 2 * w])
     return x[:, :, :target_h, :target_w]

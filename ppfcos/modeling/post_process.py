@@ -5,6 +5,7 @@ same code runs in dygraph and in an exported static graph.
 """
 import paddle
 import paddle.nn.functional as F
+from ppfcos_runtime.host_postprocess import PRESELECT_PER_KEPT
 
 from ..compat import multiclass_nms3
 from ..core.registry import register
@@ -54,8 +55,8 @@ class FCOSBox:
         return boxes / scale, paddle.concat(scores, axis=2)
 
 
-# Candidates per kept detection that MultiClassNMS first runs NMS on (see __call__).
-PRESELECT_PER_KEPT = 10
+# PRESELECT_PER_KEPT: candidates per kept detection that MultiClassNMS first runs NMS on
+# (see __call__); the host's NMS for exports without NMS in the graph uses the same number.
 
 
 @register

@@ -91,7 +91,9 @@ def test_zoo_infer_cfg_has_paddledetection_fields(exported_zoo_model):
         infer_cfg = yaml.safe_load(f)
     assert list(infer_cfg) == ["mode", "draw_threshold", "metric", "use_dynamic_shape", "arch",
                                "min_subgraph_size", "Preprocess", "label_list", "category_ids",
-                               "decode_dtype", "num_classes", "files"]
+                               "decode_dtype", "num_classes", "export_form", "outputs",
+                               "files"]
+    assert (infer_cfg["export_form"], infer_cfg["outputs"]) == ("full", ["bbox", "bbox_num"])
     assert infer_cfg["num_classes"] == 80
     assert infer_cfg["decode_dtype"] == "float64"
     assert (infer_cfg["mode"], infer_cfg["arch"], infer_cfg["metric"]) == ("paddle", "FCOS",

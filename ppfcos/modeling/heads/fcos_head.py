@@ -14,7 +14,7 @@ from paddle import ParamAttr
 from paddle.nn.initializer import Constant, Normal
 
 from ...core.registry import register
-from ..layers import ConvNormLayer, ScaleReg, check_norm_type
+from ..layers import ConvNormLayer, ScaleReg, check_norm_type, tensor_shape
 
 class FCOSOutputs(NamedTuple):
     """Per-level head outputs, finest level first (one list entry per level ``l``).
@@ -171,9 +171,9 @@ class FCOSHead(nn.Layer):
         ``dtype``, row-major."""
         points = []
         for stride, feat in zip(self.fpn_stride, fpn_feats):
-            shape = paddle.shape(feat)
-            xs = (paddle.arange(shape[3], dtype=dtype) + self.num_shift) * stride
-            ys = (paddle.arange(shape[2], dtype=dtype) + self.num_shift) * stride
+            height, width = tensor_shape(feat)[2:]
+            xs = (paddle.arange(width, dtype=dtype) + self.num_shift) * stride
+            ys = (paddle.arange(height, dtype=dtype) + self.num_shift) * stride
             grid_y, grid_x = paddle.meshgrid(ys, xs)
             points.append(paddle.stack([grid_x.flatten(), grid_y.flatten()], axis=-1))
         return points
