@@ -275,6 +275,7 @@ def test_model_onnx_is_recorded_when_written_and_checked_at_load(export_dir, tmp
     before = checksums(model_dir)
     with pytest.raises(DeployError) as refusal:
         ppfcos.Detector.from_export(model_dir, backend="onnxruntime", threads=1)
+    assert checksums(model_dir) == before
     message = str(refusal.value)
     assert message.startswith(f"{onnx_file} differs from the sha256 {model_dir}/{INFER_CFG} "
                               f"records") and "\n" not in message, message
