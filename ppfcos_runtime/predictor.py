@@ -451,6 +451,7 @@ class HostPostProcess:
         self.form = form
 
     def run(self, inputs):
+        """Run the graph on ``inputs``, then the host's part -> (bbox, bbox_num)."""
         return self.form.detections(self.predictor.run(inputs), inputs["scale_factor"])
 
 
