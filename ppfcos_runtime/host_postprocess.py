@@ -87,6 +87,7 @@ class ExportForm:
 
     @classmethod
     def decoded(cls, nms):
+        """The decoded form with NmsSettings ``nms``."""
         return cls("decoded", DECODED_OUTPUTS, nms)
 
     @classmethod
@@ -101,6 +102,7 @@ class ExportForm:
 
     @classmethod
     def raw(cls, nms, decoding):
+        """The raw form with NmsSettings ``nms`` and Decoding ``decoding``."""
         return cls("raw", raw_output_names(decoding.fpn_stride), nms, decoding)
 
     def to_infer_cfg(self):
@@ -201,6 +203,7 @@ def level_points(height, width, stride, offset):
 
 
 def sigmoid(x):
+    """The logistic function of an array (float64 in, float64 out)."""
     return 1.0 / (1.0 + np.exp(-x))
 
 
