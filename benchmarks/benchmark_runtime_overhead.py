@@ -1,0 +1,303 @@
+"""ppfcos's backends against each runtime's own minimal API, on the same file and input.
+
+    python benchmarks/benchmark_runtime_overhead.py (--model_dir DIR | -c CONFIG)
+        [--image FILE] [--image_size H W] [--cpu_threads 2] [--rounds 5] [--warmup 3]
+        [--backends paddle onnxruntime openvino] [--max_ratio R]
+
+For every backend and precision of ppfcos_runtime's capability table (BACKENDS) that the
+export has files for (int8 where model_int8.onnx exists) and this machine runs, two
+runners are built on the same file:
+
+- ppfcos: ``load_detector`` as deploy/python/infer.py builds it; a run is ``detect`` of
+  the image, and its time is the inference stage it adds to the detector's Timings (the
+  ``inference`` figure --run_benchmark prints);
+- the runtime's own minimal API with the switches a user would set: Paddle Inference
+  ``create_predictor`` (threads, oneDNN, its bf16 switch) with copy_from_cpu, run,
+  copy_to_cpu; ONNX Runtime ``InferenceSession.run`` (intra-op threads); OpenVINO
+  ``core.compile_model`` (PERFORMANCE_HINT LATENCY, INFERENCE_NUM_THREADS, the precision
+  hint) and an infer request's ``infer``.
+
+The image (--image, else a synthetic scene; resized to --image_size if given) is
+preprocessed once by the export's preprocessing; the runtime runners get those arrays,
+and ppfcos's preprocessing of the same image gives the same ones (checked). After
+--warmup untimed runs of each, the runners take turns in --rounds rounds (which of a
+pair goes first alternates), with a pause before each timed run so the threads of the
+previous run are idle. Prints the CPU (flags, oneDNN's ISA), the load average before and
+after, each round's times, and a table of the medians with the ratio ppfcos / runtime.
+Exit status 1 when --max_ratio is given and a ratio exceeds it, or on an error (one line).
+``-c CONFIG`` exports the config's network with name-seeded weights
+(ppfcos/modeling/seeded_weights.py) and its model.onnx to a temporary folder first.
+"""
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, REPO)
+
+import ppfcos  # noqa: E402  (before paddle)
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+from paddle import inference  # noqa: E402
+
+from ppfcos.data.synthetic import render_image  # noqa: E402
+from ppfcos.export import export_model  # noqa: E402
+from ppfcos.export.onnx import export_onnx  # noqa: E402
+from ppfcos.modeling.seeded_weights import seed_weights  # noqa: E402
+from ppfcos_runtime import machine  # noqa: E402
+from ppfcos_runtime.detector import stack_inputs  # noqa: E402
+from ppfcos_runtime.errors import DeployError, exit_status  # noqa: E402
+from ppfcos_runtime.exported_model import load_exported_model  # noqa: E402
+from ppfcos_runtime.factory import load_detector  # noqa: E402
+from ppfcos_runtime.flags import positive_float, positive_int  # noqa: E402
+from ppfcos_runtime.infer import WARMUP_RUNS  # noqa: E402
+from ppfcos_runtime.media import read_image  # noqa: E402
+from ppfcos_runtime.predictor import (BACKENDS, OpenVinoPredictor, RunOptions,  # noqa: E402
+                                      backend_files, check_files, check_options)
+
+# Seconds of rest before each timed run: the previous run's worker threads (ONNX
+# Runtime's and OpenMP's spin for a while after a run) stop competing for the cores.
+PAUSE_S = 0.2
+
+
+def paddle_runner(model, precision, threads):
+    """Paddle Inference's own API on the export's program: run(inputs) -> outputs."""
+    config = inference.Config(model.program, model.params)
+    config.disable_gpu()
+    config.set_cpu_math_library_num_threads(threads)
+    config.enable_mkldnn()
+    if precision == "bf16":
+        config.enable_mkldnn_bfloat16()
+    config.disable_glog_info()
+    predictor = inference.create_predictor(config)
+
+    def run(inputs):
+        for name in predictor.get_input_names():
+            predictor.get_input_handle(name).copy_from_cpu(inputs[name])
+        predictor.run()
+        return [predictor.get_output_handle(name).copy_to_cpu()
+                for name in predictor.get_output_names()]
+    return run
+
+
+def onnxruntime_runner(model, precision, threads):
+    """ONNX Runtime's own API on the backend's ONNX file: run(inputs) -> outputs."""
+    import onnxruntime
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.log_severity_level = 3      # errors only
+    path, = backend_files(model, "onnxruntime", precision)
+    session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    return lambda inputs: session.run(None, {name: inputs[name] for name in names})
+
+
+def openvino_runner(model, precision, threads):
+    """OpenVINO's own API (LATENCY hint, ``threads``, ppfcos's inference precision for
+    ``precision``) on the backend's ONNX file: run(inputs) -> outputs."""
+    import openvino
+    path, = backend_files(model, "openvino", precision)
+    compiled = openvino.Core().compile_model(path, "CPU", {
+        "PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads,
+        "INFERENCE_PRECISION_HINT": OpenVinoPredictor.INFERENCE_PRECISION[precision]})
+    request = compiled.create_infer_request()
+    names = [port.get_node().get_friendly_name() for port in compiled.inputs]
+
+    def run(inputs):
+        request.infer([inputs[name] for name in names])
+        return [request.get_output_tensor(i).data for i in range(len(compiled.outputs))]
+    return run
+
+
+RUNTIME_RUNNERS = {"paddle": paddle_runner, "onnxruntime": onnxruntime_runner,
+                   "openvino": openvino_runner}
+
+
+def timed_ms(run):
+    """Milliseconds of one ``run()`` after a PAUSE_S rest."""
+    time.sleep(PAUSE_S)
+    start = time.perf_counter()
+    run()
+    return 1000 * (time.perf_counter() - start)
+
+
+class Pair:
+    """ppfcos's detector and the runtime's own runner for one backend and precision, on
+    the same image (``image``: RGB uint8); ``inputs`` is the image preprocessed once by
+    the detector's preprocessing (image [1, 3, H, W], im_shape and scale_factor [1, 2])."""
+
+    def __init__(self, model_dir, backend, precision, threads, image):
+        options = RunOptions(cpu_threads=threads, precision=precision)
+        self.detector = load_detector(model_dir, backend, options)
+        self.runtime = RUNTIME_RUNNERS[backend](self.detector.exported, precision, threads)
+        self.image = image
+        self.inputs = stack_inputs([self.detector.preprocessor(image)])
+        self.ms = {"ppfcos": [], "runtime": []}
+
+    def ppfcos_ms(self):
+        """One detect(); the milliseconds it added to the detector's inference stage."""
+        seconds = self.detector.timings.seconds
+        before = seconds["inference"]
+        time.sleep(PAUSE_S)
+        self.detector.detect([self.image])
+        return 1000 * (seconds["inference"] - before)
+
+    def runtime_ms(self):
+        """One run of the runtime's own runner on ``inputs``, in milliseconds."""
+        return timed_ms(lambda: self.runtime(self.inputs))
+
+    def warm_up(self, runs):
+        """``runs`` untimed runs of both (the detector's first runs of a shape are slow)."""
+        for _ in range(runs):
+            self.detector.detect([self.image])
+            self.runtime(self.inputs)
+
+    def time_round(self, ppfcos_first):
+        """Time both once (ppfcos first or second) -> (ppfcos ms, runtime ms)."""
+        order = ("ppfcos", "runtime") if ppfcos_first else ("runtime", "ppfcos")
+        for side in order:
+            self.ms[side].append(self.ppfcos_ms() if side == "ppfcos" else self.runtime_ms())
+        return self.ms["ppfcos"][-1], self.ms["runtime"][-1]
+
+    def medians(self):
+        """(median ppfcos ms, median runtime ms, their ratio)."""
+        ours, theirs = (statistics.median(self.ms[side]) for side in ("ppfcos", "runtime"))
+        return ours, theirs, ours / theirs
+
+
+def runnable(model_dir, backends, threads):
+    """([(backend, precision)] that the export and this machine run, [skip notes]);
+    DeployError if ``model_dir`` is no export (infer_cfg.yml and the Paddle files)."""
+    model = load_exported_model(model_dir)
+    pairs, skipped = [], []
+    for backend in backends:
+        for precision in BACKENDS[backend].precisions:
+            try:
+                check_options(backend, RunOptions(cpu_threads=threads, precision=precision))
+                check_files(model, backend, precision)
+            except DeployError as e:
+                skipped.append(f"{backend} {precision}: not run ({e})")
+                continue
+            pairs.append((backend, precision))
+    return pairs, skipped
+
+
+def load_image(path, size):
+    """RGB uint8 [H, W, 3]: the image at ``path`` (else a synthetic scene), resized to
+    ``size`` (H, W) when given."""
+    if path is None:
+        bgr, _ = render_image(0, "val", 1, image_size=(480, 640))
+        image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    else:
+        image = read_image(path)
+    return image if size is None else cv2.resize(image, (size[1], size[0]))
+
+
+def export_seeded(config, folder):
+    """``config``'s network with name-seeded weights exported (with model.onnx) under
+    ``folder`` -> the export's directory."""
+    cfg = ppfcos.load_config(config)
+    model_dir = export_model(seed_weights(ppfcos.build_model(cfg)), cfg,
+                             os.path.join(folder, cfg.name))
+    export_onnx(model_dir)
+    return model_dir
+
+
+def same_arrays(a, b):
+    """True when the dicts of arrays ``a`` and ``b`` have the same keys and values."""
+    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def compare(model_dir, args):
+    """Build the pairs, time them in rounds, print -> {(backend, precision): ratio}."""
+    image = load_image(args.image, args.image_size)
+    pairs, skipped = runnable(model_dir, args.backends, args.cpu_threads)
+    if not pairs:
+        raise DeployError(f"{model_dir}: none of {', '.join(args.backends)} runs here: "
+                          + "; ".join(skipped))
+    built = {key: Pair(model_dir, *key, args.cpu_threads, image) for key in pairs}
+    inputs = next(iter(built.values())).inputs
+    for pair in built.values():   # every runtime runner gets the same arrays
+        if not same_arrays(pair.inputs, inputs):
+            raise DeployError("the export's preprocessing gave other arrays for the same image")
+        pair.inputs = inputs
+    print(f"{model_dir}; input image {image.shape[0]}x{image.shape[1]} -> "
+          f"{'x'.join(map(str, inputs['image'].shape))}; {args.cpu_threads} thread(s); "
+          f"{args.warmup} warm-up run(s), {args.rounds} round(s)", flush=True)
+    print("\n".join(skipped))
+    for pair in built.values():
+        pair.warm_up(args.warmup)
+    for index in range(args.rounds):
+        line = []
+        for (backend, precision), pair in built.items():
+            ours, theirs = pair.time_round(ppfcos_first=index % 2 == 0)
+            line.append(f"{backend} {precision} {ours:.1f}/{theirs:.1f}")
+        print(f"round {index + 1} (ppfcos/runtime ms): " + ", ".join(line), flush=True)
+    print(f"| backend | precision | ppfcos inference ms | runtime's own ms | ratio |\n"
+          f"| --- | --- | --- | --- | --- |")
+    ratios = {}
+    for (backend, precision), pair in built.items():
+        ours, theirs, ratios[backend, precision] = pair.medians()
+        print(f"| {backend} | {precision} | {ours:.2f} | {theirs:.2f} | "
+              f"{ratios[backend, precision]:.3f} |")
+    return ratios
+
+
+def load_line(when):
+    one, five, fifteen = os.getloadavg()
+    return f"load average {when}: {one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    model = parser.add_mutually_exclusive_group(required=True)
+    model.add_argument("--model_dir", help="an export from tools/export_model.py "
+                       "--export_onnx (and --quantize int8 for the int8 rows)")
+    model.add_argument("-c", "--config", help="export this config's network with "
+                       "name-seeded weights (and its model.onnx) to a temporary folder")
+    parser.add_argument("--image", help="the image to detect in (default: a synthetic scene)")
+    parser.add_argument("--image_size", type=positive_int, nargs=2, default=None,
+                        metavar=("H", "W"), help="resize the image to H x W first")
+    parser.add_argument("--cpu_threads", type=positive_int, default=2)
+    parser.add_argument("--rounds", type=positive_int, default=5)
+    parser.add_argument("--warmup", type=positive_int, default=WARMUP_RUNS,
+                        help="untimed runs of each runner first")
+    parser.add_argument("--backends", nargs="+", choices=list(BACKENDS), default=list(BACKENDS))
+    parser.add_argument("--max_ratio", type=positive_float, default=None,
+                        help="exit with status 1 when a median ratio ppfcos/runtime "
+                        "exceeds this")
+    return parser
+
+
+def run(args):
+    """Export if asked, compare, check --max_ratio; DeployError for what the user can fix."""
+    if args.image is not None and not os.path.isfile(args.image):
+        raise DeployError(f"--image {args.image}: no such file")
+    if args.config is not None and not os.path.isfile(args.config):
+        raise DeployError(f"-c {args.config}: no such config file")
+    print(machine.describe(machine.cpu_info()))
+    print(load_line("before"), flush=True)
+    try:
+        if args.model_dir is not None:
+            ratios = compare(args.model_dir, args)
+        else:
+            with tempfile.TemporaryDirectory() as folder:
+                ratios = compare(export_seeded(args.config, folder), args)
+    finally:
+        print(load_line("after"))
+    above = [f"{backend} {precision} {ratio:.3f}" for (backend, precision), ratio
+             in ratios.items() if args.max_ratio is not None and ratio > args.max_ratio]
+    if above:
+        raise DeployError(f"ppfcos takes more than --max_ratio {args.max_ratio} times the "
+                          f"runtime's own time: {', '.join(above)}")
+
+
+def main(argv=None):
+    return exit_status(run, build_parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
