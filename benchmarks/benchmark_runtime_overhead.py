@@ -17,13 +17,14 @@ runners are built on the same file:
   ``core.compile_model`` (PERFORMANCE_HINT LATENCY, INFERENCE_NUM_THREADS, the precision
   hint) and an infer request's ``infer``.
 
-The image (--image, else a synthetic scene; resized to --image_size if given) is
-preprocessed once by the export's preprocessing; the runtime runners get those arrays,
-and ppfcos's preprocessing of the same image gives the same ones (checked). After
---warmup untimed runs of each, the runners take turns in --rounds rounds (which of a
-pair goes first alternates), with a pause before each timed run so the threads of the
-previous run are idle. Prints the CPU (flags, oneDNN's ISA), the load average before and
-after, each round's times, and a table of the medians with the ratio ppfcos / runtime.
+The image (--image, else a scene of the demo's synthetic val set; resized to --image_size
+if given) is preprocessed once by the export's preprocessing; the runtime runners get
+those arrays, and ppfcos's preprocessing of the same image gives the same ones (checked).
+Each runner lives on a thread of its own. After --warmup untimed runs of each, the
+runners take turns in --rounds rounds (which of a pair goes first alternates), with a
+pause before each timed run so the threads of the previous run are idle. Prints the CPU
+(flags, oneDNN's ISA), the load average before and after, each round's times, and a
+table of the median times with the median of the rounds' ratios ppfcos / runtime.
 Exit status 1 when --max_ratio is given and a ratio exceeds it, or on an error (one line).
 ``-c CONFIG`` exports the config's network with name-seeded weights
 (ppfcos/modeling/seeded_weights.py) and its model.onnx to a temporary folder first.
@@ -34,6 +35,7 @@ import statistics
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, REPO)
@@ -61,6 +63,7 @@ from ppfcos_runtime.predictor import (BACKENDS, OpenVinoPredictor, RunOptions,  
 # Seconds of rest before each timed run: the previous run's worker threads (ONNX
 # Runtime's and OpenMP's spin for a while after a run) stop competing for the cores.
 PAUSE_S = 0.2
+SIDES = ("ppfcos", "runtime")
 
 
 def paddle_runner(model, precision, threads):
@@ -116,56 +119,64 @@ RUNTIME_RUNNERS = {"paddle": paddle_runner, "onnxruntime": onnxruntime_runner,
                    "openvino": openvino_runner}
 
 
-def timed_ms(run):
-    """Milliseconds of one ``run()`` after a PAUSE_S rest."""
-    time.sleep(PAUSE_S)
-    start = time.perf_counter()
-    run()
-    return 1000 * (time.perf_counter() - start)
-
-
 class Pair:
     """ppfcos's detector and the runtime's own runner for one backend and precision, on
     the same image (``image``: RGB uint8); ``inputs`` is the image preprocessed once by
-    the detector's preprocessing (image [1, 3, H, W], im_shape and scale_factor [1, 2])."""
+    the detector's preprocessing (image [1, 3, H, W], im_shape and scale_factor [1, 2]).
+
+    Each side is built and run on a thread of its own, as a deploy process runs its one
+    predictor: Paddle Inference keeps oneDNN's kernels per thread, and two predictors
+    taking turns on one thread made whichever ran second the slower one.
+    """
 
     def __init__(self, model_dir, backend, precision, threads, image):
+        self.threads = {side: ThreadPoolExecutor(1) for side in SIDES}
         options = RunOptions(cpu_threads=threads, precision=precision)
-        self.detector = load_detector(model_dir, backend, options)
-        self.runtime = RUNTIME_RUNNERS[backend](self.detector.exported, precision, threads)
+        self.detector = self.on("ppfcos", load_detector, model_dir, backend, options)
+        self.runtime = self.on("runtime", RUNTIME_RUNNERS[backend], self.detector.exported,
+                               precision, threads)
         self.image = image
         self.inputs = stack_inputs([self.detector.preprocessor(image)])
-        self.ms = {"ppfcos": [], "runtime": []}
+        self.ms = {side: [] for side in SIDES}
 
-    def ppfcos_ms(self):
-        """One detect(); the milliseconds it added to the detector's inference stage."""
+    def on(self, side, function, *args):
+        """``function(*args)`` run on ``side``'s thread -> its result."""
+        return self.threads[side].submit(function, *args).result()
+
+    def run_ppfcos(self):
+        """One detect() -> the milliseconds it added to the detector's inference stage."""
         seconds = self.detector.timings.seconds
         before = seconds["inference"]
-        time.sleep(PAUSE_S)
         self.detector.detect([self.image])
         return 1000 * (seconds["inference"] - before)
 
-    def runtime_ms(self):
-        """One run of the runtime's own runner on ``inputs``, in milliseconds."""
-        return timed_ms(lambda: self.runtime(self.inputs))
+    def run_runtime(self):
+        """One run of the runtime's own runner on ``inputs`` -> milliseconds."""
+        start = time.perf_counter()
+        self.runtime(self.inputs)
+        return 1000 * (time.perf_counter() - start)
 
     def warm_up(self, runs):
         """``runs`` untimed runs of both (the detector's first runs of a shape are slow)."""
         for _ in range(runs):
-            self.detector.detect([self.image])
-            self.runtime(self.inputs)
+            for side in SIDES:
+                self.on(side, getattr(self, f"run_{side}"))
 
     def time_round(self, ppfcos_first):
-        """Time both once (ppfcos first or second) -> (ppfcos ms, runtime ms)."""
-        order = ("ppfcos", "runtime") if ppfcos_first else ("runtime", "ppfcos")
-        for side in order:
-            self.ms[side].append(self.ppfcos_ms() if side == "ppfcos" else self.runtime_ms())
+        """Time both once (ppfcos first or second), each after a PAUSE_S rest ->
+        (ppfcos ms, runtime ms)."""
+        for side in SIDES if ppfcos_first else SIDES[::-1]:
+            time.sleep(PAUSE_S)
+            self.ms[side].append(self.on(side, getattr(self, f"run_{side}")))
         return self.ms["ppfcos"][-1], self.ms["runtime"][-1]
 
     def medians(self):
-        """(median ppfcos ms, median runtime ms, their ratio)."""
-        ours, theirs = (statistics.median(self.ms[side]) for side in ("ppfcos", "runtime"))
-        return ours, theirs, ours / theirs
+        """(median ppfcos ms, median runtime ms, median of the rounds' ratios ppfcos /
+        runtime): the two runs of a round are next to each other in time, so their ratio
+        is the figure a change in the machine's load touches least."""
+        ratios = [ours / theirs for ours, theirs in zip(self.ms["ppfcos"], self.ms["runtime"])]
+        return (statistics.median(self.ms["ppfcos"]), statistics.median(self.ms["runtime"]),
+                statistics.median(ratios))
 
 
 def runnable(model_dir, backends, threads):
@@ -186,10 +197,10 @@ def runnable(model_dir, backends, threads):
 
 
 def load_image(path, size):
-    """RGB uint8 [H, W, 3]: the image at ``path`` (else a synthetic scene), resized to
-    ``size`` (H, W) when given."""
+    """RGB uint8 [H, W, 3]: the image at ``path`` (else a scene of the demo's synthetic
+    val set), resized to ``size`` (H, W) when given."""
     if path is None:
-        bgr, _ = render_image(0, "val", 1, image_size=(480, 640))
+        bgr, _ = render_image(0, "val", 1)
         image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     else:
         image = read_image(path)
@@ -236,19 +247,14 @@ def compare(model_dir, args):
             ours, theirs = pair.time_round(ppfcos_first=index % 2 == 0)
             line.append(f"{backend} {precision} {ours:.1f}/{theirs:.1f}")
         print(f"round {index + 1} (ppfcos/runtime ms): " + ", ".join(line), flush=True)
-    print(f"| backend | precision | ppfcos inference ms | runtime's own ms | ratio |\n"
-          f"| --- | --- | --- | --- | --- |")
+    print("| backend | precision | ppfcos inference ms | runtime's own ms | ratio (median of "
+          "the rounds') |\n| --- | --- | --- | --- | --- |")
     ratios = {}
     for (backend, precision), pair in built.items():
         ours, theirs, ratios[backend, precision] = pair.medians()
         print(f"| {backend} | {precision} | {ours:.2f} | {theirs:.2f} | "
               f"{ratios[backend, precision]:.3f} |")
     return ratios
-
-
-def load_line(when):
-    one, five, fifteen = os.getloadavg()
-    return f"load average {when}: {one:.2f} {five:.2f} {fifteen:.2f}"
 
 
 def build_parser():
@@ -258,7 +264,8 @@ def build_parser():
                        "--export_onnx (and --quantize int8 for the int8 rows)")
     model.add_argument("-c", "--config", help="export this config's network with "
                        "name-seeded weights (and its model.onnx) to a temporary folder")
-    parser.add_argument("--image", help="the image to detect in (default: a synthetic scene)")
+    parser.add_argument("--image", help="the image to detect in (default: a scene of the demo's "
+                        "synthetic val set)")
     parser.add_argument("--image_size", type=positive_int, nargs=2, default=None,
                         metavar=("H", "W"), help="resize the image to H x W first")
     parser.add_argument("--cpu_threads", type=positive_int, default=2)
@@ -279,7 +286,7 @@ def run(args):
     if args.config is not None and not os.path.isfile(args.config):
         raise DeployError(f"-c {args.config}: no such config file")
     print(machine.describe(machine.cpu_info()))
-    print(load_line("before"), flush=True)
+    print(machine.load_line("before"), flush=True)
     try:
         if args.model_dir is not None:
             ratios = compare(args.model_dir, args)
@@ -287,7 +294,7 @@ def run(args):
             with tempfile.TemporaryDirectory() as folder:
                 ratios = compare(export_seeded(args.config, folder), args)
     finally:
-        print(load_line("after"))
+        print(machine.load_line("after"))
     above = [f"{backend} {precision} {ratio:.3f}" for (backend, precision), ratio
              in ratios.items() if args.max_ratio is not None and ratio > args.max_ratio]
     if above:
