@@ -22,7 +22,7 @@ for module in ("paddle2onnx", "onnxruntime", "openvino"):
 
 tool = load_tool("benchmark_runtime_overhead", folder="benchmarks")
 SCRIPT = os.path.join(REPO, "benchmarks", "benchmark_runtime_overhead.py")
-ROW = re.compile(r"^\| (\w+) \| (\w+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|$", re.M)
+ROW = re.compile(r"^\| (\w+) \| (\w+)" + r" \| ([\d.]+)" * 6 + r" \|$", re.M)
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +55,10 @@ def test_each_backend_is_printed_beside_its_runtime_with_the_ratio(export):
     bf16 = [] if paddle_bf16_unsupported() else [("paddle", "bf16")]
     assert sorted(rows) == sorted([("paddle", "fp32"), *bf16, ("onnxruntime", "fp32"),
                                    ("openvino", "fp32"), ("openvino", "bf16")])
-    for ours, theirs, ratio in rows.values():
-        assert ours > 0 and theirs > 0
-        assert ratio == pytest.approx(ours / theirs, rel=0.01)   # times printed to 0.01 ms
+    for ours, theirs, ratio, best_ours, best_theirs, best_ratio in rows.values():
+        # one round: its times are the medians and the best; times printed to 0.01 ms
+        assert ours == best_ours > 0 and theirs == best_theirs > 0
+        assert ratio == best_ratio == pytest.approx(ours / theirs, rel=0.01)
     # no model_int8.onnx: the int8 rows are named as not run
     for backend in ("onnxruntime", "openvino"):
         assert f"{backend} int8: not run (" in done.stdout
