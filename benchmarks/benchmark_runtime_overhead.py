@@ -126,8 +126,8 @@ class Pair:
     the same image (``image``: RGB uint8); ``inputs`` is the image preprocessed once by
     the detector's preprocessing (image [1, 3, H, W], im_shape and scale_factor [1, 2]).
 
-    Each side is built and run on a thread of its own, as a deploy process runs its one
-    predictor: Paddle Inference keeps oneDNN's kernels per thread, and two predictors
+    Each side is built and run on a thread of its own, as a deploy process has its one
+    predictor to itself (Paddle keeps oneDNN's state per thread): two Paddle predictors
     taking turns on one thread made whichever ran second the slower one.
     """
 
