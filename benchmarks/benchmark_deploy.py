@@ -172,11 +172,6 @@ def op_difference(current, reference):
     return lines
 
 
-def load_line(when):
-    one, five, fifteen = os.getloadavg()
-    return f"load average {when}: {one:.2f} {five:.2f} {fifteen:.2f}"
-
-
 def compare(args, reference, scratch):
     """Export in both trees, time them in alternating rounds, print -> median total ratio."""
     trees = {"current": REPO, "reference": os.path.abspath(reference)}
@@ -251,7 +246,7 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     print(machine.describe(machine.cpu_info()))
-    print(load_line("before"), flush=True)
+    print(machine.load_line("before"), flush=True)
     try:
         with work_dir(args.work_dir) as scratch:
             if args.reference_tree is not None:
@@ -263,7 +258,7 @@ def main(argv=None):
         print(f"error: {e}", file=sys.stderr)
         return 1
     finally:
-        print(load_line("after"))
+        print(machine.load_line("after"))
     if args.max_ratio is not None and median > args.max_ratio:
         print(f"error: the current tree takes {median:.3f}x the reference's time per image "
               f"(median), more than --max_ratio {args.max_ratio}", file=sys.stderr)

@@ -55,6 +55,13 @@ def describe(info):
             f"{onednn_isa(info['flags'])}")
 
 
+def load_line(when):
+    """'load average <when>: 1-, 5- and 15-minute figures': how busy the machine was
+    around a measurement (a benchmark prints it before and after)."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {when}: {one:.2f} {five:.2f} {fifteen:.2f}"
+
+
 def missing_instructions(precision, flags):
     """A one-line notice when the CPU lacks native ``precision`` instructions, else None."""
     needs = PRECISION_FLAGS.get(precision)

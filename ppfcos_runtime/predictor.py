@@ -296,12 +296,13 @@ def import_openvino():
 
 
 class OpenVinoPredictor:
-    """OpenVINO on CPU (``cpu_threads`` inference threads): ``model.onnx`` in fp32 or
-    bf16 (INFERENCE_PRECISION_HINT: the CPU plugin runs convolutions and their
-    neighbours in bf16 and keeps box decoding, scores and NMS in f32), or
-    ``model_int8.onnx``: its quantized convolutions in int8, the rest as in bf16 (a CPU
-    without bf16 instructions keeps f32). OpenVINO 2026.4 reads no ONNX DeformConv (DCN
-    configs)."""
+    """OpenVINO on CPU (``cpu_threads`` inference threads, PERFORMANCE_HINT LATENCY: one
+    stream, as deploy runs one request at a time; set, not left to the version's
+    default): ``model.onnx`` in fp32 or bf16 (INFERENCE_PRECISION_HINT: the CPU plugin
+    runs convolutions and their neighbours in bf16 and keeps box decoding, scores and NMS
+    in f32), or ``model_int8.onnx``: its quantized convolutions in int8, the rest as in
+    bf16 (a CPU without bf16 instructions keeps f32). OpenVINO 2026.4 reads no ONNX
+    DeformConv (DCN configs)."""
     INFERENCE_PRECISION = {"fp32": "f32", "bf16": "bf16", "int8": "bf16"}
 
     @staticmethod
@@ -315,7 +316,7 @@ class OpenVinoPredictor:
         path, = backend_files(model, "openvino", options.precision)
         try:
             self.compiled = ov.Core().compile_model(path, "CPU", {
-                "INFERENCE_NUM_THREADS": options.cpu_threads,
+                "PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": options.cpu_threads,
                 "INFERENCE_PRECISION_HINT": self.INFERENCE_PRECISION[options.precision]})
         except RuntimeError as e:
             hint = (" (deformable convolution: OpenVINO reads no ONNX DeformConv; use "
