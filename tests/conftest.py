@@ -1,6 +1,7 @@
 """Shared test helpers: fixture paths, the Paddle device for tests, YAML files and tools."""
 import importlib.util
 import os
+import shutil
 
 import numpy as np
 
@@ -32,6 +33,23 @@ def write_yaml(tmp_path):
         path.write_text(text)
         return str(path)
     return write
+
+
+def fixture_tmp(request, name):
+    """A new folder (pathlib.Path, tmp_path_factory.mktemp(name)) for the exports and runs
+    of the module- or class-scoped fixture whose ``request`` this is: removed when that
+    fixture is torn down (its module's tests have ended, or the next parameter's begin),
+    unless a test failed meanwhile (then kept for inspection, as a failed test's tmp_path
+    is). mktemp's folders otherwise stay until the session ends, so a run's disk use would
+    be the sum of every module's exports (the last CI run filled the disk)."""
+    folder = request.getfixturevalue("tmp_path_factory").mktemp(name)
+    failed_before = request.session.testsfailed
+
+    def remove():
+        if request.session.testsfailed == failed_before:
+            shutil.rmtree(folder, ignore_errors=True)
+    request.addfinalizer(remove)
+    return folder
 
 
 def load_tool(name, folder="tools"):

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 import ppfcos
-from conftest import CONFIGS
+from conftest import CONFIGS, fixture_tmp
 from ppfcos.data.coco_classes import COCO_CATEGORY_IDS, COCO_CLASSES
 from ppfcos.modeling.seeded_weights import seed_weights
 from tool_runs import run_tool
@@ -36,10 +36,10 @@ NOT_FOUND = "dataset/coco/annotations/instances_val2017.json was not found: dete
 
 
 @pytest.fixture(scope="module")
-def user(tmp_path_factory):
+def user(request):
     """A folder without dataset/ holding photo.jpg and the seeded weights of the small zoo
     model with 80 classes (coco.pdparams) and with 4 (four.pdparams)."""
-    root = tmp_path_factory.mktemp("no_dataset")
+    root = fixture_tmp(request, "no_dataset")
     cv2.imwrite(str(root / "photo.jpg"),
                 np.random.default_rng(0).integers(0, 256, (90, 120, 3), dtype=np.uint8))
     for name, extra in (("coco", []), ("four", ["num_classes=4"])):

@@ -7,7 +7,7 @@ import numpy as np
 import paddle
 import pytest
 
-from conftest import REPO
+from conftest import REPO, fixture_tmp
 from ppfcos.data.synthetic import make_synthetic_coco
 from ppfcos_runtime.output_dir import RECORD
 from tool_runs import DEMO, TINY, data_overrides, run_tool, train
@@ -17,9 +17,9 @@ DUMP_SCRIPT = os.path.join(REPO, "tests", "helpers", "train_and_dump.py")
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
+def data(request):
     """16 train / 6 val images of mixed sizes."""
-    root = tmp_path_factory.mktemp("synthetic")
+    root = fixture_tmp(request, "synthetic")
     make_synthetic_coco(str(root), num_train=16, num_val=6, image_size=(64, 96))
     return str(root)
 
@@ -118,17 +118,37 @@ def evaluate_tool(data, cwd, weights, out, *extra):
 LEVEL_TOPK = "FCOS.fcos_post_process={name: LevelTopKPostProcess, score_threshold: 0.0}"
 
 
+@pytest.fixture(scope="module")
+def one_epoch_weights(request, data):
+    """Weights of a one-epoch run on ``data``, shared by the evaluation variants."""
+    root = fixture_tmp(request, "one_epoch")
+    train(data, root, "epoch=1")
+    return str(root / "output" / "fcos_r18_lite_synthetic" / "model_final")
+
+
+@pytest.fixture(scope="module")
+def single_image_evaluation(request, data, one_epoch_weights):
+    """evaluate(*post) -> evaluate_tool's result for one_epoch_weights at
+    EvalReader.batch_size=1 with the overrides ``post``, run once per ``post``."""
+    root, done = fixture_tmp(request, "single"), {}
+
+    def evaluate(*post):
+        if post not in done:
+            done[post] = evaluate_tool(data, root, one_epoch_weights, root / f"run{len(done)}",
+                                       "EvalReader.batch_size=1", *post)
+        return done[post]
+    return evaluate
+
+
 @pytest.mark.parametrize("variant", ["batch_size_4", "predictor_batch_size_4",
                                      "level_topk_predictor_batch_size_4"])
-def test_batched_and_predictor_evaluation_give_the_detections_of_single_images(data, tmp_path,
-                                                                                variant):
-    train(data, tmp_path, "epoch=1")
-    weights = str(tmp_path / "output" / "fcos_r18_lite_synthetic" / "model_final")
+def test_batched_and_predictor_evaluation_give_the_detections_of_single_images(
+        data, one_epoch_weights, single_image_evaluation, tmp_path, variant):
     post = [LEVEL_TOPK] if "level_topk" in variant else []
-    single = evaluate_tool(data, tmp_path, weights, tmp_path / "single",
-                           "EvalReader.batch_size=1", *post)
+    single = single_image_evaluation(*post)
     extra = ["EvalReader.batch_size=4"] + (["--predictor"] if "predictor" in variant else [])
-    batched = evaluate_tool(data, tmp_path, weights, tmp_path / variant, *post, *extra)
+    batched = evaluate_tool(data, tmp_path, one_epoch_weights, tmp_path / variant, *post,
+                            *extra)
     assert single[1] == batched[1]  # all 12 stats printed identically
     assert len(single[0]) == len(batched[0]) > 0
     for a, b in zip(*(single[0], batched[0])):

@@ -12,7 +12,7 @@ import pytest
 
 import ppfcos
 from conftest import (assert_run_to_run_detections, assert_same_detections,
-                      export_onnx_or_skip, load_tool)
+                      export_onnx_or_skip, fixture_tmp, load_tool)
 from ppfcos.export import export_model
 from ppfcos.modeling.seeded_weights import seed_weights
 from ppfcos_runtime.errors import DeployError
@@ -23,11 +23,11 @@ BACKENDS = ["paddle", "onnxruntime", "openvino"]
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
+def tiny(request):
     """The tiny model without DCN (OpenVINO reads no ONNX DeformConv): root with images/
     (IMAGES and a broken.jpg), tiny.yml, its seeded weights tiny.pdparams and its export
     model/ (with model.onnx when the onnx extra is installed)."""
-    root = tmp_path_factory.mktemp("tiny")
+    root = fixture_tmp(request, "tiny")
     (root / "images").mkdir()
     write_images(root / "images")
     config = write_tiny_config(root, True, TINY_PLAIN)

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 import ppfcos
-from conftest import CONFIGS, PROGRAM_FILE, REPO
+from conftest import CONFIGS, PROGRAM_FILE, REPO, fixture_tmp
 from tool_runs import checksums
 from mmdet_fixtures import FULL, MMDET_FIXTURES, TEST_SIZE, mmdet_fixture
 from ppfcos.export.infer_cfg import preprocess_spec
@@ -35,18 +35,18 @@ from tiny_model import (LABELS, MEAN, STD, THRESHOLD, TINY_PLAIN, cli,  # noqa: 
 
 
 @pytest.fixture(scope="module")
-def image_dir(tmp_path_factory):
-    return write_images(tmp_path_factory.mktemp("images"))
+def image_dir(request):
+    return write_images(fixture_tmp(request, "images"))
 
 
 @pytest.fixture(scope="module")
-def export(tmp_path_factory, image_dir):
+def export(request, image_dir):
     """export(fuse) -> export_tiny's result, built once per fuse_normalize setting."""
     done = {}
 
     def get(fuse):
         if fuse not in done:
-            root = tmp_path_factory.mktemp("fused" if fuse else "unfused")
+            root = fixture_tmp(request, "fused" if fuse else "unfused")
             done[fuse] = export_tiny(root, fuse, image_paths(image_dir))
         return done[fuse]
     return get

@@ -12,7 +12,8 @@ import pytest
 import test_deploy_infer
 from test_deploy_infer import LABELS, TINY_PLAIN, assert_benchmark_figures, cli, image_paths
 
-from conftest import PROGRAM_FILE, assert_same_detections, export_listing, load_tool
+from conftest import (PROGRAM_FILE, assert_same_detections, export_listing, fixture_tmp,
+                      load_tool)
 from ppfcos.modeling.seeded_weights import seed_weights
 
 image_dir = test_deploy_infer.image_dir   # a fixture
@@ -60,15 +61,15 @@ def write_int8_export(root, template, image_dir):
 
 
 @pytest.fixture(scope="module")
-def int8_export(tmp_path_factory, image_dir):
+def int8_export(request, image_dir):
     """write_int8_export of the tiny model (PaddleDetection's post-processing)."""
-    return write_int8_export(tmp_path_factory.mktemp("precision"), TINY_PLAIN, image_dir)
+    return write_int8_export(fixture_tmp(request, "precision"), TINY_PLAIN, image_dir)
 
 
 @pytest.fixture(scope="module")
-def level_topk_int8_export(tmp_path_factory, image_dir):
+def level_topk_int8_export(request, image_dir):
     """write_int8_export of the tiny model with mmdetection's post-processing."""
-    return write_int8_export(tmp_path_factory.mktemp("level_topk"), TINY_LEVEL_TOPK, image_dir)
+    return write_int8_export(fixture_tmp(request, "level_topk"), TINY_LEVEL_TOPK, image_dir)
 
 
 # The tests of where each precision runs, over both post-processings (their accuracy with

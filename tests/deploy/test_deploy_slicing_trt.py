@@ -13,6 +13,7 @@ from paddle import inference
 import ppfcos
 from ppfcos.modeling.seeded_weights import seed_weights
 from ppfcos.engine.slicing import SlicedEvalModel
+from conftest import fixture_tmp
 from test_deploy_infer import cli, export_tiny, image_dir, image_paths  # noqa: F401 (fixture)
 
 from ppfcos_runtime.errors import DeployError  # noqa: E402
@@ -28,9 +29,9 @@ BIG = (150, 200)   # an image several 64x64 slices wide
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory, image_dir):
+def exported(request, image_dir):
     """(model_dir, root, path of a BIG image) of the tiny fused export."""
-    root = tmp_path_factory.mktemp("slicing")
+    root = fixture_tmp(request, "slicing")
     big = root / "big.png"
     cv2.imwrite(str(big), np.random.default_rng(3).integers(0, 256, (*BIG, 3), dtype=np.uint8))
     model_dir, _, _ = export_tiny(root, True, image_paths(image_dir))

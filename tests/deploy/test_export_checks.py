@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 import ppfcos
-from conftest import PROGRAM_FILE, REPO, export_onnx_or_skip
+from conftest import PROGRAM_FILE, REPO, export_onnx_or_skip, fixture_tmp
 from ppfcos.export.exporter import save_program
 from ppfcos.modeling.seeded_weights import seed_weights
 from ppfcos_runtime.errors import DeployError
@@ -27,16 +27,16 @@ INFER_CFG = "infer_cfg.yml"
 
 
 @pytest.fixture(scope="module")
-def export_dir(tmp_path_factory):
+def export_dir(request):
     """The tiny 4-class model's export (model.json or .pdmodel, params, infer_cfg.yml)."""
-    root = tmp_path_factory.mktemp("export")
+    root = fixture_tmp(request, "export")
     return export_tiny(root, True, [], TINY_PLAIN)[0]
 
 
 @pytest.fixture(scope="module")
-def other_params(tmp_path_factory):
+def other_params(request):
     """model.pdiparams of another model: the tiny model with 6 classes."""
-    root = tmp_path_factory.mktemp("other")
+    root = fixture_tmp(request, "other")
     config = write_tiny_config(root, True, TINY_PLAIN.replace("num_classes: 4",
                                                               "num_classes: 6"))
     model = seed_weights(ppfcos.build_model(ppfcos.load_config(config)))

@@ -21,7 +21,7 @@ from ppfcos.modeling.seeded_weights import seed_weights
 from ppfcos_runtime.exported_model import load_exported_model
 from ppfcos_runtime.predictor import RunOptions, create_predictor
 
-from conftest import CONFIGS, runtime
+from conftest import CONFIGS, fixture_tmp, runtime
 
 MEAN = np.array([0.485, 0.456, 0.406], np.float32).reshape(1, 3, 1, 1)
 STD = np.array([0.229, 0.224, 0.225], np.float32).reshape(1, 3, 1, 1)
@@ -61,12 +61,12 @@ def assert_same_detections(actual, expected):
 
 
 @pytest.fixture(scope="module", params=["fcos_r50_fpn_1x_coco", "fcos_dcn_r50_fpn_1x_coco"])
-def exported_zoo_model(request, tmp_path_factory):
+def exported_zoo_model(request):
     cfg = ppfcos.load_config(os.path.join(CONFIGS, request.param + ".yml"))
     model = seed_weights(ppfcos.build_model(cfg))
     model.eval()
     expected = dygraph_detections(model, raw_batch())
-    out = str(tmp_path_factory.mktemp("export") / request.param)
+    out = str(fixture_tmp(request, "export") / request.param)
     export_model(model, cfg, out)
     return out, expected
 

@@ -11,7 +11,7 @@ import yaml
 
 from ppfcos.export import export_model
 
-from conftest import runtime
+from conftest import fixture_tmp, runtime
 from mmdet_fixtures import (FULL, TEST_SIZE, TINY_INPUT, as_reference, assert_same_detections,
                             converted_model, eval_batch, mmdet_fixture)
 
@@ -31,11 +31,11 @@ def fixture_batches(config):
 
 
 @pytest.fixture(scope="module", params=FULL + [X101])
-def exported(request, tmp_path_factory):
+def exported(request):
     """(config, cfg, dygraph model, export directory) of a zoo row with mmdetection's
     name-seeded weights."""
     cfg, model = converted_model(request.param)
-    model_dir = str(tmp_path_factory.mktemp("export") / request.param)
+    model_dir = str(fixture_tmp(request, "export") / request.param)
     export_model(model, cfg, model_dir)
     return request.param, cfg, model, model_dir
 

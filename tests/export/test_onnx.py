@@ -22,8 +22,8 @@ from ppfcos_runtime.exported_model import ExportedModel
 from ppfcos_runtime.paddle_compat import paddle_bf16_unsupported
 from ppfcos_runtime.predictor import OnnxRuntimePredictor, RunOptions
 
-from conftest import (CONFIGS, PROGRAM_FILE, export_listing, export_onnx_or_skip, load_tool,
-                      runtime)
+from conftest import (CONFIGS, PROGRAM_FILE, export_listing, export_onnx_or_skip, fixture_tmp,
+                      load_tool, runtime)
 
 import test_export
 import test_export_mmdet
@@ -164,11 +164,11 @@ def test_onnx_nms_equals_paddle_nms(case, backend, onnx_extra, request, tmp_path
 # --- exported zoo models ------------------------------------------------------------------
 
 @pytest.fixture(scope="module", params=["fcos_r50_fpn_1x_coco", "fcos_dcn_r50_fpn_1x_coco"])
-def onnx_zoo_model(request, tmp_path_factory, onnx_extra):
+def onnx_zoo_model(request, onnx_extra):
     """(Paddle model dir, model.onnx) of a zoo config with the reference weights."""
     cfg = ppfcos.load_config(os.path.join(CONFIGS, request.param + ".yml"))
     model = seed_weights(ppfcos.build_model(cfg))
-    model_dir = export_model(model, cfg, str(tmp_path_factory.mktemp("onnx") / request.param))
+    model_dir = export_model(model, cfg, str(fixture_tmp(request, "onnx") / request.param))
     return model_dir, export_onnx_or_skip(model_dir)
 
 

@@ -9,7 +9,7 @@ from paddle import inference
 from paddle.static import InputSpec
 
 import ppfcos
-from conftest import assert_same_detections
+from conftest import assert_same_detections, fixture_tmp
 
 TINY = """
 architecture: FCOS
@@ -36,8 +36,8 @@ class EvalGraph(paddle.nn.Layer):
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    path = tmp_path_factory.mktemp("static")
+def exported(request):
+    path = fixture_tmp(request, "static")
     (path / "tiny.yml").write_text(TINY)
     model = ppfcos.build_model(ppfcos.load_config(str(path / "tiny.yml")))
     graph = EvalGraph(model)

@@ -11,6 +11,7 @@ import pytest
 import ppfcos
 from ppfcos.data.synthetic import make_synthetic_coco
 from ppfcos.modeling.seeded_weights import seed_weights
+from conftest import fixture_tmp
 from test_hostile_input import assert_one_line_error, base_args
 from tiny_model import TINY_PLAIN, write_tiny_config
 from tool_runs import DEMO, TINY, run_tool
@@ -19,9 +20,9 @@ ONE_VIEW = ["TTA.scales=[1.0]", "TTA.flip=false"]
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
+def tiny(request):
     """(config, seeded weights) of the API tests' tiny model (Resize to 128 px, 4 classes)."""
-    root = tmp_path_factory.mktemp("tta")
+    root = fixture_tmp(request, "tta")
     config = write_tiny_config(root, False, TINY_PLAIN)
     model = seed_weights(ppfcos.build_model(ppfcos.load_config(config)))
     paddle.save(model.state_dict(), str(root / "tiny.pdparams"))

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import assert_same_detections
+from conftest import assert_same_detections, fixture_tmp
 from ppfcos_runtime.errors import DeployError
 from ppfcos_runtime.exported_model import load_exported_model
 from ppfcos_runtime.factory import load_detector
@@ -29,8 +29,8 @@ MAX_SIDE, MAX_BATCHED_PIXELS = 96, 4000
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return export_seeded_tiny(tmp_path_factory.mktemp("bounded"))
+def model_dir(request):
+    return export_seeded_tiny(fixture_tmp(request, "bounded"))
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from ppfcos_runtime.factory import load_detector
 from ppfcos_runtime.media import decode_image
 from ppfcos_runtime.predictor import RunOptions
 from ppfcos_runtime.results import detection_records
-from conftest import assert_run_to_run_detections
+from conftest import assert_run_to_run_detections, fixture_tmp
 from server_process import (HOST, Server, json_line, multipart, post_image, post_multipart,
                             read_answer, request)
 from tiny_model import LABELS, THRESHOLD, export_seeded_tiny
@@ -53,8 +53,8 @@ IMAGES = encoded_images()
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return export_seeded_tiny(tmp_path_factory.mktemp("serve"))
+def model_dir(request):
+    return export_seeded_tiny(fixture_tmp(request, "serve"))
 
 
 @pytest.fixture(scope="module")
