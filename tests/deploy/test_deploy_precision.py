@@ -140,8 +140,14 @@ PRECISION_BUDGETS = {"bf16": (0.1, 0.1), "int8": (0.6, 0.1)}
 def test_reduced_precision_stays_close_to_fp32(int8_export, image_dir, backend, precision):
     """The best detections keep their class; the median distance to their nearest box and
     the worst score change stay within PRECISION_BUDGETS (a trained model's figures)."""
-    reference = detect(int8_export, "paddle", "fp32", image_dir)
-    found = detect(int8_export, backend, precision, image_dir)
+    assert_within_precision_budget(detect(int8_export, backend, precision, image_dir),
+                                   detect(int8_export, "paddle", "fp32", image_dir), precision)
+
+
+def assert_within_precision_budget(found, reference, precision):
+    """Per-image rows ``found`` at ``precision`` keep within PRECISION_BUDGETS of the fp32
+    ``reference`` rows (median box distance, worst score change of the best detections),
+    and differ from them (the reduced precision ran)."""
     errors = np.concatenate([best_match_errors(rows, expected)
                              for rows, expected in zip(found, reference)])
     median_box, worst_score = PRECISION_BUDGETS[precision]

@@ -17,7 +17,7 @@ import yaml
 
 import test_deploy_infer
 from test_deploy_infer import LABELS, TINY_PLAIN, assert_same_records, cli, image_paths
-from test_deploy_precision import (PRECISION_BUDGETS, TINY_LEVEL_TOPK, best_match_errors,
+from test_deploy_precision import (TINY_LEVEL_TOPK, assert_within_precision_budget,
                                    needs_paddle_bf16)
 
 from conftest import (REPO, RUN_TO_RUN_BOX_ATOL, RUN_TO_RUN_SCORE_ATOL, assert_same_detections,
@@ -132,15 +132,8 @@ def test_reduced_precision_of_a_form_stays_within_the_budgets(exports, image_dir
     """test_deploy_precision's budgets against the full export at fp32 (int8 quantized
     once, for the raw form: the same code writes every form's model_int8.onnx; bf16 also
     with the batch norms left in the graph)."""
-    reference = detect(exports["full"], "paddle", image_dir)
-    found = detect(exports[form], backend, image_dir, precision)
-    errors = np.concatenate([best_match_errors(rows, expected)
-                             for rows, expected in zip(found, reference)])
-    median_box, worst_score = PRECISION_BUDGETS[precision]
-    assert np.median(errors[:, 1]) <= median_box, np.median(errors[:, 1])
-    assert errors[:, 0].max() <= worst_score, errors[:, 0].max()
-    for rows, expected in zip(found, reference):
-        assert not np.array_equal(rows, expected)     # it did not run fp32
+    assert_within_precision_budget(detect(exports[form], backend, image_dir, precision),
+                                   detect(exports["full"], "paddle", image_dir), precision)
 
 
 def test_fuse_conv_bn_false_keeps_the_batch_norms_with_the_same_detections(exports, image_dir):
