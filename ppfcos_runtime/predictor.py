@@ -41,6 +41,7 @@ import paddle  # noqa: E402
 from paddle import inference  # noqa: E402
 
 from .errors import DeployError, one_line  # noqa: E402
+from .host_postprocess import EDGE_FORM  # noqa: E402
 from .machine import use_mkl_avx2_on_amd  # noqa: E402
 from .model_files import ONNX, ONNX_INT8, PARAMS, PROGRAM, describe_missing  # noqa: E402
 
@@ -191,6 +192,11 @@ def paddle_config(model, options):
 def check_bf16_decoding(model):
     """DeployError unless the export decodes in float64 (ppfcos's exports since bf16 ran
     in Paddle Inference): oneDNN's bf16 would decode a float32 decoding in bf16."""
+    if model.form.name == EDGE_FORM:
+        raise DeployError(f"--precision bf16: {model.program} is an edge export, which decodes "
+                          f"boxes in {model.decode_dtype} (NPUs have no float64) and Paddle "
+                          f"Inference's bf16 would run that in bf16 (boxes move by up to 8 px); "
+                          f"use --backend openvino --precision bf16, or Paddle at fp32")
     if model.decode_dtype != "float64":
         raise DeployError(f"--precision bf16: {model.program} decodes boxes in "
                           f"{model.decode_dtype}, which Paddle Inference's bf16 would run in "

@@ -19,6 +19,8 @@ from ppfcos.export import export_model
 from ppfcos.export.onnx_edge import make_static
 from ppfcos.export.program import load_program, op_counts, static_mode
 from ppfcos.export.static_shapes import StaticShapeError
+from ppfcos_runtime.errors import DeployError
+from ppfcos_runtime.paddle_compat import paddle_bf16_unsupported
 from serving.server_process import Server, json_line, post_image
 from tool_runs import checksums, one_error_line, run_tool
 
@@ -150,6 +152,16 @@ def test_edge_detections_are_the_full_exports_on_the_same_input(edge_export, ful
                                what=f"{backend} {expected.path}", threshold=THRESHOLD)
 
 
+@pytest.mark.skipif(paddle_bf16_unsupported() is not None, reason="no bf16 in this Paddle/CPU")
+def test_paddle_bf16_refuses_an_edge_export_in_one_line(edge_export):
+    """The edge graph decodes in float32, which Paddle Inference's bf16 would run in bf16."""
+    with pytest.raises(DeployError) as refused:
+        ppfcos.Detector.from_export(edge_export, backend="paddle", precision="bf16", threads=1)
+    message = str(refused.value)
+    assert "\n" not in message and "is an edge export" in message, message
+    assert message.endswith("use --backend openvino --precision bf16, or Paddle at fp32")
+
+
 def test_deploy_infer_runs_an_edge_export_in_batches(edge_export, tmp_path):
     paths = images(tmp_path)
     out = tmp_path / "out"
@@ -222,11 +234,22 @@ def test_an_onnx_graph_with_nms_is_refused_naming_the_node():
         make_static(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]))
 
 
-def test_an_edge_size_off_the_stride_is_one_line_and_writes_nothing(tiny, tmp_path):
+@pytest.mark.parametrize("args, overrides, says", [
+    (["--edge", "100x100"], [],
+     ["--edge 100x100: the sides must be multiples of 32", "128x128"]),
+    (["--edge", "128x128", "--quantize", "int8", "--calib_dir", "."], [],
+     ["--edge and --quantize int8", "drop --quantize"]),
+    (["--edge", "128x128"], ["export.post_process=false"],
+     ["ask for the raw head outputs", "drop --edge or those keys"]),
+    (["--edge", "128x128"], ["TestReader.inputs_def.image_shape=[3,160,160]"],
+     ["--edge 128x128 differs from the config's TestReader.inputs_def.image_shape "
+      "[3, 160, 160]"])])
+def test_an_edge_export_the_config_cannot_honour_is_one_line_and_writes_nothing(
+        tiny, tmp_path, args, overrides, says):
     root, config, weights = tiny
-    run = run_tool("export_model", ["-c", config, "-o", f"weights={weights}", "--output_dir",
-                                    str(tmp_path / "inference"), "--edge", "100x100"],
+    run = run_tool("export_model", ["-c", config, "-o", f"weights={weights}", *overrides,
+                                    "--output_dir", str(tmp_path / "inference"), *args],
                    str(tmp_path), timeout=300)
     line = one_error_line(1, run.returncode, run.stdout, run.stderr)
-    assert "--edge 100x100: the sides must be multiples of 32" in line and "128x128" in line
+    assert all(part in line for part in says), line
     assert not (tmp_path / "inference").exists()
