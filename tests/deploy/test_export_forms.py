@@ -238,7 +238,8 @@ def test_which_form_the_export_keys_ask_for(tmp_path, keys, form):
 
 
 @pytest.mark.parametrize("edit, message", [
-    ({"export_form": "sparse"}, "export_form must be one of full, decoded, raw, got 'sparse'"),
+    ({"export_form": "sparse"},
+     "export_form must be one of full, decoded, raw, edge, got 'sparse'"),
     ({"outputs": ["boxes", "scores"]}, "a raw export's outputs are ['cls_logits_s8',"),
     ({"nms": {"score_threshold": "low"}}, "nms has a value of the wrong type"),
 ])
