@@ -166,14 +166,20 @@ def test_each_process_share_counts_in_a_distributed_run(five_images, tmp_path):
     result = run_tool("train", train_args(five_images, tmp_path / "output",
                                           "TrainReader.batch_size=4"),
                       str(tmp_path), launch=True, timeout=TIMEOUT)
-    assert result.returncode == 1
+    # 1, or 241 (-15) when the launcher stopped the other worker (SIGTERM) once the first
+    # refused: which worker refuses first depends on the machine's load.
+    assert result.returncode != 0
+    refusals = []
     for rank in (0, 1):
         log = (tmp_path / "launch_logs" / f"workerlog.{rank}").read_text()
         errors = [line for line in log.splitlines() if line.startswith("error:")]
-        assert len(errors) == 1 and "Traceback" not in log, log[-2000:]
+        assert len(errors) <= 1 and "Traceback" not in log, log[-2000:]
+        refusals += errors
+    assert refusals, result.stderr[-2000:]
+    for error in refusals:
         assert ("TrainReader.batch_size is 4 but each of the 2 processes gets 3 of the "
-                "TrainDataset's 5 images") in errors[0]
-        assert "-o TrainReader.batch_size=3" in errors[0]
+                "TrainDataset's 5 images") in error
+        assert "-o TrainReader.batch_size=3" in error
     assert not (tmp_path / "output" / NAME / "model_final.pdparams").exists()
 
 
